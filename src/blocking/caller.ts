@@ -1,0 +1,151 @@
+/**
+ * The agent's side of the mailbox: a blocking call writes the request, parks the
+ * agent's thread in `Atomics.wait` (after a short adaptive spin) and returns the
+ * answer as a plain value. See `mailbox.ts` for the layout and the phase machine.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { deserializeError, type WireError } from '../error-codec.ts';
+import { MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import { Flag, HEADER_BYTES, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { SpinBudget } from './spin-budget.ts';
+
+/** What the caller needs from the agent runtime around it. */
+export interface BlockingCallerOptions {
+  /** Default timeout in ms (`0` = none). */
+  timeoutMs: number;
+  /** Largest request body the agent may send, and answer it accepts. */
+  maxMessageBytes: number;
+  /**
+   * Sends the agent's queued async frames now and returns the id of the last async
+   * request sent: the node serves this blocking call only after it has started that one.
+   */
+  beforeBlock(): number;
+  /** The error to throw once the mailbox is closed (agent closing, node gone). */
+  closedError(): Error;
+  /** Names the node in error stacks. */
+  peerName: string;
+}
+
+/** Makes blocking calls from an agent thread to the node. */
+export class BlockingCaller {
+  private readonly header: Int32Array;
+  private readonly area: ByteArea;
+  private readonly spin = new SpinBudget(1_000, 200_000, 50_000);
+  private seq = 0;
+
+  constructor(
+    memory: SharedArrayBuffer,
+    private readonly sidePort: MessagePort,
+    private readonly options: BlockingCallerOptions,
+  ) {
+    this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
+    this.area = new ByteArea(memory, HEADER_BYTES);
+  }
+
+  /**
+   * Calls `command` on the node with `payload` (an args array, or the bytes of a
+   * byte-layer call) and waits for the answer.
+   */
+  call(command: string, payload: unknown, timeoutMs = this.options.timeoutMs): unknown {
+    const { header } = this;
+    const fence = this.options.beforeBlock();
+    const current = Atomics.load(header, Slot.STATE);
+    if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
+
+    this.seq = (this.seq + 1) & SEQ_MASK;
+    const seq = this.seq;
+    const request: unknown[] = [command, payload];
+    let end = encodeInto(request, this.area, 0);
+    let flags = 0;
+    if (end < 0) {
+      const body = encodeToNewBuffer(request);
+      if (body.length > this.options.maxMessageBytes) {
+        throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.options.maxMessageBytes);
+      }
+      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
+      flags = Flag.VIA_PORT;
+      end = 0;
+    }
+    Atomics.store(header, Slot.LENGTH, end);
+    Atomics.store(header, Slot.FLAGS, flags);
+    Atomics.store(header, Slot.FENCE, fence);
+    // Publish with a CAS: if the node closed the mailbox meanwhile, the call must not start.
+    if (Atomics.compareExchange(header, Slot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) {
+      throw this.options.closedError();
+    }
+    Atomics.notify(header, Slot.STATE);
+
+    if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
+    return this.readAnswer(seq, command);
+  }
+
+  /** Waits until the answer to `seq` is there; false if the call was given up (timeout). */
+  private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
+    const { header } = this;
+    const answered = (): boolean => {
+      const phase = phaseOf(Atomics.load(header, Slot.STATE));
+      return phase === Phase.RESPONSE || phase === Phase.CLOSED;
+    };
+    if (this.spin.spin(answered)) {
+      this.spin.hit();
+    } else {
+      this.spin.miss();
+      const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+      for (;;) {
+        const word = Atomics.load(header, Slot.STATE);
+        const phase = phaseOf(word);
+        if (phase === Phase.RESPONSE || phase === Phase.CLOSED) break;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          if (this.abandon(seq)) return false;
+          continue;
+        }
+        Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
+      }
+    }
+    const word = Atomics.load(header, Slot.STATE);
+    if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
+    if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
+    return true;
+  }
+
+  /**
+   * Gives up on call `seq` after its timeout. True if it was withdrawn; false if the
+   * answer is already being written (then it is taken instead: it is microseconds away).
+   */
+  private abandon(seq: number): boolean {
+    const { header } = this;
+    const requested = stateWord(seq, Phase.REQUEST);
+    if (Atomics.compareExchange(header, Slot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
+    const serving = stateWord(seq, Phase.SERVING);
+    if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving) return true;
+    // CLAIMED or WRITING: the node holds the byte area for a moment; wait for the next phase.
+    Atomics.wait(header, Slot.STATE, Atomics.load(header, Slot.STATE), 1);
+    return false;
+  }
+
+  private readAnswer(seq: number, command: string): unknown {
+    const { header } = this;
+    const flags = Atomics.load(header, Slot.FLAGS);
+    let value: unknown;
+    if (flags & Flag.VIA_PORT) {
+      const body = this.takeSideMessage(seq, command);
+      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+    } else {
+      value = decode(this.area, 0, Atomics.load(header, Slot.LENGTH));
+    }
+    if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
+    return value;
+  }
+
+  private takeSideMessage(seq: number, command: string): Uint8Array {
+    for (;;) {
+      const received = receiveMessageOnPort(this.sidePort);
+      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
+      const message = received.message as SideMessage;
+      if (message.seq === seq) return message.body;
+      // A body left behind by an abandoned call: skip it.
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The blocking mailbox: one `SharedArrayBuffer` per agent thread, shared by the agent
+ * (which parks in `Atomics.wait`) and the node (which answers on its event loop).
+ *
+ * Layout: a 64-byte header of int32 slots, then the byte area.
+ *
+ * | slot   | meaning                                                          |
+ * |--------|------------------------------------------------------------------|
+ * | STATE  | `seq << 3 | phase` — one word, so every transition is one CAS     |
+ * | LENGTH | end offset of the encoded request or answer in the byte area     |
+ * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
+ * | FENCE  | request: id of the agent's last async request sent before it     |
+ *
+ * Phases of one call (who moves it):
+ *
+ *     IDLE ─agent→ REQUEST ─node→ CLAIMED ─node→ SERVING ─node→ WRITING ─node→ RESPONSE ─agent→ (next REQUEST)
+ *                     └─agent (timeout)→ IDLE      └─agent (timeout)→ ABANDONED
+ *     any ─node (close)→ CLOSED
+ *
+ * The node decodes the request while CLAIMED, so once SERVING the byte area is free and
+ * a timed-out agent may move on. The node writes an answer only after winning the
+ * CAS `seq|SERVING → seq|WRITING`; a late answer to an abandoned call loses that CAS
+ * and is dropped, so the next call always reads its own answer. Bodies larger than the
+ * byte area travel as a transferred `ArrayBuffer` on the mailbox's side port, read
+ * synchronously with `receiveMessageOnPort`.
+ */
+
+/** Header slot indexes (int32). */
+export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3 } as const;
+
+/** Bytes before the byte area. */
+export const HEADER_BYTES = 64;
+
+/** Default size of the byte area; larger bodies go through the side port. */
+export const DEFAULT_AREA_BYTES = 64 * 1024;
+
+/** Phases, in the low 3 bits of STATE. */
+export const Phase = {
+  IDLE: 0,
+  REQUEST: 1,
+  CLAIMED: 2,
+  SERVING: 3,
+  WRITING: 4,
+  RESPONSE: 5,
+  ABANDONED: 6,
+  CLOSED: 7,
+} as const;
+
+/** FLAGS bits. */
+export const Flag = { ERROR: 1, VIA_PORT: 2 } as const;
+
+/** Sequence numbers use the upper 28 bits of STATE and wrap. */
+export const SEQ_MASK = 0x0fffffff;
+
+/** Packs a sequence number and a phase into a STATE word. */
+export function stateWord(seq: number, phase: number): number {
+  return ((seq & SEQ_MASK) << 3) | phase;
+}
+
+/** The phase part of a STATE word. */
+export function phaseOf(word: number): number {
+  return word & 7;
+}
+
+/** The sequence part of a STATE word. */
+export function seqOf(word: number): number {
+  return (word >>> 3) & SEQ_MASK;
+}
+
+/** A message on the side port: a body too large for the byte area. */
+export interface SideMessage {
+  seq: number;
+  body: Uint8Array;
+}
+
+/** Creates the shared memory of a mailbox with a byte area of `areaBytes`. */
+export function createMailboxMemory(areaBytes = DEFAULT_AREA_BYTES): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER_BYTES + areaBytes);
+}
+
+/** True if `a` is after `b` in a wrapping id space of `modulus` ids. */
+export function isAfter(a: number, b: number, modulus: number): boolean {
+  const d = (a - b + modulus) % modulus;
+  return d !== 0 && d < modulus / 2;
+}

@@ -1,0 +1,212 @@
+/**
+ * The node's side of the mailbox: woken by `Atomics.waitAsync` (never blocking its
+ * thread), it runs the same handler an async call would run — sync or async — and
+ * writes the answer. After answering it spins briefly for the agent's next request,
+ * so a burst of blocking calls does not pay a thread wake-up per call; it yields to
+ * its event loop at least every {@link TURN_BUDGET_MS} so timers and I/O keep going.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { serializeError } from '../error-codec.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { Flag, HEADER_BYTES, Phase, Slot, isAfter, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { SpinBudget } from './spin-budget.ts';
+
+/** Longest stretch the node serves one agent's burst before letting its event loop run. */
+export const TURN_BUDGET_MS = 1;
+
+/** What the server needs from the agent it serves. */
+export interface MailboxServerOptions {
+  /** Runs the handler of `command` (throws or returns a value or a promise). */
+  dispatch(command: string, payload: unknown): unknown;
+  /**
+   * The id of the last async request received from the agent, and a way to wait for
+   * more: a blocking call is served only after the async calls sent before it.
+   */
+  lastAsyncRequestId(): number;
+  onAsyncBatch(listener: () => void): () => void;
+  /** Id space of async request ids (for wrap-around comparison). */
+  asyncIdModulus: number;
+  /** Largest answer body the agent accepts. */
+  maxMessageBytes: number;
+}
+
+/** Serves one agent's blocking calls. */
+export class MailboxServer {
+  private readonly header: Int32Array;
+  private readonly area: ByteArea;
+  private readonly spin = new SpinBudget(0, 100_000, 20_000);
+  private closed = false;
+  private waiting = false;
+  /** Blocking calls served so far (for metrics). */
+  served = 0;
+
+  constructor(
+    memory: SharedArrayBuffer,
+    private readonly sidePort: MessagePort,
+    private readonly options: MailboxServerOptions,
+  ) {
+    this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
+    this.area = new ByteArea(memory, HEADER_BYTES);
+  }
+
+  /** Starts serving. */
+  start(): void {
+    this.poll();
+  }
+
+  /** Closes the mailbox: a parked agent wakes with an error, later calls fail at once. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.header, Slot.STATE, stateWord(0, Phase.CLOSED));
+    Atomics.notify(this.header, Slot.STATE);
+  }
+
+  private readonly poll = (): void => {
+    this.waiting = false;
+    if (this.closed) return;
+    const turnEnd = performance.now() + TURN_BUDGET_MS;
+    for (;;) {
+      const word = Atomics.load(this.header, Slot.STATE);
+      if (phaseOf(word) === Phase.CLOSED) return;
+      if (phaseOf(word) === Phase.REQUEST) {
+        if (!this.serve(word)) return; // an async handler: it resumes polling when done
+        if (performance.now() > turnEnd) {
+          setImmediate(this.poll);
+          return;
+        }
+        const next = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
+        if (this.spin.spin(next)) {
+          this.spin.hit();
+          continue;
+        }
+        this.spin.miss();
+        continue; // re-read the state and park below
+      }
+      this.park(word);
+      return;
+    }
+  };
+
+  /** Waits on the event loop (not the thread) for the state word to change. */
+  private park(word: number): void {
+    if (this.waiting) return;
+    const result = Atomics.waitAsync(this.header, Slot.STATE, word);
+    if (!result.async) {
+      setImmediate(this.poll);
+      return;
+    }
+    this.waiting = true;
+    void result.value.then(this.poll);
+  }
+
+  /** Serves the request in `word`. True if answered synchronously. */
+  private serve(word: number): boolean {
+    const seq = seqOf(word);
+    const { header } = this;
+    if (Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
+    const fence = Atomics.load(header, Slot.FENCE);
+    let request: unknown;
+    try {
+      request = this.readRequest(seq);
+    } catch (error) {
+      Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
+      this.answer(seq, new ProtocolError('unreadable blocking request', { cause: error }), true);
+      return true;
+    }
+    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
+    if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
+      this.answer(seq, new ProtocolError('malformed blocking request'), true);
+      return true;
+    }
+    const [command, payload] = request as [string, unknown];
+    const { options } = this;
+    if (isAfter(fence, options.lastAsyncRequestId(), options.asyncIdModulus)) {
+      // Async calls sent before this one are still in the port: start them first.
+      const stop = options.onAsyncBatch(() => {
+        if (this.closed) return stop();
+        if (isAfter(fence, options.lastAsyncRequestId(), options.asyncIdModulus)) return;
+        stop();
+        if (this.run(seq, command, payload)) this.poll();
+      });
+      return false;
+    }
+    return this.run(seq, command, payload);
+  }
+
+  /** Runs the handler; true if it answered synchronously. */
+  private run(seq: number, command: string, payload: unknown): boolean {
+    let result: unknown;
+    try {
+      result = this.options.dispatch(command, payload);
+    } catch (error) {
+      this.answer(seq, error, true);
+      return true;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => {
+          this.answer(seq, value, false);
+          this.poll();
+        },
+        (error: unknown) => {
+          this.answer(seq, error ?? new Error('rejected without a reason'), true);
+          this.poll();
+        },
+      );
+      return false;
+    }
+    this.answer(seq, result, false);
+    return true;
+  }
+
+  private readRequest(seq: number): unknown {
+    const { header } = this;
+    if (Atomics.load(header, Slot.FLAGS) & Flag.VIA_PORT) {
+      for (;;) {
+        const received = receiveMessageOnPort(this.sidePort);
+        if (!received) throw new ProtocolError('blocking request body missing from the side port');
+        const message = received.message as SideMessage;
+        if (message?.seq !== seq) continue;
+        const { body } = message;
+        return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+      }
+    }
+    return decode(this.area, 0, Atomics.load(header, Slot.LENGTH));
+  }
+
+  /** Writes the answer unless the agent gave up on `seq` (then it is dropped). */
+  private answer(seq: number, value: unknown, isError: boolean): void {
+    const { header } = this;
+    const serving = stateWord(seq, Phase.SERVING);
+    if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.WRITING)) !== serving) return;
+    this.served++;
+    let flags = isError ? Flag.ERROR : 0;
+    let body = isError ? serializeError(value) : value;
+    let end: number;
+    try {
+      end = encodeInto(body, this.area, 0);
+    } catch (error) {
+      flags = Flag.ERROR;
+      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+      end = encodeInto(body, this.area, 0);
+    }
+    if (end < 0) {
+      // Too big for the byte area: a transferred buffer on the side port (no copy on arrival).
+      const bytes = encodeToNewBuffer(body);
+      if (bytes.length > this.options.maxMessageBytes) {
+        flags = Flag.ERROR;
+        end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', bytes.length, this.options.maxMessageBytes)), this.area, 0);
+      } else {
+        this.sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
+        flags |= Flag.VIA_PORT;
+        end = 0;
+      }
+    }
+    Atomics.store(header, Slot.LENGTH, end);
+    Atomics.store(header, Slot.FLAGS, flags);
+    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
+    Atomics.notify(header, Slot.STATE);
+  }
+}

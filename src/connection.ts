@@ -1,0 +1,427 @@
+/**
+ * `IpcConnection`: one end of a bidirectional request/response channel over a
+ * {@link Transport}. It owns the pending-call map, timeouts, cancellation, batching of
+ * outgoing frames and close semantics. The rule it keeps: every call settles exactly
+ * once — with a result, a remote error, a timeout, an abort, or the close reason.
+ */
+import { DeadlineQueue, type DeadlineLane, type Expirable } from './deadlines.ts';
+import { deserializeError, serializeError, type WireError } from './error-codec.ts';
+import { AbortError, ConnectionClosedError, DataCloneError, ProtocolError, TimeoutError, UnknownMethodError } from './errors.ts';
+import type { Transport } from './transports/transport.ts';
+import { FRAME_SLOTS, FrameKind, MAX_REQUEST_ID, type Batch } from './wire.ts';
+
+/** What a request handler learns about the call it serves. */
+export interface IncomingCall {
+  /** The caller's request id. */
+  readonly id: number;
+  /** The command or method name. */
+  readonly command: string;
+  /** Aborted when the caller cancels the call (timeout, `AbortSignal`) or the connection closes. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Serves one command. `payload` is the args array of a typed call or the `Uint8Array`
+ * of a byte-layer call. Handlers that declare a second parameter receive the
+ * {@link IncomingCall} (and so can observe cancellation); others skip that cost.
+ */
+export type Handler = (payload: unknown, call: IncomingCall) => unknown;
+
+/** Looks up handlers by command name. A `Map` is one. */
+export interface HandlerTable {
+  get(command: string): Handler | undefined;
+}
+
+/** Per-call options of the byte layer and the typed layer. */
+export interface CallOptions {
+  /** Rejects with `TimeoutError` after this many ms (`0` = no timeout). Overrides the connection's default. */
+  timeoutMs?: number;
+  /** Aborting it rejects the call with `AbortError` and tells the other side to stop. */
+  signal?: AbortSignal;
+}
+
+/** Options of an {@link IpcConnection}. */
+export interface IpcConnectionOptions {
+  /** Serves requests from the other side. Without it every request gets `UnknownMethodError`. */
+  handlers?: HandlerTable;
+  /** Receives one-way NOTIFY frames (control messages of the layers above). */
+  onNotify?: (command: string, payload: unknown) => void;
+  /** Default timeout of outgoing calls in ms; `0` (the default) means none. */
+  timeoutMs?: number;
+  /** Names the other end in error stacks, e.g. `agent 'peer-1'`. */
+  peerName?: string;
+  /** Whether pending timeouts may not keep the process alive. */
+  unrefTimers?: boolean;
+}
+
+/** Which frames a request expects back: any value, or bytes (the byte layer). */
+const enum Expect {
+  Value,
+  Bytes,
+}
+
+class PendingCall implements Expirable {
+  settled = false;
+  lane: DeadlineLane | undefined;
+  abortCleanup: (() => void) | undefined;
+  constructor(
+    readonly connection: IpcConnection,
+    readonly id: number,
+    readonly command: string,
+    readonly expect: Expect,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: Error) => void,
+    readonly timeoutMs: number,
+  ) {}
+  expire(): void {
+    this.connection.abandon(this, new TimeoutError(this.command, this.timeoutMs));
+  }
+}
+
+/** How many abandoned ids (timed out / aborted) to remember for recognising late answers. */
+const ABANDONED_MEMORY = 65_536;
+
+/**
+ * One end of an IPC channel: requests out, requests in, both pipelined.
+ *
+ * Frames queued during one turn of the event loop leave as one batch (one
+ * `postMessage` or one `write`), which is where most of the throughput comes from.
+ */
+export class IpcConnection {
+  private readonly transport: Transport;
+  private readonly handlers: HandlerTable | undefined;
+  private readonly onNotify: ((command: string, payload: unknown) => void) | undefined;
+  private readonly defaultTimeoutMs: number;
+  private readonly peerName: string;
+  private readonly pending = new Map<number, PendingCall>();
+  private readonly abandoned = new Set<number>();
+  private readonly incoming = new Map<number, AbortController>();
+  private readonly deadlines: DeadlineQueue;
+  private readonly closeListeners: Array<(error: Error) => void> = [];
+  private readonly batchListeners: Array<() => void> = [];
+  private outbox: Batch = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private nextId = 0;
+  private highestIncomingId = 0;
+  /** Incoming calls whose handler returned a promise that has not settled yet. */
+  private busy = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closeReason: Error | undefined;
+
+  constructor(transport: Transport, options: IpcConnectionOptions = {}) {
+    this.transport = transport;
+    this.handlers = options.handlers;
+    this.onNotify = options.onNotify;
+    this.defaultTimeoutMs = options.timeoutMs ?? 0;
+    this.peerName = options.peerName ?? 'the other side';
+    this.deadlines = new DeadlineQueue(options.unrefTimers ?? false);
+    transport.attach({
+      onBatch: (batch) => this.receive(batch),
+      onClose: (error) => this.close(error ?? new ConnectionClosedError(`${this.peerName} closed the connection`)),
+    });
+  }
+
+  /** True once the connection is closed; calls then reject at once. */
+  get closed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  /** Number of outgoing calls waiting for an answer. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** The highest request id received from the other side so far (ids grow by one). */
+  get lastIncomingRequestId(): number {
+    return this.highestIncomingId;
+  }
+
+  /** The id of the last request this end sent (or queued). */
+  get lastOutgoingRequestId(): number {
+    return this.nextId;
+  }
+
+  /** Calls the other side's handler for `command` with the args of a typed call. */
+  request(command: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    return this.start(command, args, Expect.Value, options);
+  }
+
+  /** The byte layer: sends `payload` to `command` and resolves with the bytes it answers. */
+  call(command: string, payload: Uint8Array = new Uint8Array(0), options?: CallOptions): Promise<Uint8Array> {
+    if (!(payload instanceof Uint8Array)) {
+      return Promise.reject(new TypeError(`[agent-ipc] call('${command}') payload must be a Uint8Array`));
+    }
+    return this.start(command, payload, Expect.Bytes, options) as Promise<Uint8Array>;
+  }
+
+  /** Sends a one-way control message. Dropped silently once closed. */
+  notify(command: string, payload: unknown = 0): void {
+    if (this.closed) return;
+    this.enqueue(FrameKind.NOTIFY, 0, command, payload);
+  }
+
+  /** Sends everything queued now instead of at the end of this turn. */
+  flush(): void {
+    if (this.flushScheduled) {
+      clearImmediate(this.flushScheduled);
+      this.flushScheduled = undefined;
+    }
+    if (this.outbox.length === 0) return;
+    const batch = this.outbox;
+    this.outbox = [];
+    try {
+      this.transport.send(batch);
+    } catch (error) {
+      this.resendOneByOne(batch, error);
+    }
+  }
+
+  /** Resolves once no incoming call is being served (for a graceful close). */
+  whenIdle(): Promise<void> {
+    if (this.busy === 0 || this.closeReason) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Runs `listener` once when the connection closes, with the reason. */
+  onClose(listener: (error: Error) => void): void {
+    if (this.closeReason) listener(this.closeReason);
+    else this.closeListeners.push(listener);
+  }
+
+  /** Runs `listener` after each received batch has been dispatched. */
+  onBatchDispatched(listener: () => void): () => void {
+    this.batchListeners.push(listener);
+    return () => {
+      const at = this.batchListeners.indexOf(listener);
+      if (at >= 0) this.batchListeners.splice(at, 1);
+    };
+  }
+
+  /**
+   * Closes the connection. Queued frames are sent first; every pending call rejects
+   * with `reason` (default `ConnectionClosedError`); handlers in progress see their
+   * signal abort. Idempotent: the first reason wins.
+   */
+  close(reason?: Error): void {
+    if (this.closeReason) return;
+    try {
+      this.flush();
+    } catch {
+      // The transport may already be gone; the calls below still settle.
+    }
+    const error = reason ?? new ConnectionClosedError();
+    this.closeReason = error;
+    this.deadlines.clear();
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of pending) this.settle(call)?.reject(error);
+    for (const controller of this.incoming.values()) controller.abort(error);
+    this.incoming.clear();
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.transport.close();
+    for (const listener of this.closeListeners.splice(0)) listener(error);
+  }
+
+  /** Gives up on a call (timeout or abort): rejects it and tells the other side. */
+  abandon(call: PendingCall, error: Error): void {
+    if (call.settled) return;
+    this.pending.delete(call.id);
+    this.remember(call.id);
+    this.settle(call);
+    call.reject(error);
+    if (!this.closed) this.enqueue(FrameKind.CANCEL, call.id, 0, 0);
+  }
+
+  private start(command: string, payload: unknown, expect: Expect, options: CallOptions | undefined): Promise<unknown> {
+    if (this.closeReason) return Promise.reject(this.closeReason);
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError(command, { cause: signal.reason }));
+    const timeoutMs = options?.timeoutMs ?? this.defaultTimeoutMs;
+    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
+    const id = this.nextId;
+    return new Promise((resolve, reject) => {
+      const call = new PendingCall(this, id, command, expect, resolve, reject, timeoutMs);
+      this.pending.set(id, call);
+      if (timeoutMs > 0) call.lane = this.deadlines.add(call, timeoutMs);
+      if (signal) {
+        const onAbort = (): void => this.abandon(call, new AbortError(command, { cause: signal.reason }));
+        signal.addEventListener('abort', onAbort, { once: true });
+        call.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.enqueue(FrameKind.REQUEST, id, command, payload);
+    });
+  }
+
+  /** Marks a call settled and releases its timer and abort listener; returns it for chaining. */
+  private settle(call: PendingCall): PendingCall | undefined {
+    if (call.settled) return undefined;
+    call.settled = true;
+    call.lane?.compact();
+    call.abortCleanup?.();
+    return call;
+  }
+
+  private remember(id: number): void {
+    this.abandoned.add(id);
+    if (this.abandoned.size > ABANDONED_MEMORY) {
+      const oldest = this.abandoned.values().next().value as number;
+      this.abandoned.delete(oldest);
+    }
+  }
+
+  private enqueue(kind: number, id: number, command: string | 0, payload: unknown): void {
+    this.outbox.push(kind, id, command, payload);
+    this.flushScheduled ??= setImmediate(this.scheduledFlush);
+  }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = undefined;
+    this.flush();
+  };
+
+  /**
+   * A batch failed to serialize (a function or symbol somewhere in a payload). Send the
+   * frames one by one so only the offending ones fail, each where it belongs: a request
+   * rejects at its call site, a response turns into an error for the caller.
+   */
+  private resendOneByOne(batch: Batch, batchError: unknown): void {
+    for (let i = 0; i < batch.length; i += FRAME_SLOTS) {
+      const frame = batch.slice(i, i + FRAME_SLOTS);
+      try {
+        this.transport.send(frame);
+      } catch (error) {
+        const kind = frame[0];
+        const id = frame[1] as number;
+        if (kind === FrameKind.REQUEST) {
+          const call = this.pending.get(id);
+          if (call) {
+            this.pending.delete(id);
+            this.remember(id);
+            this.settle(call);
+            call.reject(new DataCloneError(`an argument of '${call.command}'`, { cause: error }));
+          }
+        } else if (kind === FrameKind.RESPONSE) {
+          this.transport.send([FrameKind.ERROR, id, 0, serializeError(new DataCloneError('the result of the call', { cause: error }))]);
+        } else if (kind === FrameKind.NOTIFY) {
+          // One-way: nobody waits for it. Surface it to whoever listens for closes? No: drop it.
+        } else {
+          // ERROR and CANCEL frames are built by us from cloneable parts; failing here is a bug.
+          throw batchError;
+        }
+      }
+    }
+  }
+
+  private receive(batch: Batch): void {
+    if (this.closeReason) return;
+    if (!Array.isArray(batch) || batch.length % FRAME_SLOTS !== 0) {
+      this.protocolError('received a message that is not a batch of frames');
+      return;
+    }
+    for (let i = 0; i < batch.length && !this.closeReason; i += FRAME_SLOTS) {
+      const kind = batch[i];
+      const id = batch[i + 1];
+      const command = batch[i + 2];
+      const payload = batch[i + 3];
+      if (typeof id !== 'number') {
+        this.protocolError(`frame ${i / FRAME_SLOTS} has a non-numeric id`);
+        return;
+      }
+      switch (kind) {
+        case FrameKind.REQUEST:
+          if (typeof command !== 'string') return this.protocolError('request frame without a command name');
+          this.serve(id, command, payload);
+          break;
+        case FrameKind.RESPONSE:
+          this.answer(id, payload, undefined);
+          break;
+        case FrameKind.ERROR:
+          this.answer(id, undefined, payload as WireError);
+          break;
+        case FrameKind.CANCEL:
+          this.incoming.get(id)?.abort(new AbortError(`#${id}`));
+          break;
+        case FrameKind.NOTIFY:
+          if (typeof command !== 'string') return this.protocolError('notify frame without a name');
+          this.onNotify?.(command, payload);
+          break;
+        default:
+          return this.protocolError(`unknown frame kind ${String(kind)}`);
+      }
+    }
+    for (const listener of this.batchListeners) listener();
+  }
+
+  private serve(id: number, command: string, payload: unknown): void {
+    if (id > this.highestIncomingId || this.highestIncomingId - id > MAX_REQUEST_ID / 2) this.highestIncomingId = id;
+    const handler = this.handlers?.get(command);
+    if (!handler) {
+      this.enqueue(FrameKind.ERROR, id, 0, serializeError(new UnknownMethodError(command)));
+      return;
+    }
+    let controller: AbortController | undefined;
+    let info: IncomingCall | undefined;
+    if (handler.length > 1) {
+      controller = new AbortController();
+      this.incoming.set(id, controller);
+      info = { id, command, signal: controller.signal };
+    }
+    let result: unknown;
+    try {
+      result = handler(payload, info as IncomingCall);
+    } catch (error) {
+      this.reply(id, controller, undefined, error);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      this.busy++;
+      (result as PromiseLike<unknown>).then(
+        (value) => this.replyLater(id, controller, value, undefined),
+        (error: unknown) => this.replyLater(id, controller, undefined, error ?? new Error('rejected without a reason')),
+      );
+    } else {
+      this.reply(id, controller, result, undefined);
+    }
+  }
+
+  private replyLater(id: number, controller: AbortController | undefined, value: unknown, error: unknown): void {
+    this.reply(id, controller, value, error);
+    if (--this.busy === 0 && this.idleWaiters.length > 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private reply(id: number, controller: AbortController | undefined, value: unknown, error: unknown): void {
+    if (controller) this.incoming.delete(id);
+    if (this.closeReason) return;
+    if (error === undefined) this.enqueue(FrameKind.RESPONSE, id, 0, value);
+    else this.enqueue(FrameKind.ERROR, id, 0, serializeError(error));
+  }
+
+  private answer(id: number, value: unknown, wireError: WireError | undefined): void {
+    const call = this.pending.get(id);
+    if (!call) {
+      // A late answer to a call we gave up on is expected; anything else is a peer bug.
+      if (this.abandoned.delete(id)) return;
+      this.protocolError(`answer to unknown request id ${id}`);
+      return;
+    }
+    this.pending.delete(id);
+    this.settle(call);
+    if (wireError !== undefined) {
+      call.reject(isWireError(wireError) ? deserializeError(wireError, this.peerName) : new ProtocolError('malformed error frame'));
+    } else if (call.expect === Expect.Bytes) {
+      if (value instanceof Uint8Array) call.resolve(value);
+      else if (value === undefined || value === null) call.resolve(new Uint8Array(0));
+      else call.reject(new ProtocolError(`'${call.command}' answered a byte-layer call with a ${typeof value}, not a Uint8Array`));
+    } else {
+      call.resolve(value);
+    }
+  }
+
+  private protocolError(message: string): void {
+    this.close(new ProtocolError(`${this.peerName} broke the protocol: ${message}`));
+  }
+}
+
+function isWireError(value: unknown): value is WireError {
+  return value !== null && typeof value === 'object' && typeof (value as WireError).message === 'string' && typeof (value as WireError).name === 'string';
+}

@@ -1,0 +1,184 @@
+/**
+ * Every error class of agent-ipc, built in one place. Messages start with `[agent-ipc]`
+ * so a log line says at once which layer failed.
+ *
+ * @packageDocumentation
+ */
+
+const PREFIX = '[agent-ipc] ';
+
+function prefixed(message: string): string {
+  return message.startsWith(PREFIX) ? message : PREFIX + message;
+}
+
+/** Options accepted by every agent-ipc error constructor. */
+export interface AgentIpcErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/** Base class of the errors agent-ipc raises itself. */
+export class AgentIpcError extends Error {
+  /** A stable machine-readable code, e.g. `ERR_AGENT_IPC_TIMEOUT`. */
+  readonly code: string;
+  constructor(message: string, code: string, options?: AgentIpcErrorOptions) {
+    super(prefixed(message), options);
+    this.code = code;
+  }
+}
+
+/**
+ * An error thrown on the other side of a connection whose class is not registered
+ * here (see {@link registerError}). It keeps the remote `name`, `message`, `code`,
+ * own enumerable properties, `cause` chain, and `remoteStack`.
+ */
+export class RemoteError extends Error {
+  /** The `code` of the remote error, if it had one. */
+  code?: string;
+  /** The stack as it was on the side that threw. */
+  remoteStack?: string;
+  constructor(message: string, name = 'RemoteError', options?: AgentIpcErrorOptions) {
+    super(message, options);
+    // Own but not enumerable, so it never counts as one of the error's data properties.
+    if (name !== 'RemoteError') Object.defineProperty(this, 'name', { value: name, configurable: true, writable: true });
+  }
+}
+
+/** A call did not settle within its `timeoutMs`. */
+export class TimeoutError extends AgentIpcError {
+  /** The timeout that elapsed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(command: string, timeoutMs: number) {
+    super(`call '${command}' timed out after ${timeoutMs} ms`, 'ERR_AGENT_IPC_TIMEOUT');
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A call was cancelled through its `AbortSignal`. */
+export class AbortError extends AgentIpcError {
+  constructor(command: string, options?: AgentIpcErrorOptions) {
+    super(`call '${command}' was aborted`, 'ERR_AGENT_IPC_ABORTED', options);
+  }
+}
+
+/** How an agent ended: what `agent.exited` resolves to. */
+export interface AgentExit {
+  /** Exit code of the thread or process (`null` if it was ended by a signal). */
+  code: number | null;
+  /** The signal that ended a process agent, e.g. `'SIGKILL'`; `null` for threads. */
+  signal: NodeJS.Signals | null;
+  /** The uncaught error that ended the agent, if any. */
+  error?: Error;
+}
+
+/** The agent exited or crashed; its in-flight and later calls reject with this. */
+export class AgentExitedError extends AgentIpcError {
+  /** Exit code, `null` if ended by a signal or not yet known. */
+  readonly exitCode: number | null;
+  /** The signal that ended a process agent, if any. */
+  readonly signal: NodeJS.Signals | null;
+  constructor(agentName: string, exit: AgentExit) {
+    const how = exit.signal
+      ? `was killed by ${exit.signal}`
+      : exit.error
+        ? `crashed (${exit.error.message.replace(PREFIX, '')})`
+        : `exited with code ${exit.code}`;
+    super(`agent '${agentName}' ${how}`, 'ERR_AGENT_IPC_AGENT_EXITED', { cause: exit.error });
+    this.exitCode = exit.code;
+    this.signal = exit.signal;
+  }
+}
+
+/** The connection was closed (by either side) before the call could settle. */
+export class ConnectionClosedError extends AgentIpcError {
+  constructor(reason = 'the connection is closed', options?: AgentIpcErrorOptions) {
+    super(reason, 'ERR_AGENT_IPC_CLOSED', options);
+  }
+}
+
+/**
+ * A call would wait on itself: the node, while serving an agent's blocking call, called
+ * into that same agent, which cannot answer until the blocking call returns.
+ */
+export class DeadlockError extends AgentIpcError {
+  constructor(agentName: string, command: string) {
+    super(
+      `call '${command}' into agent '${agentName}' was made while serving that agent's blocking call; ` +
+        'the agent is parked until that call returns, so this call could never be answered',
+      'ERR_AGENT_IPC_DEADLOCK',
+    );
+  }
+}
+
+/** A blocking call was made where blocking is not allowed (see the message for why). */
+export class BlockingNotAllowedError extends AgentIpcError {
+  constructor(message: string) {
+    super(message, 'ERR_AGENT_IPC_BLOCKING_NOT_ALLOWED');
+  }
+}
+
+/** The peer sent something that does not follow the wire protocol. */
+export class ProtocolError extends AgentIpcError {
+  constructor(message: string, options?: AgentIpcErrorOptions) {
+    super(message, 'ERR_AGENT_IPC_PROTOCOL', options);
+  }
+}
+
+/** A message is larger than `maxMessageBytes` (or a line longer than `maxLineLength`). */
+export class MessageTooLargeError extends AgentIpcError {
+  /** The size that was refused, in bytes. */
+  readonly size: number;
+  /** The limit it exceeded, in bytes. */
+  readonly limit: number;
+  constructor(what: string, size: number, limit: number) {
+    super(`${what} of ${size} bytes exceeds the limit of ${limit} bytes`, 'ERR_AGENT_IPC_TOO_LARGE');
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The command or method is not exposed by the other side. */
+export class UnknownMethodError extends AgentIpcError {
+  /** The name that was asked for. */
+  readonly method: string;
+  constructor(method: string) {
+    super(`'${method}' is not an exposed method`, 'ERR_AGENT_IPC_UNKNOWN_METHOD');
+    this.method = method;
+  }
+}
+
+/** A value could not be sent (a function, a symbol, …): raised at the call site. */
+export class DataCloneError extends AgentIpcError {
+  constructor(what: string, options?: AgentIpcErrorOptions) {
+    super(`${what} cannot be sent to the other side: ${describeCause(options?.cause)}`, 'ERR_AGENT_IPC_DATA_CLONE', options);
+  }
+}
+
+function describeCause(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** Builds a `TypeError` for a bad option value, naming the option. */
+export function invalidOption(option: string, expected: string, got: unknown): TypeError {
+  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : 'an object') : String(got);
+  return new TypeError(`${PREFIX}option '${option}' must be ${expected}, got ${shown}`);
+}
+
+// Names live on the prototypes (not as own fields) so that they survive bundlers that
+// rename classes and never show up among an error's own enumerable properties.
+for (const [cls, name] of [
+  [AgentIpcError, 'AgentIpcError'],
+  [RemoteError, 'RemoteError'],
+  [TimeoutError, 'TimeoutError'],
+  [AbortError, 'AbortError'],
+  [AgentExitedError, 'AgentExitedError'],
+  [ConnectionClosedError, 'ConnectionClosedError'],
+  [DeadlockError, 'DeadlockError'],
+  [BlockingNotAllowedError, 'BlockingNotAllowedError'],
+  [ProtocolError, 'ProtocolError'],
+  [MessageTooLargeError, 'MessageTooLargeError'],
+  [UnknownMethodError, 'UnknownMethodError'],
+  [DataCloneError, 'DataCloneError'],
+] as const) {
+  Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
+}

@@ -1,0 +1,32 @@
+/**
+ * agent-ipc, node side: start agents and talk to them.
+ *
+ * @packageDocumentation
+ */
+export { spawnAgent } from './spawn.ts';
+export type { Agent, AgentStats } from './agent-host.ts';
+export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
+export { IpcConnection } from './connection.ts';
+export type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnectionOptions } from './connection.ts';
+export { IpcClient, IpcServer } from './rpc.ts';
+export type { IpcCommand } from './rpc.ts';
+export { PortTransport } from './transports/port-transport.ts';
+export type { PortLike } from './transports/port-transport.ts';
+export type { Transport, TransportSink } from './transports/transport.ts';
+export { FrameKind } from './wire.ts';
+export type { Batch } from './wire.ts';
+export * from './errors.ts';
+export { registerError } from './error-codec.ts';
+export type { ErrorClass } from './error-codec.ts';
+export type {
+  AgentContext,
+  AgentDefinition,
+  AnyFunction,
+  Blocking,
+  BlockingCallOptions,
+  Isolation,
+  MainHandle,
+  MethodKeys,
+  Promisified,
+  RemoteMethods,
+} from './types.ts';

@@ -1,0 +1,109 @@
+/**
+ * The agent side of every isolation: loads the agent module, builds `main` and `ctx`,
+ * runs the factory, serves the node's calls, and closes on request. Thread, process
+ * and inline agents differ only in the transport, the blocking path and how they exit.
+ */
+import pino, { type Logger } from 'pino';
+import { IpcConnection, type Handler } from '../connection.ts';
+import { findDefinition } from '../definition.ts';
+import { serializeError } from '../error-codec.ts';
+import { ConnectionClosedError, ProtocolError } from '../errors.ts';
+import { methodProxy, methodTable } from '../rpc.ts';
+import type { Transport } from '../transports/transport.ts';
+import type { AgentContext, MainHandle } from '../types.ts';
+import { Control, type AgentInit } from './control.ts';
+
+/** How an agent makes blocking calls in its isolation. */
+export interface BlockingPath {
+  /** Calls `command` with `payload` (args array or bytes) and returns the answer. */
+  call(command: string, payload: unknown, timeoutMs?: number): unknown;
+}
+
+/** What differs between isolations, provided by each bootstrap. */
+export interface AgentEnvironment {
+  transport: Transport;
+  /** Builds the blocking path once the connection exists. */
+  blocking(connection: IpcConnection): BlockingPath;
+  /** Ends the agent (the thread, the process, or the inline runtime). */
+  exit(code: number): void;
+  /** Loads the agent module. */
+  load(entry: string): Promise<Record<string, unknown>>;
+}
+
+/** A running agent runtime (what inline isolation keeps a handle on). */
+export interface RunningAgent {
+  connection: IpcConnection;
+  signal: AbortSignal;
+}
+
+/** Starts an agent: connects, loads the module, runs its factory, reports READY. */
+export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
+  const methods = new Map<string, Handler>();
+  const controller = new AbortController();
+  let closing = false;
+  const connection: IpcConnection = new IpcConnection(env.transport, {
+    handlers: methods,
+    timeoutMs: init.timeoutMs,
+    peerName: 'the node',
+    onNotify(command) {
+      if (command === Control.CLOSE && !closing) {
+        closing = true;
+        controller.abort(new ConnectionClosedError(`the node asked agent '${init.name}' to close`));
+        // Let calls in progress answer, then leave.
+        void connection.whenIdle().then(() => {
+          connection.close();
+          env.exit(0);
+        });
+      }
+    },
+  });
+  // If the node goes away, so does the agent.
+  connection.onClose(() => {
+    if (!closing) {
+      closing = true;
+      controller.abort(new ConnectionClosedError('the connection to the node closed'));
+      env.exit(0);
+    }
+  });
+
+  const blocking = env.blocking(connection);
+  const main: MainHandle<Record<string, never>> = {
+    async: methodProxy((name, args) => connection.request(name, args)),
+    blocking: methodProxy((name, args) => blocking.call(name, args)),
+    call: (command, payload, options) => connection.call(command, payload, options),
+    callBlocking(command, payload = new Uint8Array(0), options) {
+      if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] callBlocking('${command}') payload must be a Uint8Array`);
+      const answer = blocking.call(command, payload, options?.timeoutMs);
+      if (answer === undefined || answer === null) return new Uint8Array(0);
+      if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);
+      return answer;
+    },
+  };
+  let logger: Logger | undefined;
+  const ctx: AgentContext = {
+    name: init.name,
+    data: init.data,
+    isolation: init.isolation,
+    signal: controller.signal,
+    get logger() {
+      logger ??= pino({ enabled: false });
+      return logger;
+    },
+  };
+
+  void (async () => {
+    try {
+      const definition = findDefinition(await env.load(init.entry), init.entry);
+      const exposed = await definition.factory(main, ctx);
+      for (const [name, handler] of methodTable(exposed, `the methods returned by agent '${init.name}'`)) methods.set(name, handler);
+      connection.notify(Control.READY);
+    } catch (error) {
+      connection.notify(Control.STARTUP_FAILED, serializeError(error));
+      connection.flush();
+      closing = true;
+      // The failure message leaves before the exit.
+      setImmediate(() => env.exit(1));
+    }
+  })();
+  return { connection, signal: controller.signal };
+}

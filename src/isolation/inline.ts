@@ -1,0 +1,62 @@
+/**
+ * Inline isolation: the agent runs on the node's own thread — the RFC's "current
+ * architecture", and the baseline of every benchmark. The API is the same; blocking
+ * calls become direct calls of the node's handler, which must then be synchronous
+ * (the node's thread cannot wait for its own event loop).
+ */
+import { threadId } from 'node:worker_threads';
+import type { HandlerTable, IncomingCall } from '../connection.ts';
+import { BlockingNotAllowedError, UnknownMethodError, type AgentExit } from '../errors.ts';
+import { directTransportPair } from '../transports/direct-transport.ts';
+import { runAgent } from './agent-runtime.ts';
+import type { AgentInit } from './control.ts';
+import type { AgentLauncher } from './launcher.ts';
+
+/** Starts an inline agent serving `nodeHandlers` to its blocking calls. */
+export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): AgentLauncher {
+  const [nodeEnd, agentEnd] = directTransportPair();
+  let exitListener: ((exit: AgentExit) => void) | undefined;
+  let exit: AgentExit | undefined;
+  const finish = (code: number): void => {
+    if (exit) return;
+    exit = { code, signal: null };
+    // Reported on a later turn, as a real exit would be.
+    setImmediate(() => exitListener?.(exit!));
+  };
+  const running = runAgent(init, {
+    transport: agentEnd,
+    blocking: () => ({
+      call(command, payload) {
+        const handler = nodeHandlers.get(command);
+        if (!handler) throw new UnknownMethodError(command);
+        const result = handler(payload, undefined as unknown as IncomingCall);
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          // Nobody will await it; keep its rejection from becoming an unhandled one.
+          (result as PromiseLike<unknown>).then(undefined, () => undefined);
+          throw new BlockingNotAllowedError(
+            `blocking call '${command}' under inline isolation got a promise from its handler: an inline agent runs on ` +
+              "the node's own thread, which cannot wait for its own event loop. Make the handler synchronous, " +
+              `use main.async.${command}(), or run the agent with isolation 'thread' or 'process'`,
+          );
+        }
+        return result;
+      },
+    }),
+    exit: finish,
+    load: (entry) => import(entry) as Promise<Record<string, unknown>>,
+  });
+  return {
+    isolation: 'inline',
+    pid: process.pid,
+    threadId,
+    transport: nodeEnd,
+    onExit(listener) {
+      if (exit) setImmediate(() => listener(exit!));
+      else exitListener = listener;
+    },
+    terminate() {
+      running.connection.close();
+      finish(1);
+    },
+  };
+}

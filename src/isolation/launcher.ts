@@ -1,0 +1,25 @@
+/**
+ * What the node needs from an isolation: a transport to the agent, an optional
+ * blocking mailbox to serve, the agent's identity, a way to force it down, and
+ * notice of its exit. `thread.ts`, `inline.ts` (and the process isolation) provide it.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { AgentExit } from '../errors.ts';
+import type { Transport } from '../transports/transport.ts';
+import type { Isolation } from '../types.ts';
+
+/** A started agent, before the typed layer is put on top. */
+export interface AgentLauncher {
+  readonly isolation: Isolation;
+  /** OS process id the agent runs in. */
+  readonly pid: number;
+  /** Worker thread id (`undefined` for process agents, the node's own for inline). */
+  readonly threadId: number | undefined;
+  readonly transport: Transport;
+  /** The mailbox the node serves blocking calls from (thread and process agents). */
+  readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
+  /** Calls `listener` once, when the agent has exited. */
+  onExit(listener: (exit: AgentExit) => void): void;
+  /** Ends the agent now (the "then forced" of a graceful close). */
+  terminate(): void;
+}

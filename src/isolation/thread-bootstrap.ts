@@ -1,0 +1,37 @@
+/**
+ * Entry point of a thread agent: the worker starts here, not in the user's module.
+ * It wires the worker's port and the blocking mailbox into the agent runtime.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { BlockingCaller } from '../blocking/caller.ts';
+import { ConnectionClosedError } from '../errors.ts';
+import { PortTransport } from '../transports/port-transport.ts';
+import { MAX_REQUEST_ID } from '../wire.ts';
+import { runAgent } from './agent-runtime.ts';
+import type { AgentInit } from './control.ts';
+
+/** What a thread agent receives as `workerData`. */
+export interface ThreadInit extends AgentInit {
+  mailbox: SharedArrayBuffer;
+  sidePort: MessagePort;
+}
+
+const init = workerData as ThreadInit;
+if (!parentPort) throw new Error('[agent-ipc] thread-bootstrap must run in a worker thread');
+
+runAgent(init, {
+  transport: new PortTransport(parentPort, { ownsPort: false }),
+  blocking: (connection) =>
+    new BlockingCaller(init.mailbox, init.sidePort, {
+      timeoutMs: init.timeoutMs,
+      maxMessageBytes: init.maxMessageBytes,
+      beforeBlock() {
+        connection.flush();
+        return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
+      },
+      closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
+      peerName: 'the node',
+    }),
+  exit: (code) => process.exit(code),
+  load: (entry) => import(entry) as Promise<Record<string, unknown>>,
+});

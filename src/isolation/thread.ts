@@ -1,0 +1,57 @@
+/**
+ * Thread isolation: the agent runs in a worker thread with its own event loop and
+ * heap, started from `thread-bootstrap`, which then imports the agent module.
+ */
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
+import { createMailboxMemory } from '../blocking/mailbox.ts';
+import type { AgentExit } from '../errors.ts';
+import { PortTransport } from '../transports/port-transport.ts';
+import type { AgentInit } from './control.ts';
+import type { AgentLauncher } from './launcher.ts';
+import type { ThreadInit } from './thread-bootstrap.ts';
+import { workerEntry } from './typescript-loader.ts';
+
+// From source (tests, tsx) the bootstrap is the .ts beside this file; in the built
+// package every entry sits flat in dist/, and the bootstrap is ESM in both builds.
+const here = import.meta.url;
+const bootstrapUrl = here.endsWith('.ts') ? new URL('./thread-bootstrap.ts', here) : new URL('./thread-bootstrap.js', here);
+
+/** Starts a thread agent. */
+export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | undefined): AgentLauncher {
+  const memory = createMailboxMemory();
+  const { port1, port2 } = new MessageChannel();
+  const start = workerEntry(bootstrapUrl);
+  const workerData: ThreadInit & { preload?: unknown } = { ...init, mailbox: memory, sidePort: port2, preload: start.preload };
+  const worker = new Worker(start.url, {
+    workerData,
+    transferList: [port2],
+    resourceLimits,
+    name: `agent:${init.name}`,
+  });
+  let crash: Error | undefined;
+  let exitListener: ((exit: AgentExit) => void) | undefined;
+  let exit: AgentExit | undefined;
+  // An uncaught error in the agent ends its thread; keep it as the exit's cause.
+  worker.on('error', (error) => {
+    crash ??= error;
+  });
+  worker.once('exit', (code) => {
+    port1.close();
+    exit = crash ? { code, signal: null, error: crash } : { code, signal: null };
+    exitListener?.(exit);
+  });
+  return {
+    isolation: 'thread',
+    pid: process.pid,
+    threadId: worker.threadId,
+    transport: new PortTransport(worker, { ownsPort: false }),
+    mailbox: { memory, sidePort: port1 },
+    onExit(listener) {
+      if (exit) listener(exit);
+      else exitListener = listener;
+    },
+    terminate() {
+      void worker.terminate();
+    },
+  };
+}

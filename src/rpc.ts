@@ -1,0 +1,84 @@
+/**
+ * The typed layer over {@link IpcConnection}: method name + args instead of command +
+ * bytes (the RFC's "further abstractions"), and the RFC's own `IpcClient` /
+ * `IpcServer` pair for code that wants the byte layer.
+ */
+import type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnection } from './connection.ts';
+
+/** A method table built from an object's own function properties: the `expose` allowlist. */
+export function methodTable(methods: object | undefined, what: string): Map<string, Handler> {
+  const table = new Map<string, Handler>();
+  if (methods === undefined || methods === null) return table;
+  if (typeof methods !== 'object' && typeof methods !== 'function') {
+    throw new TypeError(`[agent-ipc] ${what} must be an object of methods, got ${typeof methods}`);
+  }
+  // Own keys only: nothing inherited (`constructor`, `__proto__`, `toString`) is reachable.
+  for (const name of Object.keys(methods)) {
+    const fn = (methods as Record<string, unknown>)[name];
+    if (typeof fn !== 'function') continue;
+    const method = fn as (...args: unknown[]) => unknown;
+    table.set(name, (payload: unknown) =>
+      // A typed call carries an args array; a byte-layer call carries one Uint8Array.
+      Array.isArray(payload) ? method.apply(methods, payload) : method.call(methods, payload),
+    );
+  }
+  return table;
+}
+
+/**
+ * A proxy whose every property is a function that calls `invoke(name, args)`.
+ * It is not thenable (`then` is undefined), so `await proxy` does not call the remote.
+ */
+export function methodProxy<T>(invoke: (name: string, args: unknown[]) => unknown): T {
+  const cache = new Map<string, (...args: unknown[]) => unknown>();
+  return new Proxy(Object.create(null) as object, {
+    get(_target, key) {
+      if (typeof key !== 'string' || key === 'then') return undefined;
+      let fn = cache.get(key);
+      if (!fn) {
+        fn = (...args: unknown[]) => invoke(key, args);
+        cache.set(key, fn);
+      }
+      return fn;
+    },
+    has: () => false,
+    ownKeys: () => [],
+    set: () => false,
+  }) as T;
+}
+
+/** A byte-layer command handler, as in the RFC: bytes in, bytes out (or a promise of them). */
+export type IpcCommand = (payload: Uint8Array, call: IncomingCall) => Uint8Array | void | Promise<Uint8Array | void>;
+
+/**
+ * The RFC's `IpcServer`: subclass it and return the command map this end serves.
+ * Pass it as `expose` (node side) or return `server.handlers()` entries from an agent.
+ */
+export abstract class IpcServer {
+  /** The commands this server answers, by name. */
+  abstract getCommandMap(): Record<string, IpcCommand>;
+
+  /** The command map as a handler table for an {@link IpcConnection}. */
+  handlers(): HandlerTable {
+    const table = new Map<string, Handler>();
+    const commands = this.getCommandMap();
+    for (const name of Object.keys(commands)) {
+      const command = commands[name]!;
+      table.set(name, (payload, call) => {
+        if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] command '${name}' takes a Uint8Array payload`);
+        return command(payload, call);
+      });
+    }
+    return table;
+  }
+}
+
+/** The RFC's `IpcClient`: calls commands on the other end over a connection. */
+export class IpcClient {
+  constructor(private readonly connection: IpcConnection) {}
+
+  /** Sends `payload` to `command` on the other end; resolves with the bytes it answers. */
+  call(command: string, payload?: Uint8Array, options?: CallOptions): Promise<Uint8Array> {
+    return this.connection.call(command, payload, options);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The options of `spawnAgent`, and their validation: every option is checked up front
+ * and a bad one is a `TypeError` that names it.
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { invalidOption } from './errors.ts';
+import type { IpcServer } from './rpc.ts';
+import type { Isolation } from './types.ts';
+
+/** Options of {@link spawnAgent}. */
+export interface SpawnAgentOptions<Local extends object = object> {
+  /** Where the agent runs. Default `'thread'`. */
+  isolation?: Isolation;
+  /**
+   * Node-side methods the agent may call: an allowlist of the object's own function
+   * properties (nothing inherited), or an `IpcServer` for the byte layer.
+   */
+  expose?: Local | IpcServer;
+  /** A name for logs, errors and the worker thread. Default `agent-<n>`. */
+  name?: string;
+  /** Setup data, structured-cloned to the agent as `ctx.data`. */
+  data?: unknown;
+  /** Agent log records are written through this logger (see the logging docs). */
+  logger?: Logger;
+  /** Default timeout of calls in both directions, in ms. `0` (the default) means none. */
+  timeoutMs?: number;
+  /** Largest message body accepted, in bytes. Default 64 MiB. */
+  maxMessageBytes?: number;
+  /** Heap limits of a thread agent (see `worker_threads.ResourceLimits`). */
+  resourceLimits?: ResourceLimits;
+}
+
+/** Options of `agent.close()`. */
+export interface CloseOptions {
+  /** How long the agent may take to finish in-flight work before it is forced down. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** Default largest message body: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Default grace period of `close()`. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
+const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedSpawnOptions {
+  isolation: Isolation;
+  expose: object | undefined;
+  name: string | undefined;
+  data: unknown;
+  logger: Logger | undefined;
+  timeoutMs: number;
+  maxMessageBytes: number;
+  resourceLimits: ResourceLimits | undefined;
+}
+
+/** Checks a non-negative finite number option (ms). */
+export function checkMs(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidOption(option, 'a non-negative number of milliseconds', value);
+  return value;
+}
+
+/** Validates `spawnAgent` options. */
+export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  const o = options as Record<string, unknown>;
+  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'resourceLimits']);
+  for (const key of Object.keys(o)) if (!known.has(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${[...known].join(', ')})`);
+
+  const isolation = o.isolation ?? 'thread';
+  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalidOption('isolation', "'thread', 'process' or 'inline'", isolation);
+  if (o.expose !== undefined && (o.expose === null || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {
+    throw invalidOption('expose', 'an object of methods', o.expose);
+  }
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidOption('name', 'a non-empty string', o.name);
+  const logger = o.logger as Logger | undefined;
+  if (logger !== undefined && (logger === null || typeof logger !== 'object' || typeof logger.info !== 'function' || typeof logger.child !== 'function')) {
+    throw invalidOption('logger', 'a pino logger', logger);
+  }
+  const timeoutMs = o.timeoutMs === undefined ? 0 : checkMs('timeoutMs', o.timeoutMs);
+  const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) {
+    throw invalidOption('maxMessageBytes', 'an integer number of bytes, at least 1024', maxMessageBytes);
+  }
+  if (o.resourceLimits !== undefined && (o.resourceLimits === null || typeof o.resourceLimits !== 'object')) {
+    throw invalidOption('resourceLimits', 'an object (worker_threads ResourceLimits)', o.resourceLimits);
+  }
+  return {
+    isolation: isolation as Isolation,
+    expose: o.expose as object | undefined,
+    name: o.name as string | undefined,
+    data: o.data,
+    logger,
+    timeoutMs,
+    maxMessageBytes,
+    resourceLimits: o.resourceLimits as ResourceLimits | undefined,
+  };
+}

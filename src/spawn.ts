@@ -1,0 +1,87 @@
+/**
+ * `spawnAgent`: validates the options, starts the agent in its isolation and resolves
+ * once the agent's factory has run.
+ */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AgentHost, type Agent } from './agent-host.ts';
+import type { HandlerTable } from './connection.ts';
+import { invalidOption } from './errors.ts';
+import type { AgentInit } from './isolation/control.ts';
+import { launchInline } from './isolation/inline.ts';
+import type { AgentLauncher } from './isolation/launcher.ts';
+import { launchThread } from './isolation/thread.ts';
+import { IpcServer, methodTable } from './rpc.ts';
+import { resolveSpawnOptions, type SpawnAgentOptions } from './spawn-options.ts';
+
+let spawned = 0;
+
+/**
+ * Starts an agent from the module `entry` (a path, or a `file:` URL) whose default
+ * export is `defineAgent(...)`, and resolves once its factory has run.
+ *
+ * ```ts
+ * const agent = await spawnAgent<typeof import('./peer-agent.ts').default>(
+ *   new URL('./peer-agent.ts', import.meta.url),
+ *   { expose: { getBlock: (hash: string) => storage.get(hash) } },
+ * );
+ * await agent.remote.recvMessage('HELLO');
+ * ```
+ *
+ * Rejects with the agent's own error if the module fails to load or its factory
+ * throws, and with `TypeError` for bad options.
+ */
+export async function spawnAgent<Remote = unknown, Local extends object = object>(
+  entry: string | URL,
+  options?: SpawnAgentOptions<Local>,
+): Promise<Agent<Remote>> {
+  const entryUrl = resolveEntry(entry);
+  const resolved = resolveSpawnOptions(options);
+  const name = resolved.name ?? `agent-${++spawned}`;
+  const handlers: HandlerTable = resolved.expose instanceof IpcServer ? resolved.expose.handlers() : methodTable(resolved.expose, "option 'expose'");
+  const init: AgentInit = {
+    entry: entryUrl,
+    name,
+    data: resolved.data,
+    isolation: resolved.isolation,
+    timeoutMs: resolved.timeoutMs,
+    maxMessageBytes: resolved.maxMessageBytes,
+  };
+  if (resolved.isolation !== 'inline') {
+    try {
+      structuredClone(resolved.data);
+    } catch (error) {
+      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  let launcher: AgentLauncher;
+  switch (resolved.isolation) {
+    case 'inline':
+      launcher = launchInline(init, handlers);
+      break;
+    case 'thread':
+      launcher = launchThread(init, resolved.resourceLimits);
+      break;
+    case 'process':
+      throw invalidOption('isolation', "'thread' or 'inline' (process isolation is on the roadmap)", 'process');
+  }
+  const host = new AgentHost(launcher, handlers, name, resolved.timeoutMs, resolved.maxMessageBytes);
+  try {
+    await host.ready;
+  } catch (error) {
+    host.terminate();
+    await host.exited;
+    throw error;
+  }
+  return host as unknown as Agent<Remote>;
+}
+
+function resolveEntry(entry: string | URL): string {
+  if (entry instanceof URL) {
+    if (entry.protocol !== 'file:') throw invalidOption('entry', 'a file path or a file: URL', entry.href);
+    return entry.href;
+  }
+  if (typeof entry !== 'string' || entry.length === 0) throw invalidOption('entry', 'a file path or a file: URL', entry);
+  if (entry.startsWith('file:')) return entry;
+  return pathToFileURL(path.resolve(entry)).href;
+}

@@ -1,0 +1,358 @@
+/**
+ * IpcConnection wired to itself in-process over a MessageChannel: both directions,
+ * batching, errors, timeouts, cancellation, close, and bad frames.
+ */
+import test from 'ava';
+import {
+  AbortError,
+  ConnectionClosedError,
+  DataCloneError,
+  FrameKind,
+  IpcClient,
+  IpcServer,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+  UnknownMethodError,
+  registerError,
+  type IncomingCall,
+  type IpcCommand,
+} from '../src/index.ts';
+import { methodTable } from '../src/rpc.ts';
+import { connectionPair, table } from './helpers/connection-pair.ts';
+
+test('requests flow both ways over one connection, with per-direction ids', async (t) => {
+  const pair = connectionPair(table({ ping: (x: number) => `a:${x}` }), table({ ping: (x: number) => `b:${x}` }));
+  const [fromA, fromB] = await Promise.all([pair.a.request('ping', [1]), pair.b.request('ping', [2])]);
+  t.is(fromA, 'b:1');
+  t.is(fromB, 'a:2');
+  // Each side numbered its own first request 1: ids are per direction, never shared.
+  const firstRequestA = pair.sentByA.find((batch) => batch[0] === FrameKind.REQUEST)!;
+  const firstRequestB = pair.sentByB.find((batch) => batch[0] === FrameKind.REQUEST)!;
+  t.is(firstRequestA[1], 1);
+  t.is(firstRequestB[1], 1);
+  pair.close();
+});
+
+test('values keep structured-clone fidelity', async (t) => {
+  const pair = connectionPair(new Map(), table({ echo: (v: unknown) => v }));
+  const value = {
+    bytes: new Uint8Array([1, 2, 3]),
+    map: new Map<unknown, unknown>([['k', { nested: [1, 'two', null] }]]),
+    set: new Set([1, 2]),
+    date: new Date(1_700_000_000_000),
+    big: 123456789012345678901234567890n,
+    nested: { deep: { deeper: [undefined, -0, Number.NaN] } },
+  };
+  const back = (await pair.a.request('echo', [value])) as typeof value;
+  t.deepEqual(back, value);
+  t.true(back.bytes instanceof Uint8Array);
+  t.true(back.map instanceof Map);
+  t.true(back.date instanceof Date);
+  t.is(typeof back.big, 'bigint');
+  pair.close();
+});
+
+test('calls issued in one turn travel in one message', async (t) => {
+  const pair = connectionPair(new Map(), table({ add: (a: number, b: number) => a + b }));
+  const calls = Array.from({ length: 500 }, (_, i) => pair.a.request('add', [i, 1]));
+  const results = await Promise.all(calls);
+  t.deepEqual(results, Array.from({ length: 500 }, (_, i) => i + 1));
+  const requestBatches = pair.sentByA.filter((batch) => batch[0] === FrameKind.REQUEST);
+  t.is(requestBatches.length, 1, 'one postMessage for 500 requests');
+  t.is(requestBatches[0]!.length, 500 * 4);
+  // The 500 answers were produced in one turn on the other side too.
+  t.is(pair.sentByB.length, 1);
+  pair.close();
+});
+
+test('an error arrives with name, message, code, own properties, cause chain and both stacks', async (t) => {
+  const pair = connectionPair(
+    new Map(),
+    table({
+      fail() {
+        const error = new RangeError('out of range') as RangeError & { code: string; height: number; info: object };
+        error.code = 'E_RANGE';
+        error.height = 42;
+        error.info = { peers: ['x'] };
+        (error as Error).cause = new TypeError('root cause', { cause: 'a string cause' });
+        throw error;
+      },
+    }),
+  );
+  const error = await t.throwsAsync(pair.a.request('fail', []));
+  t.true(error instanceof RangeError);
+  t.is(error.name, 'RangeError');
+  t.is(error.message, 'out of range');
+  t.like(error as unknown as Record<string, unknown>, { code: 'E_RANGE', height: 42, info: { peers: ['x'] } });
+  t.true(error.cause instanceof TypeError);
+  t.is((error.cause as Error).message, 'root cause');
+  t.is((error.cause as Error).cause, 'a string cause');
+  t.regex(error.stack!, /RangeError: out of range/);
+  t.regex(error.stack!, /thrown in b, received at/);
+  t.regex((error as Error & { remoteStack: string }).remoteStack, /connection\.test\.ts/);
+  pair.close();
+});
+
+class LedgerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LedgerError';
+  }
+  describe(): string {
+    return `ledger: ${this.message}`;
+  }
+}
+
+test('unregistered classes arrive as RemoteError with their name; registerError restores them', async (t) => {
+  class UnregisteredError extends Error {
+    override name = 'UnregisteredError';
+  }
+  const pair = connectionPair(
+    new Map(),
+    table({
+      ledger: () => {
+        throw new LedgerError('gap');
+      },
+      other: () => {
+        throw new UnregisteredError('nope');
+      },
+      nonError: () => {
+        throw 'just a string';
+      },
+    }),
+  );
+  const other = await t.throwsAsync(pair.a.request('other', []));
+  t.true(other instanceof RemoteError);
+  t.is(other.name, 'UnregisteredError');
+  t.false(Object.keys(other).includes('name'), 'the name is not an own enumerable property');
+
+  registerError(LedgerError);
+  const ledger = await t.throwsAsync(pair.a.request('ledger', []));
+  t.true(ledger instanceof LedgerError);
+  t.is((ledger as LedgerError).describe(), 'ledger: gap');
+
+  const nonError = await t.throwsAsync(pair.a.request('nonError', []));
+  t.regex(nonError.message, /non-error value thrown: "just a string"/);
+  pair.close();
+});
+
+test('async handlers: resolved values and rejections both arrive', async (t) => {
+  const pair = connectionPair(
+    new Map(),
+    table({
+      later: async (x: number) => x * 2,
+      laterFail: async () => {
+        throw new SyntaxError('bad later');
+      },
+      rejectNothing: () => Promise.reject(undefined),
+    }),
+  );
+  t.is(await pair.a.request('later', [21]), 42);
+  const error = await t.throwsAsync(pair.a.request('laterFail', []));
+  t.true(error instanceof SyntaxError);
+  await t.throwsAsync(pair.a.request('rejectNothing', []), { message: /rejected without a reason/ });
+  pair.close();
+});
+
+test('expose is an allowlist of own methods: unknown and prototype names are refused', async (t) => {
+  const exposed = { hello: () => 'hi', notAFunction: 5 };
+  const pair = connectionPair(new Map(), methodTable(exposed, 'expose'));
+  t.is(await pair.a.request('hello', []), 'hi');
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'notAFunction', 'missing', '']) {
+    const error = await t.throwsAsync(pair.a.request(name, []), { instanceOf: UnknownMethodError }, name);
+    t.is((error as UnknownMethodError).method, name);
+  }
+  pair.close();
+});
+
+test('per-call timeout rejects with TimeoutError; the late answer is dropped and the next call gets its own', async (t) => {
+  let release!: (v: string) => void;
+  const pair = connectionPair(
+    new Map(),
+    table({
+      slow: () =>
+        new Promise<string>((resolve) => {
+          release = resolve;
+        }),
+      fast: () => 'fast',
+    }),
+  );
+  const error = await t.throwsAsync(pair.a.request('slow', [], { timeoutMs: 30 }), { instanceOf: TimeoutError });
+  t.is((error as TimeoutError).timeoutMs, 30);
+  t.is(pair.a.inFlight, 0);
+  release('late');
+  t.is(await pair.a.request('fast', []), 'fast');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.false(pair.a.closed, 'a late answer is not a protocol error');
+  pair.close();
+});
+
+test('the connection-wide default timeout applies, and 0 disables it per call', async (t) => {
+  const pair = connectionPair(new Map(), table({ wait: (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms)) }), {
+    a: { timeoutMs: 20 },
+  });
+  await t.throwsAsync(pair.a.request('wait', [200]), { instanceOf: TimeoutError });
+  t.is(await pair.a.request('wait', [60], { timeoutMs: 0 }), 60);
+  t.is(await pair.a.request('wait', [1], { timeoutMs: 500 }), 1);
+  pair.close();
+});
+
+test('many calls sharing a timeout: those answered in time resolve, the rest time out', async (t) => {
+  const pair = connectionPair(new Map(), table({ wait: (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms)) }));
+  const results = await Promise.allSettled(
+    Array.from({ length: 40 }, (_, i) => pair.a.request('wait', [i % 2 === 0 ? 1 : 400], { timeoutMs: 100 })),
+  );
+  results.forEach((result, i) => {
+    if (i % 2 === 0) t.is(result.status, 'fulfilled');
+    else t.true(result.status === 'rejected' && result.reason instanceof TimeoutError);
+  });
+  pair.close();
+});
+
+test('AbortSignal rejects with AbortError and the cancel frame aborts the handler signal', async (t) => {
+  let handlerSignal: AbortSignal | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    const handlers = new Map([
+      [
+        'work',
+        (_payload: unknown, call: IncomingCall) => {
+          handlerSignal = call.signal;
+          call.signal.addEventListener('abort', () => resolve());
+          return new Promise(() => undefined);
+        },
+      ],
+    ]);
+    const pair = connectionPair(new Map(), handlers);
+    const controller = new AbortController();
+    const call = pair.a.call('work', new Uint8Array([1]), { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('user gave up')), 10);
+    void t
+      .throwsAsync(call, { instanceOf: AbortError })
+      .then((error) => t.is((error!.cause as Error).message, 'user gave up'))
+      .finally(() => setTimeout(() => pair.close(), 50));
+  });
+  await aborted;
+  t.true(handlerSignal?.aborted);
+});
+
+test('an already-aborted signal rejects at once without sending', async (t) => {
+  const pair = connectionPair(new Map(), table({ x: () => 1 }));
+  await t.throwsAsync(pair.a.call('x', new Uint8Array(), { signal: AbortSignal.abort() }), { instanceOf: AbortError });
+  t.is(pair.sentByA.length, 0);
+  pair.close();
+});
+
+test('close rejects every in-flight call, later calls reject at once, handlers see their signal abort', async (t) => {
+  let serverSignal: AbortSignal | undefined;
+  const pair = connectionPair(
+    new Map(),
+    new Map([
+      [
+        'hang',
+        (_p: unknown, call: IncomingCall) => {
+          serverSignal = call.signal;
+          return new Promise(() => undefined);
+        },
+      ],
+    ]),
+  );
+  const inFlight = [pair.a.request('hang', []), pair.a.request('hang', [])];
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  pair.a.close();
+  for (const call of inFlight) await t.throwsAsync(call, { instanceOf: ConnectionClosedError });
+  await t.throwsAsync(pair.a.request('hang', []), { instanceOf: ConnectionClosedError });
+  // The other end learns that the port closed, and its handler's signal aborts.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.true(pair.b.closed);
+  t.true(serverSignal?.aborted);
+});
+
+test('close with a reason rejects in-flight calls with that reason, exactly once', async (t) => {
+  const pair = connectionPair(new Map(), table({ hang: () => new Promise(() => undefined) }));
+  let settled = 0;
+  const call = pair.a.request('hang', [], { timeoutMs: 30 }).catch((error: Error) => {
+    settled++;
+    return error;
+  });
+  const reason = new Error('agent died');
+  pair.a.close(reason);
+  t.is(await call, reason);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.is(settled, 1, 'the timeout did not settle it a second time');
+  pair.close();
+});
+
+test('the byte layer: IpcClient and IpcServer with a command map, as in the RFC', async (t) => {
+  class StorageServer extends IpcServer {
+    getCommandMap(): Record<string, IpcCommand> {
+      return {
+        reverse: (payload) => payload.slice().reverse(),
+        empty: () => undefined,
+        later: async (payload) => new Uint8Array([payload.length]),
+      };
+    }
+  }
+  const pair = connectionPair(new Map(), new StorageServer().handlers());
+  const client = new IpcClient(pair.a);
+  t.deepEqual(await client.call('reverse', new Uint8Array([1, 2, 3])), new Uint8Array([3, 2, 1]));
+  t.deepEqual(await client.call('empty'), new Uint8Array(0));
+  t.deepEqual(await client.call('later', new Uint8Array(7)), new Uint8Array([7]));
+  await t.throwsAsync(client.call('missing'), { instanceOf: UnknownMethodError });
+  await t.throwsAsync(client.call('reverse', 'not bytes' as unknown as Uint8Array), { instanceOf: TypeError });
+  pair.close();
+});
+
+test('a byte-layer call answered with a non-bytes value rejects with ProtocolError', async (t) => {
+  const pair = connectionPair(new Map(), table({ notBytes: () => ({ no: 'bytes' }) }));
+  await t.throwsAsync(pair.a.call('notBytes', new Uint8Array()), { instanceOf: ProtocolError });
+  pair.close();
+});
+
+test('a value that cannot be cloned fails only its own call, at the call site; the rest of the batch goes through', async (t) => {
+  const pair = connectionPair(new Map(), table({ echo: (v: unknown) => v, fn: () => () => 1 }));
+  const good1 = pair.a.request('echo', [1]);
+  const bad = pair.a.request('echo', [() => 'a function']);
+  const good2 = pair.a.request('echo', [2]);
+  const badSymbol = pair.a.request('echo', [Symbol('s')]);
+  t.is(await good1, 1);
+  t.is(await good2, 2);
+  await t.throwsAsync(bad, { instanceOf: DataCloneError, message: /an argument of 'echo' cannot be sent/ });
+  await t.throwsAsync(badSymbol, { instanceOf: DataCloneError });
+  // A result that cannot be cloned comes back as an error, not a hang.
+  await t.throwsAsync(pair.a.request('fn', []), { name: 'DataCloneError', message: /the result of the call cannot be sent/ });
+  t.false(pair.a.closed);
+  pair.close();
+});
+
+test('garbage from the peer closes the connection with ProtocolError, never throws', async (t) => {
+  for (const garbage of [
+    'not a batch',
+    [1, 2, 3],
+    [FrameKind.REQUEST, 'id', 'cmd', []],
+    [99, 1, 'cmd', []],
+    [FrameKind.REQUEST, 1, 42, []],
+    [FrameKind.RESPONSE, 12345, 0, 'answer to a call never made'],
+    [FrameKind.NOTIFY, 0, null, 0],
+  ]) {
+    const pair = connectionPair(new Map(), new Map());
+    const pending = pair.b.request('x', [], { timeoutMs: 0 });
+    const closed = new Promise<Error>((resolve) => pair.b.onClose(resolve));
+    pair.portA.postMessage(garbage);
+    const reason = await closed;
+    t.true(reason instanceof ProtocolError, JSON.stringify(garbage));
+    await t.throwsAsync(pending, { instanceOf: ProtocolError });
+    pair.close();
+  }
+});
+
+test('notify frames reach onNotify and never reach request handlers', async (t) => {
+  const seen: Array<[string, unknown]> = [];
+  const pair = connectionPair(table({ secret: () => 'should not run' }), new Map(), {
+    a: { onNotify: (command, payload) => seen.push([command, payload]) },
+  });
+  pair.b.notify('secret', { x: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.deepEqual(seen, [['secret', { x: 1 }]]);
+  pair.close();
+});

@@ -1,0 +1,27 @@
+import { defineConfig } from 'tsup';
+
+// Two builds: the public entries ship as ESM + CJS with types; the bootstraps that a
+// worker thread or child process starts from are ESM only, because they must be able to
+// `import()` an agent module of either format (esbuild turns `import()` into `require()`
+// in CJS output, which cannot load ESM agents).
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', agent: 'src/agent.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    clean: true,
+    sourcemap: true,
+    target: 'node20',
+    shims: true,
+    splitting: false,
+  },
+  {
+    entry: { 'thread-bootstrap': 'src/isolation/thread-bootstrap.ts' },
+    format: ['esm'],
+    dts: false,
+    clean: false,
+    sourcemap: true,
+    target: 'node20',
+    splitting: false,
+  },
+]);
