@@ -24,6 +24,7 @@
  */
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
+import { DataCloneError } from './errors.ts';
 
 const TAG_UNDEFINED = 0x00;
 const TAG_NULL = 0x01;
@@ -75,11 +76,21 @@ export function encodeInto(value: unknown, area: ByteArea, offset: number): numb
   return writer.top(value) ? writer.pos : -1;
 }
 
-/** Encodes into a fresh, exactly sized `ArrayBuffer` (transferable). */
+/**
+ * Encodes into a fresh `ArrayBuffer` of its own (transferable). Large byte arrays are
+ * copied once: the buffer grows straight to the size needed, uninitialised (no zero
+ * fill), and a buffer filled exactly is returned without a final copy.
+ */
 export function encodeToNewBuffer(value: unknown): Uint8Array {
-  const writer = new Writer(new ByteArea(new ArrayBuffer(256)), 0, true);
+  const writer = new Writer(new ByteArea(newBuffer(value instanceof Uint8Array ? value.length + 5 : 256)), 0, true);
   writer.top(value);
-  return writer.area.bytes.slice(0, writer.pos);
+  const bytes = writer.area.bytes;
+  return writer.pos === bytes.length ? bytes : bytes.slice(0, writer.pos);
+}
+
+/** An uninitialised `ArrayBuffer` of exactly `size` bytes, not from Buffer's shared pool. */
+function newBuffer(size: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
 }
 
 /**
@@ -118,7 +129,7 @@ class Writer {
     try {
       serialized = v8.serialize(value);
     } catch (error) {
-      throw new TypeError(`[agent-ipc] value cannot be sent: ${(error as Error).message}`, { cause: error });
+      throw new DataCloneError('a value', { cause: error });
     }
     try {
       this.ensure(5 + serialized.length);
@@ -136,9 +147,9 @@ class Writer {
   private ensure(n: number): void {
     if (this.pos + n <= this.area.bytes.length) return;
     if (!this.growable) throw OVERFLOW;
-    let size = this.area.bytes.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new ByteArea(new ArrayBuffer(size));
+    // Large items (byte arrays, long strings) jump straight to the size they need.
+    const size = Math.max(this.area.bytes.length * 2, this.pos + n);
+    const next = new ByteArea(newBuffer(size));
     next.bytes.set(this.area.bytes.subarray(0, this.pos));
     this.area = next;
   }

@@ -263,7 +263,7 @@ test('close rejects every in-flight call, later calls reject at once, handlers s
   for (const call of inFlight) await t.throwsAsync(call, { instanceOf: ConnectionClosedError });
   await t.throwsAsync(pair.a.request('hang', []), { instanceOf: ConnectionClosedError });
   // The other end learns that the port closed, and its handler's signal aborts.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => pair.b.onClose(resolve));
   t.true(pair.b.closed);
   t.true(serverSignal?.aborted);
 });

@@ -6,7 +6,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
-import { MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
 import { Flag, HEADER_BYTES, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
 import { SpinBudget } from './spin-budget.ts';
 
@@ -31,7 +31,8 @@ export interface BlockingCallerOptions {
 export class BlockingCaller {
   private readonly header: Int32Array;
   private readonly area: ByteArea;
-  private readonly spin = new SpinBudget(1_000, 200_000, 50_000);
+  // A floor of 50 µs: a blocked thread has nothing else to do, and waking one costs far more.
+  private readonly spin = new SpinBudget(50_000, 200_000, 50_000);
   private seq = 0;
 
   constructor(
@@ -56,7 +57,12 @@ export class BlockingCaller {
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
     const request: unknown[] = [command, payload];
-    let end = encodeInto(request, this.area, 0);
+    let end: number;
+    try {
+      end = encodeInto(request, this.area, 0);
+    } catch (error) {
+      throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
+    }
     let flags = 0;
     if (end < 0) {
       const body = encodeToNewBuffer(request);
@@ -74,7 +80,7 @@ export class BlockingCaller {
     if (Atomics.compareExchange(header, Slot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) {
       throw this.options.closedError();
     }
-    Atomics.notify(header, Slot.STATE);
+    if (Atomics.load(header, Slot.NODE_PARKED) === 1) Atomics.notify(header, Slot.STATE);
 
     if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
     return this.readAnswer(seq, command);
@@ -83,15 +89,17 @@ export class BlockingCaller {
   /** Waits until the answer to `seq` is there; false if the call was given up (timeout). */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
     const { header } = this;
-    const answered = (): boolean => {
+    let nodeAsleep = false;
+    const answeredOrNodeAsleep = (): boolean => {
       const phase = phaseOf(Atomics.load(header, Slot.STATE));
-      return phase === Phase.RESPONSE || phase === Phase.CLOSED;
+      if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
+      nodeAsleep = Atomics.load(header, Slot.NODE_PARKED) === 1;
+      return nodeAsleep;
     };
-    if (this.spin.spin(answered)) {
-      this.spin.hit();
-    } else {
-      this.spin.miss();
-      const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    const sent = performance.now();
+    // Spin only while the node is awake: see "Spinning" in mailbox.ts.
+    if (!this.spin.spin(answeredOrNodeAsleep, sent) || nodeAsleep) {
+      const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
       for (;;) {
         const word = Atomics.load(header, Slot.STATE);
         const phase = phaseOf(word);
@@ -101,9 +109,13 @@ export class BlockingCaller {
           if (this.abandon(seq)) return false;
           continue;
         }
+        Atomics.store(header, Slot.AGENT_PARKED, 1);
         Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
+        Atomics.store(header, Slot.AGENT_PARKED, 0);
       }
     }
+    // A wait for a sleeping node says nothing about how long an awake one takes.
+    if (!nodeAsleep) this.spin.observe((performance.now() - sent) * 1e6);
     const word = Atomics.load(header, Slot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);

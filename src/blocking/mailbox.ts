@@ -10,7 +10,8 @@
  * | LENGTH | end offset of the encoded request or answer in the byte area     |
  * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
  * | FENCE  | request: id of the agent's last async request sent before it     |
- *
+ * | PARKED | 1 while the node waits for a request on its event loop (asleep) |
+
  * Phases of one call (who moves it):
  *
  *     IDLE ─agent→ REQUEST ─node→ CLAIMED ─node→ SERVING ─node→ WRITING ─node→ RESPONSE ─agent→ (next REQUEST)
@@ -23,10 +24,24 @@
  * and is dropped, so the next call always reads its own answer. Bodies larger than the
  * byte area travel as a transferred `ArrayBuffer` on the mailbox's side port, read
  * synchronously with `receiveMessageOnPort`.
+ *
+ * Waking: each side notifies the other only when the other is parked. A side sets its
+ * PARKED flag before it re-checks STATE and waits, and the other side changes STATE
+ * before it reads the flag, so (all accesses being sequentially consistent) a wake-up is
+ * never lost, and a spinning side is not disturbed by notifications it does not need.
+ *
+ * Spinning: the agent spins for an answer only while the node is awake (NODE_PARKED = 0).
+ * Spinning while the node sleeps only delays the node's wake-up — on a small machine the
+ * waking thread may need the very core the spinner holds — so then the agent sleeps at once.
+ * The node spins after an answer for about twice the recent gap between its answer and
+ * the agent's next request. When the node had parked, the gap it measures includes its
+ * own wake-up, so it over-estimates: spinning that long is then enough, if wasteful,
+ * and the next gap, caught while spinning, is exact. The ceiling must sit above the
+ * machine's wake-up latency, or a node that once parked would never spin again.
  */
 
 /** Header slot indexes (int32). */
-export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3 } as const;
+export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3, NODE_PARKED: 4, AGENT_PARKED: 5 } as const;
 
 /** Bytes before the byte area. */
 export const HEADER_BYTES = 64;

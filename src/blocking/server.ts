@@ -35,9 +35,12 @@ export interface MailboxServerOptions {
 export class MailboxServer {
   private readonly header: Int32Array;
   private readonly area: ByteArea;
-  private readonly spin = new SpinBudget(0, 100_000, 20_000);
+  private readonly spin = new SpinBudget(0, 300_000, 20_000);
+  /** When the last answer was written (performance.now()); 0 once the next request was measured. */
+  private answeredAt = 0;
   private closed = false;
-  private waiting = false;
+  /** The state word a pending `Atomics.waitAsync` waits on, if any. */
+  private parkedOn: number | undefined;
   /** Blocking calls served so far (for metrics). */
   served = 0;
 
@@ -64,41 +67,65 @@ export class MailboxServer {
   }
 
   private readonly poll = (): void => {
-    this.waiting = false;
     if (this.closed) return;
+    Atomics.store(this.header, Slot.NODE_PARKED, 0);
     const turnEnd = performance.now() + TURN_BUDGET_MS;
     for (;;) {
       const word = Atomics.load(this.header, Slot.STATE);
-      if (phaseOf(word) === Phase.CLOSED) return;
-      if (phaseOf(word) === Phase.REQUEST) {
-        if (!this.serve(word)) return; // an async handler: it resumes polling when done
-        if (performance.now() > turnEnd) {
-          setImmediate(this.poll);
-          return;
-        }
-        const next = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
-        if (this.spin.spin(next)) {
-          this.spin.hit();
-          continue;
-        }
-        this.spin.miss();
-        continue; // re-read the state and park below
+      const phase = phaseOf(word);
+      if (phase === Phase.CLOSED) return;
+      if (phase !== Phase.REQUEST) {
+        if (this.park(word)) return;
+        continue; // the state moved while parking: look again
       }
-      this.park(word);
-      return;
+      // How long the agent took to come back after our last answer: that is what
+      // spinning after an answer has to cover (see "Spinning" in mailbox.ts).
+      if (this.answeredAt > 0) {
+        this.spin.observe((performance.now() - this.answeredAt) * 1e6);
+        this.answeredAt = 0;
+      }
+      if (!this.serve(word)) {
+        // An async handler is running. Keep watching: if the agent gives up on this
+        // call (timeout) it may send the next request before the handler is done.
+        const now = Atomics.load(this.header, Slot.STATE);
+        if (this.park(now)) return;
+        continue;
+      }
+      if (performance.now() > turnEnd) {
+        setImmediate(this.poll);
+        return;
+      }
+      this.spin.spin(this.requestPending, this.answeredAt);
     }
   };
 
-  /** Waits on the event loop (not the thread) for the state word to change. */
-  private park(word: number): void {
-    if (this.waiting) return;
+  private readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
+
+  /**
+   * Sleeps on the event loop (never the thread) until the state word leaves `word`.
+   * Returns false if it already has: the caller looks again instead. The PARKED flag is
+   * raised before the last look at the state, so the agent either sees the flag and
+   * notifies, or we see its new state (see "Waking" in mailbox.ts). At most one wait is
+   * pending per word: polls that an answer triggers do not stack up waiters.
+   */
+  private park(word: number): boolean {
+    Atomics.store(this.header, Slot.NODE_PARKED, 1);
+    if (Atomics.load(this.header, Slot.STATE) !== word) {
+      Atomics.store(this.header, Slot.NODE_PARKED, 0);
+      return false;
+    }
+    if (this.parkedOn === word) return true;
     const result = Atomics.waitAsync(this.header, Slot.STATE, word);
     if (!result.async) {
-      setImmediate(this.poll);
-      return;
+      Atomics.store(this.header, Slot.NODE_PARKED, 0);
+      return false;
     }
-    this.waiting = true;
-    void result.value.then(this.poll);
+    this.parkedOn = word;
+    void result.value.then(() => {
+      if (this.parkedOn === word) this.parkedOn = undefined;
+      this.poll();
+    });
+    return true;
   }
 
   /** Serves the request in `word`. True if answered synchronously. */
@@ -206,7 +233,8 @@ export class MailboxServer {
     }
     Atomics.store(header, Slot.LENGTH, end);
     Atomics.store(header, Slot.FLAGS, flags);
+    this.answeredAt = performance.now();
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
-    Atomics.notify(header, Slot.STATE);
+    if (Atomics.load(header, Slot.AGENT_PARKED) === 1) Atomics.notify(header, Slot.STATE);
   }
 }
