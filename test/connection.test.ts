@@ -168,12 +168,15 @@ test('expose is an allowlist of own methods: unknown and prototype names are ref
 
 test('per-call timeout rejects with TimeoutError; the late answer is dropped and the next call gets its own', async (t) => {
   let release!: (v: string) => void;
+  let started!: () => void;
+  const handlerStarted = new Promise<void>((resolve) => (started = resolve));
   const pair = connectionPair(
     new Map(),
     table({
       slow: () =>
         new Promise<string>((resolve) => {
           release = resolve;
+          started();
         }),
       fast: () => 'fast',
     }),
@@ -181,6 +184,8 @@ test('per-call timeout rejects with TimeoutError; the late answer is dropped and
   const error = await t.throwsAsync(pair.a.request('slow', [], { timeoutMs: 30 }), { instanceOf: TimeoutError });
   t.is((error as TimeoutError).timeoutMs, 30);
   t.is(pair.a.inFlight, 0);
+  // However loaded the machine, the handler runs at some point; its answer is then late.
+  await handlerStarted;
   release('late');
   t.is(await pair.a.request('fast', []), 'fast');
   await new Promise((resolve) => setTimeout(resolve, 20));
