@@ -6,6 +6,6 @@ export default {
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,
-  timeout: '60s',
+  timeout: '120s',
   concurrency: 2,
 };

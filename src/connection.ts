@@ -6,7 +6,17 @@
  */
 import { DeadlineQueue, type DeadlineLane, type Expirable } from './deadlines.ts';
 import { deserializeError, serializeError, type WireError } from './error-codec.ts';
-import { AbortError, ConnectionClosedError, DataCloneError, ProtocolError, TimeoutError, UnknownMethodError } from './errors.ts';
+import {
+  AbortError,
+  ConnectionClosedError,
+  DataCloneError,
+  MessageTooLargeError,
+  ProtocolError,
+  TimeoutError,
+  TooManyCallsError,
+  UnknownMethodError,
+} from './errors.ts';
+import { payloadBytes } from './payload-size.ts';
 import type { Transport } from './transports/transport.ts';
 import { FRAME_SLOTS, FrameKind, MAX_REQUEST_ID, type Batch } from './wire.ts';
 
@@ -52,7 +62,22 @@ export interface IpcConnectionOptions {
   peerName?: string;
   /** Whether pending timeouts may not keep the process alive. */
   unrefTimers?: boolean;
+  /**
+   * Largest payload sent, in bytes (default: no limit). Between threads the check counts
+   * byte arrays and strings near the top of a payload (see `payload-size.ts`); a call
+   * over the limit rejects at its call site, an answer over it becomes an error.
+   */
+  maxMessageBytes?: number;
+  /**
+   * Most calls in flight per direction (default 65,536): further outgoing calls reject
+   * with `TooManyCallsError` at once, and the other side's calls beyond it are answered
+   * with that error instead of being started.
+   */
+  maxInFlight?: number;
 }
+
+/** Default of {@link IpcConnectionOptions.maxInFlight}. */
+export const DEFAULT_MAX_IN_FLIGHT = 65_536;
 
 /** Which frames a request expects back: any value, or bytes (the byte layer). */
 const enum Expect {
@@ -93,6 +118,8 @@ export class IpcConnection {
   private readonly onNotify: ((command: string, payload: unknown) => void) | undefined;
   private readonly defaultTimeoutMs: number;
   private readonly peerName: string;
+  private readonly maxMessageBytes: number;
+  private readonly maxInFlight: number;
   private readonly pending = new Map<number, PendingCall>();
   private readonly abandoned = new Set<number>();
   private readonly incoming = new Map<number, AbortController>();
@@ -114,6 +141,8 @@ export class IpcConnection {
     this.onNotify = options.onNotify;
     this.defaultTimeoutMs = options.timeoutMs ?? 0;
     this.peerName = options.peerName ?? 'the other side';
+    this.maxMessageBytes = options.maxMessageBytes ?? Infinity;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.deadlines = new DeadlineQueue(options.unrefTimers ?? false);
     transport.attach({
       onBatch: (batch) => this.receive(batch),
@@ -236,6 +265,11 @@ export class IpcConnection {
     if (this.closeReason) return Promise.reject(this.closeReason);
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(command, { cause: signal.reason }));
+    if (this.pending.size >= this.maxInFlight) return Promise.reject(new TooManyCallsError('outgoing', this.maxInFlight));
+    if (this.maxMessageBytes !== Infinity) {
+      const size = payloadBytes(payload);
+      if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError(`the arguments of '${command}'`, size, this.maxMessageBytes));
+    }
     const timeoutMs = options?.timeoutMs ?? this.defaultTimeoutMs;
     this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
     const id = this.nextId;
@@ -346,7 +380,7 @@ export class IpcConnection {
           this.onNotify?.(command, payload);
           break;
         default:
-          return this.protocolError(`unknown frame kind ${String(kind)}`);
+          return this.protocolError(`unknown frame kind ${typeof kind === 'number' ? kind : typeof kind}`);
       }
     }
     for (const listener of this.batchListeners) listener();
@@ -357,6 +391,10 @@ export class IpcConnection {
     const handler = this.handlers?.get(command);
     if (!handler) {
       this.enqueue(FrameKind.ERROR, id, 0, serializeError(new UnknownMethodError(command)));
+      return;
+    }
+    if (this.busy >= this.maxInFlight) {
+      this.enqueue(FrameKind.ERROR, id, 0, serializeError(new TooManyCallsError('incoming', this.maxInFlight)));
       return;
     }
     let controller: AbortController | undefined;
@@ -392,8 +430,18 @@ export class IpcConnection {
   private reply(id: number, controller: AbortController | undefined, value: unknown, error: unknown): void {
     if (controller) this.incoming.delete(id);
     if (this.closeReason) return;
-    if (error === undefined) this.enqueue(FrameKind.RESPONSE, id, 0, value);
-    else this.enqueue(FrameKind.ERROR, id, 0, serializeError(error));
+    if (error === undefined) {
+      if (this.maxMessageBytes !== Infinity) {
+        const size = payloadBytes(value);
+        if (size > this.maxMessageBytes) {
+          this.enqueue(FrameKind.ERROR, id, 0, serializeError(new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes)));
+          return;
+        }
+      }
+      this.enqueue(FrameKind.RESPONSE, id, 0, value);
+    } else {
+      this.enqueue(FrameKind.ERROR, id, 0, serializeError(error));
+    }
   }
 
   private answer(id: number, value: unknown, wireError: WireError | undefined): void {

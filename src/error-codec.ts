@@ -18,6 +18,7 @@ import {
   MessageTooLargeError,
   ProtocolError,
   RemoteError,
+  TooManyCallsError,
   TimeoutError,
   UnknownMethodError,
 } from './errors.ts';
@@ -62,6 +63,7 @@ for (const cls of [
   BlockingNotAllowedError,
   ProtocolError,
   MessageTooLargeError,
+  TooManyCallsError,
   UnknownMethodError,
   DataCloneError,
 ]) {

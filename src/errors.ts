@@ -137,6 +137,21 @@ export class MessageTooLargeError extends AgentIpcError {
   }
 }
 
+/** Too many calls are in flight on a connection (see the `maxInFlight` option). */
+export class TooManyCallsError extends AgentIpcError {
+  /** The limit that was reached. */
+  readonly limit: number;
+  constructor(direction: 'outgoing' | 'incoming', limit: number) {
+    super(
+      direction === 'outgoing'
+        ? `${limit} calls are already waiting for answers on this connection; wait for some to settle`
+        : `the other side is already serving ${limit} of this side's calls; wait for some to settle`,
+      'ERR_AGENT_IPC_TOO_MANY_CALLS',
+    );
+    this.limit = limit;
+  }
+}
+
 /** The command or method is not exposed by the other side. */
 export class UnknownMethodError extends AgentIpcError {
   /** The name that was asked for. */
@@ -177,6 +192,7 @@ for (const [cls, name] of [
   [BlockingNotAllowedError, 'BlockingNotAllowedError'],
   [ProtocolError, 'ProtocolError'],
   [MessageTooLargeError, 'MessageTooLargeError'],
+  [TooManyCallsError, 'TooManyCallsError'],
   [UnknownMethodError, 'UnknownMethodError'],
   [DataCloneError, 'DataCloneError'],
 ] as const) {

@@ -1,0 +1,53 @@
+/**
+ * A cheap lower bound of how many bytes a payload takes on the wire, for
+ * `maxMessageBytes` on paths that do not serialize themselves (structured clone between
+ * threads). It counts what makes messages big in practice — byte arrays, array buffers
+ * and strings — at the top of the payload and one level into arrays and plain objects.
+ * Measuring every value exactly would cost a serialization per call; this costs a
+ * couple of type checks for a typical `[hash, height]`.
+ */
+
+/** Elements looked at per container; beyond, a payload counts as what was seen. */
+const SCAN_LIMIT = 64;
+
+function leafBytes(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return value.byteLength;
+  return 0;
+}
+
+/** A lower bound of the encoded size of `value`, in bytes. */
+export function payloadBytes(value: unknown): number {
+  const direct = leafBytes(value);
+  if (direct > 0 || value === null || typeof value !== 'object') return direct;
+  let total = 0;
+  if (Array.isArray(value)) {
+    const n = Math.min(value.length, SCAN_LIMIT);
+    for (let i = 0; i < n; i++) {
+      const item: unknown = value[i];
+      total += leafBytes(item);
+      if (item !== null && typeof item === 'object' && !ArrayBuffer.isView(item)) total += shallowBytes(item);
+    }
+    return total;
+  }
+  return shallowBytes(value);
+}
+
+function shallowBytes(container: object): number {
+  let total = 0;
+  let seen = 0;
+  if (Array.isArray(container)) {
+    for (const item of container) {
+      total += leafBytes(item);
+      if (++seen >= SCAN_LIMIT) break;
+    }
+    return total;
+  }
+  if (Object.getPrototypeOf(container) !== Object.prototype) return 0;
+  for (const key in container) {
+    total += leafBytes((container as Record<string, unknown>)[key]);
+    if (++seen >= SCAN_LIMIT) break;
+  }
+  return total;
+}

@@ -1,0 +1,70 @@
+/** Limits a user sets on a connection hold: message size and calls in flight. */
+import test from 'ava';
+import { MessageTooLargeError, TooManyCallsError } from '../src/index.ts';
+import { payloadBytes } from '../src/payload-size.ts';
+import { connectionPair, table } from './helpers/connection-pair.ts';
+
+test('payloadBytes counts bytes and strings at the top and one level down', (t) => {
+  t.is(payloadBytes(new Uint8Array(10)), 10);
+  t.is(payloadBytes('abc'), 3);
+  t.is(payloadBytes([new Uint8Array(5), 'xy', 7]), 7);
+  t.is(payloadBytes([{ body: new Uint8Array(100), name: 'n' }]), 101);
+  t.is(payloadBytes({ a: new ArrayBuffer(8), b: [1, 2] }), 8);
+  t.is(payloadBytes([1, 2, null, undefined]), 0);
+});
+
+test('an oversized call rejects at its call site with MessageTooLargeError; the connection stays usable', async (t) => {
+  const pair = connectionPair(new Map(), table({ size: (b: Uint8Array) => b.length, echo: (v: unknown) => v }), {
+    a: { maxMessageBytes: 1024 },
+  });
+  const error = await t.throwsAsync(pair.a.request('size', [new Uint8Array(2048)]), { instanceOf: MessageTooLargeError });
+  t.is((error as MessageTooLargeError).size, 2048);
+  t.is((error as MessageTooLargeError).limit, 1024);
+  await t.throwsAsync(pair.a.call('size', new Uint8Array(4096)), { instanceOf: MessageTooLargeError });
+  t.is(await pair.a.request('size', [new Uint8Array(512)]), 512);
+  t.false(pair.a.closed);
+  pair.close();
+});
+
+test('an oversized answer becomes a MessageTooLargeError for the caller; the connection stays usable', async (t) => {
+  const pair = connectionPair(new Map(), table({ big: (n: number) => 'x'.repeat(n) }), { b: { maxMessageBytes: 1000 } });
+  await t.throwsAsync(pair.a.request('big', [5000]), { instanceOf: MessageTooLargeError, message: /the result of call/ });
+  t.is(await pair.a.request('big', [10]), 'x'.repeat(10));
+  pair.close();
+});
+
+test('outgoing calls beyond maxInFlight reject at once with TooManyCallsError; the rest complete', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const pair = connectionPair(new Map(), table({ wait: async () => gate.then(() => 'done') }), { a: { maxInFlight: 3 } });
+  const admitted = [1, 2, 3].map(() => pair.a.request('wait', []));
+  await t.throwsAsync(pair.a.request('wait', []), { instanceOf: TooManyCallsError });
+  release();
+  t.deepEqual(await Promise.all(admitted), ['done', 'done', 'done']);
+  t.is(await pair.a.request('wait', []), 'done', 'room again once calls settled');
+  pair.close();
+});
+
+test('incoming calls beyond maxInFlight are answered with TooManyCallsError instead of started', async (t) => {
+  let started = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const pair = connectionPair(
+    new Map(),
+    table({
+      wait: async () => {
+        started++;
+        await gate;
+        return 'done';
+      },
+    }),
+    { b: { maxInFlight: 2 } },
+  );
+  const calls = [1, 2, 3, 4].map(() => pair.a.request('wait', []));
+  const refused = await Promise.allSettled([calls[2]!, calls[3]!]);
+  for (const result of refused) t.true(result.status === 'rejected' && result.reason instanceof TooManyCallsError);
+  t.is(started, 2, 'only two handlers were started');
+  release();
+  t.deepEqual(await Promise.all([calls[0]!, calls[1]!]), ['done', 'done']);
+  pair.close();
+});
