@@ -204,9 +204,10 @@ test('the connection-wide default timeout applies, and 0 disables it per call', 
 });
 
 test('many calls sharing a timeout: those answered in time resolve, the rest time out', async (t) => {
-  const pair = connectionPair(new Map(), table({ wait: (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms)) }));
+  // Even calls are answered at once, odd ones never: no assumption about how fast "at once" is.
+  const pair = connectionPair(new Map(), table({ answer: (yes: boolean) => (yes ? 'yes' : new Promise(() => undefined)) }));
   const results = await Promise.allSettled(
-    Array.from({ length: 40 }, (_, i) => pair.a.request('wait', [i % 2 === 0 ? 1 : 400], { timeoutMs: 100 })),
+    Array.from({ length: 40 }, (_, i) => pair.a.request('answer', [i % 2 === 0], { timeoutMs: 1000 })),
   );
   results.forEach((result, i) => {
     if (i % 2 === 0) t.is(result.status, 'fulfilled');
@@ -250,6 +251,8 @@ test('an already-aborted signal rejects at once without sending', async (t) => {
 
 test('close rejects every in-flight call, later calls reject at once, handlers see their signal abort', async (t) => {
   let serverSignal: AbortSignal | undefined;
+  let started!: () => void;
+  const handlerStarted = new Promise<void>((resolve) => (started = resolve));
   const pair = connectionPair(
     new Map(),
     new Map([
@@ -257,13 +260,14 @@ test('close rejects every in-flight call, later calls reject at once, handlers s
         'hang',
         (_p: unknown, call: IncomingCall) => {
           serverSignal = call.signal;
+          started();
           return new Promise(() => undefined);
         },
       ],
     ]),
   );
   const inFlight = [pair.a.request('hang', []), pair.a.request('hang', [])];
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await handlerStarted;
   pair.a.close();
   for (const call of inFlight) await t.throwsAsync(call, { instanceOf: ConnectionClosedError });
   await t.throwsAsync(pair.a.request('hang', []), { instanceOf: ConnectionClosedError });
@@ -352,12 +356,14 @@ test('garbage from the peer closes the connection with ProtocolError, never thro
 });
 
 test('notify frames reach onNotify and never reach request handlers', async (t) => {
-  const seen: Array<[string, unknown]> = [];
-  const pair = connectionPair(table({ secret: () => 'should not run' }), new Map(), {
-    a: { onNotify: (command, payload) => seen.push([command, payload]) },
+  let secretRan = false;
+  let notified!: (entry: [string, unknown]) => void;
+  const seen = new Promise<[string, unknown]>((resolve) => (notified = resolve));
+  const pair = connectionPair(table({ secret: () => (secretRan = true) }), new Map(), {
+    a: { onNotify: (command, payload) => notified([command, payload]) },
   });
   pair.b.notify('secret', { x: 1 });
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  t.deepEqual(seen, [['secret', { x: 1 }]]);
+  t.deepEqual(await seen, ['secret', { x: 1 }]);
+  t.false(secretRan);
   pair.close();
 });
