@@ -1,0 +1,120 @@
+/**
+ * The package as users get it: pack the tarball, install it into a scratch project,
+ * and run an ESM consumer, a CommonJS consumer, and a TypeScript consumer that
+ * type-checks (`agent.remote.x` typed from the agent; a wrong name is a type error).
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+// Consumers run as plain Node, without the test's TypeScript loader.
+const plainEnv = { ...process.env, NODE_OPTIONS: '' };
+
+let scratch: string;
+
+test.before(async () => {
+  scratch = await mkdtemp(path.join(tmpdir(), 'agent-ipc-consumer-'));
+  await run('npm', ['pack', '--silent', '--pack-destination', scratch], { cwd: root });
+  const tarball = (await readdir(scratch)).find((file) => file.endsWith('.tgz'))!;
+  const files: Record<string, string> = {
+    'package.json': JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+    'agent.mjs': `import { defineAgent } from 'agent-ipc/agent';
+export default defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
+    'consumer.mjs': `import { spawnAgent, TimeoutError } from 'agent-ipc';
+let n = 0;
+const agent = await spawnAgent(new URL('./agent.mjs', import.meta.url), { expose: { count: () => ++n } });
+console.log(await agent.remote.greet('esm'), typeof TimeoutError);
+await agent.close();`,
+    'agent.cjs': `const { defineAgent } = require('agent-ipc/agent');
+module.exports = defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
+    'consumer.cjs': `const { spawnAgent } = require('agent-ipc');
+const path = require('node:path');
+let n = 10;
+spawnAgent(path.join(__dirname, 'agent.cjs'), { expose: { count: () => ++n } }).then(async (agent) => {
+  console.log(await agent.remote.greet('cjs'));
+  await agent.close();
+});`,
+    'typed-agent.ts': `import { defineAgent, type AgentContext, type MainHandle } from 'agent-ipc/agent';
+export interface NodeApi { count(): number }
+export default defineAgent((main: MainHandle<NodeApi>, ctx: AgentContext) => ({
+  greet(who: string): string { return 'hello ' + who + ' from ' + ctx.name + ' #' + main.blocking.count(); },
+}));`,
+    'typed-consumer.ts': `import { spawnAgent } from 'agent-ipc';
+import type TypedAgent from './typed-agent.ts';
+const agent = await spawnAgent<typeof TypedAgent>(new URL('./typed-agent.ts', import.meta.url), { expose: { count: () => 1 } });
+const greeting: string = await agent.remote.greet('ts');
+console.log(greeting);
+await agent.close();`,
+    'wrong-consumer.ts': `import { spawnAgent } from 'agent-ipc';
+import type TypedAgent from './typed-agent.ts';
+const agent = await spawnAgent<typeof TypedAgent>(new URL('./typed-agent.ts', import.meta.url));
+await agent.remote.greeet('typo');
+const n: number = await agent.remote.greet('wrong result type');
+export { n };`,
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        allowImportingTsExtensions: true,
+        skipLibCheck: false,
+        // A real consumer has @types/node; use the repo's rather than download it again.
+        typeRoots: [path.join(root, 'node_modules', '@types')],
+        types: ['node'],
+        lib: ['ES2023'],
+      },
+    }),
+  };
+  for (const [name, content] of Object.entries(files)) await writeFile(path.join(scratch, name), content);
+  await run('npm', ['install', '--silent', '--no-audit', '--no-fund', path.join(scratch, tarball)], { cwd: scratch, env: plainEnv });
+});
+
+test.after.always(async () => {
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+test('the tarball holds what users need and nothing else', async (t) => {
+  const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: root });
+  const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
+  t.true(files.includes('dist/index.js') && files.includes('dist/index.cjs') && files.includes('dist/agent.js'));
+  t.true(files.includes('dist/index.d.ts') && files.includes('dist/index.d.cts'));
+  t.true(files.includes('dist/thread-bootstrap.js'));
+  for (const required of ['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) t.true(files.includes(required), required);
+  t.deepEqual(
+    files.filter((f) => /^(src|test|bench|examples|docs)\//.test(f)),
+    [],
+    'no sources, tests, benchmarks, examples or docs in the package',
+  );
+});
+
+test('an ESM consumer runs an agent from the installed package', async (t) => {
+  const { stdout } = await run(process.execPath, ['consumer.mjs'], { cwd: scratch, env: plainEnv });
+  t.is(stdout.trim(), 'hello esm #1 function');
+});
+
+test('a CommonJS consumer runs a CommonJS agent from the installed package', async (t) => {
+  const { stdout } = await run(process.execPath, ['consumer.cjs'], { cwd: scratch, env: plainEnv });
+  t.is(stdout.trim(), 'hello cjs #11');
+});
+
+test('a TypeScript consumer type-checks: remote methods are typed from the agent', async (t) => {
+  const good = await run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.json'], { cwd: scratch }).then(
+    () => '',
+    (error: { stdout: string }) => error.stdout,
+  );
+  // The project includes both consumers: only the deliberate mistakes may be reported.
+  const lines = good.split('\n').filter((line) => line.includes('error TS'));
+  t.true(lines.length >= 2, good);
+  t.true(lines.every((line) => line.startsWith('wrong-consumer.ts')), good);
+  t.regex(good, /Property 'greeet' does not exist/);
+  t.regex(good, /Type 'string' is not assignable to type 'number'/);
+});
