@@ -3,7 +3,8 @@ import { defineConfig } from 'tsup';
 // Two builds: the public entries ship as ESM + CJS with types; the bootstraps that a
 // worker thread or child process starts from are ESM only, because they must be able to
 // `import()` an agent module of either format (esbuild turns `import()` into `require()`
-// in CJS output, which cannot load ESM agents).
+// in CJS output, which cannot load ESM agents). A process agent starts from
+// process-bootstrap, which starts its I/O thread from process-io-thread.
 export default defineConfig([
   {
     entry: { index: 'src/index.ts', agent: 'src/agent.ts' },
@@ -16,7 +17,11 @@ export default defineConfig([
     splitting: false,
   },
   {
-    entry: { 'thread-bootstrap': 'src/isolation/thread-bootstrap.ts' },
+    entry: {
+      'thread-bootstrap': 'src/isolation/thread-bootstrap.ts',
+      'process-bootstrap': 'src/isolation/process-bootstrap.ts',
+      'process-io-thread': 'src/isolation/process-io-thread.ts',
+    },
     format: ['esm'],
     dts: false,
     clean: false,

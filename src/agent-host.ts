@@ -1,17 +1,23 @@
 /**
  * The node's handle on one agent: the typed proxy, the byte layer, the blocking
- * mailbox server, lifecycle (ready, close, exit) and deadlock detection. It is the
- * same for every isolation; the launcher supplies what differs.
+ * server (the mailbox of a thread agent, the forwarded-call channel of a process
+ * agent), lifecycle (ready, close, exit), deadlock detection, the agent's log
+ * records and its counters. It is the same for every isolation; the launcher
+ * supplies what differs.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger } from 'pino';
+import { isAfter } from './blocking/mailbox.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { IpcConnection, type CallOptions, type HandlerTable, type IncomingCall } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, DeadlockError, UnknownMethodError, type AgentExit } from './errors.ts';
+import { AgentExitedError, ConnectionClosedError, DeadlockError, ProtocolError, UnknownMethodError, type AgentExit } from './errors.ts';
 import { Control } from './isolation/control.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
+import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
+import { countingErrorFrames } from './transports/error-frame-counter.ts';
 import type { Isolation, Promisified, RemoteMethods } from './types.ts';
 import { MAX_REQUEST_ID } from './wire.ts';
 
@@ -23,6 +29,12 @@ export interface AgentStats {
   callsIn: number;
   /** Blocking calls the node served for the agent. */
   blockingCalls: number;
+  /**
+   * Calls answered with an error, either way: node → agent calls the agent failed, and
+   * agent → node calls (async or blocking) the node failed. Calls that timed out, were
+   * aborted or were cut short by an exit got no answer and are not counted here.
+   */
+  errors: number;
 }
 
 /** A running agent, as the node sees it. */
@@ -31,7 +43,7 @@ export interface Agent<Remote = unknown> {
   readonly name: string;
   /** Where it runs. */
   readonly isolation: Isolation;
-  /** The OS process it runs in. */
+  /** The OS process it runs in (the node's own for thread and inline agents). */
   readonly pid: number;
   /** Its worker thread id (`undefined` for a process agent). */
   readonly threadId: number | undefined;
@@ -47,8 +59,19 @@ export interface Agent<Remote = unknown> {
    * still in flight at exit reject with `AgentExitedError`.
    */
   close(options?: CloseOptions): Promise<void>;
-  /** Counters for metrics. */
+  /** Counters for metrics (a snapshot). */
   readonly stats: Readonly<AgentStats>;
+}
+
+/** What an {@link AgentHost} is built with, besides its launcher. */
+export interface AgentHostOptions {
+  /** The node's methods the agent may call (async and blocking). */
+  handlers: HandlerTable;
+  name: string;
+  timeoutMs: number;
+  maxMessageBytes: number;
+  /** Where the agent's log records are written; none: the agent logs nothing. */
+  logger?: Logger;
 }
 
 /**
@@ -68,18 +91,21 @@ export class AgentHost implements Agent<unknown> {
   /** Resolves when the agent reported READY; rejects if it failed to start. */
   readonly ready: Promise<void>;
   private readonly connection: IpcConnection;
+  /** A thread agent's blocking calls. */
   private readonly mailbox: MailboxServer | undefined;
-  private readonly counters: AgentStats = { callsOut: 0, callsIn: 0, blockingCalls: 0 };
+  /** A process agent's blocking calls, forwarded by its I/O thread. */
+  private readonly blockingConnection: IpcConnection | undefined;
+  private readonly logWriter: AgentLogWriter | undefined;
+  private readonly counters: AgentStats = { callsOut: 0, callsIn: 0, blockingCalls: 0, errors: 0 };
   private closing: Promise<void> | undefined;
   private startupError: Error | undefined;
+  private crashError: Error | undefined;
 
   constructor(
     private readonly launcher: AgentLauncher,
-    handlers: HandlerTable,
-    name: string,
-    timeoutMs: number,
-    maxMessageBytes: number,
+    options: AgentHostOptions,
   ) {
+    const { handlers, name, timeoutMs, maxMessageBytes } = options;
     this.name = name;
     this.isolation = launcher.isolation;
     this.pid = launcher.pid;
@@ -97,15 +123,19 @@ export class AgentHost implements Agent<unknown> {
       onReady = resolve;
       onStartupFailed = reject;
     });
-    this.connection = new IpcConnection(launcher.transport, {
-      handlers: counted,
-      timeoutMs,
-      peerName: `agent '${name}'`,
-      onNotify: (command, payload) => {
-        if (command === Control.READY) onReady();
-        else if (command === Control.STARTUP_FAILED) this.startupError = deserializeError(payload as WireError, `agent '${name}'`);
-      },
-    });
+    const peerName = `agent '${name}'`;
+    this.connection = new IpcConnection(
+      countingErrorFrames(launcher.transport, (n) => (this.counters.errors += n)),
+      { handlers: counted, timeoutMs, peerName, onNotify: (command, payload) => this.control(command, payload, onReady) },
+    );
+    if (options.logger) {
+      const tags: Record<string, unknown> = { agent: name };
+      if (launcher.isolation === 'process') tags.agentPid = launcher.pid;
+      else if (launcher.isolation === 'thread') tags.agentThreadId = launcher.threadId;
+      this.logWriter = new AgentLogWriter(options.logger, tags, (level) => {
+        this.connection.notify(Control.LOG_LEVEL, level);
+      });
+    }
     if (launcher.mailbox) {
       this.mailbox = new MailboxServer(launcher.mailbox.memory, launcher.mailbox.sidePort, {
         dispatch: (command, payload) => this.dispatchBlocking(handlers, command, payload),
@@ -116,12 +146,23 @@ export class AgentHost implements Agent<unknown> {
       });
       this.mailbox.start();
     }
+    if (launcher.blockingTransport) {
+      // Every command gets a handler here so that unknown ones fail (and count) as in a mailbox.
+      const blockingHandlers: HandlerTable = {
+        get: (command) => (call: unknown) => this.serveForwarded(handlers, command, call),
+      };
+      this.blockingConnection = new IpcConnection(launcher.blockingTransport, { handlers: blockingHandlers, peerName });
+    }
     this.exited = new Promise<AgentExit>((resolve) => {
       launcher.onExit((exit) => {
-        const reported: AgentExit = this.startupError && !exit.error ? { ...exit, error: this.startupError } : exit;
+        const cause = exit.error ?? this.crashError ?? this.startupError;
+        const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
+        const error = new AgentExitedError(name, reported);
         this.mailbox?.close();
-        this.connection.close(new AgentExitedError(name, reported));
-        onStartupFailed(this.startupError ?? new AgentExitedError(name, reported));
+        this.connection.close(error);
+        this.blockingConnection?.close(error);
+        this.logWriter?.dispose();
+        onStartupFailed(this.startupError ?? error);
         resolve(reported);
       });
     });
@@ -129,7 +170,7 @@ export class AgentHost implements Agent<unknown> {
   }
 
   get stats(): Readonly<AgentStats> {
-    return { ...this.counters, blockingCalls: this.mailbox?.served ?? 0 };
+    return { ...this.counters };
   }
 
   call(command: string, payload?: Uint8Array, options?: CallOptions): Promise<Uint8Array> {
@@ -143,8 +184,12 @@ export class AgentHost implements Agent<unknown> {
     if (options === null || typeof options !== 'object') throw new TypeError('[agent-ipc] close options must be an object');
     const graceMs = options.timeoutMs === undefined ? DEFAULT_CLOSE_TIMEOUT_MS : checkMs('timeoutMs', options.timeoutMs);
     this.closing ??= (async () => {
-      // A blocked agent wakes with an error now rather than after the grace period.
+      // A blocked agent wakes with an error now rather than after the grace period: a
+      // thread agent's mailbox is here; a process agent's is in its I/O thread, told
+      // on the blocking channel (its main thread may be parked and cannot read).
       this.mailbox?.close();
+      this.blockingConnection?.notify(Control.CLOSE);
+      this.blockingConnection?.flush();
       this.connection.notify(Control.CLOSE);
       this.connection.flush();
       const force = setTimeout(() => this.launcher.terminate(), graceMs);
@@ -157,6 +202,27 @@ export class AgentHost implements Agent<unknown> {
   /** Forces the agent down at once (used when startup fails). */
   terminate(): void {
     this.launcher.terminate();
+  }
+
+  private control(command: string, payload: unknown, onReady: () => void): void {
+    switch (command) {
+      case Control.READY:
+        onReady();
+        break;
+      case Control.STARTUP_FAILED:
+        this.startupError = deserializeError(payload as WireError, `agent '${this.name}'`);
+        break;
+      case Control.CRASHED:
+        this.crashError = deserializeError(payload as WireError, `agent '${this.name}'`);
+        break;
+      case Control.LOG:
+        try {
+          this.logWriter?.write(payload);
+        } catch {
+          // A serializer or destination of the node's logger threw: lose the record, not the agent.
+        }
+        break;
+    }
   }
 
   private invoke(method: string, args: unknown[]): Promise<unknown> {
@@ -173,10 +239,56 @@ export class AgentHost implements Agent<unknown> {
     return undefined;
   }
 
+  /**
+   * Serves a blocking call a process agent's I/O thread forwarded: `[fence, payload]`.
+   * As the mailbox server does for a thread agent, it waits until the async calls the
+   * agent sent before it (up to request id `fence`) have started: they travel on the
+   * other stream and may arrive later.
+   */
+  private serveForwarded(handlers: HandlerTable, command: string, call: unknown): unknown {
+    if (!Array.isArray(call) || call.length !== 2 || typeof call[0] !== 'number') throw new ProtocolError('malformed forwarded blocking call');
+    const [fence, payload] = call as [number, unknown];
+    const modulus = MAX_REQUEST_ID + 1;
+    if (!isAfter(fence, this.connection.lastIncomingRequestId, modulus)) return this.dispatchBlocking(handlers, command, payload);
+    return new Promise((resolve, reject) => {
+      const stop = this.connection.onBatchDispatched(() => {
+        if (isAfter(fence, this.connection.lastIncomingRequestId, modulus)) return;
+        stop();
+        try {
+          resolve(this.dispatchBlocking(handlers, command, payload));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+
+  /**
+   * Serves one blocking call of the agent, whichever way it came (mailbox or
+   * forwarded), in the context that tells {@link refuse} a call back into this agent
+   * would deadlock.
+   */
   private dispatchBlocking(handlers: HandlerTable, command: string, payload: unknown): unknown {
+    this.counters.blockingCalls++;
     const handler = handlers.get(command);
-    if (!handler) throw new UnknownMethodError(command);
+    if (!handler) {
+      this.counters.errors++;
+      throw new UnknownMethodError(command);
+    }
     servingBlocking ??= new AsyncLocalStorage<AgentHost>();
-    return servingBlocking.run(this, handler, payload, undefined as unknown as IncomingCall);
+    let result: unknown;
+    try {
+      result = servingBlocking.run(this, handler, payload, undefined as unknown as IncomingCall);
+    } catch (error) {
+      this.counters.errors++;
+      throw error;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      return Promise.resolve(result).then(undefined, (error: unknown) => {
+        this.counters.errors++;
+        throw error;
+      });
+    }
+    return result;
   }
 }

@@ -12,6 +12,8 @@ export { IpcClient, IpcServer } from './rpc.ts';
 export type { IpcCommand } from './rpc.ts';
 export { PortTransport } from './transports/port-transport.ts';
 export type { PortLike } from './transports/port-transport.ts';
+export { StreamLink, StreamTransport } from './transports/stream-transport.ts';
+export type { StreamLinkOptions } from './transports/stream-transport.ts';
 export type { Transport, TransportSink } from './transports/transport.ts';
 export { FrameKind } from './wire.ts';
 export type { Batch } from './wire.ts';

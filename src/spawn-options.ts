@@ -27,7 +27,14 @@ export interface SpawnAgentOptions<Local extends object = object> {
   timeoutMs?: number;
   /** Largest message body accepted, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
-  /** Heap limits of a thread agent (see `worker_threads.ResourceLimits`). */
+  /**
+   * Memory limits of the agent. A thread agent takes all of `worker_threads`'
+   * `ResourceLimits`; a process agent takes `maxOldGenerationSizeMb` only (passed to its
+   * Node.js as `--max-old-space-size`; the other fields have no process equivalent and
+   * are refused). An inline agent shares the node's heap: the limits are checked but do
+   * not apply. An agent over its heap cap dies alone: its calls reject with
+   * `AgentExitedError`, the node and other agents carry on.
+   */
   resourceLimits?: ResourceLimits;
 }
 
@@ -86,9 +93,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) {
     throw invalidOption('maxMessageBytes', 'an integer number of bytes, at least 1024', maxMessageBytes);
   }
-  if (o.resourceLimits !== undefined && (o.resourceLimits === null || typeof o.resourceLimits !== 'object')) {
-    throw invalidOption('resourceLimits', 'an object (worker_threads ResourceLimits)', o.resourceLimits);
-  }
+  const resourceLimits = checkResourceLimits(o.resourceLimits, isolation as Isolation);
   return {
     isolation: isolation as Isolation,
     expose: o.expose as object | undefined,
@@ -97,6 +102,33 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     logger,
     timeoutMs,
     maxMessageBytes,
-    resourceLimits: o.resourceLimits as ResourceLimits | undefined,
+    resourceLimits,
   };
+}
+
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+/**
+ * Which `resourceLimits` an isolation accepts: a process has only a heap cap flag.
+ * Inline accepts (and cannot apply) them all, so that switching a deployment to
+ * inline to debug it stays a change of one option.
+ */
+const LIMITS_OF: Record<Isolation, readonly string[]> = {
+  thread: RESOURCE_LIMITS,
+  process: ['maxOldGenerationSizeMb'],
+  inline: RESOURCE_LIMITS,
+};
+
+function checkResourceLimits(value: unknown, isolation: Isolation): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') throw invalidOption('resourceLimits', 'an object (worker_threads ResourceLimits)', value);
+  const allowed = LIMITS_OF[isolation];
+  for (const [key, limit] of Object.entries(value)) {
+    const option = `resourceLimits.${key}`;
+    if (!(RESOURCE_LIMITS as readonly string[]).includes(key)) throw invalidOption(option, `one of ${RESOURCE_LIMITS.join(', ')}`, key);
+    if (!allowed.includes(key)) throw invalidOption(option, `unset under isolation '${isolation}' (it supports ${allowed.join(', ')})`, limit);
+    if (limit === undefined) continue;
+    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) throw invalidOption(option, 'a positive number of MiB', limit);
+  }
+  return value as ResourceLimits;
 }

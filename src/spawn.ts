@@ -10,7 +10,9 @@ import { invalidOption } from './errors.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
+import { launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
+import { logConfigOf } from './logging/log-config.ts';
 import { IpcServer, methodTable } from './rpc.ts';
 import { resolveSpawnOptions, type SpawnAgentOptions } from './spawn-options.ts';
 
@@ -46,6 +48,7 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
     isolation: resolved.isolation,
     timeoutMs: resolved.timeoutMs,
     maxMessageBytes: resolved.maxMessageBytes,
+    log: resolved.logger ? logConfigOf(resolved.logger) : undefined,
   };
   if (resolved.isolation !== 'inline') {
     try {
@@ -63,9 +66,16 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
       launcher = launchThread(init, resolved.resourceLimits);
       break;
     case 'process':
-      throw invalidOption('isolation', "'thread' or 'inline' (process isolation is on the roadmap)", 'process');
+      launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb });
+      break;
   }
-  const host = new AgentHost(launcher, handlers, name, resolved.timeoutMs, resolved.maxMessageBytes);
+  const host = new AgentHost(launcher, {
+    handlers,
+    name,
+    timeoutMs: resolved.timeoutMs,
+    maxMessageBytes: resolved.maxMessageBytes,
+    logger: resolved.logger,
+  });
   try {
     await host.ready;
   } catch (error) {

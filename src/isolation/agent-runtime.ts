@@ -3,12 +3,13 @@
  * runs the factory, serves the node's calls, and closes on request. Thread, process
  * and inline agents differ only in the transport, the blocking path and how they exit.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { IpcConnection, type Handler } from '../connection.ts';
 import { findDefinition } from '../definition.ts';
 import { serializeError } from '../error-codec.ts';
 import { ConnectionClosedError, ProtocolError } from '../errors.ts';
 import { methodProxy, methodTable } from '../rpc.ts';
+import { createAgentLogger, silentLogger } from '../logging/agent-logger.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
@@ -41,12 +42,21 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   const methods = new Map<string, Handler>();
   const controller = new AbortController();
   let closing = false;
+  let logger: Logger | undefined;
+  let logLevel = init.log?.level;
   const connection: IpcConnection = new IpcConnection(env.transport, {
     handlers: methods,
     timeoutMs: init.timeoutMs,
     peerName: 'the node',
-    onNotify(command) {
-      if (command === Control.CLOSE && !closing) {
+    onNotify(command, payload) {
+      if (command === Control.LOG_LEVEL && typeof payload === 'string') {
+        logLevel = payload;
+        try {
+          if (logger) logger.level = payload;
+        } catch {
+          // A level the agent's logger does not know: keep the current one.
+        }
+      } else if (command === Control.CLOSE && !closing) {
         closing = true;
         controller.abort(new ConnectionClosedError(`the node asked agent '${init.name}' to close`));
         // Let calls in progress answer, then leave.
@@ -79,14 +89,16 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       return answer;
     },
   };
-  let logger: Logger | undefined;
   const ctx: AgentContext = {
     name: init.name,
     data: init.data,
     isolation: init.isolation,
     signal: controller.signal,
     get logger() {
-      logger ??= pino({ enabled: false });
+      // Built on first use: an agent that never logs pays nothing.
+      logger ??= init.log
+        ? createAgentLogger({ ...init.log, level: logLevel ?? init.log.level }, (record) => connection.notify(Control.LOG, record))
+        : silentLogger();
       return logger;
     },
   };

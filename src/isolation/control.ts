@@ -3,6 +3,9 @@
  * frames, which never reach user handlers, so an agent cannot forge a method call
  * with them and a user method cannot be named like one.
  */
+import type { AgentLogConfig } from '../logging/log-config.ts';
+
+/** The names of the control messages, with who sends them and what they carry. */
 export const Control = {
   /** agent → node: the factory ran, methods are served. Payload: 0. */
   READY: 'ready',
@@ -10,6 +13,12 @@ export const Control = {
   STARTUP_FAILED: 'startup-failed',
   /** node → agent: finish in-flight work and exit. Payload: 0. */
   CLOSE: 'close',
+  /** agent → node: an uncaught error is ending the agent. Payload: a WireError. */
+  CRASHED: 'crashed',
+  /** agent → node: one log record (see `logging/log-record.ts`). */
+  LOG: 'log',
+  /** node → agent: the node's logger changed level. Payload: the level's label. */
+  LOG_LEVEL: 'log-level',
 } as const;
 
 /** What a thread or process agent is started with. Must be structured-cloneable. */
@@ -21,4 +30,6 @@ export interface AgentInit {
   isolation: 'thread' | 'process' | 'inline';
   timeoutMs: number;
   maxMessageBytes: number;
+  /** How to set up `ctx.logger`; absent when the node gave no logger (agents log nothing). */
+  log?: AgentLogConfig;
 }

@@ -1,7 +1,7 @@
 /**
  * What the node needs from an isolation: a transport to the agent, an optional
  * blocking mailbox to serve, the agent's identity, a way to force it down, and
- * notice of its exit. `thread.ts`, `inline.ts` (and the process isolation) provide it.
+ * notice of its exit. `thread.ts`, `inline.ts` and `process.ts` provide it.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { AgentExit } from '../errors.ts';
@@ -16,8 +16,10 @@ export interface AgentLauncher {
   /** Worker thread id (`undefined` for process agents, the node's own for inline). */
   readonly threadId: number | undefined;
   readonly transport: Transport;
-  /** The mailbox the node serves blocking calls from (thread and process agents). */
+  /** The mailbox the node serves blocking calls from (thread agents). */
   readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
+  /** The channel a process agent forwards its blocking calls on (served like the mailbox's). */
+  readonly blockingTransport?: Transport;
   /** Calls `listener` once, when the agent has exited. */
   onExit(listener: (exit: AgentExit) => void): void;
   /** Ends the agent now (the "then forced" of a graceful close). */

@@ -9,6 +9,7 @@ import { PortTransport } from '../transports/port-transport.ts';
 import { MAX_REQUEST_ID } from '../wire.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
+import { flushOnExit } from './exit-flush.ts';
 
 /** What a thread agent receives as `workerData`. */
 export interface ThreadInit extends AgentInit {
@@ -19,7 +20,7 @@ export interface ThreadInit extends AgentInit {
 const init = workerData as ThreadInit;
 if (!parentPort) throw new Error('[agent-ipc] thread-bootstrap must run in a worker thread');
 
-runAgent(init, {
+const running = runAgent(init, {
   transport: new PortTransport(parentPort, { ownsPort: false }),
   blocking: (connection) =>
     new BlockingCaller(init.mailbox, init.sidePort, {
@@ -35,3 +36,5 @@ runAgent(init, {
   exit: (code) => process.exit(code),
   load: (entry) => import(entry) as Promise<Record<string, unknown>>,
 });
+// Messages a dying worker posted are still delivered to the node before its exit event.
+flushOnExit(running.connection);

@@ -1,0 +1,150 @@
+/**
+ * Process isolation: what an agent in a child process costs and how fast it talks,
+ * next to a thread agent and to Node's own `child_process.fork` IPC doing the same work.
+ * Four tables — start-up time, pipelined async calls (256 in flight), blocking calls
+ * from the agent, sequential round trips — and one summary of resident memory per agent.
+ */
+import { forkIpc, startForkChild, stopForkChild } from '../baselines/fork-ipc.ts';
+import type { Case, Measurement } from '../harness/case.ts';
+import { withFixtures, type Fixture } from '../harness/fixture.ts';
+import { fmt } from '../harness/report.ts';
+import { runRounds, type GroupResult } from '../harness/rounds.ts';
+import type { Suite, SummaryTable } from '../harness/suite.ts';
+import { speedupTarget } from '../harness/targets.ts';
+import { agentIpcIsolation, residentBytes, startPeer } from '../subjects/agent-ipc-isolation.ts';
+
+const CALLS = 100_000;
+const IN_FLIGHT = 256;
+const BURST_CALLS = 5_000;
+const ROUNDS = 11;
+const SPAWN_ROUNDS = 7;
+/** Agents started at once to measure memory per agent. */
+const MEMORY_AGENTS = 4;
+const MiB = 1024 * 1024;
+
+type Contender = Fixture & {
+  pipelined(calls: number, inFlight: number): Promise<Measurement>;
+  burst(calls: number): Promise<Measurement>;
+};
+
+/** A table row for a fixture's scenario; a fixture that failed to start fails its rows. */
+function row(f: Contender, startError: unknown, run: () => Promise<Measurement>): Case {
+  return {
+    name: f.name,
+    setup() {
+      if (startError !== undefined) throw startError instanceof Error ? startError : new Error(String(startError));
+    },
+    run,
+  };
+}
+
+/** A case that starts one agent (or fork child) per run and times it until it answers. */
+function spawnCase(name: string, start: () => Promise<() => Promise<void>>): Case {
+  return {
+    name,
+    async run() {
+      const t0 = process.hrtime.bigint();
+      const stop = await start();
+      const ns = Number(process.hrtime.bigint() - t0);
+      await stop();
+      return { ops: 1, ns };
+    },
+  };
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resident memory per agent: thread agents grow this process, process agents have their own. */
+async function memoryPerAgent(): Promise<SummaryTable> {
+  const rows: string[][] = [];
+  const before = process.memoryUsage().rss;
+  const threads = await Promise.all(Array.from({ length: MEMORY_AGENTS }, (_, i) => startPeer('thread', `mem-thread-${i}`)));
+  await Promise.all(threads.map((a) => a.remote.add(1, 1)));
+  await pause(200);
+  rows.push(['agent-ipc thread', fmt((process.memoryUsage().rss - before) / MEMORY_AGENTS / MiB), 'growth of the node process']);
+  await Promise.all(threads.map((a) => a.close()));
+
+  const processes = await Promise.all(Array.from({ length: MEMORY_AGENTS }, (_, i) => startPeer('process', `mem-process-${i}`)));
+  await Promise.all(processes.map((a) => a.remote.add(1, 1)));
+  await pause(200);
+  const sizes = processes.map((a) => residentBytes(a.pid));
+  if (sizes.every((s) => s !== undefined)) {
+    rows.push(['agent-ipc process', fmt((sizes as number[]).reduce((x, y) => x + y, 0) / MEMORY_AGENTS / MiB), 'VmRSS of the agent process (main + I/O thread)']);
+  }
+  await Promise.all(processes.map((a) => a.close()));
+
+  const forks = await Promise.all(Array.from({ length: MEMORY_AGENTS }, () => startForkChild('json')));
+  await pause(200);
+  const forkSizes = forks.map((c) => residentBytes(c.pid!));
+  if (forkSizes.every((s) => s !== undefined)) {
+    rows.push(['fork-ipc child', fmt((forkSizes as number[]).reduce((x, y) => x + y, 0) / MEMORY_AGENTS / MiB), 'VmRSS of a bare forked child']);
+  }
+  await Promise.all(forks.map((c) => stopForkChild(c)));
+  return { title: `resident memory per agent, MiB (${MEMORY_AGENTS} started at once)`, header: ['contender', 'MiB', 'what is measured'], rows };
+}
+
+const suite: Suite = {
+  name: 'process',
+  description: 'process isolation: start-up, memory, async and blocking calls vs thread agents and fork IPC',
+  async run() {
+    const spawn = await runRounds({
+      key: 'spawn',
+      title: 'start-up: spawnAgent until the agent answers (µs per agent; close not timed)',
+      unit: 'µs/call',
+      cases: [
+        spawnCase('agent-ipc-process', async () => {
+          const agent = await startPeer('process', 'spawn-process');
+          return () => agent.close();
+        }),
+        spawnCase('agent-ipc-thread', async () => {
+          const agent = await startPeer('thread', 'spawn-thread');
+          return () => agent.close();
+        }),
+        spawnCase('fork-ipc', async () => {
+          const child = await startForkChild('json');
+          return () => stopForkChild(child);
+        }),
+      ],
+      rounds: SPAWN_ROUNDS,
+      subject: 'agent-ipc-process',
+    });
+    const memory = await memoryPerAgent();
+
+    const contenders: Contender[] = [agentIpcIsolation('process'), agentIpcIsolation('thread'), forkIpc('json'), forkIpc('advanced')];
+    return withFixtures(contenders, async (startErrors) => {
+      const pipelined = await runRounds({
+        key: 'pipelined',
+        title: `pipelined: add(i, 1), ${CALLS.toLocaleString('en-US')} calls per round, ${IN_FLIGHT} in flight, node → agent`,
+        unit: 'calls/s',
+        cases: contenders.map((f) => row(f, startErrors.get(f), () => f.pipelined(CALLS, IN_FLIGHT))),
+        rounds: ROUNDS,
+        subject: 'agent-ipc-process',
+      });
+      const blocking = await runRounds({
+        key: 'blocking',
+        title: `agent → node: ${BURST_CALLS.toLocaleString('en-US')} back-to-back add(i, 1) calls per round (agent-ipc: main.blocking; fork: await each reply)`,
+        unit: 'µs/call',
+        cases: contenders.map((f) => row(f, startErrors.get(f), () => f.burst(BURST_CALLS))),
+        rounds: ROUNDS,
+        warmupRounds: 2,
+        subject: 'agent-ipc-process',
+      });
+      const groups: GroupResult[] = [spawn, pipelined, blocking];
+      return {
+        groups,
+        targets: [
+          speedupTarget(pipelined, 'agent-ipc-process', 'fork-ipc', { atLeast: 2 }, 'pipelined: agent-ipc process agent ≥ 2× fork IPC calls/s'),
+        ],
+        summaries: [memory],
+        notes: [
+          'agent-ipc-process: a child process; its main thread exchanges batches with the node over a Unix socket (length-prefixed v8.serialize frames, one write per batch), and its I/O thread serves the main thread\'s blocking mailbox by forwarding each call over a second socket.',
+          'fork-ipc: child_process.fork with one process.send per call and a pending map; fork-ipc-advanced uses serialization: \'advanced\' (v8.serialize) instead of JSON.',
+          'The agent → node table times the calls in the calling process: agent-ipc agents park in Atomics.wait per call; the fork child awaits each reply (it cannot block). A blocking call of a process agent costs up to four thread wake-ups (agent thread → I/O thread → node → I/O thread → agent thread) against two for the fork round trip, which is the price of real synchronous calls from a process; there is no target for it.',
+          'Everything runs from source under tsx, so each agent process (and its I/O thread) also loads tsx: start-up and memory are higher than from the built package.',
+        ],
+      };
+    });
+  },
+};
+
+export default suite;

@@ -1,0 +1,54 @@
+/**
+ * The sending half of the stream format: turns batches into stream frames within the
+ * size limit. A batch too large as a whole goes frame by frame; a single frame too
+ * large fails alone — a request is answered locally with `MessageTooLargeError` (the
+ * call rejects at its call site), an answer is replaced by that error for the caller
+ * on the other side, a one-way frame is dropped.
+ */
+import { serializeError } from '../error-codec.ts';
+import { MessageTooLargeError } from '../errors.ts';
+import { FRAME_SLOTS, FrameKind, type Batch } from '../wire.ts';
+import { STREAM_HEADER_BYTES, encodeStreamFrame } from './stream-frames.ts';
+
+/** Where a {@link StreamFrameWriter} puts what it produces. */
+export interface StreamFrameOutput {
+  /** An encoded frame to send. `batch` is what it carries, for bookkeeping. */
+  write(frame: Buffer, batch: Batch): void;
+  /** A batch to deliver locally as if the other side had sent it (on `channel`). */
+  loopback(channel: number, batch: Batch): void;
+}
+
+/** Encodes batches into stream frames of at most `limit` body bytes. */
+export class StreamFrameWriter {
+  constructor(
+    private readonly limit: number,
+    private readonly output: StreamFrameOutput,
+  ) {}
+
+  /** Sends `batch` on `channel`. Throws only if it cannot be serialized at all (a function, a symbol). */
+  send(channel: number, batch: Batch): void {
+    const frame = encodeStreamFrame(channel, batch);
+    const bodyBytes = frame.length - STREAM_HEADER_BYTES;
+    if (bodyBytes <= this.limit) {
+      this.output.write(frame, batch);
+    } else if (batch.length > FRAME_SLOTS) {
+      for (let i = 0; i < batch.length; i += FRAME_SLOTS) this.send(channel, batch.slice(i, i + FRAME_SLOTS));
+    } else {
+      this.refuse(channel, batch, bodyBytes);
+    }
+  }
+
+  private refuse(channel: number, frame: Batch, bodyBytes: number): void {
+    const [kind, id, command] = frame;
+    if (kind === FrameKind.REQUEST) {
+      const error = serializeError(new MessageTooLargeError(`request '${String(command)}'`, bodyBytes, this.limit));
+      // Delivered on a later microtask: the connection is in the middle of a flush now.
+      queueMicrotask(() => this.output.loopback(channel, [FrameKind.ERROR, id, 0, error]));
+    } else if (kind === FrameKind.RESPONSE || kind === FrameKind.ERROR) {
+      const error = serializeError(new MessageTooLargeError(`the answer to request #${String(id)}`, bodyBytes, this.limit));
+      const replacement: Batch = [FrameKind.ERROR, id, 0, error];
+      this.output.write(encodeStreamFrame(channel, replacement), replacement);
+    }
+    // NOTIFY and CANCEL frames are one-way: nobody waits for them.
+  }
+}

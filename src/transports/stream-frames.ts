@@ -1,0 +1,160 @@
+/**
+ * The wire format of a byte stream between two processes (a pipe or a Unix socket):
+ * how batches (see `wire.ts`) become bytes and bytes become batches again.
+ *
+ * A stream is a sequence of *stream frames*, one per batch:
+ *
+ * | offset | size   | field                                                         |
+ * |--------|--------|---------------------------------------------------------------|
+ * | 0      | 4      | body length in bytes, unsigned 32-bit big-endian              |
+ * | 4      | 1      | channel (see {@link StreamChannel})                           |
+ * | 5      | length | body: the batch as `v8.serialize` writes it (header + value)  |
+ *
+ * The body is V8's structured-clone serialization, so a batch keeps what it keeps
+ * between threads: `Uint8Array` and other typed arrays, `Map`, `Set`, `Date`,
+ * `BigInt`, `RegExp`, nested objects. Typed arrays are copied out of the received
+ * chunk on arrival (never views into it), and a `Buffer` arrives as a plain
+ * `Uint8Array`, as it would from a `MessagePort`.
+ *
+ * A receiver refuses a body longer than its `maxMessageBytes` before buffering it,
+ * and a sender never writes one: a batch too large as a whole is split into its
+ * frames, and a single frame too large fails on its own (see `stream-transport.ts`).
+ * Channels let several connections share one stream in order; a stream frame never
+ * mixes channels.
+ */
+import v8 from 'node:v8';
+import { MessageTooLargeError, ProtocolError } from '../errors.ts';
+import type { Batch } from '../wire.ts';
+
+/** Bytes before the body of a stream frame. */
+export const STREAM_HEADER_BYTES = 5;
+
+/** The largest body length the header can express. */
+const MAX_BODY_BYTES = 0xffff_ffff;
+
+/**
+ * Channels of the stream between the node and a process agent. Values are part of
+ * the wire format: never renumber.
+ */
+export const StreamChannel = {
+  /** The agent's connection: async calls both ways, control messages. */
+  AGENT: 0,
+  /** Blocking calls the agent's I/O thread forwards to the node. */
+  BLOCKING: 1,
+  /** node → agent, first frame only: the agent's start-up parameters. */
+  SETUP: 2,
+} as const;
+
+/** Encodes `batch` as one stream frame on `channel`: header and body in one buffer. */
+export function encodeStreamFrame(channel: number, batch: Batch): Buffer {
+  const serializer = new v8.DefaultSerializer();
+  // Room for the header first, so header and body leave in one buffer, one write.
+  serializer.writeRawBytes(Buffer.alloc(STREAM_HEADER_BYTES));
+  serializer.writeHeader();
+  serializer.writeValue(batch);
+  const frame = serializer.releaseBuffer();
+  frame.writeUInt32BE(frame.length - STREAM_HEADER_BYTES, 0);
+  frame[4] = channel;
+  return frame;
+}
+
+/** How `DefaultDeserializer` reads a typed array (a hook its typings do not declare). */
+const readHostObject = (v8.DefaultDeserializer.prototype as unknown as { _readHostObject(this: v8.Deserializer): ArrayBufferView })._readHostObject;
+
+/** Copies typed arrays out of the frame body instead of viewing it (see the file comment). */
+class CopyingDeserializer extends v8.DefaultDeserializer {
+  /** Called by V8 for each typed array in the value. */
+  _readHostObject(): unknown {
+    const view = readHostObject.call(this);
+    if (Buffer.isBuffer(view)) return new Uint8Array(view);
+    if (view instanceof DataView) return new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+    const Typed = view.constructor as new (source: ArrayBufferView) => ArrayBufferView;
+    return new Typed(view);
+  }
+}
+
+/** Decodes the body of a stream frame. Throws `ProtocolError` if it is not one. */
+export function decodeStreamBody(body: Uint8Array): unknown {
+  try {
+    const deserializer = new CopyingDeserializer(body);
+    deserializer.readHeader();
+    return deserializer.readValue();
+  } catch (error) {
+    throw new ProtocolError('received a stream frame whose body cannot be decoded', { cause: error });
+  }
+}
+
+/**
+ * Cuts a byte stream into frames: chunks may end anywhere (inside a header, inside a
+ * body) and one chunk may hold many frames. Bodies are handed on as they are, not yet
+ * decoded; a length over the limit is refused before any of the body is kept.
+ */
+export class StreamFrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Body length and channel of the frame being read, once its header is complete. */
+  private bodyLength = -1;
+  private channel = 0;
+
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly onFrame: (channel: number, body: Buffer) => void,
+  ) {}
+
+  /**
+   * Takes the next chunk of the stream and hands on every frame it completes.
+   * Throws `MessageTooLargeError` for a body over the limit; the stream is then
+   * unusable (there is no way to find the next frame) and must be closed.
+   */
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.bodyLength < 0) {
+        if (this.buffered < STREAM_HEADER_BYTES) return;
+        const header = this.take(STREAM_HEADER_BYTES);
+        const length = header.readUInt32BE(0);
+        if (length > this.maxBodyBytes) {
+          throw new MessageTooLargeError('stream frame', length, this.maxBodyBytes);
+        }
+        this.bodyLength = length;
+        this.channel = header[4]!;
+      }
+      if (this.buffered < this.bodyLength) return;
+      const body = this.take(this.bodyLength);
+      const channel = this.channel;
+      this.bodyLength = -1;
+      this.onFrame(channel, body);
+    }
+  }
+
+  /** Removes the first `n` buffered bytes (a view when they lie in one chunk). */
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (first.length === n) {
+      this.chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const used = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    return out;
+  }
+}
+
+/** The largest body a stream frame can carry, whatever `maxMessageBytes` says. */
+export function bodyLimit(maxMessageBytes: number): number {
+  return Math.min(maxMessageBytes, MAX_BODY_BYTES);
+}

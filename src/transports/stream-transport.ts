@@ -1,0 +1,151 @@
+/**
+ * The transport between processes: batches as length-prefixed stream frames over a
+ * duplex byte stream (a pipe or a Unix socket). The format is documented in
+ * `stream-frames.ts`. One {@link StreamLink} owns the stream; each channel of it is a
+ * {@link StreamTransport} that an `IpcConnection` can sit on.
+ */
+import type { Duplex } from 'node:stream';
+import { ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import type { Batch } from '../wire.ts';
+import { StreamFrameWriter } from './stream-frame-writer.ts';
+import { StreamFrameReader, bodyLimit, decodeStreamBody } from './stream-frames.ts';
+import type { Transport, TransportSink } from './transport.ts';
+
+/** Options of a {@link StreamLink}. */
+export interface StreamLinkOptions {
+  /** Largest frame body sent or accepted, in bytes. */
+  maxMessageBytes: number;
+  /**
+   * Called once when the stream ends (end of file, or a stream error) rather than
+   * closing the channels at once; the owner then calls {@link StreamLink.fail} when
+   * it knows why (a process agent's launcher waits for the exit status, so calls
+   * reject with `AgentExitedError` and not a bare "closed"). Without it, every
+   * channel closes right away.
+   */
+  onEnd?: (error: Error | undefined) => void;
+}
+
+/** A duplex byte stream carrying stream frames on numbered channels. */
+export class StreamLink {
+  private readonly sinks = new Map<number, TransportSink>();
+  private readonly reader: StreamFrameReader;
+  private readonly writer: StreamFrameWriter;
+  private readonly afterWritesQueue: Array<() => void> = [];
+  private pendingWrites = 0;
+  private ended = false;
+  private closed = false;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly options: StreamLinkOptions,
+  ) {
+    const limit = bodyLimit(options.maxMessageBytes);
+    this.reader = new StreamFrameReader(limit, this.receiveFrame);
+    this.writer = new StreamFrameWriter(limit, {
+      write: (frame) => {
+        this.pendingWrites++;
+        this.stream.write(frame, this.written);
+      },
+      loopback: (channel, batch) => this.sinks.get(channel)?.onBatch(batch),
+    });
+    stream.on('data', this.receiveChunk);
+    stream.on('end', () => this.end(undefined));
+    stream.on('close', () => this.end(undefined));
+    stream.on('error', (error) => this.end(new ConnectionClosedError('the stream to the other process failed', { cause: error })));
+  }
+
+  /** Whether the stream is gone (ended, failed or closed). */
+  get isOpen(): boolean {
+    return !this.ended && !this.closed;
+  }
+
+  /** Delivers batches of `channel` to `sink` from now on. */
+  attach(channel: number, sink: TransportSink): void {
+    this.sinks.set(channel, sink);
+  }
+
+  /** Stops delivering `channel`; once no channel is left the stream is ended. */
+  detach(channel: number): void {
+    if (!this.sinks.delete(channel) || this.sinks.size > 0 || this.closed) return;
+    this.closed = true;
+    this.stream.end();
+  }
+
+  /**
+   * Writes `batch` on `channel` as one frame, one `write` (see `StreamFrameWriter` for
+   * what happens to a batch over the size limit). Throws only if the batch cannot be
+   * serialized at all (a function, a symbol), as a `Transport` may.
+   */
+  send(channel: number, batch: Batch): void {
+    if (this.isOpen) this.writer.send(channel, batch);
+  }
+
+  /** Runs `callback` once everything written so far has been handed to the OS. */
+  afterWrites(callback: () => void): void {
+    if (this.pendingWrites === 0 || !this.isOpen) callback();
+    else this.afterWritesQueue.push(callback);
+  }
+
+  /** Closes every channel with `error` and destroys the stream. Idempotent. */
+  fail(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream.off('data', this.receiveChunk);
+    this.stream.destroy();
+    const sinks = [...this.sinks.values()];
+    this.sinks.clear();
+    for (const sink of sinks) sink.onClose(error);
+    this.runAfterWrites();
+  }
+
+  private readonly written = (): void => {
+    if (--this.pendingWrites === 0) this.runAfterWrites();
+  };
+
+  private runAfterWrites(): void {
+    for (const callback of this.afterWritesQueue.splice(0)) callback();
+  }
+
+  private readonly receiveChunk = (chunk: Buffer): void => {
+    try {
+      this.reader.push(chunk);
+    } catch (error) {
+      this.fail(error instanceof MessageTooLargeError || error instanceof ProtocolError ? error : new ProtocolError('unreadable stream', { cause: error }));
+    }
+  };
+
+  private readonly receiveFrame = (channel: number, body: Buffer): void => {
+    if (this.closed) return;
+    const sink = this.sinks.get(channel);
+    if (!sink) throw new ProtocolError(`received a stream frame on unknown channel ${channel}`);
+    sink.onBatch(decodeStreamBody(body) as Batch);
+  };
+
+  private end(error: Error | undefined): void {
+    if (this.ended || this.closed) return;
+    this.ended = true;
+    this.runAfterWrites();
+    if (this.options.onEnd) this.options.onEnd(error);
+    else this.fail(error);
+  }
+}
+
+/** One channel of a {@link StreamLink}, as a {@link Transport}. */
+export class StreamTransport implements Transport {
+  constructor(
+    private readonly link: StreamLink,
+    private readonly channel: number,
+  ) {}
+
+  attach(sink: TransportSink): void {
+    this.link.attach(this.channel, sink);
+  }
+
+  send(batch: Batch): void {
+    this.link.send(this.channel, batch);
+  }
+
+  close(): void {
+    this.link.detach(this.channel);
+  }
+}

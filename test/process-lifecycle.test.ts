@@ -1,0 +1,82 @@
+/**
+ * Process agents do not outlive their node, however it dies: a small node (a child of
+ * this test) starts three process agents, one parked in a blocking call, and is then
+ * killed; every agent must be gone within 2 s — also one spinning in a synchronous loop
+ * (it cannot hear anything; its I/O thread ends the process).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+
+const doomedNode = new URL('./fixtures/doomed-node.ts', import.meta.url);
+
+/**
+ * True once `pid` no longer runs. An orphan that has exited stays a zombie until the
+ * init process reaps it, and some containers' init never does: a zombie has exited.
+ */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+async function within(ms: number, condition: () => boolean): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return condition();
+}
+
+/** Starts the doomed node and resolves with its agents' pids, once they are all up. */
+function startDoomedNode(mode: 'wait' | 'exit'): { pids: Promise<number[]>; node: ReturnType<typeof spawn> } {
+  const node = spawn(process.execPath, [...process.execArgv, new URL(doomedNode).pathname, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pids = new Promise<number[]>((resolve, reject) => {
+    let out = '';
+    node.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) resolve(JSON.parse(line) as number[]);
+    });
+    node.once('exit', (code, signal) => {
+      if (!out.includes('\n')) reject(new Error(`the doomed node died early: ${code ?? signal}`));
+    });
+  });
+  return { pids, node };
+}
+
+for (const how of ['SIGKILL', 'SIGTERM', 'process.exit'] as const) {
+  test.serial(`when the node dies by ${how}, every process agent exits within 2 s, parked and spinning ones included`, async (t) => {
+    const { pids: started, node } = startDoomedNode(how === 'process.exit' ? 'exit' : 'wait');
+    const pids = await started;
+    t.teardown(() => {
+      // Whatever happens, nothing this test started may survive it.
+      for (const pid of [node.pid!, ...pids]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+    t.is(pids.length, 3);
+    if (how !== 'process.exit') {
+      t.true(pids.every((pid) => !gone(pid)), 'all agents run before the node dies');
+      node.kill(how);
+    }
+    t.true(await within(2000, () => gone(node.pid!)), 'the node is gone');
+    // The bound runs from the node's death (observed within 20 ms of it).
+    const died = Date.now();
+    t.true(await within(2000, () => pids.every(gone)), `agents still running: ${pids.filter((p) => !gone(p)).join(', ')}`);
+    t.log(`all agents gone ${Date.now() - died} ms after the node`);
+  });
+}
