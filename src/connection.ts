@@ -330,14 +330,16 @@ export class IpcConnection {
           const call = this.pending.get(id);
           if (call) {
             this.pending.delete(id);
-            this.remember(id);
             this.settle(call);
             call.reject(new DataCloneError(`an argument of '${call.command}'`, { cause: error }));
           }
+          // The id was used: say so, or the other side would wait for it (an ordering
+          // fence of a blocking call names the last request id sent).
+          this.transport.send([FrameKind.CANCEL, id, 0, 0]);
         } else if (kind === FrameKind.RESPONSE) {
           this.transport.send([FrameKind.ERROR, id, 0, serializeError(new DataCloneError('the result of the call', { cause: error }))]);
         } else if (kind === FrameKind.NOTIFY) {
-          // One-way: nobody waits for it. Surface it to whoever listens for closes? No: drop it.
+          // One-way and nobody waits for it: dropping it is all that can be done.
         } else {
           // ERROR and CANCEL frames are built by us from cloneable parts; failing here is a bug.
           throw batchError;
@@ -373,6 +375,7 @@ export class IpcConnection {
           this.answer(id, undefined, payload as WireError);
           break;
         case FrameKind.CANCEL:
+          this.noteIncomingId(id);
           this.incoming.get(id)?.abort(new AbortError(`#${id}`));
           break;
         case FrameKind.NOTIFY:
@@ -386,8 +389,13 @@ export class IpcConnection {
     for (const listener of this.batchListeners) listener();
   }
 
-  private serve(id: number, command: string, payload: unknown): void {
+  /** Advances the highest request id seen from the other side (ids wrap around). */
+  private noteIncomingId(id: number): void {
     if (id > this.highestIncomingId || this.highestIncomingId - id > MAX_REQUEST_ID / 2) this.highestIncomingId = id;
+  }
+
+  private serve(id: number, command: string, payload: unknown): void {
+    this.noteIncomingId(id);
     const handler = this.handlers?.get(command);
     if (!handler) {
       this.enqueue(FrameKind.ERROR, id, 0, serializeError(new UnknownMethodError(command)));

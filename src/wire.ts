@@ -16,6 +16,10 @@
  * request. So no counter is shared between the two ends (the RFC's shared
  * `multiprocessing.Value` is not needed), and ids never collide.
  *
+ * CANCEL means the caller gave up on that request (timeout, abort, or it could not be
+ * serialized and never left): the callee aborts it if it is running, and counts the id
+ * as sent either way.
+ *
  * A *batch* is a flat array of frames, `[k, id, cmd, payload, k, id, cmd, payload, …]`:
  * everything one end queues during one turn of its event loop travels as one message.
  * Between threads a batch is posted as is (structured clone keeps `Uint8Array`, `Map`,

@@ -222,6 +222,11 @@ test('the re-entrant call itself rejects with DeadlockError', async (t) => {
   await agent.close();
 });
 
+test('a blocking call after an async call that could not be sent does not wait for it', async (t) => {
+  const { agent } = await start(t);
+  t.deepEqual(await agent.remote.cloneFailThenBlocking(), { name: 'DataCloneError', sum: 42 });
+});
+
 test('ordering: async calls sent before a blocking call start before it', async (t) => {
   const { agent, state } = await start(t);
   for (let round = 0; round < 20; round++) {
