@@ -15,13 +15,17 @@ import { flushOnExit } from './exit-flush.ts';
 export interface ThreadInit extends AgentInit {
   mailbox: SharedArrayBuffer;
   sidePort: MessagePort;
+  /** The agent's end of the connection's own channel. */
+  port: MessagePort;
 }
 
 const init = workerData as ThreadInit;
 if (!parentPort) throw new Error('[agent-ipc] thread-bootstrap must run in a worker thread');
+// The worker's built-in port is not used; do not let it hold the thread open.
+parentPort.unref();
 
 const running = runAgent(init, {
-  transport: new PortTransport(parentPort, { ownsPort: false }),
+  transport: new PortTransport(init.port),
   blocking: (connection) =>
     new BlockingCaller(init.mailbox, init.sidePort, {
       timeoutMs: init.timeoutMs,

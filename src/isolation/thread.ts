@@ -20,11 +20,14 @@ const bootstrapUrl = here.endsWith('.ts') ? new URL('./thread-bootstrap.ts', her
 export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | undefined): AgentLauncher {
   const memory = createMailboxMemory();
   const { port1, port2 } = new MessageChannel();
+  // The connection gets a channel of its own: posting on a bare MessagePort skips the
+  // argument handling of Worker.postMessage, which showed up in profiles of pipelined calls.
+  const calls = new MessageChannel();
   const start = workerEntry(bootstrapUrl);
-  const workerData: ThreadInit & { preload?: unknown } = { ...init, mailbox: memory, sidePort: port2, preload: start.preload };
+  const workerData: ThreadInit & { preload?: unknown } = { ...init, mailbox: memory, sidePort: port2, port: calls.port2, preload: start.preload };
   const worker = new Worker(start.url, {
     workerData,
-    transferList: [port2],
+    transferList: [port2, calls.port2],
     resourceLimits,
     name: `agent:${init.name}`,
   });
@@ -37,6 +40,7 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
   });
   worker.once('exit', (code) => {
     port1.close();
+    calls.port1.close();
     exit = crash ? { code, signal: null, error: crash } : { code, signal: null };
     exitListener?.(exit);
   });
@@ -44,7 +48,8 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     isolation: 'thread',
     pid: process.pid,
     threadId: worker.threadId,
-    transport: new PortTransport(worker, { ownsPort: false }),
+    // The port closing means the thread ended: the exit (with its code and cause) closes the connection.
+    transport: new PortTransport(calls.port1, { reportClose: false }),
     mailbox: { memory, sidePort: port1 },
     onExit(listener) {
       if (exit) listener(exit);

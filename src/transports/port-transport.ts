@@ -22,10 +22,13 @@ export class PortTransport implements Transport {
   private readonly port: PortLike;
   /** Whether `close()` also closes the port (not for a `Worker`, whose lifetime is the agent's). */
   private readonly ownsPort: boolean;
+  /** Whether the port's 'close' event closes the connection (else the owner decides, e.g. on exit). */
+  private readonly reportClose: boolean;
 
-  constructor(port: PortLike, options: { ownsPort?: boolean } = {}) {
+  constructor(port: PortLike, options: { ownsPort?: boolean; reportClose?: boolean } = {}) {
     this.port = port;
     this.ownsPort = options.ownsPort ?? true;
+    this.reportClose = options.reportClose ?? true;
   }
 
   private readonly handleMessage = (value: unknown): void => {
@@ -36,7 +39,7 @@ export class PortTransport implements Transport {
 
   private readonly handleClose = (): void => {
     this.shutdown();
-    this.sink?.onClose();
+    if (this.reportClose) this.sink?.onClose();
   };
 
   attach(sink: TransportSink): void {
