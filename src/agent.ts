@@ -19,3 +19,6 @@ export type {
   MethodKeys,
   Promisified,
 } from './types.ts';
+export { defineLineProtocol } from './lines/line-protocol.ts';
+export type { LineConnection, LineProtocol, LineProtocolDefinition, LineProtocolFactory } from './lines/protocol-types.ts';
+export type { LineDirection, PeerAddress } from './lines/line-methods.ts';

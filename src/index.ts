@@ -32,3 +32,8 @@ export type {
   Promisified,
   RemoteMethods,
 } from './types.ts';
+export { createLineServer } from './lines/line-server.ts';
+export type { LineServer, LineServerEvents, LineServerListener } from './lines/line-server.ts';
+export type { LineServerOptions, LineAgents } from './lines/line-server-options.ts';
+export type { LineConnectionInfo } from './lines/served-connection.ts';
+export type { LineDirection, PeerAddress } from './lines/line-methods.ts';

@@ -1,0 +1,8 @@
+/** Line protocol for the lines suite's throughput tables: every line comes straight back. */
+import { defineLineProtocol } from '../../src/agent.ts';
+
+export default defineLineProtocol((_main, conn) => ({
+  lineReceived(line: string) {
+    conn.sendLine(line);
+  },
+}));

@@ -1,0 +1,70 @@
+/**
+ * The contract between the line server (node side) and a line-protocol agent: the
+ * method names each side calls on the other, and what those calls carry. A
+ * line-protocol agent is an ordinary agent whose methods are these; nothing below the
+ * typed call layer knows about lines.
+ *
+ * Message path of one connection:
+ *
+ *   socket → LineReceiver → node queue ─ deliver(id, lines[]) ─→ session.lineReceived × n
+ *   socket ← write ←─────────────────── send(id, lines[]) ←──── conn.sendLine × n
+ *
+ * `deliver` resolves once every line in it has been processed, and the node sends the
+ * next batch only then, so lines of one connection are handled one at a time, in order.
+ */
+import type { WireError } from '../error-codec.ts';
+
+/** Prefix of every reserved method name; `expose` may not use it. */
+export const RESERVED_PREFIX = 'agent-ipc:lines:';
+
+/** Method names. Part of the node ↔ agent protocol: never rename. */
+export const LineMethod = {
+  /** node → agent: a connection was made; run the factory and `connectionMade`. */
+  OPEN: 'agent-ipc:lines:open',
+  /** node → agent: lines, in order; resolves when all were processed. */
+  DELIVER: 'agent-ipc:lines:deliver',
+  /** node → agent: the connection is gone; run `connectionLost` and forget it. */
+  LOST: 'agent-ipc:lines:lost',
+  /** node → agent: the socket's write buffer filled up (false) or drained (true). */
+  WRITABLE: 'agent-ipc:lines:writable',
+  /** agent → node: lines to write, in order. */
+  SEND: 'agent-ipc:lines:send',
+  /** agent → node: close the connection (after what was sent is written). */
+  LOSE: 'agent-ipc:lines:lose',
+} as const;
+
+/** An endpoint of a TCP connection. */
+export interface PeerAddress {
+  /** IP address, e.g. `'127.0.0.1'` or `'::1'`. */
+  readonly address: string;
+  readonly port: number;
+  /** `'IPv4'` or `'IPv6'`. */
+  readonly family: string;
+}
+
+/** Who opened a connection: a peer that connected to us, or us (`server.connect`). */
+export type LineDirection = 'inbound' | 'outbound';
+
+/** What the agent learns about a new connection. */
+export interface OpenRequest {
+  id: number;
+  peer: PeerAddress;
+  direction: LineDirection;
+  /** Framing, so that `sendLine` can refuse what the peer would refuse. */
+  delimiter: string;
+  maxLineLength: number;
+}
+
+/** The methods a line-protocol agent serves to the node. */
+export interface LineAgentMethods {
+  [LineMethod.OPEN](request: OpenRequest): Promise<void>;
+  [LineMethod.DELIVER](id: number, lines: string[]): Promise<void> | void;
+  [LineMethod.LOST](id: number, reason: WireError | null): Promise<void> | void;
+  [LineMethod.WRITABLE](id: number, writable: boolean): void;
+}
+
+/** The methods the line server serves to its agents (beside the user's `expose`). */
+export interface LineNodeMethods {
+  [LineMethod.SEND](id: number, lines: string[]): void;
+  [LineMethod.LOSE](id: number, reason: WireError | null): void;
+}

@@ -1,0 +1,59 @@
+/**
+ * `defineLineProtocol`: the agent side of the line server. A line-protocol agent is an
+ * ordinary agent (built with `defineAgent`) whose methods, called by the node's line
+ * server, open and close per-connection sessions and deliver their lines. One agent
+ * serves one connection or, in a pool, many; the protocol code is the same either way
+ * and in every isolation.
+ */
+import { defineAgent } from '../definition.ts';
+import { deserializeError, type WireError } from '../error-codec.ts';
+import type { AgentContext, MainHandle } from '../types.ts';
+import { LineMethod, type LineAgentMethods, type OpenRequest } from './line-methods.ts';
+import { NodeLink } from './node-link.ts';
+import { ProtocolSession } from './protocol-session.ts';
+import type { LineProtocolDefinition, LineProtocolFactory } from './protocol-types.ts';
+
+/**
+ * Declares a line protocol: `factory` runs once per connection, with the node's exposed
+ * methods (`main`), the connection (`conn`) and the agent's context, and returns the
+ * connection's protocol. Export the result as the module's default export and pass the
+ * module to `createLineServer({ agent })`:
+ *
+ * ```ts
+ * export default defineLineProtocol<NodeApi>((main, conn, ctx) => ({
+ *   connectionMade() { conn.sendLine('HELLO') },
+ *   lineReceived(line) { conn.sendLine(String(main.blocking.getBlockHash(Number(line)))) },
+ *   connectionLost(reason) { ctx.logger.info({ reason }, 'peer gone') },
+ * }));
+ * ```
+ */
+export function defineLineProtocol<Main = unknown>(factory: LineProtocolFactory<Main>): LineProtocolDefinition<Main> {
+  if (typeof factory !== 'function') throw new TypeError('[agent-ipc] defineLineProtocol expects a factory function');
+  return defineAgent((main: MainHandle<Main>, ctx: AgentContext) => serveLineProtocol(factory, main, ctx));
+}
+
+/** The agent methods behind a line protocol: a session per connection. */
+function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainHandle<Main>, ctx: AgentContext): LineAgentMethods {
+  const sessions = new Map<number, ProtocolSession>();
+  const link = new NodeLink(main as MainHandle<unknown>);
+  const protocolMain = link.orderedMain(main);
+  return {
+    [LineMethod.OPEN](request: OpenRequest): Promise<void> {
+      if (sessions.has(request.id)) return Promise.reject(new TypeError(`[agent-ipc] connection ${request.id} is already open in this agent`));
+      const session = new ProtocolSession(request, link);
+      sessions.set(request.id, session);
+      return session.open(factory, protocolMain, ctx);
+    },
+    [LineMethod.DELIVER](id: number, lines: string[]): Promise<void> | void {
+      return sessions.get(id)?.deliver(lines);
+    },
+    [LineMethod.LOST](id: number, reason: WireError | null): Promise<void> | void {
+      const session = sessions.get(id);
+      if (!session) return;
+      return session.lost(reason === null ? undefined : deserializeError(reason, 'the line server')).finally(() => sessions.delete(id));
+    },
+    [LineMethod.WRITABLE](id: number, writable: boolean): void {
+      sessions.get(id)?.setWritable(writable);
+    },
+  };
+}

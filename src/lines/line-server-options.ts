@@ -1,0 +1,147 @@
+/**
+ * The options of `createLineServer`, and their validation: every option is checked up
+ * front and a bad one is a `TypeError` that names it.
+ */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { invalidOption } from '../errors.ts';
+import { IpcServer, methodTable } from '../rpc.ts';
+import type { HandlerTable } from '../connection.ts';
+import type { Isolation } from '../types.ts';
+import { RESERVED_PREFIX } from './line-methods.ts';
+
+/** How connections get agents: one fresh agent each, or a fixed pool shared by all. */
+export type LineAgents = 'per-connection' | { pool: number };
+
+/** Options of {@link createLineServer}. */
+export interface LineServerOptions<Main extends object = object> {
+  /** The agent module (a path or a `file:` URL) whose default export is `defineLineProtocol(...)`. */
+  agent: string | URL;
+  /**
+   * Node-side methods the protocol may call through `main` (an allowlist of the
+   * object's own function properties), or an `IpcServer` for the byte layer.
+   */
+  expose?: Main | IpcServer;
+  /**
+   * Where the protocol runs. `'inline'` is the RFC's current architecture (on the
+   * node's thread); `'thread'` (the default) and `'process'` move it out.
+   */
+  isolation?: Isolation;
+  /**
+   * `'per-connection'` (the default, the RFC's design): a new agent per connection,
+   * closed with it. `{ pool: n }`: `n` agents started up front, each connection going
+   * to the one serving the fewest; an agent that dies is replaced.
+   */
+  agents?: LineAgents;
+  /** What ends a line. Default `'\r\n'`. */
+  delimiter?: string;
+  /** The longest line accepted from a peer, in bytes; a longer one closes that connection. Default 65,536. */
+  maxLineLength?: number;
+  /**
+   * Lines of one connection waiting for its protocol (queued in the node plus the batch
+   * being processed) above which the server stops reading that socket; reading resumes
+   * once at most half as many wait. Default 256.
+   */
+  highWaterMark?: number;
+  /** Setup data, structured-cloned to every agent as `ctx.data`. */
+  data?: unknown;
+  /** Logger of the server, also given to every agent. */
+  logger?: Logger;
+  /**
+   * Default timeout of calls in both directions, in ms (`0`, the default, means none).
+   * It also bounds the processing of each batch of lines handed to the protocol and
+   * of `connectionMade` / `connectionLost`: one that takes longer closes its
+   * connection with `TimeoutError`.
+   */
+  timeoutMs?: number;
+  /** Prefix of the agents' names (`<name>-1`, `<name>-2`, …). Default `'line-agent'`. */
+  name?: string;
+}
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedLineServerOptions {
+  entry: string;
+  expose: HandlerTable;
+  isolation: Isolation;
+  agents: LineAgents;
+  delimiter: string;
+  maxLineLength: number;
+  highWaterMark: number;
+  data: unknown;
+  logger: Logger | undefined;
+  timeoutMs: number;
+  name: string;
+}
+
+const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name'];
+const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
+
+function positiveInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidOption(option, 'a positive integer', value);
+  return value;
+}
+
+function entryUrl(agent: unknown): string {
+  if (agent instanceof URL) {
+    if (agent.protocol !== 'file:') throw invalidOption('agent', 'a file path or a file: URL', agent.href);
+    return agent.href;
+  }
+  if (typeof agent !== 'string' || agent.length === 0) throw invalidOption('agent', 'a file path or a file: URL', agent);
+  return agent.startsWith('file:') ? agent : pathToFileURL(path.resolve(agent)).href;
+}
+
+function exposedHandlers(expose: unknown): HandlerTable {
+  if (expose === undefined) return new Map();
+  if (expose instanceof IpcServer) return expose.handlers();
+  if (expose === null || (typeof expose !== 'object' && typeof expose !== 'function')) throw invalidOption('expose', 'an object of methods', expose);
+  const reserved = Object.keys(expose).find((key) => key.startsWith(RESERVED_PREFIX));
+  if (reserved !== undefined) throw invalidOption('expose', `an object without '${RESERVED_PREFIX}' methods (reserved for the line server)`, reserved);
+  return methodTable(expose, "option 'expose'");
+}
+
+/** Validates `createLineServer` options. */
+export function resolveLineServerOptions(options: unknown): ResolvedLineServerOptions {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!KNOWN.includes(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${KNOWN.join(', ')})`);
+
+  const isolation = o.isolation ?? 'thread';
+  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalidOption('isolation', "'thread', 'process' or 'inline'", isolation);
+  const agents = o.agents ?? 'per-connection';
+  if (agents !== 'per-connection') {
+    const pool = agents !== null && typeof agents === 'object' ? (agents as { pool?: unknown }).pool : undefined;
+    if (typeof pool !== 'number' || !Number.isSafeInteger(pool) || pool < 1) throw invalidOption('agents', "'per-connection' or { pool: n } with n a positive integer", agents);
+  }
+  const delimiter = o.delimiter ?? '\r\n';
+  if (typeof delimiter !== 'string' || delimiter.length === 0) throw invalidOption('delimiter', 'a non-empty string', delimiter);
+  const logger = o.logger as Logger | undefined;
+  if (logger !== undefined && (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.child !== 'function')) {
+    throw invalidOption('logger', 'a pino logger', logger);
+  }
+  const timeoutMs = o.timeoutMs ?? 0;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw invalidOption('timeoutMs', 'a non-negative number of milliseconds', timeoutMs);
+  const name = o.name ?? 'line-agent';
+  if (typeof name !== 'string' || name.length === 0) throw invalidOption('name', 'a non-empty string', name);
+  if (isolation !== 'inline') {
+    try {
+      structuredClone(o.data);
+    } catch (error) {
+      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return {
+    entry: entryUrl(o.agent),
+    expose: exposedHandlers(o.expose),
+    isolation: isolation as Isolation,
+    agents: agents === 'per-connection' ? agents : { pool: (agents as { pool: number }).pool },
+    delimiter,
+    maxLineLength: positiveInteger('maxLineLength', o.maxLineLength, 65_536),
+    highWaterMark: positiveInteger('highWaterMark', o.highWaterMark, 256),
+    data: o.data,
+    logger,
+    timeoutMs,
+    name,
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * `createLineServer`: the RFC's `IpcLineReceiver` with its factories. TCP stays in the
+ * node; each connection's protocol runs in an agent (one per connection, or a pool) of
+ * the chosen isolation; lines flow to the protocol and back over the agent's IPC.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import type { Logger } from 'pino';
+import { ConnectionClosedError, invalidOption } from '../errors.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
+import { AgentPool } from './agent-pool.ts';
+import type { AgentSupply } from './agent-supply.ts';
+import { PerConnectionAgents } from './per-connection-agents.ts';
+import type { PeerAddress } from './line-methods.ts';
+import { resolveLineServerOptions, type LineServerOptions, type ResolvedLineServerOptions } from './line-server-options.ts';
+import { ServedConnection, type ConnectionHooks, type LineConnectionInfo } from './served-connection.ts';
+
+/** The events of a {@link LineServer} and their arguments. */
+export interface LineServerEvents {
+  /** A connection is live: its protocol's `connectionMade` ran. */
+  connect: [connection: LineConnectionInfo];
+  /**
+   * A live connection is finished: its socket closed and its `connectionLost` ran (or
+   * its agent died). `reason` is `undefined` for a clean close.
+   */
+  disconnect: [connection: LineConnectionInfo, reason: Error | undefined];
+  /**
+   * Something failed: a peer broke framing, a protocol threw, an agent died or could
+   * not start, a socket failed. The connection it concerns (if any) is closed; the
+   * server goes on. Without a listener these are logged (warn) through `logger`.
+   */
+  error: [error: Error, connection: LineConnectionInfo | undefined];
+}
+
+/** Listener of a {@link LineServer} event. */
+export type LineServerListener<E extends keyof LineServerEvents> = (...args: LineServerEvents[E]) => void;
+
+/** A TCP line server whose connections are served by agents. */
+export interface LineServer {
+  /**
+   * Accepts connections on `port` (`0` picks a free one) and `host` (default: every
+   * interface). Resolves with the bound address. May be called more than once.
+   */
+  listen(port: number, host?: string): Promise<PeerAddress>;
+  /**
+   * Connects to a peer (the RFC's client factory); the connection is served like an
+   * accepted one. Resolves once its protocol's `connectionMade` ran.
+   */
+  connect(port: number, host?: string): Promise<LineConnectionInfo>;
+  /** The live connections. */
+  readonly connections: readonly LineConnectionInfo[];
+  /** The addresses being listened on. */
+  readonly addresses: readonly PeerAddress[];
+  /** Adds a listener. */
+  on<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
+  /** Adds a listener called once. */
+  once<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
+  /** Removes a listener. */
+  off<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
+  /**
+   * Stops listening, closes every connection (each protocol's `connectionLost` runs with
+   * `ConnectionClosedError`) and every agent. Resolves when all are gone; idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a line server. Nothing listens until {@link LineServer.listen}.
+ *
+ * ```ts
+ * const server = createLineServer({
+ *   agent: new URL('./peer-protocol.ts', import.meta.url),
+ *   expose: { getBlockHash: (height: number) => chain[height] },
+ *   isolation: 'thread',
+ *   agents: { pool: 4 },
+ * });
+ * const { port } = await server.listen(40403);
+ * ```
+ *
+ * Throws `TypeError` for bad options.
+ */
+export function createLineServer<Main extends object = object>(options: LineServerOptions<Main>): LineServer {
+  return new TcpLineServer(resolveLineServerOptions(options));
+}
+
+function checkPort(port: unknown): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer from 0 to 65535', port);
+  return port;
+}
+
+function checkHost(host: unknown): string | undefined {
+  if (host !== undefined && (typeof host !== 'string' || host.length === 0)) throw invalidOption('host', 'a non-empty string', host);
+  return host;
+}
+
+function boundAddress(server: net.Server): PeerAddress {
+  const address = server.address() as net.AddressInfo;
+  return Object.freeze({ address: address.address, port: address.port, family: address.family });
+}
+
+class TcpLineServer implements LineServer {
+  private readonly events = new EventEmitter();
+  private readonly supply: AgentSupply;
+  private readonly log: Logger | undefined;
+  private readonly servers = new Set<net.Server>();
+  private readonly listening = new Set<Promise<unknown>>();
+  private readonly dialing = new Set<net.Socket>();
+  private readonly served = new Set<ServedConnection>();
+  private readonly hooks: ConnectionHooks;
+  private nextId = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ResolvedLineServerOptions) {
+    this.log = options.logger?.child({ component: 'line-server' });
+    this.supply =
+      options.agents === 'per-connection' ? new PerConnectionAgents(options) : new AgentPool(options, options.agents.pool, (error) => this.report(error, undefined));
+    this.hooks = {
+      opened: (connection) => {
+        this.log?.debug({ connection: connection.info }, 'connection made');
+        this.events.emit('connect', connection.info);
+      },
+      failed: (connection, error) => this.report(error, connection.info),
+      finished: (connection, reason, wasOpen) => {
+        this.served.delete(connection);
+        if (!wasOpen) return;
+        this.log?.debug({ connection: connection.info, reason }, 'connection lost');
+        this.events.emit('disconnect', connection.info, reason);
+      },
+    };
+  }
+
+  get connections(): readonly LineConnectionInfo[] {
+    const live: LineConnectionInfo[] = [];
+    for (const connection of this.served) if (connection.live) live.push(connection.info);
+    return live;
+  }
+
+  get addresses(): readonly PeerAddress[] {
+    const addresses: PeerAddress[] = [];
+    for (const server of this.servers) if (server.listening) addresses.push(boundAddress(server));
+    return addresses;
+  }
+
+  async listen(port: number, host?: string): Promise<PeerAddress> {
+    checkPort(port);
+    checkHost(host);
+    if (this.closing) throw new ConnectionClosedError('the line server is closed');
+    const listening = this.startListening(port, host);
+    this.listening.add(listening);
+    void listening.then(
+      () => this.listening.delete(listening),
+      () => this.listening.delete(listening),
+    );
+    return listening;
+  }
+
+  async connect(port: number, host?: string): Promise<LineConnectionInfo> {
+    checkPort(port);
+    checkHost(host);
+    if (this.closing) throw new ConnectionClosedError('the line server is closed');
+    await this.supply.start();
+    const socket = net.connect({ port, host, allowHalfOpen: true });
+    this.dialing.add(socket);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    } finally {
+      this.dialing.delete(socket);
+      socket.removeAllListeners('connect');
+      socket.removeAllListeners('error');
+    }
+    if (this.closing) {
+      socket.destroy();
+      throw new ConnectionClosedError('the line server is closed');
+    }
+    return this.serve(socket, 'outbound').opened;
+  }
+
+  on<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    this.events.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    this.events.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    this.events.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async startListening(port: number, host: string | undefined): Promise<PeerAddress> {
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      if (this.closing) socket.destroy();
+      else this.serve(socket, 'inbound');
+    });
+    this.servers.add(server);
+    try {
+      await this.supply.start();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.servers.delete(server);
+      server.close();
+      throw error;
+    }
+    if (this.closing) throw new ConnectionClosedError('the line server is closed');
+    server.on('error', (error) => this.report(error, undefined));
+    return boundAddress(server);
+  }
+
+  private serve(socket: net.Socket, direction: 'inbound' | 'outbound'): ServedConnection {
+    const connection = new ServedConnection(socket, ++this.nextId, direction, this.options, this.supply, this.hooks);
+    this.served.add(connection);
+    void connection.start();
+    return connection;
+  }
+
+  private report(error: Error, connection: LineConnectionInfo | undefined): void {
+    // An 'error' event without a listener would throw: the node must not crash for a peer.
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', error, connection);
+    else this.log?.warn({ err: error, connection }, 'line server: %s', error.message);
+  }
+
+  private async shutdown(): Promise<void> {
+    const reason = new ConnectionClosedError('the line server is closing');
+    await Promise.allSettled([...this.listening]);
+    const stopped = [...this.servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const socket of this.dialing) socket.destroy(reason);
+    for (const connection of this.served) connection.close(reason);
+    // Give each protocol's connectionLost its chance before the agents are closed …
+    const finished = (): Promise<unknown> => Promise.allSettled([...this.served].map((connection) => connection.finished));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished(), new Promise<void>((resolve) => (timer = setTimeout(resolve, DEFAULT_CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    // … then close the agents (a hung one is forced down), which settles the rest.
+    await this.supply.close();
+    await finished();
+    await Promise.all(stopped);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The agent's way back to the line server: `sendLine` and `loseConnection` become calls
+ * of the server's reserved methods. Lines sent during one synchronous stretch of agent
+ * code travel as one call per connection (flushed on a microtask, so before the IPC
+ * layer's own end-of-turn flush), and anything else the agent sends the node — an
+ * async or blocking call, a byte-layer call, a close — first flushes the lines queued
+ * before it. So the node sees lines and calls in the order the agent made them.
+ *
+ * The node answers each `send` once it has handed the lines to the socket; the answer
+ * is the acknowledgement that flow control counts on (see `ProtocolSession.writable`).
+ */
+import { serializeError } from '../error-codec.ts';
+import { methodProxy } from '../rpc.ts';
+import type { MainHandle, Promisified } from '../types.ts';
+import { LineMethod, type LineNodeMethods } from './line-methods.ts';
+
+/** Nobody waits for these calls; a closed node is not an error for the agent. */
+const ignore = (): void => undefined;
+
+/** A connection whose outgoing lines are counted until the node acknowledges them. */
+export interface LineSender {
+  readonly id: number;
+  /** The node acknowledged these lines (sent earlier, in this order). */
+  acknowledged(lines: readonly string[]): void;
+}
+
+/** Outgoing lines and closes of every connection served by one agent. */
+export class NodeLink {
+  private readonly node: Promisified<LineNodeMethods>;
+  private pending = new Map<LineSender, string[]>();
+  private scheduled = false;
+
+  constructor(main: MainHandle<unknown>) {
+    this.node = main.async as unknown as Promisified<LineNodeMethods>;
+  }
+
+  /** Queues `line` for `sender`; it leaves at the end of this synchronous stretch. */
+  send(sender: LineSender, line: string): void {
+    const lines = this.pending.get(sender);
+    if (lines) lines.push(line);
+    else this.pending.set(sender, [line]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** Asks the node to close connection `id`, after the lines queued for it. */
+  lose(id: number, reason: Error | undefined): void {
+    this.flush();
+    this.node[LineMethod.LOSE](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+  }
+
+  /** Sends every queued line now. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [sender, lines] of pending) {
+      // Acknowledged whatever the outcome: a failed send will never be.
+      const acknowledge = (): void => sender.acknowledged(lines);
+      this.node[LineMethod.SEND](sender.id, lines).then(acknowledge, acknowledge);
+    }
+  };
+
+  /** `main` as the protocol sees it: every call first flushes the lines queued before it. */
+  orderedMain<Main>(main: MainHandle<Main>): MainHandle<Main> {
+    const flush = this.flush;
+    const asyncApi = main.async as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const blockingApi = main.blocking as unknown as Record<string, (...args: unknown[]) => unknown>;
+    return {
+      async: methodProxy((name, args) => {
+        flush();
+        return asyncApi[name]!(...args);
+      }),
+      blocking: methodProxy((name, args) => {
+        flush();
+        return blockingApi[name]!(...args);
+      }),
+      call(command, payload, options) {
+        flush();
+        return main.call(command, payload, options);
+      },
+      callBlocking(command, payload, options) {
+        flush();
+        return main.callBlocking(command, payload, options);
+      },
+    };
+  }
+}

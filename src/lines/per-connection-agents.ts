@@ -1,0 +1,57 @@
+/**
+ * Agents one per connection: the RFC's design, where every peer is isolated from the
+ * node and from every other peer. An agent starts when its connection arrives and is
+ * closed when that connection is finished.
+ */
+import { closedError, namer, type AgentSupply } from './agent-supply.ts';
+import { LineAgent } from './line-agent.ts';
+import type { ResolvedLineServerOptions } from './line-server-options.ts';
+
+/** One agent per connection, closed when its connection is finished. */
+export class PerConnectionAgents implements AgentSupply {
+  private readonly nextName: () => string;
+  private readonly live = new Set<LineAgent>();
+  private readonly starting = new Set<Promise<LineAgent>>();
+  private readonly retiring = new Set<Promise<void>>();
+  private closing = false;
+
+  constructor(private readonly options: ResolvedLineServerOptions) {
+    this.nextName = namer(options.name);
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async acquire(): Promise<LineAgent> {
+    if (this.closing) throw closedError();
+    // Its death closes its one connection (through the agent's handle); nothing to replace.
+    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined);
+    this.starting.add(spawning);
+    try {
+      const agent = await spawning;
+      this.live.add(agent);
+      if (this.closing) {
+        this.release(agent);
+        throw closedError();
+      }
+      return agent;
+    } finally {
+      this.starting.delete(spawning);
+    }
+  }
+
+  release(agent: LineAgent): void {
+    if (!this.live.delete(agent)) return;
+    const retired = agent.retire();
+    this.retiring.add(retired);
+    void retired.finally(() => this.retiring.delete(retired));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.starting]);
+    for (const agent of [...this.live]) this.release(agent);
+    await Promise.allSettled([...this.retiring]);
+  }
+}

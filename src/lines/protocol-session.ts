@@ -1,0 +1,206 @@
+/**
+ * One connection inside a line-protocol agent: the `conn` its protocol gets, and the
+ * sequencing of the protocol's events (made → lines, one at a time → lost).
+ */
+import { Buffer } from 'node:buffer';
+import { ConnectionClosedError, MessageTooLargeError } from '../errors.ts';
+import type { AgentContext, MainHandle } from '../types.ts';
+import type { LineDirection, OpenRequest, PeerAddress } from './line-methods.ts';
+import type { LineSender, NodeLink } from './node-link.ts';
+import type { LineConnection, LineProtocol, LineProtocolFactory } from './protocol-types.ts';
+
+const ignore = (): void => undefined;
+
+/**
+ * How much a connection may have sent that the node has not yet acknowledged (in UTF-16
+ * units plus delimiters), before `writable` turns false. It bounds what piles up between
+ * the protocol and the socket — in the IPC path and the node — whatever the isolation,
+ * and it updates at each `sendLine`, so even a synchronous `while (conn.writable)` loop
+ * stops.
+ */
+export const MAX_UNACKNOWLEDGED = 1024 * 1024;
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** A connection as its agent sees it. */
+export class ProtocolSession implements LineConnection, LineSender {
+  readonly id: number;
+  readonly peer: PeerAddress;
+  readonly direction: LineDirection;
+  private readonly delimiter: string;
+  private readonly maxLineLength: number;
+  private protocol: LineProtocol | undefined;
+  /** Set when no more lines may be delivered: closing, failed or lost. */
+  private stopped = false;
+  /** `loseConnection` was called. */
+  private losing = false;
+  /** `connectionLost` has started. */
+  private gone = false;
+  /** The node's socket can take more (the node says when it cannot). */
+  private socketWritable = true;
+  /** Sent but not yet acknowledged by the node. */
+  private unacknowledged = 0;
+  /** `connectionMade` or a batch of lines in progress; `connectionLost` waits for it. */
+  private work: Promise<void> | undefined;
+  /** What the protocol itself threw, reported to its `connectionLost` as is. */
+  private failure: Error | undefined;
+  private localReason: Error | undefined;
+  private readonly drainListeners = new Set<() => void>();
+  private writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+
+  constructor(
+    request: OpenRequest,
+    private readonly link: NodeLink,
+  ) {
+    this.id = request.id;
+    this.peer = Object.freeze({ ...request.peer });
+    this.direction = request.direction;
+    this.delimiter = request.delimiter;
+    this.maxLineLength = request.maxLineLength;
+  }
+
+  get connected(): boolean {
+    return !this.losing && !this.gone;
+  }
+
+  get writable(): boolean {
+    return this.connected && this.socketWritable && this.unacknowledged <= MAX_UNACKNOWLEDGED;
+  }
+
+  sendLine(line: string): void {
+    if (typeof line !== 'string') throw new TypeError(`[agent-ipc] sendLine expects a string, got ${line === null ? 'null' : typeof line}`);
+    if (line.includes(this.delimiter)) throw new TypeError('[agent-ipc] sendLine got a line that contains the delimiter; it would reach the peer as two lines');
+    // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
+    if (line.length * 3 > this.maxLineLength) {
+      const bytes = line.length > this.maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
+      if (bytes > this.maxLineLength) throw new MessageTooLargeError('line', bytes, this.maxLineLength);
+    }
+    // Like a write to a closed transport in Twisted: dropped, not an error.
+    if (!this.connected) return;
+    this.unacknowledged += line.length + this.delimiter.length;
+    this.link.send(this, line);
+  }
+
+  loseConnection(reason?: Error): void {
+    if (reason !== undefined && !(reason instanceof Error)) throw new TypeError('[agent-ipc] loseConnection(reason) expects an Error or nothing');
+    if (!this.connected) return;
+    this.losing = true;
+    this.stopped = true;
+    this.localReason = reason;
+    this.link.lose(this.id, reason);
+  }
+
+  whenWritable(): Promise<void> {
+    if (!this.connected) return Promise.reject(new ConnectionClosedError(`connection ${this.id} is closed`));
+    if (this.writable) return Promise.resolve();
+    return new Promise((resolve, reject) => this.writableWaiters.push({ resolve, reject }));
+  }
+
+  onDrain(listener: () => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('[agent-ipc] onDrain expects a function');
+    this.drainListeners.add(listener);
+    return () => this.drainListeners.delete(listener);
+  }
+
+  /** Builds the protocol and runs `connectionMade`. */
+  open<Main>(factory: LineProtocolFactory<Main>, main: MainHandle<Main>, ctx: AgentContext): Promise<void> {
+    const work = (async () => {
+      const protocol = await factory(main, this, ctx);
+      if (protocol === null || typeof protocol !== 'object' || typeof protocol.lineReceived !== 'function') {
+        throw new TypeError('[agent-ipc] a line protocol factory must return an object with a lineReceived(line) method');
+      }
+      this.protocol = protocol;
+      if (typeof protocol.connectionMade === 'function') await protocol.connectionMade();
+    })().catch((error: unknown) => {
+      throw this.fail(error);
+    });
+    return this.track(work);
+  }
+
+  /** Delivers lines in order, one at a time; settles when all were processed. */
+  deliver(lines: string[]): Promise<void> | void {
+    // The server never overlaps deliveries of one connection; stay correct if it did.
+    if (this.work) return this.work.then(() => this.deliver(lines));
+    const protocol = this.protocol;
+    if (!protocol) return;
+    for (let i = 0; i < lines.length; i++) {
+      if (this.stopped) return;
+      let result: unknown;
+      try {
+        result = protocol.lineReceived(lines[i]!);
+      } catch (error) {
+        throw this.fail(error);
+      }
+      // Synchronous handlers stay synchronous: no promise, no microtask per line.
+      if (isPromiseLike(result)) return this.track(this.deliverAsync(protocol, result, lines, i + 1));
+    }
+  }
+
+  /** The node says the socket's write buffer filled up or drained. */
+  setWritable(writable: boolean): void {
+    const was = this.writable;
+    this.socketWritable = writable;
+    if (!was && this.writable) this.wake();
+  }
+
+  acknowledged(lines: readonly string[]): void {
+    const was = this.writable;
+    for (const line of lines) this.unacknowledged -= line.length + this.delimiter.length;
+    if (!was && this.writable) this.wake();
+  }
+
+  /** Writable again: waiters resume, drain listeners run. */
+  private wake(): void {
+    for (const waiter of this.writableWaiters.splice(0)) waiter.resolve();
+    for (const listener of [...this.drainListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        this.loseConnection(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+    }
+  }
+
+  /** The connection is gone: waits for the event in progress, then runs `connectionLost`. */
+  async lost(reason: Error | undefined): Promise<void> {
+    this.stopped = true;
+    if (this.work) await this.work.then(ignore, ignore);
+    if (this.gone) return;
+    this.gone = true;
+    const closed = new ConnectionClosedError(`connection ${this.id} is closed`, { cause: reason });
+    for (const waiter of this.writableWaiters.splice(0)) waiter.reject(closed);
+    this.drainListeners.clear();
+    const protocol = this.protocol;
+    if (protocol && typeof protocol.connectionLost === 'function') await protocol.connectionLost(this.failure ?? this.localReason ?? reason);
+  }
+
+  private async deliverAsync(protocol: LineProtocol, pending: PromiseLike<unknown>, lines: string[], next: number): Promise<void> {
+    try {
+      await pending;
+      for (let i = next; i < lines.length && !this.stopped; i++) await protocol.lineReceived(lines[i]!);
+    } catch (error) {
+      throw this.fail(error);
+    }
+  }
+
+  /** Keeps `work` as the event in progress until it settles. */
+  private track(work: Promise<void>): Promise<void> {
+    this.work = work;
+    const clear = (): void => {
+      if (this.work === work) this.work = undefined;
+    };
+    work.then(clear, clear);
+    return work;
+  }
+
+  /** The protocol threw: no more lines; its `connectionLost` gets this very error. */
+  private fail(error: unknown): Error {
+    const failure = error instanceof Error ? error : new Error(`a line protocol threw a non-error value: ${String(error)}`);
+    this.failure ??= failure;
+    this.stopped = true;
+    return failure;
+  }
+}
