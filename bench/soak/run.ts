@@ -20,7 +20,7 @@ import type SoakAgent from './soak-agent.ts';
 
 const TARGET_CALLS = Number(process.argv[2] ?? 1_000_000);
 const AGENTS = 4;
-const isolations: Isolation[] = ['thread'];
+const isolations: Isolation[] = ['thread', 'process'];
 const entry = new URL('./soak-agent.ts', import.meta.url);
 const nodeApi = {
   add: (a: number, b: number) => a + b,
@@ -44,10 +44,10 @@ const counts = {
 const errorsByName: Record<string, number> = {};
 const typed = [AgentExitedError, ConnectionClosedError, TimeoutError];
 
-let nextIsolation = 0;
-async function spawn(): Promise<Soaker> {
+/** Agent `index` always runs in the same isolation, so memory compares like for like. */
+async function spawn(index: number): Promise<Soaker> {
   counts.spawned++;
-  const isolation = isolations[nextIsolation++ % isolations.length]!;
+  const isolation = isolations[index % isolations.length]!;
   return spawnAgent<typeof SoakAgent>(entry, { isolation, expose: nodeApi, name: `soak-${counts.spawned}`, timeoutMs: 30_000 });
 }
 
@@ -86,7 +86,7 @@ function memory(): { rssMiB: number; heapUsedMiB: number } {
 }
 
 async function main(): Promise<void> {
-  const agents: Soaker[] = await Promise.all(Array.from({ length: AGENTS }, spawn));
+  const agents: Soaker[] = await Promise.all(Array.from({ length: AGENTS }, (_, index) => spawn(index)));
   // Warm up before the memory baseline: JIT, pools, the first agents.
   await Promise.all(agents.map((a) => a.remote.work(2000)));
   const before = memory();
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
       void track(victim.remote.crash());
     }
     await victim.exited;
-    agents[index] = await spawn();
+    agents[index] = await spawn(index);
   };
 
   while (counts.nodeCalls + counts.agentCalls < TARGET_CALLS) {

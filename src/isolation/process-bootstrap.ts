@@ -9,15 +9,13 @@
  */
 import { Socket } from 'node:net';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { BlockingCaller } from '../blocking/caller.ts';
 import { createMailboxMemory } from '../blocking/mailbox.ts';
-import { ConnectionClosedError } from '../errors.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
-import { MAX_REQUEST_ID } from '../wire.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import { flushOnExit } from './exit-flush.ts';
+import { mailboxBlocking } from './mailbox-blocking.ts';
 import type { IoThreadData } from './process-io-thread.ts';
 import { workerEntry } from './typescript-loader.ts';
 
@@ -73,17 +71,7 @@ link.attach(StreamChannel.SETUP, {
 function begin(init: AgentInit): void {
   const running = runAgent(init, {
     transport: new StreamTransport(link, StreamChannel.AGENT),
-    blocking: (connection) =>
-      new BlockingCaller(memory, side.port1, {
-        timeoutMs: init.timeoutMs,
-        maxMessageBytes: init.maxMessageBytes,
-        beforeBlock() {
-          connection.flush();
-          return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
-        },
-        closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
-        peerName: 'the node',
-      }),
+    blocking: mailboxBlocking(init, memory, side.port1),
     exit: (code) => process.exit(code),
     load: (entry) => import(entry) as Promise<Record<string, unknown>>,
   });

@@ -3,13 +3,11 @@
  * It wires the worker's port and the blocking mailbox into the agent runtime.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { BlockingCaller } from '../blocking/caller.ts';
-import { ConnectionClosedError } from '../errors.ts';
 import { PortTransport } from '../transports/port-transport.ts';
-import { MAX_REQUEST_ID } from '../wire.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import { flushOnExit } from './exit-flush.ts';
+import { mailboxBlocking } from './mailbox-blocking.ts';
 
 /** What a thread agent receives as `workerData`. */
 export interface ThreadInit extends AgentInit {
@@ -26,17 +24,7 @@ parentPort.unref();
 
 const running = runAgent(init, {
   transport: new PortTransport(init.port),
-  blocking: (connection) =>
-    new BlockingCaller(init.mailbox, init.sidePort, {
-      timeoutMs: init.timeoutMs,
-      maxMessageBytes: init.maxMessageBytes,
-      beforeBlock() {
-        connection.flush();
-        return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
-      },
-      closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
-      peerName: 'the node',
-    }),
+  blocking: mailboxBlocking(init, init.mailbox, init.sidePort),
   exit: (code) => process.exit(code),
   load: (entry) => import(entry) as Promise<Record<string, unknown>>,
 });

@@ -1,0 +1,28 @@
+/**
+ * The blocking path of thread and process agents: the agent's thread parks on the
+ * mailbox (see src/blocking/). Both bootstraps build it the same way; only where the
+ * mailbox is served differs (the node's thread, or the process agent's I/O thread).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { BlockingCaller } from '../blocking/caller.ts';
+import type { IpcConnection } from '../connection.ts';
+import { ConnectionClosedError } from '../errors.ts';
+import { MAX_REQUEST_ID } from '../wire.ts';
+import type { BlockingPath } from './agent-runtime.ts';
+import type { AgentInit } from './control.ts';
+
+/** Builds an agent's blocking path over `memory`, once its connection exists. */
+export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, sidePort: MessagePort): (connection: IpcConnection) => BlockingPath {
+  return (connection) =>
+    new BlockingCaller(memory, sidePort, {
+      timeoutMs: init.timeoutMs,
+      maxMessageBytes: init.maxMessageBytes,
+      // Async calls queued before a blocking call leave first, and the node starts them first.
+      beforeBlock() {
+        connection.flush();
+        return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
+      },
+      closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
+      peerName: 'the node',
+    });
+}
