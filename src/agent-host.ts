@@ -70,6 +70,8 @@ export interface AgentHostOptions {
   name: string;
   timeoutMs: number;
   maxMessageBytes: number;
+  /** Most calls in flight per direction on the agent's connection. */
+  maxInFlight: number;
   /** Where the agent's log records are written; none: the agent logs nothing. */
   logger?: Logger;
 }
@@ -105,7 +107,7 @@ export class AgentHost implements Agent<unknown> {
     private readonly launcher: AgentLauncher,
     options: AgentHostOptions,
   ) {
-    const { handlers, name, timeoutMs, maxMessageBytes } = options;
+    const { handlers, name, timeoutMs, maxMessageBytes, maxInFlight } = options;
     this.name = name;
     this.isolation = launcher.isolation;
     this.pid = launcher.pid;
@@ -126,7 +128,14 @@ export class AgentHost implements Agent<unknown> {
     const peerName = `agent '${name}'`;
     this.connection = new IpcConnection(
       countingErrorFrames(launcher.transport, (n) => (this.counters.errors += n)),
-      { handlers: counted, timeoutMs, peerName, onNotify: (command, payload) => this.control(command, payload, onReady) },
+      {
+        handlers: counted,
+        timeoutMs,
+        peerName,
+        maxMessageBytes,
+        maxInFlight,
+        onNotify: (command, payload) => this.control(command, payload, onReady),
+      },
     );
     if (options.logger) {
       const tags: Record<string, unknown> = { agent: name };

@@ -4,6 +4,7 @@
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
 import { invalidOption } from './errors.ts';
 import type { IpcServer } from './rpc.ts';
 import type { Isolation } from './types.ts';
@@ -27,6 +28,12 @@ export interface SpawnAgentOptions<Local extends object = object> {
   timeoutMs?: number;
   /** Largest message body accepted, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Most calls in flight per direction (default 65,536): beyond it, outgoing calls
+   * reject at once with `TooManyCallsError`, and the other side's calls are answered
+   * with it instead of being started.
+   */
+  maxInFlight?: number;
   /**
    * Memory limits of the agent. A thread agent takes all of `worker_threads`'
    * `ResourceLimits`; a process agent takes `maxOldGenerationSizeMb` only (passed to its
@@ -61,6 +68,7 @@ export interface ResolvedSpawnOptions {
   logger: Logger | undefined;
   timeoutMs: number;
   maxMessageBytes: number;
+  maxInFlight: number;
   resourceLimits: ResourceLimits | undefined;
 }
 
@@ -75,7 +83,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'resourceLimits']);
+  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${[...known].join(', ')})`);
 
   const isolation = o.isolation ?? 'thread';
@@ -93,6 +101,10 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) {
     throw invalidOption('maxMessageBytes', 'an integer number of bytes, at least 1024', maxMessageBytes);
   }
+  const maxInFlight = o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  if (typeof maxInFlight !== 'number' || !Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
+    throw invalidOption('maxInFlight', 'a positive integer', maxInFlight);
+  }
   const resourceLimits = checkResourceLimits(o.resourceLimits, isolation as Isolation);
   return {
     isolation: isolation as Isolation,
@@ -102,6 +114,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     logger,
     timeoutMs,
     maxMessageBytes,
+    maxInFlight,
     resourceLimits,
   };
 }

@@ -48,6 +48,7 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
     isolation: resolved.isolation,
     timeoutMs: resolved.timeoutMs,
     maxMessageBytes: resolved.maxMessageBytes,
+    maxInFlight: resolved.maxInFlight,
     log: resolved.logger ? logConfigOf(resolved.logger) : undefined,
   };
   if (resolved.isolation !== 'inline') {
@@ -74,6 +75,7 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
     name,
     timeoutMs: resolved.timeoutMs,
     maxMessageBytes: resolved.maxMessageBytes,
+    maxInFlight: resolved.maxInFlight,
     logger: resolved.logger,
   });
   try {

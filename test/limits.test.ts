@@ -68,3 +68,37 @@ test('incoming calls beyond maxInFlight are answered with TooManyCallsError inst
   t.deepEqual(await Promise.all([calls[0]!, calls[1]!]), ['done', 'done']);
   pair.close();
 });
+
+for (const isolation of ['thread', 'process'] as const) {
+  test(`${isolation}: spawnAgent's maxMessageBytes and maxInFlight hold both ways`, async (t) => {
+    const { spawnAgent } = await import('../src/index.ts');
+    type Echo = typeof import('./fixtures/echo-agent.ts').default;
+    const agent = await spawnAgent<Echo>(new URL('./fixtures/echo-agent.ts', import.meta.url), {
+      isolation,
+      maxMessageBytes: 64 * 1024,
+      maxInFlight: 2,
+      expose: { echo: (v: unknown) => v },
+    });
+    t.teardown(() => agent.close({ timeoutMs: 500 }));
+    // node → agent: too large at the call site; the agent stays usable.
+    await t.throwsAsync(agent.remote.echo(new Uint8Array(100 * 1024)), { instanceOf: MessageTooLargeError });
+    t.deepEqual(await agent.remote.echo(new Uint8Array(10)), new Uint8Array(10));
+    // agent → node: the agent's own call is refused in the agent.
+    await t.throwsAsync(agent.remote.callNode('echo', 'x'.repeat(100 * 1024)), { name: 'MessageTooLargeError' });
+    // node → agent: two calls in flight, a third is refused at once.
+    const slow = [agent.remote.sleep(200), agent.remote.sleep(200)];
+    await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: TooManyCallsError });
+    t.deepEqual(await Promise.all(slow), ['slept', 'slept']);
+    t.is(await agent.remote.add(1, 2), 3);
+  });
+}
+
+test('option validation: maxInFlight must be a positive integer', async (t) => {
+  const { spawnAgent } = await import('../src/index.ts');
+  for (const bad of [0, -1, 1.5, '10']) {
+    await t.throwsAsync(spawnAgent(new URL('./fixtures/echo-agent.ts', import.meta.url), { maxInFlight: bad as number }), {
+      instanceOf: TypeError,
+      message: /option 'maxInFlight' must be a positive integer/,
+    });
+  }
+});

@@ -47,6 +47,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   const connection: IpcConnection = new IpcConnection(env.transport, {
     handlers: methods,
     timeoutMs: init.timeoutMs,
+    maxMessageBytes: init.maxMessageBytes,
+    maxInFlight: init.maxInFlight,
     peerName: 'the node',
     onNotify(command, payload) {
       if (command === Control.LOG_LEVEL && typeof payload === 'string') {

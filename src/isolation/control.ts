@@ -30,6 +30,7 @@ export interface AgentInit {
   isolation: 'thread' | 'process' | 'inline';
   timeoutMs: number;
   maxMessageBytes: number;
+  maxInFlight: number;
   /** How to set up `ctx.logger`; absent when the node gave no logger (agents log nothing). */
   log?: AgentLogConfig;
 }
