@@ -37,13 +37,20 @@ export interface ReceivedLines {
 }
 
 const NOTHING: ReceivedLines = Object.freeze({ lines: [] }) as ReceivedLines;
+const EMPTY = Buffer.alloc(0);
+/** The first allocation for an unfinished line; it doubles from there, up to the limit. */
+const INITIAL_HOLD = 256;
 
 /** Splits a byte stream into lines; one receiver per connection. */
 export class LineReceiver {
   private readonly delimiter: Buffer;
   private readonly maxLineLength: number;
-  /** Chunks (or tails of chunks) of the line not yet complete. */
-  private pending: Buffer[] = [];
+  /**
+   * The line not yet complete: its first `pendingLength` bytes. One buffer grown by
+   * doubling rather than a list of chunks: a peer dripping one byte per TCP segment
+   * would otherwise cost a Buffer object (~100 bytes of heap) per byte it sent.
+   */
+  private pending: Buffer = EMPTY;
   private pendingLength = 0;
   private failure: MessageTooLargeError | ProtocolError | undefined;
 
@@ -84,9 +91,8 @@ export class LineReceiver {
           this.hold(data, 0);
           return this.failure ? { lines, error: this.failure } : { lines };
         }
-        this.pending.push(data.subarray(0, at));
-        this.pendingLength += at;
-        if (!this.emit(this.takePending(this.pendingLength), lines)) return { lines, error: this.failure };
+        const line = Buffer.concat([this.takePending(this.pendingLength), data.subarray(0, at)]);
+        if (!this.emit(line, lines)) return { lines, error: this.failure };
         from = at + delimiter.length;
       }
     }
@@ -101,15 +107,21 @@ export class LineReceiver {
 
   /** Keeps `data[from..]` as the start of the next line, failing once it cannot fit. */
   private hold(data: Buffer, from: number): void {
-    // A copy, so a small tail does not pin a whole 64 KiB socket chunk in memory.
-    const tail = Buffer.from(data.subarray(from));
-    this.pending.push(tail);
-    this.pendingLength += tail.length;
+    const length = this.pendingLength + data.length - from;
     // Up to delimiter.length - 1 of the held bytes may turn out to be the delimiter's start.
     const longest = this.maxLineLength + this.delimiter.length - 1;
-    if (this.pendingLength > longest) {
-      this.fail(new MessageTooLargeError('line', this.pendingLength, this.maxLineLength));
+    if (length > longest) {
+      this.fail(new MessageTooLargeError('line', length, this.maxLineLength));
+      return;
     }
+    if (length > this.pending.length) {
+      // A copy, so a small tail does not pin a whole 64 KiB socket chunk in memory.
+      const grown = Buffer.allocUnsafe(Math.min(longest, Math.max(length, 2 * this.pending.length, INITIAL_HOLD)));
+      this.pending.copy(grown, 0, 0, this.pendingLength);
+      this.pending = grown;
+    }
+    data.copy(this.pending, this.pendingLength, from);
+    this.pendingLength = length;
   }
 
   /**
@@ -132,20 +144,18 @@ export class LineReceiver {
 
   /** The held byte `n` places from the end (1 = last). */
   private pendingByteFromEnd(n: number): number {
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      const part = this.pending[i]!;
-      if (n <= part.length) return part[part.length - n]!;
-      n -= part.length;
-    }
-    return -1;
+    return this.pending[this.pendingLength - n]!;
   }
 
-  /** The first `length` held bytes as one buffer; the held data is cleared. */
+  /**
+   * The first `length` held bytes; the held data is cleared and its buffer let go (a
+   * connection that once sent a long line should not keep its size for good).
+   */
   private takePending(length: number): Buffer {
-    const whole = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength);
-    this.pending = [];
+    const held = this.pending.subarray(0, length);
+    this.pending = EMPTY;
     this.pendingLength = 0;
-    return whole.subarray(0, length);
+    return held;
   }
 
   /** Checks and decodes one line into `lines`; false (and spent) if the line is refused. */
@@ -164,7 +174,7 @@ export class LineReceiver {
 
   private fail(error: MessageTooLargeError | ProtocolError): void {
     this.failure = error;
-    this.pending = [];
+    this.pending = EMPTY;
     this.pendingLength = 0;
   }
 }
