@@ -2,13 +2,16 @@
  * `npm run bench`            runs every suite in bench/suites/ in file-name order;
  * `npm run bench -- async`   runs only the suite named `async` (several names allowed).
  *
- * Each suite's tables go to stdout, its figures to bench/results/<suite>.json.
+ * Each suite's tables go to stdout, its figures to bench/results/<suite>.json; at the
+ * end docs/benchmarks.md and docs/charts/ are regenerated from every results file (the
+ * suites not run keep their previous figures), as `npm run bench:report` does.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Suite } from './harness/suite.ts';
 import { clearProgress, machineSummary, printSuite, setProgressSuite, writeResults } from './harness/report.ts';
+import { generateReport } from './report/generate.ts';
 
 const suitesDir = new URL('./suites/', import.meta.url);
 
@@ -53,8 +56,9 @@ async function main(): Promise<void> {
   const selected = wanted.length === 0 ? all : all.filter((s) => wanted.includes(s.name));
   process.stdout.write(`agent-ipc benchmarks on ${machineSummary()}\n`);
 
-  for (const suite of selected) {
-    setProgressSuite(suite.name);
+  const runStart = performance.now();
+  for (const [index, suite] of selected.entries()) {
+    setProgressSuite(suite.name, index, selected.length);
     const start = performance.now();
     const result = await suite.run();
     const seconds = (performance.now() - start) / 1000;
@@ -63,6 +67,9 @@ async function main(): Promise<void> {
     process.stdout.write(`results: ${path.relative(process.cwd(), file)}\n`);
   }
   clearProgress();
+  process.stdout.write(`\nall suites: ${((performance.now() - runStart) / 1000).toFixed(0)} s\n`);
+  const report = await generateReport();
+  process.stdout.write(`report: ${path.relative(process.cwd(), report.markdown)} (+ ${report.charts.length} charts in docs/charts/)\n`);
 }
 
 main().then(watchForLeaks, (error: unknown) => {

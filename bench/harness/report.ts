@@ -18,9 +18,17 @@ let prefix = '';
 let lastPrinted = 0;
 let showing = false;
 
-/** Name of the suite now running; prefixed to every progress line. */
-export function setProgressSuite(name: string): void {
-  prefix = name;
+// The whole run is timed from the first import of this module, i.e. from start-up.
+const runStart = Date.now();
+
+/** Name of the suite now running (and its place in the run); prefixed to every progress line. */
+export function setProgressSuite(name: string, index?: number, count?: number): void {
+  prefix = index === undefined || count === undefined ? name : `${name} ${index + 1}/${count}`;
+}
+
+function elapsed(): string {
+  const s = Math.round((Date.now() - runStart) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 /**
@@ -28,7 +36,7 @@ export function setProgressSuite(name: string): void {
  * `| tee`) one line every few seconds is enough to show the run is alive.
  */
 export function progress(text: string): void {
-  const line = `[${prefix}] ${text}`;
+  const line = `[${prefix}, ${elapsed()}] ${text}`;
   if (tty) {
     process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
     showing = true;

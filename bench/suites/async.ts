@@ -31,7 +31,8 @@ const suite: Suite = {
     return {
       groups: [group],
       targets: [
-        speedupTarget(group, 'agent-ipc', 'birpc', { atLeast: 3 }, 'agent-ipc ≥ 3× birpc calls/s'),
+        speedupTarget(group, 'agent-ipc', 'birpc', { atLeast: 5 }, 'pipelined: agent-ipc ≥ 5× birpc calls/s'),
+        speedupTarget(group, 'agent-ipc', 'raw-echo', { atLeast: 2 }, 'pipelined: agent-ipc ≥ 2× raw postMessage echo calls/s'),
       ],
       notes: [
         'raw-echo posts one MessagePort message per call and the worker echoes it: no ids, no promises, no dispatch.',

@@ -1,8 +1,8 @@
 /**
  * Process isolation: what an agent in a child process costs and how fast it talks,
  * next to a thread agent and to Node's own `child_process.fork` IPC doing the same work.
- * Four tables — start-up time, pipelined async calls (256 in flight), blocking calls
- * from the agent, sequential round trips — and one summary of resident memory per agent.
+ * Tables: start-up time from source and from the built package, pipelined async calls
+ * (256 in flight), blocking calls from the agent; and resident memory per agent.
  */
 import { forkIpc, startForkChild, stopForkChild } from '../baselines/fork-ipc.ts';
 import type { Case, Measurement } from '../harness/case.ts';
@@ -10,8 +10,10 @@ import { withFixtures, type Fixture } from '../harness/fixture.ts';
 import { fmt } from '../harness/report.ts';
 import { runRounds, type GroupResult } from '../harness/rounds.ts';
 import type { Suite, SummaryTable } from '../harness/suite.ts';
-import { speedupTarget } from '../harness/targets.ts';
+import { summarize } from '../harness/stats.ts';
+import { metricTarget, speedupTarget, type TargetResult } from '../harness/targets.ts';
 import { agentIpcIsolation, residentBytes, startPeer } from '../subjects/agent-ipc-isolation.ts';
+import { BuiltPackageProbe, builtResidentBytes, builtSpawnCase } from '../subjects/built-package.ts';
 
 const CALLS = 100_000;
 const IN_FLIGHT = 256;
@@ -21,6 +23,11 @@ const SPAWN_ROUNDS = 7;
 /** Agents started at once to measure memory per agent. */
 const MEMORY_AGENTS = 4;
 const MiB = 1024 * 1024;
+/** Repetitions of the built-package memory measurement (each starts MEMORY_AGENTS agents). */
+const BUILT_MEMORY_REPEATS = 5;
+/** Goals for a thread agent of the built package (issue 6). */
+const SPAWN_GOAL_MS = 50;
+const RSS_GOAL_MB = 15;
 
 type Contender = Fixture & {
   pipelined(calls: number, inFlight: number): Promise<Measurement>;
@@ -83,6 +90,40 @@ async function memoryPerAgent(): Promise<SummaryTable> {
   return { title: `resident memory per agent, MiB (${MEMORY_AGENTS} started at once)`, header: ['contender', 'MiB', 'what is measured'], rows };
 }
 
+/**
+ * Memory per thread agent of the built package, each repeat in a fresh process and
+ * repeated because RSS moves with the allocator; the bare worker beside it shows what
+ * Node itself costs per thread.
+ */
+async function builtMemory(): Promise<{ table: SummaryTable; target: TargetResult }> {
+  const agent: number[] = [];
+  const worker: number[] = [];
+  for (let i = 0; i < BUILT_MEMORY_REPEATS; i++) {
+    agent.push((await builtResidentBytes('agent', MEMORY_AGENTS)) / 1e6);
+    worker.push((await builtResidentBytes('worker', MEMORY_AGENTS)) / 1e6);
+  }
+  const a = summarize(agent);
+  const w = summarize(worker);
+  const cell = (s: typeof a): string => `${fmt(s.median)} (IQR ${fmt(s.q1)}–${fmt(s.q3)})`;
+  return {
+    table: {
+      title: `built package (dist/, plain node): resident memory per thread, MB (${MEMORY_AGENTS} started at once, ${BUILT_MEMORY_REPEATS} repeats)`,
+      header: ['contender', 'MB per thread', 'what is measured'],
+      rows: [
+        ['agent-ipc thread (built)', cell(a), 'growth of the node process per live agent'],
+        ['bare Worker', cell(w), 'growth per live worker_threads Worker that only posts "ready"'],
+      ],
+    },
+    target: {
+      goal: `thread agent (built package): ≤ ${RSS_GOAL_MB} MB resident memory each`,
+      value: a.median,
+      spread: [a.q1, a.q3],
+      unit: 'MB',
+      met: a.median <= RSS_GOAL_MB,
+    },
+  };
+}
+
 const suite: Suite = {
   name: 'process',
   description: 'process isolation: start-up, memory, async and blocking calls vs thread agents and fork IPC',
@@ -110,7 +151,24 @@ const suite: Suite = {
     });
     const memory = await memoryPerAgent();
 
-    const contenders: Contender[] = [agentIpcIsolation('process'), agentIpcIsolation('thread'), forkIpc('json'), forkIpc('advanced')];
+    const probe = new BuiltPackageProbe();
+    const built = await withFixtures([probe], async (startErrors) => {
+      const spawnBuilt = await runRounds({
+        key: 'spawn-built',
+        title: 'start-up from the built package in plain node (no tsx): spawnAgent until the agent answers, against a bare Worker until its first message (µs)',
+        unit: 'µs/call',
+        cases: [
+          builtSpawnCase('agent-ipc-thread-built', probe, 'agent', startErrors.get(probe)),
+          builtSpawnCase('bare-worker', probe, 'worker', startErrors.get(probe)),
+        ],
+        rounds: SPAWN_ROUNDS * 2 + 1,
+        subject: 'agent-ipc-thread-built',
+      });
+      return { spawnBuilt, memory: startErrors.has(probe) ? undefined : await builtMemory() };
+    });
+
+    // inline is the RFC's current architecture: the same agent module on the node's thread.
+    const contenders: Contender[] = [agentIpcIsolation('process'), agentIpcIsolation('thread'), agentIpcIsolation('inline'), forkIpc('json'), forkIpc('advanced')];
     return withFixtures(contenders, async (startErrors) => {
       const pipelined = await runRounds({
         key: 'pipelined',
@@ -129,18 +187,29 @@ const suite: Suite = {
         warmupRounds: 2,
         subject: 'agent-ipc-process',
       });
-      const groups: GroupResult[] = [spawn, pipelined, blocking];
+      const groups: GroupResult[] = [spawn, built.spawnBuilt, pipelined, blocking];
+      const spawnGoal = metricTarget(
+        built.spawnBuilt,
+        'agent-ipc-thread-built',
+        'usPerOp',
+        { atMost: SPAWN_GOAL_MS * 1000 },
+        `thread agent (built package): spawn until it answers ≤ ${SPAWN_GOAL_MS} ms (µs)`,
+      );
       return {
         groups,
         targets: [
           speedupTarget(pipelined, 'agent-ipc-process', 'fork-ipc', { atLeast: 2 }, 'pipelined: agent-ipc process agent ≥ 2× fork IPC calls/s'),
+          spawnGoal,
+          built.memory?.target ?? { goal: `thread agent (built package): ≤ ${RSS_GOAL_MB} MB resident memory each`, value: null, spread: null, unit: 'MB', met: null },
         ],
-        summaries: [memory],
+        summaries: built.memory ? [memory, built.memory.table] : [memory],
         notes: [
+          'agent-ipc-inline: the same agent module loaded on the node\'s own thread (isolation: \'inline\'); its blocking calls are direct calls.',
           'agent-ipc-process: a child process; its main thread exchanges batches with the node over a Unix socket (length-prefixed v8.serialize frames, one write per batch), and its I/O thread serves the main thread\'s blocking mailbox by forwarding each call over a second socket.',
           'fork-ipc: child_process.fork with one process.send per call and a pending map; fork-ipc-advanced uses serialization: \'advanced\' (v8.serialize) instead of JSON.',
           'The agent → node table times the calls in the calling process: agent-ipc agents park in Atomics.wait per call; the fork child awaits each reply (it cannot block). A blocking call of a process agent costs up to four thread wake-ups (agent thread → I/O thread → node → I/O thread → agent thread) against two for the fork round trip, which is the price of real synchronous calls from a process; there is no target for it.',
-          'Everything runs from source under tsx, so each agent process (and its I/O thread) also loads tsx: start-up and memory are higher than from the built package.',
+          'The spawn table and the first memory table run from source under tsx, so each agent thread or process also registers tsx and compiles its modules: start-up and memory are higher than from the built package.',
+          'The goals on start-up and memory are measured from the built package (dist/, rebuilt first if src/ is newer) in a plain node process forked without tsx (bench/built/probe.mjs): what a user of the npm package gets.',
         ],
       };
     });
