@@ -1,7 +1,8 @@
 /**
- * agent-ipc, agent side: declare an agent and call the node.
+ * agent-ipc, agent side: declare an agent and call the node. `import { … } from 'agent-ipc/agent'`.
  *
  * @packageDocumentation
+ * @module agent-ipc/agent
  */
 export { defineAgent } from './definition.ts';
 export * from './errors.ts';

@@ -251,7 +251,11 @@ export class IpcConnection {
     for (const listener of this.closeListeners.splice(0)) listener(error);
   }
 
-  /** Gives up on a call (timeout or abort): rejects it and tells the other side. */
+  /**
+   * Gives up on a call (timeout or abort): rejects it and tells the other side.
+   *
+   * @internal
+   */
   abandon(call: PendingCall, error: Error): void {
     if (call.settled) return;
     this.pending.delete(call.id);

@@ -11,10 +11,14 @@ import { AGENT_DEFINITION, type AgentContext, type AgentDefinition, type MainHan
  * default export:
  *
  * ```ts
- * export default defineAgent<NodeApi>((main, ctx) => ({
+ * export default defineAgent((main: MainHandle<NodeApi>, ctx: AgentContext) => ({
  *   recvMessage(line: string) { return main.blocking.getBlock(line) },
  * }));
  * ```
+ *
+ * Annotate `main` (rather than writing `defineAgent<NodeApi>(...)`) so that TypeScript
+ * infers the methods type too, and `spawnAgent<typeof TheAgent>` sees the agent's
+ * methods: TypeScript cannot infer one type argument when another is given.
  */
 export function defineAgent<Main = unknown, Methods extends object = object>(
   factory: (main: MainHandle<Main>, ctx: AgentContext) => Methods | Promise<Methods>,

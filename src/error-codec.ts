@@ -36,7 +36,13 @@ export interface WireError {
 /** A class that {@link registerError} can restore. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
 
-const registry = new Map<string, ErrorClass>();
+/**
+ * Registered classes by name, shared by every copy of agent-ipc in the process (the
+ * built package bundles one into each agent bootstrap, beside the `agent-ipc/agent` that
+ * agent code calls `registerError` on), hence a global under a `Symbol.for` key.
+ */
+const REGISTRY_KEY = Symbol.for('agent-ipc.error-registry');
+const registry: Map<string, ErrorClass> = ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] ??= new Map<string, ErrorClass>()) as Map<string, ErrorClass>;
 
 /**
  * Registers an error class so that errors of that class thrown on the other side come

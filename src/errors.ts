@@ -17,6 +17,25 @@ export interface AgentIpcErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * Marks each agent-ipc error class's prototype with its name. The built package has
+ * more than one copy of this module in a process (the bootstraps of thread and process
+ * agents bundle their own, beside the `agent-ipc/agent` the agent module imports), so
+ * `instanceof` compares brands along the prototype chain, not class identity.
+ */
+const ERROR_BRAND = Symbol.for('agent-ipc.error-class');
+
+/** `instanceof` for agent-ipc errors, across copies of the library. */
+function isBranded(cls: { prototype: object }, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  const brand = (cls.prototype as Record<symbol, unknown>)[ERROR_BRAND];
+  if (typeof brand !== 'string' || value === null || typeof value !== 'object') return false;
+  for (let proto = Object.getPrototypeOf(value) as object | null; proto; proto = Object.getPrototypeOf(proto) as object | null) {
+    if (Object.prototype.hasOwnProperty.call(proto, ERROR_BRAND) && (proto as Record<symbol, unknown>)[ERROR_BRAND] === brand) return true;
+  }
+  return false;
+}
+
 /** Base class of the errors agent-ipc raises itself. */
 export class AgentIpcError extends Error {
   /** A stable machine-readable code, e.g. `ERR_AGENT_IPC_TIMEOUT`. */
@@ -24,6 +43,10 @@ export class AgentIpcError extends Error {
   constructor(message: string, code: string, options?: AgentIpcErrorOptions) {
     super(prefixed(message), options);
     this.code = code;
+  }
+  /** True for errors of this class from any copy of agent-ipc in the process. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
   }
 }
 
@@ -41,6 +64,10 @@ export class RemoteError extends Error {
     super(message, options);
     // Own but not enumerable, so it never counts as one of the error's data properties.
     if (name !== 'RemoteError') Object.defineProperty(this, 'name', { value: name, configurable: true, writable: true });
+  }
+  /** True for remote errors from any copy of agent-ipc in the process. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
   }
 }
 
@@ -173,7 +200,11 @@ function describeCause(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-/** Builds a `TypeError` for a bad option value, naming the option. */
+/**
+ * Builds a `TypeError` for a bad option value, naming the option.
+ *
+ * @internal
+ */
 export function invalidOption(option: string, expected: string, got: unknown): TypeError {
   const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : 'an object') : String(got);
   return new TypeError(`${PREFIX}option '${option}' must be ${expected}, got ${shown}`);
@@ -197,4 +228,5 @@ for (const [cls, name] of [
   [DataCloneError, 'DataCloneError'],
 ] as const) {
   Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
+  Object.defineProperty(cls.prototype, ERROR_BRAND, { value: name });
 }

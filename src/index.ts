@@ -1,7 +1,8 @@
 /**
- * agent-ipc, node side: start agents and talk to them.
+ * agent-ipc, node side: start agents and talk to them. `import { … } from 'agent-ipc'`.
  *
  * @packageDocumentation
+ * @module agent-ipc
  */
 export { spawnAgent } from './spawn.ts';
 export type { Agent, AgentStats } from './agent-host.ts';

@@ -41,7 +41,7 @@ export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
 /** Slots per frame in a batch. */
 export const FRAME_SLOTS = 4;
 
-/** A batch of frames as it travels: a flat array, {@link FRAME_SLOTS} slots a frame. */
+/** A batch of frames as it travels: a flat array, `FRAME_SLOTS` (4) slots a frame. */
 export type Batch = unknown[];
 
 /** The largest request id before the counter wraps (stays a small integer in V8). */

@@ -25,13 +25,31 @@ test.before(async () => {
   const tarball = (await readdir(scratch)).find((file) => file.endsWith('.tgz'))!;
   const files: Record<string, string> = {
     'package.json': JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
-    'agent.mjs': `import { defineAgent } from 'agent-ipc/agent';
-export default defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
+    'agent.mjs': `import { defineAgent, registerError, UnknownMethodError } from 'agent-ipc/agent';
+class LedgerError extends Error { constructor(m) { super(m); this.name = 'LedgerError'; } }
+registerError(LedgerError);
+export default defineAgent((main) => ({
+  greet: (who) => 'hello ' + who + ' #' + main.blocking.count(),
+  // Errors built by the library's own bundled copy must still be instances here.
+  async check() {
+    const seen = [];
+    try { await main.async.nope(); } catch (e) { seen.push(e instanceof UnknownMethodError); }
+    try { main.blocking.nope(); } catch (e) { seen.push(e instanceof UnknownMethodError); }
+    try { main.blocking.ledger(); } catch (e) { seen.push(e instanceof LedgerError); }
+    try { await main.async.ledger(); } catch (e) { seen.push(e instanceof LedgerError); }
+    return seen.join(',');
+  },
+}));`,
     'consumer.mjs': `import { spawnAgent, TimeoutError } from 'agent-ipc';
+class LedgerError extends Error { constructor(m) { super(m); this.name = 'LedgerError'; } }
 let n = 0;
-const agent = await spawnAgent(new URL('./agent.mjs', import.meta.url), { expose: { count: () => ++n } });
-console.log(await agent.remote.greet('esm'), typeof TimeoutError);
-await agent.close();`,
+const expose = { count: () => ++n, ledger() { throw new LedgerError('gap'); } };
+for (const isolation of ['thread', 'process', 'inline']) {
+  const agent = await spawnAgent(new URL('./agent.mjs', import.meta.url), { isolation, expose });
+  if (isolation === 'thread') console.log(await agent.remote.greet('esm'), typeof TimeoutError);
+  console.log(isolation, await agent.remote.check());
+  await agent.close();
+}`,
     'agent.cjs': `const { defineAgent } = require('agent-ipc/agent');
 module.exports = defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
     'consumer.cjs': `const { spawnAgent } = require('agent-ipc');
@@ -96,9 +114,9 @@ test('the tarball holds what users need and nothing else', async (t) => {
   );
 });
 
-test('an ESM consumer runs an agent from the installed package', async (t) => {
+test('an ESM consumer runs agents from the installed package; error classes work on the agent side', async (t) => {
   const { stdout } = await run(process.execPath, ['consumer.mjs'], { cwd: scratch, env: plainEnv });
-  t.is(stdout.trim(), 'hello esm #1 function');
+  t.deepEqual(stdout.trim().split('\n'), ['hello esm #1 function', 'thread true,true,true,true', 'process true,true,true,true', 'inline true,true,true,true']);
 });
 
 test('a CommonJS consumer runs a CommonJS agent from the installed package', async (t) => {

@@ -6,6 +6,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import type { HandlerTable, IncomingCall } from '../connection.ts';
+import { deserializeError, serializeError } from '../error-codec.ts';
 import { BlockingNotAllowedError, UnknownMethodError, type AgentExit } from '../errors.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent } from './agent-runtime.ts';
@@ -29,7 +30,14 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
       call(command, payload) {
         const handler = nodeHandlers.get(command);
         if (!handler) throw new UnknownMethodError(command);
-        const result = handler(payload, undefined as unknown as IncomingCall);
+        let result: unknown;
+        try {
+          result = handler(payload, undefined as unknown as IncomingCall);
+        } catch (error) {
+          // Through the error codec, as an async call's error would be, so a class the
+          // agent registered comes back as that class here too.
+          throw deserializeError(serializeError(error), 'the node');
+        }
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
           // Nobody will await it; keep its rejection from becoming an unhandled one.
           (result as PromiseLike<unknown>).then(undefined, () => undefined);
