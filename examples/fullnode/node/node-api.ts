@@ -1,0 +1,75 @@
+/**
+ * The node's IPC surface: the methods a peer's protocol may call (the line server's
+ * `expose`, an allowlist). Under `--p2p-multiprocess` they are the only way from an
+ * agent to the node; inline, they are plain calls. The protocol calls nearly all of them
+ * through `main.blocking` — its code is synchronous, as a legacy node's is — and the
+ * few that are notifications, long waits or pipelined writes through `main.async`.
+ *
+ * Storage reads return `null` for "absent": it crosses every isolation unchanged.
+ */
+import type { BestBlock, BlockMeta } from '../chain/block-meta.ts';
+import type { Hash } from '../chain/sha256.ts';
+import type { TxOutput } from '../chain/transaction.ts';
+import type { ChainStorage } from '../storage/chain-storage.ts';
+import type { BlockQueue } from './block-queue.ts';
+import type { PeerRegistry, PeerSyncReport, PeerVerdict } from './peer-registry.ts';
+import type { RelayBatch, RelayHub } from './relay-hub.ts';
+import type { BlockOrigin, NewBlockResult, VertexHandler } from './vertex-handler.ts';
+
+export type { BlockOrigin, NewBlockResult, PeerSyncReport, PeerVerdict, RelayBatch };
+
+export interface NodeApi {
+  // storage reads (blocking in the protocol)
+  getBestBlock(): BestBlock;
+  getBlockHashAtHeight(height: number): Hash | null;
+  getBlockMeta(hash: Hash): BlockMeta | null;
+  getBlockBytes(hash: Hash): Uint8Array | null;
+  blockExists(hash: Hash): boolean;
+  transactionExists(txid: Hash): boolean;
+  getTransactionOutput(txid: Hash, index: number): TxOutput | null;
+  // writes
+  /** Validates and saves at once (blocking: a relayed block). */
+  onNewBlock(bytes: Uint8Array, origin: BlockOrigin): NewBlockResult;
+  /** Queues a streamed block; resolves once it was validated and saved (`main.async` only). */
+  queueBlock(bytes: Uint8Array, origin: BlockOrigin): Promise<NewBlockResult>;
+  // peers
+  /** Where this node accepts connections (`tcp://host:port`), for PEER-ID. */
+  entrypoints(): string[];
+  peerReady(connection: number, peer: { id: string; entrypoints: string[] }): PeerVerdict;
+  /** A notification: the protocol calls it with `main.async` and does not wait. */
+  peerSyncState(connection: number, report: PeerSyncReport): void;
+  // relay of new blocks to the other peers
+  relayCursor(): number;
+  /** A long wait: `main.async` only (it resolves when there is something to relay). */
+  nextRelayed(connection: number, cursor: number): Promise<RelayBatch>;
+}
+
+export interface NodeParts {
+  entrypoints: () => string[];
+  storage: ChainStorage;
+  vertices: VertexHandler;
+  blockQueue: BlockQueue;
+  peers: PeerRegistry;
+  relay: RelayHub;
+}
+
+/** The object given to `createLineServer({ expose })`. */
+export function createNodeApi({ entrypoints, storage, vertices, blockQueue, peers, relay }: NodeParts): NodeApi {
+  return {
+    getBestBlock: () => storage.best,
+    getBlockHashAtHeight: (height) => storage.getHashAtHeight(height) ?? null,
+    getBlockMeta: (hash) => storage.getBlockMeta(hash) ?? null,
+    getBlockBytes: (hash) => storage.getBlockBytes(hash) ?? null,
+    blockExists: (hash) => storage.hasBlock(hash),
+    transactionExists: (txid) => storage.hasTransaction(txid),
+    getTransactionOutput: (txid, index) => storage.getTransaction(txid)?.outputs[index] ?? null,
+    onNewBlock: (bytes, origin) => vertices.onNewBlock(bytes, origin),
+    queueBlock: (bytes, origin) => blockQueue.push(bytes, origin),
+    entrypoints,
+    peerReady: (connection, peer) => peers.ready(connection, peer),
+    peerSyncState: (connection, report) => peers.syncState(connection, report),
+    relayCursor: () => relay.cursor,
+    // A connection that is gone gets `closed` at once, so its protocol stops asking.
+    nextRelayed: (connection, cursor) => (peers.has(connection) ? relay.next(connection, cursor) : Promise.resolve({ cursor, blocks: [], closed: true })),
+  };
+}
