@@ -5,9 +5,9 @@
  * ~1.5 s CPU-heavy line at once — timed inline and with thread (and process) agents.
  */
 import { calibrate } from '../../examples/poc/cpu-work.ts';
-import { fmt } from '../harness/report.ts';
-import { runRounds, type GroupResult } from '../harness/rounds.ts';
-import type { Suite, SummaryTable } from '../harness/suite.ts';
+import { rateTable } from '../harness/rate-table.ts';
+import { runRounds } from '../harness/rounds.ts';
+import type { Suite } from '../harness/suite.ts';
 import { speedupTarget } from '../harness/targets.ts';
 import { lineJobsCase, lineThroughputCase } from '../subjects/line-server.ts';
 
@@ -19,26 +19,6 @@ const THROUGHPUT_ROUNDS = 9;
 /** One job of the proof of concept, as in examples/poc. */
 const JOB_MS = 1500;
 const POC_ROUNDS = 7;
-
-/**
- * Each isolation against inline, per table: the tables' ratio rows are inline's speed
- * over each isolation; this turns them round (the median of reciprocals is the
- * reciprocal of the median, rounds being odd).
- */
-function againstInline(groups: readonly GroupResult[]): SummaryTable {
-  const rows: string[][] = [];
-  for (const g of groups) {
-    for (const c of g.cases) {
-      if (c.status !== 'ok' || c.opsPerSec === undefined) {
-        rows.push([g.key, c.name, c.status, '–']);
-        continue;
-      }
-      const ratio = g.ratios.find((r) => r.baseline === c.name);
-      rows.push([g.key, c.name, fmt(c.opsPerSec.median), c.name === 'inline' ? '1 (baseline)' : ratio ? `${fmt(1 / ratio.speedup.median)}×` : '–']);
-    }
-  }
-  return { title: 'lines/s per isolation against inline (median; × = per-round speed ratio to inline)', header: ['table', 'case', 'lines/s', '× inline'], rows };
-}
 
 const suite: Suite = {
   name: 'lines',
@@ -86,7 +66,13 @@ const suite: Suite = {
 
     return {
       groups: [one, eight, poc],
-      summaries: [againstInline([one, eight])],
+      summaries: [
+        rateTable(
+          [one, eight],
+          { title: 'lines/s per isolation against inline (median; × = per-round speed ratio to inline)', header: ['table', 'case', 'lines/s', '× inline'], baselineCell: '1 (baseline)' },
+          (name) => name === 'inline',
+        ),
+      ],
       targets: [speedupTarget(poc, 'thread', 'inline', { atLeast: 1.6 }, 'proof of concept: both jobs answered ≥ 1.6× sooner with thread agents than inline')],
       notes: [
         'Throughput tables: the ratio rows compare inline (the baseline architecture) with each agent isolation: "inline vs thread 2× faster" means the thread agent echoes half as many lines per second.',

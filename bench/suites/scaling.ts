@@ -8,9 +8,9 @@
  */
 import type { Case, Measurement } from '../harness/case.ts';
 import { pipeline } from '../harness/pipeline.ts';
-import { fmt } from '../harness/report.ts';
-import { runRounds, type GroupResult } from '../harness/rounds.ts';
-import type { Suite, SummaryTable } from '../harness/suite.ts';
+import { rateTable } from '../harness/rate-table.ts';
+import { runRounds } from '../harness/rounds.ts';
+import type { Suite } from '../harness/suite.ts';
 import { startPeer } from '../subjects/agent-ipc-isolation.ts';
 import type { Agent } from '../../src/index.ts';
 import type PeerAgent from '../agents/peer.ts';
@@ -59,22 +59,6 @@ function agentsCase(n: number, load: Load): Case {
   };
 }
 
-/** Calls/s per N and the gain over one agent (per-round ratio, turned round). */
-function scalingTable(groups: readonly GroupResult[]): SummaryTable {
-  const rows: string[][] = [];
-  for (const g of groups) {
-    for (const c of g.cases) {
-      if (c.status !== 'ok' || c.opsPerSec === undefined) {
-        rows.push([g.key, c.name, c.status, '–']);
-        continue;
-      }
-      const ratio = g.ratios.find((r) => r.baseline === c.name);
-      rows.push([g.key, c.name, fmt(c.opsPerSec.median), ratio === undefined ? '1' : `${fmt(1 / ratio.speedup.median)}×`]);
-    }
-  }
-  return { title: 'total calls/s against N (× = per-round ratio to 1 agent)', header: ['load', 'agents', 'calls/s', '× 1 agent'], rows };
-}
-
 const suite: Suite = {
   name: 'scaling',
   description: `N thread agents (${COUNTS.join(', ')}) at once: pipelined async calls and blocking bursts`,
@@ -99,7 +83,13 @@ const suite: Suite = {
     return {
       groups: [pipelined, burst],
       targets: [],
-      summaries: [scalingTable([pipelined, burst])],
+      summaries: [
+        rateTable(
+          [pipelined, burst],
+          { title: 'total calls/s against N (× = per-round ratio to 1 agent)', header: ['load', 'agents', 'calls/s', '× 1 agent'], baselineCell: '1' },
+          (name) => name === caseName(1),
+        ),
+      ],
       notes: [
         'Ratio rows are 1 agent against N agents ("1 agent vs 4 agents 2× faster" means four agents together made half the calls per second of one).',
         'Every call of every agent is answered on the node\'s main thread, so total calls/s cannot exceed what that one thread can serve; extra agents add parallel work only on their own side of each call.',
