@@ -175,6 +175,13 @@ export class AgentHost implements Agent<unknown> {
         resolve(reported);
       });
     });
+    // An agent that broke the wire protocol is not trusted to go on: stop it, so its
+    // exit is reported and nothing of it lingers without a connection.
+    const stopIfBroken = (error: Error): void => {
+      if (error instanceof ProtocolError) launcher.terminate();
+    };
+    this.connection.onClose(stopIfBroken);
+    this.blockingConnection?.onClose(stopIfBroken);
     this.remote = methodProxy((method, args) => this.invoke(method, args));
   }
 

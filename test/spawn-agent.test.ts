@@ -187,6 +187,15 @@ test('thread: an agent that exits with a code reports it', async (t) => {
   t.deepEqual(await agent.exited, { code: 7, signal: null });
 });
 
+test('thread: an agent that breaks the wire protocol is stopped; its calls reject with ProtocolError', async (t) => {
+  const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { expose: nodeApi });
+  const inFlight = agent.remote.hang();
+  void agent.remote.sendGarbage().catch(() => undefined);
+  await t.throwsAsync(inFlight, { name: 'ProtocolError', message: /broke the protocol/ });
+  const exit = await agent.exited;
+  t.not(exit.code, 0, 'it was terminated, not closed politely');
+});
+
 test('thread: agents run in their own threads, in parallel', async (t) => {
   const agents = await Promise.all([1, 2, 3].map((n) => spawnAgent<typeof EchoAgent>(echoAgent, { name: `p${n}` })));
   t.is(new Set(agents.map((a) => a.threadId)).size, 3);
