@@ -266,6 +266,11 @@ test('unknown methods are refused in blocking calls too', async (t) => {
   await agent.close();
 });
 
+test('inline: async calls sent before a blocking call start before it, as with threads', async (t) => {
+  const { agent } = await start(t, 'inline');
+  t.is(await agent.remote.ordering(), 'async-1,async-2,blocking-3');
+});
+
 test('inline: a blocking call runs a synchronous handler directly', async (t) => {
   const { agent } = await start(t, 'inline');
   t.is(await agent.remote.add(2, 3), 5);

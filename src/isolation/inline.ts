@@ -26,8 +26,11 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
   };
   const running = runAgent(init, {
     transport: agentEnd,
-    blocking: () => ({
+    blocking: (connection) => ({
       call(command, payload) {
+        // Async calls sent before this one start before it (see docs/blocking-calls.md).
+        connection.flush();
+        agentEnd.deliver();
         const handler = nodeHandlers.get(command);
         if (!handler) throw new UnknownMethodError(command);
         let result: unknown;

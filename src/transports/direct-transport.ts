@@ -16,12 +16,26 @@ class DirectTransport implements Transport {
     this.sink = sink;
   }
 
+  /** Batches sent but not yet handed to the peer. */
+  private queued: Batch[] = [];
+
   send(batch: Batch): void {
     if (this.closed) return;
+    this.queued.push(batch);
+    if (this.queued.length === 1) queueMicrotask(() => this.deliver());
+  }
+
+  /**
+   * Hands every queued batch to the peer now. An inline blocking call runs the node's
+   * handler synchronously, so the async calls the agent sent before it must reach the
+   * node first, as they would with a real boundary.
+   */
+  deliver(): void {
+    const batches = this.queued;
+    if (batches.length === 0) return;
+    this.queued = [];
     const peer = this.peer;
-    queueMicrotask(() => {
-      if (!peer.closed) peer.sink?.onBatch(batch);
-    });
+    for (const batch of batches) if (!peer.closed) peer.sink?.onBatch(batch);
   }
 
   close(): void {
@@ -36,8 +50,11 @@ class DirectTransport implements Transport {
   }
 }
 
+/** One end of an in-thread pair. */
+export type DirectTransportEnd = Transport & { deliver(): void };
+
 /** Two connected in-thread transports. */
-export function directTransportPair(): [Transport, Transport] {
+export function directTransportPair(): [DirectTransportEnd, DirectTransportEnd] {
   const a = new DirectTransport();
   const b = new DirectTransport();
   a.peer = b;
