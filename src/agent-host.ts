@@ -7,7 +7,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from 'pino';
-import { isAfter } from './blocking/mailbox.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { IpcConnection, type CallOptions, type HandlerTable, type IncomingCall } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
@@ -19,7 +18,6 @@ import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
 import { countingErrorFrames } from './transports/error-frame-counter.ts';
 import type { Isolation, Promisified, RemoteMethods } from './types.ts';
-import { MAX_REQUEST_ID } from './wire.ts';
 
 /** Counters for metrics. */
 export interface AgentStats {
@@ -148,9 +146,7 @@ export class AgentHost implements Agent<unknown> {
     if (launcher.mailbox) {
       this.mailbox = new MailboxServer(launcher.mailbox.memory, launcher.mailbox.sidePort, {
         dispatch: (command, payload) => this.dispatchBlocking(handlers, command, payload),
-        lastAsyncRequestId: () => this.connection.lastIncomingRequestId,
-        onAsyncBatch: (listener) => this.connection.onBatchDispatched(listener),
-        asyncIdModulus: MAX_REQUEST_ID + 1,
+        asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
         maxMessageBytes,
       });
       this.mailbox.start();
@@ -264,19 +260,9 @@ export class AgentHost implements Agent<unknown> {
   private serveForwarded(handlers: HandlerTable, command: string, call: unknown): unknown {
     if (!Array.isArray(call) || call.length !== 2 || typeof call[0] !== 'number') throw new ProtocolError('malformed forwarded blocking call');
     const [fence, payload] = call as [number, unknown];
-    const modulus = MAX_REQUEST_ID + 1;
-    if (!isAfter(fence, this.connection.lastIncomingRequestId, modulus)) return this.dispatchBlocking(handlers, command, payload);
-    return new Promise((resolve, reject) => {
-      const stop = this.connection.onBatchDispatched(() => {
-        if (isAfter(fence, this.connection.lastIncomingRequestId, modulus)) return;
-        stop();
-        try {
-          resolve(this.dispatchBlocking(handlers, command, payload));
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
+    const started = this.connection.whenIncomingStarted(fence);
+    // A rejection (the connection closed first) becomes this call's error: it settles either way.
+    return started ? started.then(() => this.dispatchBlocking(handlers, command, payload)) : this.dispatchBlocking(handlers, command, payload);
   }
 
   /**

@@ -18,7 +18,7 @@ import {
 } from './errors.ts';
 import { payloadBytes } from './payload-size.ts';
 import type { Transport } from './transports/transport.ts';
-import { FRAME_SLOTS, FrameKind, MAX_REQUEST_ID, type Batch } from './wire.ts';
+import { FRAME_SLOTS, FrameKind, MAX_REQUEST_ID, isLaterRequestId, type Batch } from './wire.ts';
 
 /** What a request handler learns about the call it serves. */
 export interface IncomingCall {
@@ -125,7 +125,8 @@ export class IpcConnection {
   private readonly incoming = new Map<number, AbortController>();
   private readonly deadlines: DeadlineQueue;
   private readonly closeListeners: Array<(error: Error) => void> = [];
-  private readonly batchListeners: Array<() => void> = [];
+  /** Waiters of {@link IpcConnection.whenIncomingStarted}, by the request id they wait for. */
+  private fenceWaiters: Array<{ id: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private outbox: Batch = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   private nextId = 0;
@@ -217,13 +218,16 @@ export class IpcConnection {
     else this.closeListeners.push(listener);
   }
 
-  /** Runs `listener` after each received batch has been dispatched. */
-  onBatchDispatched(listener: () => void): () => void {
-    this.batchListeners.push(listener);
-    return () => {
-      const at = this.batchListeners.indexOf(listener);
-      if (at >= 0) this.batchListeners.splice(at, 1);
-    };
+  /**
+   * The ordering fence of blocking calls: resolves once the other side's request `id`
+   * (and so every one before it) has been dispatched here, or returns `undefined` if it
+   * already has. Rejects with the close reason if the connection closes first, so a
+   * waiter always settles.
+   */
+  whenIncomingStarted(id: number): Promise<void> | undefined {
+    if (!isLaterRequestId(id, this.highestIncomingId)) return undefined;
+    if (this.closeReason) return Promise.reject(this.closeReason);
+    return new Promise((resolve, reject) => this.fenceWaiters.push({ id, resolve, reject }));
   }
 
   /**
@@ -247,6 +251,7 @@ export class IpcConnection {
     for (const controller of this.incoming.values()) controller.abort(error);
     this.incoming.clear();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
+    for (const waiter of this.fenceWaiters.splice(0)) waiter.reject(error);
     this.transport.close();
     for (const listener of this.closeListeners.splice(0)) listener(error);
   }
@@ -390,7 +395,16 @@ export class IpcConnection {
           return this.protocolError(`unknown frame kind ${typeof kind === 'number' ? kind : typeof kind}`);
       }
     }
-    for (const listener of this.batchListeners) listener();
+    if (this.fenceWaiters.length > 0) this.releaseFences();
+  }
+
+  private releaseFences(): void {
+    const waiting = this.fenceWaiters;
+    this.fenceWaiters = [];
+    for (const waiter of waiting) {
+      if (isLaterRequestId(waiter.id, this.highestIncomingId)) this.fenceWaiters.push(waiter);
+      else waiter.resolve();
+    }
   }
 
   /** Advances the highest request id seen from the other side (ids wrap around). */

@@ -35,9 +35,6 @@ export const FrameKind = {
   NOTIFY: 5,
 } as const;
 
-/** One of the {@link FrameKind} values. */
-export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
-
 /** Slots per frame in a batch. */
 export const FRAME_SLOTS = 4;
 
@@ -46,3 +43,10 @@ export type Batch = unknown[];
 
 /** The largest request id before the counter wraps (stays a small integer in V8). */
 export const MAX_REQUEST_ID = 0x3fffffff;
+
+/** True if request id `a` comes after `b`, allowing for the counter wrapping around. */
+export function isLaterRequestId(a: number, b: number): boolean {
+  const modulus = MAX_REQUEST_ID + 1;
+  const d = (a - b + modulus) % modulus;
+  return d !== 0 && d < modulus / 2;
+}

@@ -367,3 +367,17 @@ test('notify frames reach onNotify and never reach request handlers', async (t) 
   t.false(secretRan);
   pair.close();
 });
+
+test('whenIncomingStarted: resolves once the peer request was dispatched, rejects if the connection closes first', async (t) => {
+  const pair = connectionPair(new Map(), table({ x: () => 1 }));
+  t.is(pair.b.whenIncomingStarted(0), undefined, 'nothing to wait for');
+  const second = pair.b.whenIncomingStarted(2)!;
+  const never = pair.b.whenIncomingStarted(5)!;
+  await pair.a.request('x', []);
+  await pair.a.request('x', []);
+  await second;
+  t.is(pair.b.whenIncomingStarted(2), undefined);
+  pair.b.close();
+  await t.throwsAsync(never, { instanceOf: ConnectionClosedError });
+  pair.close();
+});

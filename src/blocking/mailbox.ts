@@ -92,9 +92,3 @@ export interface SideMessage {
 export function createMailboxMemory(areaBytes = DEFAULT_AREA_BYTES): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_BYTES + areaBytes);
 }
-
-/** True if `a` is after `b` in a wrapping id space of `modulus` ids. */
-export function isAfter(a: number, b: number, modulus: number): boolean {
-  const d = (a - b + modulus) % modulus;
-  return d !== 0 && d < modulus / 2;
-}

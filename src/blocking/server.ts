@@ -9,7 +9,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, HEADER_BYTES, Phase, Slot, isAfter, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { Flag, HEADER_BYTES, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
 import { SpinBudget } from './spin-budget.ts';
 
 /** Longest stretch the node serves one agent's burst before letting its event loop run. */
@@ -20,13 +20,10 @@ export interface MailboxServerOptions {
   /** Runs the handler of `command` (throws or returns a value or a promise). */
   dispatch(command: string, payload: unknown): unknown;
   /**
-   * The id of the last async request received from the agent, and a way to wait for
-   * more: a blocking call is served only after the async calls sent before it.
+   * The ordering fence: a promise that settles once the agent's async request `fence`
+   * has been started, or `undefined` if it already has (see IpcConnection.whenIncomingStarted).
    */
-  lastAsyncRequestId(): number;
-  onAsyncBatch(listener: () => void): () => void;
-  /** Id space of async request ids (for wrap-around comparison). */
-  asyncIdModulus: number;
+  asyncCallsStarted(fence: number): Promise<void> | undefined;
   /** Largest answer body the agent accepts. */
   maxMessageBytes: number;
 }
@@ -148,15 +145,15 @@ export class MailboxServer {
       return true;
     }
     const [command, payload] = request as [string, unknown];
-    const { options } = this;
-    if (isAfter(fence, options.lastAsyncRequestId(), options.asyncIdModulus)) {
+    const started = this.options.asyncCallsStarted(fence);
+    if (started) {
       // Async calls sent before this one are still in the port: start them first.
-      const stop = options.onAsyncBatch(() => {
-        if (this.closed) return stop();
-        if (isAfter(fence, options.lastAsyncRequestId(), options.asyncIdModulus)) return;
-        stop();
-        if (this.run(seq, command, payload)) this.poll();
-      });
+      started.then(
+        () => {
+          if (this.run(seq, command, payload)) this.poll();
+        },
+        (error: unknown) => this.answer(seq, error, true),
+      );
       return false;
     }
     return this.run(seq, command, payload);

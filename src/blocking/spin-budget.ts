@@ -27,11 +27,6 @@ export class SpinBudget {
     this.smoothedNs = initialNs / 2;
   }
 
-  /** The current budget in nanoseconds. */
-  get ns(): number {
-    return this.budgetNs;
-  }
-
   /**
    * Records how long the awaited event took. The budget becomes twice the smoothed
    * delay plus slack, or the floor right after a delay beyond the ceiling.

@@ -18,7 +18,6 @@ import { IpcConnection } from '../connection.ts';
 import { ConnectionClosedError } from '../errors.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
-import { MAX_REQUEST_ID } from '../wire.ts';
 import { Control } from './control.ts';
 
 /** How long the main thread may take to exit once the node is gone, before SIGKILL. */
@@ -67,9 +66,7 @@ export class BlockingForwarder {
       dispatch: (command, payload) => this.forward(command, payload),
       // The fence is kept by the node, which sees the async calls (this thread does
       // not): the request's own fence here means "nothing to wait for".
-      lastAsyncRequestId: () => Atomics.load(this.header, Slot.FENCE),
-      onAsyncBatch: () => () => undefined,
-      asyncIdModulus: MAX_REQUEST_ID + 1,
+      asyncCallsStarted: () => undefined,
       maxMessageBytes: options.maxMessageBytes,
     });
     this.server.start();
