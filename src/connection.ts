@@ -16,9 +16,11 @@ import {
   TooManyCallsError,
   UnknownMethodError,
 } from './errors.ts';
+import { Outbox } from './outbox.ts';
 import { payloadBytes } from './payload-size.ts';
+import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
-import { FRAME_SLOTS, FrameKind, MAX_REQUEST_ID, isLaterRequestId, type Batch } from './wire.ts';
+import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, type Batch } from './wire.ts';
 
 /** What a request handler learns about the call it serves. */
 export interface IncomingCall {
@@ -103,6 +105,28 @@ class PendingCall implements Expirable {
   }
 }
 
+/**
+ * Frames queued in one turn above which the outbox leaves at once rather than at the end
+ * of the turn. A turn that queues hundreds of calls then sends them in slices the other
+ * end starts on while this end is still queueing, instead of both ends taking turns
+ * (measured in bench/suites/async.ts: 64 keeps the per-message cost small and the two
+ * threads busy at the same time).
+ */
+export const FLUSH_FRAMES = 64;
+
+/*
+ * A promise's settle functions, taken out of its executor by one shared function: a
+ * closure per call would be one more allocation on the hottest path (see
+ * docs/benchmarks.md, async). Read right after `new Promise(captureSettlers)`, which
+ * runs the executor synchronously.
+ */
+let capturedResolve: ((value: unknown) => void) | undefined;
+let capturedReject: ((error: Error) => void) | undefined;
+function captureSettlers(resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** How many abandoned ids (timed out / aborted) to remember for recognising late answers. */
 const ABANDONED_MEMORY = 65_536;
 
@@ -120,14 +144,14 @@ export class IpcConnection {
   private readonly peerName: string;
   private readonly maxMessageBytes: number;
   private readonly maxInFlight: number;
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new PendingTable<PendingCall>();
   private readonly abandoned = new Set<number>();
   private readonly incoming = new Map<number, AbortController>();
   private readonly deadlines: DeadlineQueue;
   private readonly closeListeners: Array<(error: Error) => void> = [];
   /** Waiters of {@link IpcConnection.whenIncomingStarted}, by the request id they wait for. */
   private fenceWaiters: Array<{ id: number; resolve: () => void; reject: (error: Error) => void }> = [];
-  private outbox: Batch = [];
+  private readonly outbox = new Outbox();
   private flushScheduled: NodeJS.Immediate | undefined;
   private nextId = 0;
   private highestIncomingId = 0;
@@ -187,7 +211,11 @@ export class IpcConnection {
   /** Sends a one-way control message. Dropped silently once closed. */
   notify(command: string, payload: unknown = 0): void {
     if (this.closed) return;
-    this.enqueue(FrameKind.NOTIFY, 0, command, payload);
+    const outbox = this.outbox;
+    outbox.put(FrameKind.NOTIFY);
+    outbox.put(command);
+    outbox.put(payload);
+    this.queued();
   }
 
   /** Sends everything queued now instead of at the end of this turn. */
@@ -196,9 +224,8 @@ export class IpcConnection {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
     }
-    if (this.outbox.length === 0) return;
-    const batch = this.outbox;
-    this.outbox = [];
+    if (this.outbox.frames === 0) return;
+    const batch = this.outbox.take();
     try {
       this.transport.send(batch);
     } catch (error) {
@@ -245,9 +272,7 @@ export class IpcConnection {
     const error = reason ?? new ConnectionClosedError();
     this.closeReason = error;
     this.deadlines.clear();
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const call of pending) this.settle(call)?.reject(error);
+    for (const call of this.pending.drain()) this.settle(call)?.reject(error);
     for (const controller of this.incoming.values()) controller.abort(error);
     this.incoming.clear();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -263,11 +288,15 @@ export class IpcConnection {
    */
   abandon(call: PendingCall, error: Error): void {
     if (call.settled) return;
-    this.pending.delete(call.id);
+    this.pending.take(call.id);
     this.remember(call.id);
     this.settle(call);
     call.reject(error);
-    if (!this.closed) this.enqueue(FrameKind.CANCEL, call.id, 0, 0);
+    if (!this.closed) {
+      this.outbox.put(FrameKind.CANCEL);
+      this.outbox.put(call.id);
+      this.queued();
+    }
   }
 
   private start(command: string, payload: unknown, expect: Expect, options: CallOptions | undefined): Promise<unknown> {
@@ -282,17 +311,17 @@ export class IpcConnection {
     const timeoutMs = options?.timeoutMs ?? this.defaultTimeoutMs;
     this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
     const id = this.nextId;
-    return new Promise((resolve, reject) => {
-      const call = new PendingCall(this, id, command, expect, resolve, reject, timeoutMs);
-      this.pending.set(id, call);
-      if (timeoutMs > 0) call.lane = this.deadlines.add(call, timeoutMs);
-      if (signal) {
-        const onAbort = (): void => this.abandon(call, new AbortError(command, { cause: signal.reason }));
-        signal.addEventListener('abort', onAbort, { once: true });
-        call.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-      }
-      this.enqueue(FrameKind.REQUEST, id, command, payload);
-    });
+    const promise = new Promise(captureSettlers);
+    const call = new PendingCall(this, id, command, expect, capturedResolve!, capturedReject!, timeoutMs);
+    this.pending.add(call);
+    if (timeoutMs > 0) call.lane = this.deadlines.add(call, timeoutMs);
+    if (signal) {
+      const onAbort = (): void => this.abandon(call, new AbortError(command, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      call.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.queueRequest(id, command, payload, expect);
+    return promise;
   }
 
   /** Marks a call settled and releases its timer and abort listener; returns it for chaining. */
@@ -312,9 +341,34 @@ export class IpcConnection {
     }
   }
 
-  private enqueue(kind: number, id: number, command: string | 0, payload: unknown): void {
-    this.outbox.push(kind, id, command, payload);
-    this.flushScheduled ??= setImmediate(this.scheduledFlush);
+  private queueRequest(id: number, command: string, payload: unknown, expect: Expect): void {
+    const outbox = this.outbox;
+    outbox.put(FrameKind.REQUEST);
+    outbox.put(id);
+    outbox.put(command);
+    if (expect === Expect.Bytes) {
+      outbox.put(BYTES_PAYLOAD);
+      outbox.put(payload);
+    } else {
+      const args = payload as unknown[];
+      outbox.put(args.length);
+      for (let i = 0; i < args.length; i++) outbox.put(args[i]);
+    }
+    this.queued();
+  }
+
+  private queueAnswer(kind: typeof FrameKind.RESPONSE | typeof FrameKind.ERROR, id: number, value: unknown): void {
+    const outbox = this.outbox;
+    outbox.put(kind);
+    outbox.put(id);
+    outbox.put(value);
+    this.queued();
+  }
+
+  /** Counts the frame just pushed and sends the outbox now or at the end of the turn. */
+  private queued(): void {
+    if (this.outbox.endFrame() >= FLUSH_FRAMES) this.flush();
+    else this.flushScheduled ??= setImmediate(this.scheduledFlush);
   }
 
   private readonly scheduledFlush = (): void => {
@@ -328,25 +382,26 @@ export class IpcConnection {
    * rejects at its call site, a response turns into an error for the caller.
    */
   private resendOneByOne(batch: Batch, batchError: unknown): void {
-    for (let i = 0; i < batch.length; i += FRAME_SLOTS) {
-      const frame = batch.slice(i, i + FRAME_SLOTS);
+    for (let i = 0; i < batch.length; ) {
+      const end = frameEnd(batch, i);
+      const frame = batch.slice(i, end);
+      i = end;
       try {
         this.transport.send(frame);
       } catch (error) {
         const kind = frame[0];
         const id = frame[1] as number;
         if (kind === FrameKind.REQUEST) {
-          const call = this.pending.get(id);
+          const call = this.pending.take(id);
           if (call) {
-            this.pending.delete(id);
             this.settle(call);
             call.reject(new DataCloneError(`an argument of '${call.command}'`, { cause: error }));
           }
           // The id was used: say so, or the other side would wait for it (an ordering
           // fence of a blocking call names the last request id sent).
-          this.transport.send([FrameKind.CANCEL, id, 0, 0]);
+          this.transport.send([FrameKind.CANCEL, id]);
         } else if (kind === FrameKind.RESPONSE) {
-          this.transport.send([FrameKind.ERROR, id, 0, serializeError(new DataCloneError('the result of the call', { cause: error }))]);
+          this.transport.send([FrameKind.ERROR, id, serializeError(new DataCloneError('the result of the call', { cause: error }))]);
         } else if (kind === FrameKind.NOTIFY) {
           // One-way and nobody waits for it: dropping it is all that can be done.
         } else {
@@ -359,41 +414,32 @@ export class IpcConnection {
 
   private receive(batch: Batch): void {
     if (this.closeReason) return;
-    if (!Array.isArray(batch) || batch.length % FRAME_SLOTS !== 0) {
-      this.protocolError('received a message that is not a batch of frames');
-      return;
-    }
-    for (let i = 0; i < batch.length && !this.closeReason; i += FRAME_SLOTS) {
+    // Anything that is not a batch of well-formed frames is a protocol error.
+    if (!Array.isArray(batch)) return this.protocolError('received a message that is not a batch of frames');
+    for (let i = 0, frame = 0; i < batch.length && !this.closeReason; frame++) {
+      const end = frameEnd(batch, i);
+      if (end < 0) return this.protocolError(`frame ${frame} is malformed or of an unknown kind`);
       const kind = batch[i];
-      const id = batch[i + 1];
-      const command = batch[i + 2];
-      const payload = batch[i + 3];
-      if (typeof id !== 'number') {
-        this.protocolError(`frame ${i / FRAME_SLOTS} has a non-numeric id`);
-        return;
+      const slot1 = batch[i + 1];
+      const slot2 = batch[i + 2];
+      if (kind === FrameKind.NOTIFY) {
+        if (typeof slot1 !== 'string') return this.protocolError('notify frame without a name');
+        this.onNotify?.(slot1, slot2);
+      } else if (typeof slot1 !== 'number') {
+        return this.protocolError(`frame ${frame} has a non-numeric id`);
+      } else if (kind === FrameKind.REQUEST) {
+        if (typeof slot2 !== 'string') return this.protocolError('request frame without a command name');
+        this.serve(slot1, slot2, batch[i + 3] === BYTES_PAYLOAD ? batch[i + 4] : batch.slice(i + 4, end));
+      } else if (kind === FrameKind.RESPONSE) {
+        this.answer(slot1, slot2, undefined);
+      } else if (kind === FrameKind.ERROR) {
+        this.answer(slot1, undefined, slot2 as WireError);
+      } else {
+        // CANCEL
+        this.noteIncomingId(slot1);
+        this.incoming.get(slot1)?.abort(new AbortError(`#${slot1}`));
       }
-      switch (kind) {
-        case FrameKind.REQUEST:
-          if (typeof command !== 'string') return this.protocolError('request frame without a command name');
-          this.serve(id, command, payload);
-          break;
-        case FrameKind.RESPONSE:
-          this.answer(id, payload, undefined);
-          break;
-        case FrameKind.ERROR:
-          this.answer(id, undefined, payload as WireError);
-          break;
-        case FrameKind.CANCEL:
-          this.noteIncomingId(id);
-          this.incoming.get(id)?.abort(new AbortError(`#${id}`));
-          break;
-        case FrameKind.NOTIFY:
-          if (typeof command !== 'string') return this.protocolError('notify frame without a name');
-          this.onNotify?.(command, payload);
-          break;
-        default:
-          return this.protocolError(`unknown frame kind ${typeof kind === 'number' ? kind : typeof kind}`);
-      }
+      i = end;
     }
     if (this.fenceWaiters.length > 0) this.releaseFences();
   }
@@ -416,11 +462,11 @@ export class IpcConnection {
     this.noteIncomingId(id);
     const handler = this.handlers?.get(command);
     if (!handler) {
-      this.enqueue(FrameKind.ERROR, id, 0, serializeError(new UnknownMethodError(command)));
+      this.queueAnswer(FrameKind.ERROR, id, serializeError(new UnknownMethodError(command)));
       return;
     }
     if (this.busy >= this.maxInFlight) {
-      this.enqueue(FrameKind.ERROR, id, 0, serializeError(new TooManyCallsError('incoming', this.maxInFlight)));
+      this.queueAnswer(FrameKind.ERROR, id, serializeError(new TooManyCallsError('incoming', this.maxInFlight)));
       return;
     }
     let controller: AbortController | undefined;
@@ -460,25 +506,24 @@ export class IpcConnection {
       if (this.maxMessageBytes !== Infinity) {
         const size = payloadBytes(value);
         if (size > this.maxMessageBytes) {
-          this.enqueue(FrameKind.ERROR, id, 0, serializeError(new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes)));
+          this.queueAnswer(FrameKind.ERROR, id, serializeError(new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes)));
           return;
         }
       }
-      this.enqueue(FrameKind.RESPONSE, id, 0, value);
+      this.queueAnswer(FrameKind.RESPONSE, id, value);
     } else {
-      this.enqueue(FrameKind.ERROR, id, 0, serializeError(error));
+      this.queueAnswer(FrameKind.ERROR, id, serializeError(error));
     }
   }
 
   private answer(id: number, value: unknown, wireError: WireError | undefined): void {
-    const call = this.pending.get(id);
+    const call = this.pending.take(id);
     if (!call) {
       // A late answer to a call we gave up on is expected; anything else is a peer bug.
       if (this.abandoned.delete(id)) return;
       this.protocolError(`answer to unknown request id ${id}`);
       return;
     }
-    this.pending.delete(id);
     this.settle(call);
     if (wireError !== undefined) {
       call.reject(isWireError(wireError) ? deserializeError(wireError, this.peerName) : new ProtocolError('malformed error frame'));

@@ -1,15 +1,20 @@
 /**
  * The wire format: what travels between two ends of an {@link IpcConnection}.
  *
- * A *frame* is four slots: `kind · id · command · payload`.
+ * A *frame* is a kind followed by the slots that kind has:
  *
- * | kind     | id                   | command            | payload                                |
- * |----------|----------------------|--------------------|----------------------------------------|
- * | REQUEST  | caller's request id  | method / command   | args array (typed) or `Uint8Array` (byte layer) |
- * | RESPONSE | id of the request    | `0`                | the result value                       |
- * | ERROR    | id of the request    | `0`                | a {@link WireError}                    |
- * | CANCEL   | id of the request    | `0`                | `0`                                    |
- * | NOTIFY   | `0`                  | control name       | any value (one-way, no answer)         |
+ * | kind     | slots after the kind                      | meaning                                         |
+ * |----------|-------------------------------------------|-------------------------------------------------|
+ * | REQUEST  | `id · command · count · arg₁ … argₙ`      | a typed call: `count` (n ≥ 0) arguments follow  |
+ * | REQUEST  | `id · command · -1 · bytes`               | a byte-layer call: one `Uint8Array` follows      |
+ * | RESPONSE | `id · value`                              | the result of request `id`                       |
+ * | ERROR    | `id · error`                              | request `id` failed: a {@link WireError}         |
+ * | CANCEL   | `id`                                      | the caller gave up on request `id`               |
+ * | NOTIFY   | `name · value`                            | a one-way control message (no id, no answer)     |
+ *
+ * A request's arguments sit in the batch itself rather than in an array of their own:
+ * structured clone and `v8.serialize` then copy one flat array per batch instead of
+ * one array per call, which is most of what a small call costs to send.
  *
  * Request ids are allocated per direction: each end numbers its own requests from 1,
  * and a RESPONSE/ERROR/CANCEL id always names a request of the end that *sent* the
@@ -20,10 +25,12 @@
  * serialized and never left): the callee aborts it if it is running, and counts the id
  * as sent either way.
  *
- * A *batch* is a flat array of frames, `[k, id, cmd, payload, k, id, cmd, payload, …]`:
- * everything one end queues during one turn of its event loop travels as one message.
- * Between threads a batch is posted as is (structured clone keeps `Uint8Array`, `Map`,
- * `Date`, `BigInt`, …); between processes it is serialized (see the stream transport).
+ * A *batch* is the frames one end queued, back to back in one flat array:
+ * `[REQUEST, 7, 'add', 2, 40, 2, CANCEL, 5, …]`. Everything queued during one turn of
+ * the event loop travels as one message, or several when a turn queues many frames
+ * (so the other end can start on the first ones). Between threads a batch is posted
+ * as is (structured clone keeps `Uint8Array`, `Map`, `Date`, `BigInt`, …); between
+ * processes it is serialized (see the stream transport).
  */
 
 /** Frame kinds. Values are part of the wire format: never renumber. */
@@ -35,11 +42,40 @@ export const FrameKind = {
   NOTIFY: 5,
 } as const;
 
-/** Slots per frame in a batch. */
-export const FRAME_SLOTS = 4;
+/** The `count` of a byte-layer REQUEST: one `Uint8Array` follows instead of arguments. */
+export const BYTES_PAYLOAD = -1;
 
-/** A batch of frames as it travels: a flat array, `FRAME_SLOTS` (4) slots a frame. */
+/** A batch of frames as it travels: a flat array of frames back to back (see above). */
 export type Batch = unknown[];
+
+/**
+ * Where the frame starting at `at` ends (the index of the next frame), or `-1` if no
+ * well-formed frame starts there: an unknown kind, or slots missing at the end of the
+ * batch. Only the layout is checked here; the slots' types are the receiver's to judge.
+ */
+export function frameEnd(batch: Batch, at: number): number {
+  let end: number;
+  switch (batch[at]) {
+    case FrameKind.REQUEST: {
+      const count = batch[at + 3];
+      if (count === BYTES_PAYLOAD) end = at + 5;
+      else if (typeof count === 'number' && Number.isInteger(count) && count >= 0) end = at + 4 + count;
+      else return -1;
+      break;
+    }
+    case FrameKind.RESPONSE:
+    case FrameKind.ERROR:
+    case FrameKind.NOTIFY:
+      end = at + 3;
+      break;
+    case FrameKind.CANCEL:
+      end = at + 2;
+      break;
+    default:
+      return -1;
+  }
+  return end <= batch.length ? end : -1;
+}
 
 /** The largest request id before the counter wraps (stays a small integer in V8). */
 export const MAX_REQUEST_ID = 0x3fffffff;

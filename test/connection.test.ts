@@ -18,6 +18,7 @@ import {
   type IncomingCall,
   type IpcCommand,
 } from '../src/index.ts';
+import { FLUSH_FRAMES } from '../src/connection.ts';
 import { methodTable } from '../src/rpc.ts';
 import { connectionPair, table } from './helpers/connection-pair.ts';
 
@@ -53,17 +54,53 @@ test('values keep structured-clone fidelity', async (t) => {
   pair.close();
 });
 
-test('calls issued in one turn travel in one message', async (t) => {
+test('calls issued in one turn travel together, in slices of FLUSH_FRAMES frames', async (t) => {
   const pair = connectionPair(new Map(), table({ add: (a: number, b: number) => a + b }));
-  const calls = Array.from({ length: 500 }, (_, i) => pair.a.request('add', [i, 1]));
-  const results = await Promise.all(calls);
-  t.deepEqual(results, Array.from({ length: 500 }, (_, i) => i + 1));
-  const requestBatches = pair.sentByA.filter((batch) => batch[0] === FrameKind.REQUEST);
-  t.is(requestBatches.length, 1, 'one postMessage for 500 requests');
-  t.is(requestBatches[0]!.length, 500 * 4);
-  // The 500 answers were produced in one turn on the other side too.
-  t.is(pair.sentByB.length, 1);
-  pair.close();
+  t.teardown(() => pair.close());
+  const few = await Promise.all(Array.from({ length: 10 }, (_, i) => pair.a.request('add', [i, 1])));
+  t.deepEqual(few, Array.from({ length: 10 }, (_, i) => i + 1));
+  t.is(pair.sentByA.length, 1, 'one postMessage for 10 requests');
+  // A request frame: REQUEST · id · command · count · args (see src/wire.ts).
+  t.deepEqual(pair.sentByA[0]!.slice(0, 6), [FrameKind.REQUEST, 1, 'add', 2, 0, 1]);
+  t.is(pair.sentByB.length, 1, 'the 10 answers were produced in one turn and left together');
+  t.deepEqual(pair.sentByB[0]!.slice(0, 3), [FrameKind.RESPONSE, 1, 1]);
+
+  pair.sentByA.length = 0;
+  pair.sentByB.length = 0;
+  const many = await Promise.all(Array.from({ length: 500 }, (_, i) => pair.a.request('add', [i, 1])));
+  t.deepEqual(many, Array.from({ length: 500 }, (_, i) => i + 1));
+  // Many frames in one turn leave in slices, so the other side starts on the first ones early.
+  t.is(pair.sentByA.length, Math.ceil(500 / FLUSH_FRAMES));
+  t.true(pair.sentByA.every((batch) => batch.length <= FLUSH_FRAMES * 6));
+  t.is(pair.sentByB.length, Math.ceil(500 / FLUSH_FRAMES));
+});
+
+test('slow calls overtaken by thousands of others still get their own answers, and close rejects them all', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const pair = connectionPair(new Map(), table({ slow: async (x: number) => (await gate, `slow ${x}`), add: (a: number, b: number) => a + b }));
+  t.teardown(() => pair.close());
+  // Several slow calls, then more fast ones than the pending table's ring holds (1024),
+  // so later ids land on slots the slow ones still occupy.
+  const slow = [1, 2, 3].map((x) => pair.a.request('slow', [x]));
+  const fast = await Promise.all(Array.from({ length: 3000 }, (_, i) => pair.a.request('add', [i, 1])));
+  t.deepEqual(fast, Array.from({ length: 3000 }, (_, i) => i + 1));
+  t.is(pair.a.inFlight, 3);
+  release();
+  t.deepEqual(await Promise.all(slow), ['slow 1', 'slow 2', 'slow 3']);
+  t.is(pair.a.inFlight, 0);
+
+  // The same shape, closed while the slow calls wait: every one rejects, once.
+  let releaseAgain!: () => void;
+  const pair2 = connectionPair(new Map(), table({ wait: () => new Promise<void>((resolve) => (releaseAgain = resolve)), add: (a: number, b: number) => a + b }));
+  const waiting = [pair2.a.request('wait', []), pair2.a.request('wait', [])];
+  await Promise.all(Array.from({ length: 1500 }, (_, i) => pair2.a.request('add', [i, 1])));
+  const late = [pair2.a.request('wait', [])];
+  pair2.close();
+  const outcomes = await Promise.allSettled([...waiting, ...late]);
+  t.true(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as Error).name === 'ConnectionClosedError'));
+  t.is(pair2.a.inFlight, 0);
+  releaseAgain();
 });
 
 test('an error arrives with name, message, code, own properties, cause chain and both stacks', async (t) => {

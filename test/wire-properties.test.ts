@@ -28,7 +28,15 @@ const anyValue = fc.anything({ withBigInt: true, withDate: true, withMap: true, 
 const kind = fc.oneof(fc.constantFrom(1, 2, 3, 4, 5), fc.integer(), anyValue);
 const id = fc.oneof(fc.integer({ min: 0, max: 10 }), fc.integer(), anyValue);
 const command = fc.oneof(fc.constantFrom('echo', 'constructor', '__proto__', 'toString', ''), fc.string(), anyValue);
-const frame = fc.tuple(kind, id, command, anyValue);
+const count = fc.oneof(fc.integer({ min: -2, max: 4 }), fc.integer(), anyValue);
+/** Frames shaped like the real ones (see src/wire.ts), with hostile slots, and shapeless ones. */
+const frame = fc.oneof(
+  fc.tuple(fc.constant(1), id, command, count, fc.array(anyValue, { maxLength: 4 })).map(([k, i, c, n, args]) => [k, i, c, n, ...args]),
+  fc.tuple(fc.constantFrom(2, 3), id, anyValue),
+  fc.tuple(fc.constant(4), id),
+  fc.tuple(fc.constant(5), command, anyValue),
+  fc.tuple(kind, id, command, anyValue),
+);
 const batch = fc.oneof(
   fc.array(frame, { maxLength: 8 }).map((frames) => frames.flat()),
   fc.array(anyValue, { maxLength: 12 }),
@@ -65,9 +73,9 @@ test('arbitrary batches: never a throw out of the decoder; bad ones close with P
 
 test('duplicate and unknown answer ids close the connection with ProtocolError', (t) => {
   for (const answer of [
-    [FrameKind.RESPONSE, 1, 0, 'x', FrameKind.RESPONSE, 1, 0, 'again'],
-    [FrameKind.ERROR, 42, 0, { name: 'Error', message: 'never asked' }],
-    [FrameKind.RESPONSE, -1, 0, null],
+    [FrameKind.RESPONSE, 1, 'x', FrameKind.RESPONSE, 1, 'again'],
+    [FrameKind.ERROR, 42, { name: 'Error', message: 'never asked' }],
+    [FrameKind.RESPONSE, -1, null],
   ]) {
     const hand = handTransport();
     const connection = new IpcConnection(hand.transport);
@@ -85,7 +93,7 @@ test('requests with hostile command names are refused, and handlers only ever ge
       const hand = handTransport();
       const calls: unknown[] = [];
       const connection = new IpcConnection(hand.transport, { handlers: new Map([['echo', (p: unknown) => void calls.push(p)]]) });
-      hand.inject([FrameKind.REQUEST, 1, name, payload]);
+      hand.inject([FrameKind.REQUEST, 1, name, 1, payload]);
       connection.flush();
       connection.close();
       if (name !== 'echo') return calls.length === 0;

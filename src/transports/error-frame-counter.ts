@@ -2,13 +2,14 @@
  * Counts ERROR frames crossing a transport, both ways: the cheapest way to know how
  * many calls failed (one comparison per frame, no promise hooks), for metrics.
  */
-import { FRAME_SLOTS, FrameKind, type Batch } from '../wire.ts';
+import { FrameKind, frameEnd, type Batch } from '../wire.ts';
 import type { Transport } from './transport.ts';
 
 function errorFrames(batch: Batch): number {
   let errors = 0;
   if (!Array.isArray(batch)) return 0;
-  for (let i = 0; i < batch.length; i += FRAME_SLOTS) if (batch[i] === FrameKind.ERROR) errors++;
+  // A malformed batch stops the count; the connection closes on it anyway.
+  for (let i = 0; i >= 0 && i < batch.length; i = frameEnd(batch, i)) if (batch[i] === FrameKind.ERROR) errors++;
   return errors;
 }
 

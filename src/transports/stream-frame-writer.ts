@@ -7,7 +7,7 @@
  */
 import { serializeError } from '../error-codec.ts';
 import { MessageTooLargeError } from '../errors.ts';
-import { FRAME_SLOTS, FrameKind, type Batch } from '../wire.ts';
+import { FrameKind, frameEnd, type Batch } from '../wire.ts';
 import { STREAM_HEADER_BYTES, encodeStreamFrame } from './stream-frames.ts';
 
 /** Where a {@link StreamFrameWriter} puts what it produces. */
@@ -31,8 +31,9 @@ export class StreamFrameWriter {
     const bodyBytes = frame.length - STREAM_HEADER_BYTES;
     if (bodyBytes <= this.limit) {
       this.output.write(frame, batch);
-    } else if (batch.length > FRAME_SLOTS) {
-      for (let i = 0; i < batch.length; i += FRAME_SLOTS) this.send(channel, batch.slice(i, i + FRAME_SLOTS));
+    } else if (frameEnd(batch, 0) !== batch.length) {
+      // More than one frame (batches are built by the connection, so always well formed).
+      for (let i = 0, end = frameEnd(batch, 0); end > i; i = end, end = frameEnd(batch, i)) this.send(channel, batch.slice(i, end));
     } else {
       this.refuse(channel, batch, bodyBytes);
     }
@@ -43,10 +44,10 @@ export class StreamFrameWriter {
     if (kind === FrameKind.REQUEST) {
       const error = serializeError(new MessageTooLargeError(`request '${String(command)}'`, bodyBytes, this.limit));
       // Delivered on a later microtask: the connection is in the middle of a flush now.
-      queueMicrotask(() => this.output.loopback(channel, [FrameKind.ERROR, id, 0, error]));
+      queueMicrotask(() => this.output.loopback(channel, [FrameKind.ERROR, id, error]));
     } else if (kind === FrameKind.RESPONSE || kind === FrameKind.ERROR) {
       const error = serializeError(new MessageTooLargeError(`the answer to request #${String(id)}`, bodyBytes, this.limit));
-      const replacement: Batch = [FrameKind.ERROR, id, 0, error];
+      const replacement: Batch = [FrameKind.ERROR, id, error];
       this.output.write(encodeStreamFrame(channel, replacement), replacement);
     }
     // NOTIFY and CANCEL frames are one-way: nobody waits for them.
