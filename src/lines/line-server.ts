@@ -160,6 +160,9 @@ class TcpLineServer implements LineServer {
     if (this.closing) throw new ConnectionClosedError('the line server is closed');
     await this.supply.start();
     const socket = net.connect({ port, host, allowHalfOpen: true });
+    // A socket to be handed off must not be read here: paused before it connects, it
+    // never starts reading, so the peer's first bytes wait for the agent.
+    if (this.options.handOffSockets) socket.pause();
     this.dialing.add(socket);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -202,7 +205,8 @@ class TcpLineServer implements LineServer {
   }
 
   private async startListening(port: number, host: string | undefined): Promise<PeerAddress> {
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    // pauseOnConnect: a socket to be handed off is never read by the node.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.options.handOffSockets }, (socket) => {
       if (this.closing) socket.destroy();
       else this.serve(socket, 'inbound');
     });

@@ -48,7 +48,8 @@ export class LineSocket extends LineCarrier {
   ) {
     super(events);
     this.receiver = new LineReceiver(settings);
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    // A socket can be gone before it gets here (a handed-off one, on its way to the agent).
+    this.closed = socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
     // Small request/response lines must not wait for Nagle's algorithm.
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
@@ -60,6 +61,7 @@ export class LineSocket extends LineCarrier {
       // Only a close we did not ask for (and that came without 'end' or 'error').
       this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
     });
+    if (socket.destroyed) this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
   }
 
   write(lines: readonly string[]): void {

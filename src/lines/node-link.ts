@@ -68,6 +68,16 @@ export class NodeLink {
     },
   };
 
+  /** A handed-off connection failed with `error` (the agent closes it; the node reports it). */
+  failed(id: number, error: Error): void {
+    this.node[LineMethod.FAILED](id, serializeError(error)).then(ignore, ignore);
+  }
+
+  /** A handed-off connection is finished: its socket closed and its `connectionLost` ran. */
+  closed(id: number, reason: Error | undefined): void {
+    this.node[LineMethod.CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+  }
+
   /** Sends every queued line now. */
   readonly flush = (): void => {
     this.scheduled = false;
