@@ -246,7 +246,16 @@ class TcpLineServer implements LineServer {
   private async shutdown(): Promise<void> {
     const reason = new ConnectionClosedError('the line server is closing');
     await Promise.allSettled([...this.listening]);
-    const stopped = [...this.servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const stopped = [...this.servers].map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Once a socket went to a child process, Node.js's net.Server polls the children
+          // on close and never calls back if they have all exited (its list of them is
+          // empty). The listening socket itself is closed by now, synchronously.
+          if (this.options.handOffSockets) resolve();
+        }),
+    );
     for (const socket of this.dialing) socket.destroy(reason);
     for (const connection of this.served) connection.close(reason);
     // Give each protocol's connectionLost its chance before the agents are closed …
