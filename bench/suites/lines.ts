@@ -117,6 +117,7 @@ const suite: Suite = {
         'The peers run in their own worker thread; every line crosses TCP twice and the node↔agent IPC twice (lines are batched per socket read and per agent turn).',
         'Per-connection agents: one agent per connection (the RFC design); thread-pool2: 8 connections shared by 2 thread agents.',
         'process-handoff: process agents with handOffSockets — the node passes each socket to its agent, which frames, reads and writes it itself, so no line crosses the node↔agent IPC (compare it with process, where the node relays every line).',
+        "What bounds it: relayed, every line is framed and written by the node's one main thread and crosses two IPC hops per batch (v8.serialize, a socket write and a wake-up on each side), so the node's thread caps all connections together; handed off, each agent process frames and writes its own socket and the node only sees connects and closes, so throughput is bounded by the agents' own event loops and the cores they get (2 here, shared with the peers). When to use it: process agents whose connections carry many lines, where the node does not need to see the traffic; the fd passing adds one IPC message per connection.",
         'Proof of concept: jobs are a fixed, calibrated amount of arithmetic (not a sleep), so the speed-up reflects real parallelism on this machine.',
       ],
     };
