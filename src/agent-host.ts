@@ -6,6 +6,7 @@
  * supplies what differs.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MailboxServer } from './blocking/server.ts';
 import { IpcConnection, type CallOptions, type HandlerTable, type IncomingCall } from './connection.ts';
@@ -209,6 +210,15 @@ export class AgentHost implements Agent<unknown> {
       clearTimeout(force);
     })();
     return this.closing;
+  }
+
+  /**
+   * Gives a socket to the agent (a process agent started with a handle channel): the
+   * line server's hand-off. Rejects for any other agent.
+   */
+  sendHandle(message: object, socket: Socket): Promise<void> {
+    if (!this.launcher.sendHandle) return Promise.reject(new TypeError(`[agent-ipc] agent '${this.name}' cannot be handed sockets`));
+    return this.launcher.sendHandle(message, socket);
   }
 
   /** Forces the agent down at once (used when startup fails). */

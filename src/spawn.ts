@@ -37,6 +37,20 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
   entry: string | URL,
   options?: SpawnAgentOptions<Local>,
 ): Promise<Agent<Remote>> {
+  return (await startAgent(entry, options)) as unknown as Agent<Remote>;
+}
+
+/** What the library itself may ask of an agent beyond the public options. */
+export interface InternalSpawnOptions {
+  /** A process agent that can be handed sockets (the line server's `handOffSockets`). */
+  handles?: boolean;
+}
+
+/**
+ * `spawnAgent` with the node's handle on the agent (and its internal options).
+ * @internal
+ */
+export async function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
   const entryUrl = resolveEntry(entry);
   const resolved = resolveSpawnOptions(options);
   const name = resolved.name ?? `agent-${++spawned}`;
@@ -67,7 +81,7 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
       launcher = launchThread(init, resolved.resourceLimits);
       break;
     case 'process':
-      launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb });
+      launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles });
       break;
   }
   const host = new AgentHost(launcher, {
@@ -85,7 +99,7 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
     await host.exited;
     throw error;
   }
-  return host as unknown as Agent<Remote>;
+  return host;
 }
 
 function resolveEntry(entry: string | URL): string {

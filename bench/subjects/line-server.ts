@@ -42,9 +42,14 @@ function whenLive(server: LineServer, count: number): Promise<void> {
 }
 
 /** A line server whose first error fails the run in progress. */
-async function startServer(agent: URL, isolation: Isolation, agents: LineAgents, data?: unknown): Promise<{ server: LineServer; port: number; failure: Promise<never> }> {
+async function startServer(
+  agent: URL,
+  isolation: Isolation,
+  agents: LineAgents,
+  handOffSockets = false,
+): Promise<{ server: LineServer; port: number; failure: Promise<never> }> {
   const { createLineServer } = await loadAgentIpc();
-  const server = createLineServer({ agent, isolation, agents, data, name: `bench-lines-${isolation}` });
+  const server = createLineServer({ agent, isolation, agents, handOffSockets, name: `bench-lines-${isolation}` });
   const failure = new Promise<never>((_, reject) => server.on('error', (error) => reject(error)));
   failure.catch(() => undefined);
   const { port } = await server.listen(0, '127.0.0.1');
@@ -60,6 +65,8 @@ export interface LineThroughputOptions {
   connections: number;
   /** Lines each connection sends (and gets echoed) per run. */
   lines: number;
+  /** Process agents read and write their sockets themselves (no line crosses the IPC). */
+  handOffSockets?: boolean;
 }
 
 /** Echoed lines per second through `connections` connections. One op = one line there and back. */
@@ -81,7 +88,7 @@ export function lineThroughputCase(o: LineThroughputOptions): Case {
     name: o.name,
     async setup() {
       await requireIsolation(o.isolation);
-      const started = await startServer(echoProtocol, o.isolation, o.agents);
+      const started = await startServer(echoProtocol, o.isolation, o.agents, o.handOffSockets);
       server = started.server;
       failure = started.failure;
       load = new BenchWorker(loadWorker, {});

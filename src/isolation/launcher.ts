@@ -3,6 +3,7 @@
  * blocking mailbox to serve, the agent's identity, a way to force it down, and
  * notice of its exit. `thread.ts`, `inline.ts` and `process.ts` provide it.
  */
+import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import type { AgentExit } from '../errors.ts';
 import type { Transport } from '../transports/transport.ts';
@@ -20,6 +21,12 @@ export interface AgentLauncher {
   readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
   /** The channel a process agent forwards its blocking calls on (served like the mailbox's). */
   readonly blockingTransport?: Transport;
+  /**
+   * Sends `message` with a socket's descriptor to a process agent started with a handle
+   * channel; resolves once it was written (the node's copy is closed when the agent has
+   * it). Absent for every other agent.
+   */
+  sendHandle?(message: object, socket: Socket): Promise<void>;
   /** Calls `listener` once, when the agent has exited. */
   onExit(listener: (exit: AgentExit) => void): void;
   /** Ends the agent now (the "then forced" of a graceful close). */

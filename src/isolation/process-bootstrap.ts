@@ -39,6 +39,9 @@ process.title = `agent-ipc:${args.name}`;
 // Ctrl-C in a terminal signals the whole process group. The agent's lifetime is the
 // node's: it exits when the node closes it or its streams end, not on the node's SIGINT.
 process.on('SIGINT', () => undefined);
+// A line server that hands sockets to this agent opens a Node.js IPC channel for them.
+// It must never keep the agent alive on its own: the agent ends with its streams.
+process.channel?.unref();
 
 const memory = createMailboxMemory();
 const side = new MessageChannel();

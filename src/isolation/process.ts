@@ -30,18 +30,27 @@ const STREAM_GRACE_MS = 250;
 /** After a stream has ended, how long the process may stay alive before it is killed. */
 const EXIT_GRACE_MS = 500;
 
-/** What a process agent may be limited to. */
-export interface ProcessLimits {
+/** How a process agent is started, beyond its init. */
+export interface ProcessOptions {
   /** Heap cap in MiB (`--max-old-space-size`). */
   maxOldGenerationSizeMb?: number;
+  /**
+   * Open a Node.js IPC channel (the child's fd 5) so that sockets can be handed to the
+   * agent (`sendHandle`). Only when asked: every other agent has no such channel.
+   */
+  handles?: boolean;
 }
 
 /** Starts a process agent. */
-export function launchProcess(init: AgentInit, limits: ProcessLimits = {}): AgentLauncher {
+export function launchProcess(init: AgentInit, start: ProcessOptions = {}): AgentLauncher {
   const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes };
-  const child = spawn(process.execPath, [...childExecArgv(process.execArgv, limits.maxOldGenerationSizeMb), fileURLToPath(bootstrapUrl), JSON.stringify(args)], {
-    // stdout and stderr are the node's (console output of agents shows as a thread's would).
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
+  // stdout and stderr are the node's (console output of agents shows as a thread's would).
+  const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'];
+  // The agent unrefs this channel at once: it never keeps the agent alive, and the
+  // agent's lifetime stays tied to fd 3 and 4 (it goes when the node goes).
+  if (start.handles) stdio.push('ipc');
+  const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb), fileURLToPath(bootstrapUrl), JSON.stringify(args)], {
+    stdio,
     windowsHide: true,
   });
 
@@ -99,6 +108,17 @@ export function launchProcess(init: AgentInit, limits: ProcessLimits = {}): Agen
     threadId: undefined,
     transport: new StreamTransport(agentLink, StreamChannel.AGENT),
     blockingTransport: new StreamTransport(blockingLink, StreamChannel.BLOCKING),
+    sendHandle: start.handles
+      ? (message, socket) =>
+          new Promise<void>((resolve, reject) => {
+            const sent = (error: Error | null): void => (error ? reject(error) : resolve());
+            try {
+              child.send(message, socket, sent);
+            } catch (error) {
+              reject(error instanceof Error ? error : new Error(String(error)));
+            }
+          })
+      : undefined,
     onExit(listener) {
       if (exit) listener(exit);
       else exitListener = listener;

@@ -14,6 +14,10 @@ export interface AgentConnections {
   send(id: number, lines: string[]): void;
   /** Closes connection `id` if this agent serves it. */
   lose(id: number, reason: WireError | null): void;
+  /** Reports an error of handed-off connection `id` if this agent serves it. */
+  failed(id: number, error: WireError): void;
+  /** Handed-off connection `id`, if this agent serves it, is finished in the agent. */
+  closed(id: number, reason: WireError | null): void;
 }
 
 function connectionId(payload: unknown, method: string): [number, unknown] {
@@ -40,7 +44,7 @@ class LineEndpoint extends IpcServer {
   }
 }
 
-/** The `expose` for one agent: the user's handlers, and `send`/`lose` routed to `connections`. */
+/** The `expose` for one agent: the user's handlers, and the line methods routed to `connections`. */
 export function lineEndpoint(user: HandlerTable, connections: AgentConnections): IpcServer {
   const own = new Map<string, Handler>([
     [
@@ -56,6 +60,20 @@ export function lineEndpoint(user: HandlerTable, connections: AgentConnections):
       (payload) => {
         const [id, reason] = connectionId(payload, LineMethod.LOSE);
         connections.lose(id, (reason ?? null) as WireError | null);
+      },
+    ],
+    [
+      LineMethod.FAILED,
+      (payload) => {
+        const [id, error] = connectionId(payload, LineMethod.FAILED);
+        connections.failed(id, error as WireError);
+      },
+    ],
+    [
+      LineMethod.CLOSED,
+      (payload) => {
+        const [id, reason] = connectionId(payload, LineMethod.CLOSED);
+        connections.closed(id, (reason ?? null) as WireError | null);
       },
     ],
   ]);

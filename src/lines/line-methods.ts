@@ -31,7 +31,24 @@ export const LineMethod = {
   SEND: 'agent-ipc:lines:send',
   /** agent → node: close the connection (after what was sent is written). */
   LOSE: 'agent-ipc:lines:lose',
+  /** agent → node, handed-off connections: report this error (the agent closes the connection). */
+  FAILED: 'agent-ipc:lines:failed',
+  /** agent → node, handed-off connections: the connection is finished (socket closed, `connectionLost` ran). */
+  CLOSED: 'agent-ipc:lines:closed',
 } as const;
+
+/**
+ * The `type` of the Node.js IPC message that carries a handed-off socket to a process
+ * agent (`child.send({ type, id }, socket)`). Part of the node ↔ agent protocol.
+ */
+export const SOCKET_MESSAGE = 'agent-ipc:lines:socket';
+
+/** The message a handed-off socket travels with. */
+export interface SocketMessage {
+  type: typeof SOCKET_MESSAGE;
+  /** The connection the socket belongs to. */
+  id: number;
+}
 
 /** An endpoint of a TCP connection. */
 export interface PeerAddress {
@@ -53,6 +70,10 @@ export interface OpenRequest {
   /** Framing, so that `sendLine` can refuse what the peer would refuse. */
   delimiter: string;
   maxLineLength: number;
+  /** Flow control, for an agent that reads the socket itself (hand-off). */
+  highWaterMark?: number;
+  /** The socket is handed to the agent (sent beside this request) instead of relayed. */
+  handOff?: boolean;
 }
 
 /** The methods a line-protocol agent serves to the node. */
@@ -67,4 +88,6 @@ export interface LineAgentMethods {
 export interface LineNodeMethods {
   [LineMethod.SEND](id: number, lines: string[]): void;
   [LineMethod.LOSE](id: number, reason: WireError | null): void;
+  [LineMethod.FAILED](id: number, error: WireError): void;
+  [LineMethod.CLOSED](id: number, reason: WireError | null): void;
 }

@@ -11,6 +11,8 @@ import type { AgentContext, MainHandle } from '../types.ts';
 import { LineMethod, type LineAgentMethods, type OpenRequest } from './line-methods.ts';
 import { NodeLink } from './node-link.ts';
 import { ProtocolSession } from './protocol-session.ts';
+import { SocketInbox } from './socket-inbox.ts';
+import { SocketSession } from './socket-session.ts';
 import type { LineProtocolDefinition, LineProtocolFactory } from './protocol-types.ts';
 
 /**
@@ -32,14 +34,32 @@ export function defineLineProtocol<Main = unknown>(factory: LineProtocolFactory<
   return defineAgent((main: MainHandle<Main>, ctx: AgentContext) => serveLineProtocol(factory, main, ctx));
 }
 
-/** The agent methods behind a line protocol: a session per connection. */
+/**
+ * The agent methods behind a line protocol: a session per connection — relayed (the
+ * node frames the socket and calls DELIVER) or, with `handOffSockets`, on a socket this
+ * process agent received and reads itself.
+ */
 function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainHandle<Main>, ctx: AgentContext): LineAgentMethods {
   const sessions = new Map<number, ProtocolSession>();
+  const handedOff = new Map<number, Promise<SocketSession>>();
   const link = new NodeLink(main as MainHandle<unknown>);
   const protocolMain = link.orderedMain(main);
+  // Listening before the agent reports ready, so no socket arrives unheard.
+  const inbox = ctx.isolation === 'process' ? SocketInbox.ofThisProcess() : undefined;
+
+  const openHandedOff = async (request: OpenRequest): Promise<void> => {
+    if (!inbox) throw new TypeError(`[agent-ipc] agent '${ctx.name}' cannot receive sockets (handOffSockets needs isolation 'process')`);
+    const opening = inbox.take(request.id).then((socket) => new SocketSession(socket, request, link));
+    handedOff.set(request.id, opening);
+    const session = await opening;
+    void session.finished.then(() => handedOff.delete(request.id));
+    await session.open(factory, protocolMain, ctx);
+  };
+
   return {
     [LineMethod.OPEN](request: OpenRequest): Promise<void> {
-      if (sessions.has(request.id)) return Promise.reject(new TypeError(`[agent-ipc] connection ${request.id} is already open in this agent`));
+      if (sessions.has(request.id) || handedOff.has(request.id)) return Promise.reject(new TypeError(`[agent-ipc] connection ${request.id} is already open in this agent`));
+      if (request.handOff) return openHandedOff(request);
       const session = new ProtocolSession(request, link);
       sessions.set(request.id, session);
       return session.open(factory, protocolMain, ctx);
@@ -48,6 +68,8 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
       return sessions.get(id)?.deliver(lines);
     },
     [LineMethod.LOST](id: number, reason: WireError | null): Promise<void> | void {
+      const socketSession = handedOff.get(id);
+      if (socketSession) return socketSession.then((session) => session.lost(reason === null ? undefined : deserializeError(reason, 'the line server')));
       const session = sessions.get(id);
       if (!session) return;
       return session.lost(reason === null ? undefined : deserializeError(reason, 'the line server')).finally(() => sessions.delete(id));

@@ -57,6 +57,14 @@ export interface LineServerOptions<Main extends object = object> {
   timeoutMs?: number;
   /** Prefix of the agents' names (`<name>-1`, `<name>-2`, …). Default `'line-agent'`. */
   name?: string;
+  /**
+   * With `isolation: 'process'` only: give each connection's socket to its agent
+   * process (its descriptor is passed over a Node.js IPC channel), which then frames,
+   * reads and writes it itself; the node relays no lines. The protocol runs unchanged;
+   * the node keeps `connections`, the events, `close()` and crash containment, but no
+   * longer sees the lines. Default `false` (lines are relayed through the node).
+   */
+  handOffSockets?: boolean;
 }
 
 /** Options after validation, with defaults filled in. */
@@ -72,9 +80,10 @@ export interface ResolvedLineServerOptions {
   logger: Logger | undefined;
   timeoutMs: number;
   name: string;
+  handOffSockets: boolean;
 }
 
-const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name'];
+const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name', 'handOffSockets'];
 const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
 
 function positiveInteger(option: string, value: unknown, fallback: number): number {
@@ -124,6 +133,10 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw invalidOption('timeoutMs', 'a non-negative number of milliseconds', timeoutMs);
   const name = o.name ?? 'line-agent';
   if (typeof name !== 'string' || name.length === 0) throw invalidOption('name', 'a non-empty string', name);
+  const handOffSockets = o.handOffSockets ?? false;
+  if (typeof handOffSockets !== 'boolean') throw invalidOption('handOffSockets', 'a boolean', handOffSockets);
+  // Only a process has a descriptor table of its own to receive a socket into.
+  if (handOffSockets && isolation !== 'process') throw invalidOption('handOffSockets', "false unless isolation is 'process'", handOffSockets);
   if (isolation !== 'inline') {
     try {
       structuredClone(o.data);
@@ -143,5 +156,6 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
     logger,
     timeoutMs,
     name,
+    handOffSockets,
   };
 }

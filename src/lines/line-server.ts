@@ -160,6 +160,9 @@ class TcpLineServer implements LineServer {
     if (this.closing) throw new ConnectionClosedError('the line server is closed');
     await this.supply.start();
     const socket = net.connect({ port, host, allowHalfOpen: true });
+    // A socket to be handed off must not be read here: paused before it connects, it
+    // never starts reading, so the peer's first bytes wait for the agent.
+    if (this.options.handOffSockets) socket.pause();
     this.dialing.add(socket);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -202,7 +205,8 @@ class TcpLineServer implements LineServer {
   }
 
   private async startListening(port: number, host: string | undefined): Promise<PeerAddress> {
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    // pauseOnConnect: a socket to be handed off is never read by the node.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.options.handOffSockets }, (socket) => {
       if (this.closing) socket.destroy();
       else this.serve(socket, 'inbound');
     });
@@ -242,7 +246,16 @@ class TcpLineServer implements LineServer {
   private async shutdown(): Promise<void> {
     const reason = new ConnectionClosedError('the line server is closing');
     await Promise.allSettled([...this.listening]);
-    const stopped = [...this.servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const stopped = [...this.servers].map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Once a socket went to a child process, Node.js's net.Server polls the children
+          // on close and never calls back if they have all exited (its list of them is
+          // empty). The listening socket itself is closed by now, synchronously.
+          if (this.options.handOffSockets) resolve();
+        }),
+    );
     for (const socket of this.dialing) socket.destroy(reason);
     for (const connection of this.served) connection.close(reason);
     // Give each protocol's connectionLost its chance before the agents are closed …

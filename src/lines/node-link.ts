@@ -6,6 +6,10 @@
  * async or blocking call, a byte-layer call, a close — first flushes the lines queued
  * before it. So the node sees lines and calls in the order the agent made them.
  *
+ * Where the lines then go is each connection's {@link LineOutlet}: to the node, which
+ * owns the socket ({@link NodeLink.relay}), or — for a socket handed off to this process
+ * agent — straight to the socket. The batching and the ordering are the same either way.
+ *
  * The node answers each `send` once it has handed the lines to the socket; the answer
  * is the acknowledgement that flow control counts on (see `ProtocolSession.writable`).
  */
@@ -17,11 +21,22 @@ import { LineMethod, type LineNodeMethods } from './line-methods.ts';
 /** Nobody waits for these calls; a closed node is not an error for the agent. */
 const ignore = (): void => undefined;
 
-/** A connection whose outgoing lines are counted until the node acknowledges them. */
+/** A connection with outgoing lines. */
 export interface LineSender {
   readonly id: number;
-  /** The node acknowledged these lines (sent earlier, in this order). */
-  acknowledged(lines: readonly string[]): void;
+  /** Writes the lines queued for it during one synchronous stretch, in order. */
+  transmit(lines: string[]): void;
+}
+
+/** Where a connection's lines and its close go. */
+export interface LineOutlet {
+  /**
+   * Writes `lines` of connection `id`. A promise resolves once they were handed to the
+   * socket (the acknowledgement flow control counts on); nothing returned means at once.
+   */
+  write(id: number, lines: string[]): Promise<unknown> | void;
+  /** Closes connection `id` once what was written left. */
+  lose(id: number, reason: Error | undefined): void;
 }
 
 /** Outgoing lines and closes of every connection served by one agent. */
@@ -45,10 +60,22 @@ export class NodeLink {
     }
   }
 
-  /** Asks the node to close connection `id`, after the lines queued for it. */
-  lose(id: number, reason: Error | undefined): void {
-    this.flush();
-    this.node[LineMethod.LOSE](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+  /** The outlet of relayed connections: the node owns the socket and writes for the agent. */
+  readonly relay: LineOutlet = {
+    write: (id, lines) => this.node[LineMethod.SEND](id, lines),
+    lose: (id, reason) => {
+      this.node[LineMethod.LOSE](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+    },
+  };
+
+  /** A handed-off connection failed with `error` (the agent closes it; the node reports it). */
+  failed(id: number, error: Error): void {
+    this.node[LineMethod.FAILED](id, serializeError(error)).then(ignore, ignore);
+  }
+
+  /** A handed-off connection is finished: its socket closed and its `connectionLost` ran. */
+  closed(id: number, reason: Error | undefined): void {
+    this.node[LineMethod.CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
   }
 
   /** Sends every queued line now. */
@@ -57,11 +84,7 @@ export class NodeLink {
     if (this.pending.size === 0) return;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [sender, lines] of pending) {
-      // Acknowledged whatever the outcome: a failed send will never be.
-      const acknowledge = (): void => sender.acknowledged(lines);
-      this.node[LineMethod.SEND](sender.id, lines).then(acknowledge, acknowledge);
-    }
+    for (const [sender, lines] of pending) sender.transmit(lines);
   };
 
   /** `main` as the protocol sees it: every call first flushes the lines queued before it. */

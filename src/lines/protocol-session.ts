@@ -6,7 +6,8 @@ import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, MessageTooLargeError } from '../errors.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import type { LineDirection, OpenRequest, PeerAddress } from './line-methods.ts';
-import type { LineSender, NodeLink } from './node-link.ts';
+import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
+import { isPromiseLike } from './promise-like.ts';
 import type { LineConnection, LineProtocol, LineProtocolFactory } from './protocol-types.ts';
 
 const ignore = (): void => undefined;
@@ -19,10 +20,6 @@ const ignore = (): void => undefined;
  * stops.
  */
 export const MAX_UNACKNOWLEDGED = 1024 * 1024;
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
-}
 
 /** A connection as its agent sees it. */
 export class ProtocolSession implements LineConnection, LineSender {
@@ -50,9 +47,11 @@ export class ProtocolSession implements LineConnection, LineSender {
   private readonly drainListeners = new Set<() => void>();
   private writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
+  /** `outlet` is where lines and the close go: the node by default (relayed lines). */
   constructor(
     request: OpenRequest,
     private readonly link: NodeLink,
+    private readonly outlet: LineOutlet = link.relay,
   ) {
     this.id = request.id;
     this.peer = Object.freeze({ ...request.peer });
@@ -89,7 +88,9 @@ export class ProtocolSession implements LineConnection, LineSender {
     this.losing = true;
     this.stopped = true;
     this.localReason = reason;
-    this.link.lose(this.id, reason);
+    // The lines queued before the close leave before it.
+    this.link.flush();
+    this.outlet.lose(this.id, reason);
   }
 
   whenWritable(): Promise<void> {
@@ -145,6 +146,20 @@ export class ProtocolSession implements LineConnection, LineSender {
     if (!was && this.writable) this.wake();
   }
 
+  transmit(lines: string[]): void {
+    let written: Promise<unknown> | void;
+    try {
+      written = this.outlet.write(this.id, lines);
+    } catch {
+      written = undefined;
+    }
+    // Acknowledged whatever the outcome: a failed write will never be.
+    if (!isPromiseLike(written)) return this.acknowledged(lines);
+    const acknowledge = (): void => this.acknowledged(lines);
+    written.then(acknowledge, acknowledge);
+  }
+
+  /** These lines (sent earlier, in this order) reached the socket. */
   acknowledged(lines: readonly string[]): void {
     const was = this.writable;
     for (const line of lines) this.unacknowledged -= line.length + this.delimiter.length;

@@ -1,0 +1,146 @@
+/**
+ * A TCP socket as a stream of lines: the RFC's `LineReceiver` on a live socket. It frames
+ * the socket's bytes into lines, hands them on one batch at a time (the next batch goes
+ * once the previous one was processed), writes the lines the protocol sends, and carries
+ * back-pressure both ways:
+ *
+ * - reading: when more than `highWaterMark` lines wait for the protocol, the socket is
+ *   paused; it resumes once at most half as many wait;
+ * - writing: when the socket's write buffer is full the owner hears `writable(false)`,
+ *   and `writable(true)` once it drained.
+ *
+ * The same class runs in the node (lines relayed to an agent over IPC) and in a process
+ * agent that was handed the socket (lines go straight to the protocol): one framing, one
+ * flow control, whichever side owns the socket.
+ */
+import type { Socket } from 'node:net';
+import { ConnectionClosedError } from '../errors.ts';
+import { LineCarrier, type CarrierEvents } from './line-carrier.ts';
+import { LineReceiver } from './line-receiver.ts';
+
+/** Framing and flow settings of a line socket. */
+export interface LineSocketSettings {
+  delimiter: string;
+  maxLineLength: number;
+  highWaterMark: number;
+}
+
+/** After a graceful close, how long a peer that does not read may keep its socket. */
+export const LINGER_MS = 5000;
+
+/** One socket, framed into lines. */
+export class LineSocket extends LineCarrier {
+  readonly closed: Promise<void>;
+  private readonly receiver: LineReceiver;
+  private queue: string[] = [];
+  /** Lines in the batch the protocol is processing. */
+  private delivering = 0;
+  private readingPaused = false;
+  private socketWritable = true;
+  private linger: NodeJS.Timeout | undefined;
+
+  /** `id` names the connection in errors. */
+  constructor(
+    private readonly socket: Socket,
+    id: number,
+    private readonly settings: LineSocketSettings,
+    events: CarrierEvents,
+  ) {
+    super(events);
+    this.receiver = new LineReceiver(settings);
+    // A socket can be gone before it gets here (a handed-off one, on its way to the agent).
+    this.closed = socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
+    // Small request/response lines must not wait for Nagle's algorithm.
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.received(chunk));
+    socket.on('end', () => this.requestClose(undefined, true));
+    socket.on('error', (error) => this.fail(error));
+    socket.on('drain', () => this.drained());
+    socket.once('close', () => {
+      clearTimeout(this.linger);
+      // Only a close we did not ask for (and that came without 'end' or 'error').
+      this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
+    });
+    if (socket.destroyed) this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
+  }
+
+  write(lines: readonly string[]): void {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded || lines.length === 0) return;
+    const delimiter = this.settings.delimiter;
+    let text = '';
+    for (const line of lines) {
+      text += line;
+      text += delimiter;
+    }
+    if (!socket.write(text) && this.socketWritable) {
+      this.socketWritable = false;
+      this.events.writable(false);
+    }
+  }
+
+  /** Ends our side once what was written left; a peer that does not read is cut off later. */
+  closeGracefully(): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    // Reading again lets the peer's end (or reset) arrive, so that 'close' follows.
+    if (this.readingPaused) socket.resume();
+    socket.end(() => socket.destroy());
+    this.linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  }
+
+  destroy(): void {
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  protected nothingOwed(): boolean {
+    return this.queue.length === 0 && this.delivering === 0;
+  }
+
+  protected flow(): void {
+    if (this.delivering > 0 || this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.delivering = batch.length;
+    this.handOn(batch, this.settled);
+  }
+
+  protected dropPending(): void {
+    this.queue = [];
+  }
+
+  private readonly settled = (ok: boolean): void => {
+    this.delivering = 0;
+    if (!ok) return;
+    if (this.readingPaused && !this.ending && this.queue.length <= this.settings.highWaterMark / 2) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+    this.advance();
+  };
+
+  private received(chunk: Buffer): void {
+    if (this.ending || this.ended) return;
+    const { lines, error } = this.receiver.push(chunk);
+    if (lines.length > 0) {
+      if (this.queue.length === 0) this.queue = lines;
+      else for (const line of lines) this.queue.push(line);
+    }
+    if (error) {
+      // Lines before the bad one are still delivered (as Twisted would have), then the
+      // connection closes; nothing more is read.
+      this.events.failed(error);
+      this.requestClose(error, true);
+    } else if (!this.readingPaused && this.queue.length + this.delivering > this.settings.highWaterMark) {
+      this.readingPaused = true;
+      this.socket.pause();
+    }
+    this.advance();
+  }
+
+  private drained(): void {
+    if (this.socketWritable) return;
+    this.socketWritable = true;
+    this.events.writable(true);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Agent side of `handOffSockets`: one connection whose socket this process agent owns.
+ * The same {@link LineSocket} as in the node frames it and carries back-pressure, and the
+ * same {@link ProtocolSession} runs the protocol; only the hops are gone: lines go
+ * straight from the socket to `lineReceived`, and `sendLine` straight to the socket.
+ *
+ * The node still owns the connection's lifecycle as the server shows it: it opens the
+ * session (OPEN, which resolves once `connectionMade` ran), hears of failures
+ * (`FAILED`) and of the close (`CLOSED`, once the socket closed and `connectionLost`
+ * ran), and can end the connection (LOST: the server closes).
+ */
+import type { Socket } from 'node:net';
+import type { AgentContext, MainHandle } from '../types.ts';
+import type { OpenRequest } from './line-methods.ts';
+import { LineSocket } from './line-socket.ts';
+import type { LineOutlet, NodeLink } from './node-link.ts';
+import { ProtocolSession } from './protocol-session.ts';
+import type { LineProtocolFactory } from './protocol-types.ts';
+
+/** The node's default `highWaterMark`, should an OPEN not carry one. */
+const DEFAULT_HIGH_WATER_MARK = 256;
+
+/** A handed-off connection, inside its agent. */
+export class SocketSession implements LineOutlet {
+  /** Resolves once the connection is finished here and the node was told. */
+  readonly finished: Promise<void>;
+  private readonly id: number;
+  private readonly session: ProtocolSession;
+  private readonly lines: LineSocket;
+  private resolveFinished!: () => void;
+
+  constructor(
+    socket: Socket,
+    request: OpenRequest,
+    private readonly link: NodeLink,
+  ) {
+    this.id = request.id;
+    // Node.js rebuilds a received socket without half-open support; the peer's FIN must
+    // not end our side, so that replies to its last lines still go out (as in the node).
+    socket.allowHalfOpen = true;
+    this.session = new ProtocolSession(request, link, this);
+    const settings = { delimiter: request.delimiter, maxLineLength: request.maxLineLength, highWaterMark: request.highWaterMark ?? DEFAULT_HIGH_WATER_MARK };
+    this.lines = new LineSocket(socket, request.id, settings, {
+      deliver: (lines) => this.session.deliver(lines),
+      writable: (writable) => this.session.setWritable(writable),
+      failed: (error) => link.failed(this.id, error),
+      ending: (reason) => void this.shutdown(reason),
+    });
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+  }
+
+  /** Builds the protocol and runs `connectionMade`; then lines flow. */
+  async open<Main>(factory: LineProtocolFactory<Main>, main: MainHandle<Main>, ctx: AgentContext): Promise<void> {
+    try {
+      await this.session.open(factory, main, ctx);
+    } catch (error) {
+      // The node reports this one (its OPEN rejects): close without reporting it again.
+      this.lines.requestClose(error instanceof Error ? error : new Error(String(error)), false);
+      this.lines.start();
+      throw error;
+    }
+    this.lines.start();
+  }
+
+  write(_id: number, lines: string[]): void {
+    this.lines.write(lines);
+  }
+
+  lose(_id: number, reason: Error | undefined): void {
+    this.lines.requestClose(reason, false);
+  }
+
+  /** The node ends the connection (the server closes): at once, not drained. */
+  lost(reason: Error | undefined): Promise<void> {
+    if (!this.lines.ended) {
+      this.lines.requestClose(reason, false);
+      this.lines.destroy();
+      this.lines.start();
+    }
+    return this.finished;
+  }
+
+  private async shutdown(reason: Error | undefined): Promise<void> {
+    this.lines.closeGracefully();
+    let lostError: Error | undefined;
+    try {
+      await this.session.lost(reason);
+    } catch (error) {
+      lostError = error instanceof Error ? error : new Error(String(error));
+    }
+    await this.lines.closed;
+    // CLOSED first: a connectionLost that threw is reported, as in the node, without
+    // becoming the connection's reason.
+    this.link.closed(this.id, reason);
+    if (lostError) this.link.failed(this.id, lostError);
+    this.resolveFinished();
+  }
+}
