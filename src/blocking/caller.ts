@@ -34,6 +34,16 @@ export class BlockingCaller {
   // A floor of 50 µs: a blocked thread has nothing else to do, and waking one costs far more.
   private readonly spin = new SpinBudget(50_000, 200_000, 50_000);
   private seq = 0;
+  /** Set by {@link answeredOrNodeAsleep}: the spin ended because the node went to sleep. */
+  private nodeAsleep = false;
+
+  /** The spin's exit test, one function for all calls (no closure per call). */
+  private readonly answeredOrNodeAsleep = (): boolean => {
+    const phase = phaseOf(Atomics.load(this.header, Slot.STATE));
+    if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
+    this.nodeAsleep = Atomics.load(this.header, Slot.NODE_PARKED) === 1;
+    return this.nodeAsleep;
+  };
 
   constructor(
     memory: SharedArrayBuffer,
@@ -73,9 +83,10 @@ export class BlockingCaller {
       flags = Flag.VIA_PORT;
       end = 0;
     }
-    Atomics.store(header, Slot.LENGTH, end);
-    Atomics.store(header, Slot.FLAGS, flags);
-    Atomics.store(header, Slot.FENCE, fence);
+    // Plain writes: the CAS on STATE below publishes them (see "Memory order" in mailbox.ts).
+    header[Slot.LENGTH] = end;
+    header[Slot.FLAGS] = flags;
+    header[Slot.FENCE] = fence;
     // Publish with a CAS: if the node closed the mailbox meanwhile, the call must not start.
     if (Atomics.compareExchange(header, Slot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) {
       throw this.options.closedError();
@@ -89,16 +100,10 @@ export class BlockingCaller {
   /** Waits until the answer to `seq` is there; false if the call was given up (timeout). */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
     const { header } = this;
-    let nodeAsleep = false;
-    const answeredOrNodeAsleep = (): boolean => {
-      const phase = phaseOf(Atomics.load(header, Slot.STATE));
-      if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
-      nodeAsleep = Atomics.load(header, Slot.NODE_PARKED) === 1;
-      return nodeAsleep;
-    };
+    this.nodeAsleep = false;
     const sent = performance.now();
     // Spin only while the node is awake: see "Spinning" in mailbox.ts.
-    if (!this.spin.spin(answeredOrNodeAsleep, sent) || nodeAsleep) {
+    if (!this.spin.spin(this.answeredOrNodeAsleep, sent) || this.nodeAsleep) {
       const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
       for (;;) {
         const word = Atomics.load(header, Slot.STATE);
@@ -115,7 +120,7 @@ export class BlockingCaller {
       }
     }
     // A wait for a sleeping node says nothing about how long an awake one takes.
-    if (!nodeAsleep) this.spin.observe((performance.now() - sent) * 1e6);
+    if (!this.nodeAsleep) this.spin.observe((performance.now() - sent) * 1e6);
     const word = Atomics.load(header, Slot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
@@ -139,13 +144,14 @@ export class BlockingCaller {
 
   private readAnswer(seq: number, command: string): unknown {
     const { header } = this;
-    const flags = Atomics.load(header, Slot.FLAGS);
+    // Plain reads: written before the answer's STATE store, which this thread has seen.
+    const flags = header[Slot.FLAGS]!;
     let value: unknown;
     if (flags & Flag.VIA_PORT) {
       const body = this.takeSideMessage(seq, command);
       value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
     } else {
-      value = decode(this.area, 0, Atomics.load(header, Slot.LENGTH));
+      value = decode(this.area, 0, header[Slot.LENGTH]!);
     }
     if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
     return value;

@@ -30,6 +30,11 @@
  * before it reads the flag, so (all accesses being sequentially consistent) a wake-up is
  * never lost, and a spinning side is not disturbed by notifications it does not need.
  *
+ * Memory order: LENGTH, FLAGS and FENCE are plain (non-atomic) reads and writes. The
+ * writer sets them before its atomic store or CAS of STATE, and the reader reads them
+ * after its atomic load of STATE has seen that store; JavaScript's memory model makes
+ * them visible then, without a full fence per slot.
+ *
  * Spinning: the agent spins for an answer only while the node is awake (NODE_PARKED = 0).
  * Spinning while the node sleeps only delays the node's wake-up — on a small machine the
  * waking thread may need the very core the spinner holds — so then the agent sleeps at once.

@@ -33,7 +33,10 @@ export class MailboxServer {
   private readonly header: Int32Array;
   private readonly area: ByteArea;
   private readonly spin = new SpinBudget(0, 300_000, 20_000);
-  /** When the last answer was written (performance.now()); 0 once the next request was measured. */
+  /**
+   * When the last synchronous answer was written (performance.now()); 0 once the next
+   * request was measured, or after an async answer (those do not train the spin).
+   */
   private answeredAt = 0;
   private closed = false;
   /** The state word a pending `Atomics.waitAsync` waits on, if any. */
@@ -88,11 +91,14 @@ export class MailboxServer {
         if (this.park(now)) return;
         continue;
       }
-      if (performance.now() > turnEnd) {
+      // Answered synchronously: one clock read serves the turn budget and the next gap.
+      const answeredAt = performance.now();
+      this.answeredAt = answeredAt;
+      if (answeredAt > turnEnd) {
         setImmediate(this.poll);
         return;
       }
-      this.spin.spin(this.requestPending, this.answeredAt);
+      this.spin.spin(this.requestPending, answeredAt);
     }
   };
 
@@ -130,7 +136,7 @@ export class MailboxServer {
     const seq = seqOf(word);
     const { header } = this;
     if (Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
-    const fence = Atomics.load(header, Slot.FENCE);
+    const fence = header[Slot.FENCE]!;
     let request: unknown;
     try {
       request = this.readRequest(seq);
@@ -187,7 +193,7 @@ export class MailboxServer {
 
   private readRequest(seq: number): unknown {
     const { header } = this;
-    if (Atomics.load(header, Slot.FLAGS) & Flag.VIA_PORT) {
+    if (header[Slot.FLAGS]! & Flag.VIA_PORT) {
       for (;;) {
         const received = receiveMessageOnPort(this.sidePort);
         if (!received) throw new ProtocolError('blocking request body missing from the side port');
@@ -197,7 +203,7 @@ export class MailboxServer {
         return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
       }
     }
-    return decode(this.area, 0, Atomics.load(header, Slot.LENGTH));
+    return decode(this.area, 0, header[Slot.LENGTH]!);
   }
 
   /** Writes the answer unless the agent gave up on `seq` (then it is dropped). */
@@ -228,9 +234,9 @@ export class MailboxServer {
         end = 0;
       }
     }
-    Atomics.store(header, Slot.LENGTH, end);
-    Atomics.store(header, Slot.FLAGS, flags);
-    this.answeredAt = performance.now();
+    // Plain writes: the STATE store below publishes them (see "Memory order" in mailbox.ts).
+    header[Slot.LENGTH] = end;
+    header[Slot.FLAGS] = flags;
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
     if (Atomics.load(header, Slot.AGENT_PARKED) === 1) Atomics.notify(header, Slot.STATE);
   }
