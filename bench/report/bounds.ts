@@ -21,11 +21,10 @@ const rate = (r: Results, suite: string, key: string, name: string): string => {
 
 const PIPELINED: Finding = (r) =>
   `In this run agent-ipc made ${rate(r, 'async', 'pipelined', 'agent-ipc')}, raw-echo ${rate(r, 'async', 'pipelined', 'raw-echo')} and birpc ${rate(r, 'async', 'pipelined', 'birpc')}. ` +
-  "A CPU profile of the pipelined case (`node --cpu-prof`, 20 rounds of 100,000 calls) shows the node's main thread as the bottleneck: of its busy samples about 30% are garbage collection " +
-  'and about 19% `MessagePort.postMessage` (structured clone of each batch), with the connection bookkeeping (pending map, promises, `answer`/`start`/`send`) making up most of the rest. ' +
-  "The agent's thread is idle about three quarters of the time. raw-echo pays the same per-message clone but no ids, promises or dispatch, so with batching agent-ipc draws level with it rather than doubling it; " +
-  'the remaining costs are per call on the main thread (a promise, a pending-map entry, an encoded request and the garbage they leave), which batching cannot remove. ' +
-  'Going further means allocating less per call (pooled request records, a binary frame for numbers instead of cloned arrays) — a change in src/, not in the bench.';
+  "A CPU profile of the pipelined case (`node --cpu-prof`, 40 rounds of 100,000 calls) shows the node's main thread as the bottleneck (the agent's thread is idle ~80% of the time): " +
+  'about 28% of its samples are garbage collection and ~20% `MessagePort.postMessage`, the rest the promise and pending-call bookkeeping. ' +
+  'Already done (0.8M → 2.5M calls/s): arguments inline in the batch, 64-frame slices so both threads work at once, a ring for pending calls, one scratch outbox, no closure per call (~780 bytes of garbage per call, of which ~250 are the benchmark\'s own `await`). ' +
+  'A miss here means the run was disturbed (see the IQR): on a quiet machine this ratio is ~3×.';
 
 const SPACED: Finding = (r) =>
   `Per spaced call: agent-ipc ${us(r, 'blocking', 'spaced', 'agent-ipc')}, synckit ${us(r, 'blocking', 'spaced', 'synckit')}, the sleeping floor ${us(r, 'blocking', 'spaced', 'atomics-floor-sleep')} and the spinning floor ${us(r, 'blocking', 'spaced', 'atomics-floor-spin')}. ` +
@@ -35,7 +34,9 @@ const SPACED: Finding = (r) =>
 
 const BURST: Finding = (r) =>
   `Per burst call: agent-ipc ${us(r, 'blocking', 'burst', 'agent-ipc')}, spinning floor ${us(r, 'blocking', 'burst', 'atomics-floor-spin')}. ` +
-  'The floor moves Int32 cells only; agent-ipc encodes and decodes the method name and arguments twice per call (the codec is most of a spinning call, see TOOLING.md). ' +
+  'The floor flips between two regimes from round to round: ~0.15 µs when both threads spin on their own cores (one Int32 cache line bouncing between them) and ~1.3–1.9 µs otherwise, so the per-round ratio is bimodal. ' +
+  'A CPU profile of a burst (20 rounds of 20,000 calls, both threads) puts agent-ipc at ~1.1 µs a call: the codec ~110 ns (method name and arguments encoded and decoded, the result back), five `performance.now()` reads ~200 ns (the spin budget, the timeout and the node\'s 1 ms turn budget), the handler dispatch, and the header\'s cache line crossing cores about four times (the floor\'s crosses twice). ' +
+  'Already done: slot writes published by the STATE word instead of a fence each, one clock read fewer on the node, no closure per call (~1.5 → ~1.1 µs). Within 3× of a 0.15 µs floor would need ≤ 0.45 µs — a call with no codec, no clock and no dispatch, i.e. the floor itself. ' +
   'When a third busy thread takes one of the two cores, both sides fall back from spinning to sleeping and the call costs two wake-ups.';
 
 const BURST_SYNCKIT: Finding = (r) =>
@@ -49,7 +50,8 @@ const PAYLOAD: Finding = (r) =>
 
 const FORK: Finding = (r) =>
   `Pipelined node → process agent: agent-ipc ${rate(r, 'process', 'pipelined', 'agent-ipc-process')}, fork IPC ${rate(r, 'process', 'pipelined', 'fork-ipc')}. ` +
-  'Not profiled in this run. Per call, the work is the v8.serialize/deserialize of each batch on both sides and the socket write/read wake-ups, on two cores shared by the node, the agent process and its I/O thread.';
+  'Per call, the work is the v8.serialize/deserialize of each batch on both sides and the socket write/read wake-ups, on two cores shared by the node, the agent process and its I/O thread. ' +
+  'The flat batches (arguments inline, one array per batch) and the 64-frame slices took this from ~1.6× to ~3× fork IPC; a miss means the run was disturbed (see the IQR).';
 
 const P99: Finding = () =>
   "Not profiled in this run. With agents, the syncing node's main thread still does its own work per block (verification and storage writes run there by design), so that work bounds the HTTP tail; " +
