@@ -34,6 +34,13 @@ function fakeNode(overrides: Partial<NodeApi> = {}): NodeApi & { calls: string[]
     blockExists: (hash) => CHAIN.includes(hash),
     transactionExists: () => false,
     getTransactionOutput: () => null,
+    getBlockDependencies: (queries) =>
+      queries.map(({ hash, parent, inputs }) => ({
+        stored: CHAIN.includes(hash),
+        parentHeight: CHAIN.includes(parent) ? CHAIN.indexOf(parent) : null,
+        storedTxids: [],
+        outputs: inputs.map(() => null),
+      })),
     onNewBlock: () => {
       throw new Error('not expected');
     },

@@ -18,6 +18,28 @@ import type { BlockOrigin, NewBlockResult, VertexHandler } from './vertex-handle
 
 export type { BlockOrigin, NewBlockResult, PeerSyncReport, PeerVerdict, RelayBatch };
 
+/** The storage questions a streamed block raises (sync-v2's "can validate full"), asked at once. */
+export interface BlockDependencyQuery {
+  hash: Hash;
+  parent: Hash;
+  /** The block's transactions. */
+  txids: Hash[];
+  /** Every input of the block's transactions, in order: `[txid, index]`. */
+  inputs: Array<[Hash, number]>;
+}
+
+/** Storage's answers to a `BlockDependencyQuery`, all read in one snapshot. */
+export interface BlockDependencies {
+  /** The block itself is stored. */
+  stored: boolean;
+  /** The parent's height, `null` if the parent is not stored. */
+  parentHeight: number | null;
+  /** Those of `txids` that are stored. */
+  storedTxids: Hash[];
+  /** The output each input spends, `null` where storage has none (one per input, in order). */
+  outputs: Array<TxOutput | null>;
+}
+
 export interface NodeApi {
   // storage reads (blocking in the protocol)
   getBestBlock(): BestBlock;
@@ -27,6 +49,13 @@ export interface NodeApi {
   blockExists(hash: Hash): boolean;
   transactionExists(txid: Hash): boolean;
   getTransactionOutput(txid: Hash, index: number): TxOutput | null;
+  /**
+   * For each block, the answers of `blockExists`, `getBlockMeta(parent)`,
+   * `transactionExists` and `getTransactionOutput`, all from one snapshot of storage:
+   * under `--p2p-multiprocess` one blocking round trip for a batch of blocks instead of
+   * one per question (step 8 of the walkthrough).
+   */
+  getBlockDependencies(queries: BlockDependencyQuery[]): BlockDependencies[];
   // writes
   /** Validates and saves at once (blocking: a relayed block). */
   onNewBlock(bytes: Uint8Array, origin: BlockOrigin): NewBlockResult;
@@ -63,6 +92,13 @@ export function createNodeApi({ entrypoints, storage, vertices, blockQueue, peer
     blockExists: (hash) => storage.hasBlock(hash),
     transactionExists: (txid) => storage.hasTransaction(txid),
     getTransactionOutput: (txid, index) => storage.getTransaction(txid)?.outputs[index] ?? null,
+    getBlockDependencies: (queries) =>
+      queries.map(({ hash, parent, txids, inputs }) => ({
+        stored: storage.hasBlock(hash),
+        parentHeight: storage.getBlockMeta(parent)?.height ?? null,
+        storedTxids: txids.filter((txid) => storage.hasTransaction(txid)),
+        outputs: inputs.map(([txid, index]) => storage.getTransaction(txid)?.outputs[index] ?? null),
+      })),
     onNewBlock: (bytes, origin) => vertices.onNewBlock(bytes, origin),
     queueBlock: (bytes, origin) => blockQueue.push(bytes, origin),
     entrypoints,

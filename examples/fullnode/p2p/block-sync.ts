@@ -21,7 +21,7 @@
 import type { Block } from '../chain/block.ts';
 import type { BestBlock } from '../chain/block-meta.ts';
 import type { Hash } from '../chain/sha256.ts';
-import { checkBlock, checkDependencies } from './block-intake.ts';
+import { checkBlock, checkDependencies, readDependencies } from './block-intake.ts';
 import { Command } from './commands.ts';
 import { narrowRange, probeHeights } from './common-block-search.ts';
 import { formatNextBlocksRequest, parseBestBlock, parseBlockBytes, parseHashAnswer, parseStreamEnd, type BestBlockPayload } from './payloads.ts';
@@ -159,8 +159,9 @@ export class BlockSync {
     const blocks = this.checked;
     this.checked = [];
     const ready: Block[] = [];
-    for (const block of blocks) {
-      const readiness = checkDependencies(this.peer.node, block, this.pending);
+    const stored = readDependencies(this.peer.node, blocks);
+    for (const [i, block] of blocks.entries()) {
+      const readiness = checkDependencies(this.peer.node, block, this.pending, stored[i]);
       if (readiness === 'missing-parent') throw new ProtocolViolation(`BLOCKS: the parent of ${block.hash} is unknown`);
       if (readiness === 'duplicate') continue;
       this.pending.add(block);
