@@ -53,7 +53,7 @@ export interface NodeApi {
    * For each block, the answers of `blockExists`, `getBlockMeta(parent)`,
    * `transactionExists` and `getTransactionOutput`, all from one snapshot of storage:
    * under `--p2p-multiprocess` one blocking round trip for a batch of blocks instead of
-   * one per question (step 8 of the walkthrough).
+   * one per question (step 7 of the walkthrough).
    */
   getBlockDependencies(queries: BlockDependencyQuery[]): BlockDependencies[];
   // writes
