@@ -36,9 +36,9 @@ function fakeNode(overrides: Partial<NodeApi> = {}): NodeApi & { calls: string[]
     getTransactionOutput: () => null,
     getBlockDependencies: (queries) =>
       queries.map(({ hash, parent, inputs }) => ({
-        stored: CHAIN.includes(hash),
+        known: CHAIN.includes(hash),
         parentHeight: CHAIN.includes(parent) ? CHAIN.indexOf(parent) : null,
-        storedTxids: [],
+        knownTxids: [],
         outputs: inputs.map(() => null),
       })),
     onNewBlock: () => {

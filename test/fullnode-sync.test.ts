@@ -62,12 +62,17 @@ for (const agents of ['per-connection', { pool: 2 }] as const) {
     const b = await startNode(t, { p2p: 'inline', bootstrap: [endpoint(a)], timings });
     await waitForSameBest(b, a);
     const node = await startNode(t, { p2p: 'thread', agents, bootstrap: [endpoint(a), endpoint(b)], timings });
+    let disconnects = 0;
+    node.lineServer.on('disconnect', () => disconnects++);
     await waitForSameBest(node, a);
-    // Both streams carry the same blocks: each is stored once, the other copy is a
-    // duplicate, and neither peer is dropped for sending what the other one sent first.
+    // Both streams carry the same blocks: each is stored once (a copy the node already
+    // has or has queued is skipped, or stored as a duplicate), and neither peer is
+    // dropped for sending what the other one sent first.
     t.is(node.vertices.stats.added, 150);
     t.is(node.vertices.stats.missingParent, 0);
+    await waitFor(() => node.peers.list().length === 2, 'both peers to be connected');
     t.deepEqual(node.peers.list().map((peer) => peer.id).sort(), [a.peerId, b.peerId].sort());
+    t.is(disconnects, 0);
   });
 }
 

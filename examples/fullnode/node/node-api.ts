@@ -28,15 +28,19 @@ export interface BlockDependencyQuery {
   inputs: Array<[Hash, number]>;
 }
 
-/** Storage's answers to a `BlockDependencyQuery`, all read in one snapshot. */
+/**
+ * The node's answers to a `BlockDependencyQuery`, all read in one snapshot. "Known"
+ * means stored, or queued for storage (`queueBlock`, from any connection): a queued
+ * block is as good as stored for the checks of the blocks after it.
+ */
 export interface BlockDependencies {
-  /** The block itself is stored. */
-  stored: boolean;
-  /** The parent's height, `null` if the parent is not stored. */
+  /** The block itself is known. */
+  known: boolean;
+  /** The parent's height, `null` if the parent is not known. */
   parentHeight: number | null;
-  /** Those of `txids` that are stored. */
-  storedTxids: Hash[];
-  /** The output each input spends, `null` where storage has none (one per input, in order). */
+  /** Those of `txids` that are known. */
+  knownTxids: Hash[];
+  /** The output each input spends, `null` where the node knows none (one per input, in order). */
   outputs: Array<TxOutput | null>;
 }
 
@@ -51,7 +55,8 @@ export interface NodeApi {
   getTransactionOutput(txid: Hash, index: number): TxOutput | null;
   /**
    * For each block, the answers of `blockExists`, `getBlockMeta(parent)`,
-   * `transactionExists` and `getTransactionOutput`, all from one snapshot of storage:
+   * `transactionExists` and `getTransactionOutput` — counting the blocks queued for
+   * storage as stored — all from one snapshot:
    * under `--p2p-multiprocess` one blocking round trip for a batch of blocks instead of
    * one per question (step 7 of the walkthrough).
    */
@@ -94,10 +99,10 @@ export function createNodeApi({ entrypoints, storage, vertices, blockQueue, peer
     getTransactionOutput: (txid, index) => storage.getTransaction(txid)?.outputs[index] ?? null,
     getBlockDependencies: (queries) =>
       queries.map(({ hash, parent, txids, inputs }) => ({
-        stored: storage.hasBlock(hash),
-        parentHeight: storage.getBlockMeta(parent)?.height ?? null,
-        storedTxids: txids.filter((txid) => storage.hasTransaction(txid)),
-        outputs: inputs.map(([txid, index]) => storage.getTransaction(txid)?.outputs[index] ?? null),
+        known: storage.hasBlock(hash) || blockQueue.block(hash) !== undefined,
+        parentHeight: storage.getBlockMeta(parent)?.height ?? blockQueue.block(parent)?.height ?? null,
+        knownTxids: txids.filter((txid) => storage.hasTransaction(txid) || blockQueue.transaction(txid) !== undefined),
+        outputs: inputs.map(([txid, index]) => (blockQueue.transaction(txid) ?? storage.getTransaction(txid))?.outputs[index] ?? null),
       })),
     onNewBlock: (bytes, origin) => vertices.onNewBlock(bytes, origin),
     queueBlock: (bytes, origin) => blockQueue.push(bytes, origin),

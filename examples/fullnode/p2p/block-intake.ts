@@ -3,6 +3,8 @@
  *
  * 1. `checkBlock` — stateless: decode and verify the proof of work. No storage, all
  *    CPU: under `--p2p-multiprocess` this runs in the agent, off the node's thread.
+ *    A streamed block is decoded at once and its proof of work checked only if the
+ *    node does not know it yet (block-sync.ts), as sync-v2 skips vertices it has.
  * 2. `checkDependencies` — sync-v2's "can validate full": do we have it already, its
  *    parent, every output it spends (amounts checked on the way)? Storage is asked
  *    with one synchronous query that answers all of it for a batch of blocks
@@ -24,18 +26,23 @@ import { ProtocolViolation } from './protocol-violation.ts';
 /** Decodes `bytes` and checks the proof of work. Throws `DecodeError` or `ProtocolViolation`. */
 export function checkBlock(bytes: Uint8Array, network: NetworkParams): Block {
   const block = decodeBlock(bytes);
-  if (!hasValidProofOfWork(block.header, network)) throw new ProtocolViolation(`block ${block.hash}: the proof of work misses the target`);
+  checkProofOfWork(block, network);
   return block;
+}
+
+/** Throws `ProtocolViolation` unless the decoded `block` meets the proof-of-work target. */
+export function checkProofOfWork(block: Block, network: NetworkParams): void {
+  if (!hasValidProofOfWork(block.header, network)) throw new ProtocolViolation(`block ${block.hash}: the proof of work misses the target`);
 }
 
 /** How many blocks one `getBlockDependencies` call asks about: bounds the node's time per call. */
 export const DEPENDENCY_BATCH = 64;
 
 /**
- * Asks storage everything `checkDependencies` needs to know about `blocks` — stored
- * already? the parent's height? the transactions? the outputs they spend? — with one
- * synchronous call per {@link DEPENDENCY_BATCH} blocks, all answered from one snapshot.
- * The answers are in the order of `blocks`.
+ * Asks the node everything `checkDependencies` needs to know about `blocks` — known
+ * already (stored, or queued for storage)? the parent's height? the transactions? the
+ * outputs they spend? — with one synchronous call per {@link DEPENDENCY_BATCH} blocks,
+ * all answered from one snapshot. The answers are in the order of `blocks`.
  */
 export function readDependencies(node: Blocking<NodeApi>, blocks: readonly Block[]): BlockDependencies[] {
   const answers: BlockDependencies[] = [];
@@ -44,9 +51,9 @@ export function readDependencies(node: Blocking<NodeApi>, blocks: readonly Block
 }
 
 /**
- * Whether `block` can go to the node: `'ready'`, or why not. `stored` is what storage
+ * Whether `block` can go to the node: `'ready'`, or why not. `stored` is what the node
  * said about it (`readDependencies`, or asked here if not given). Blocks in `pending`
- * (handed to the node, not yet confirmed) count as stored: they override `stored`, which
+ * (handed to the node, not yet confirmed) count as known: they override `stored`, which
  * may be older than them. Throws `ProtocolViolation` for a block that can never be valid.
  */
 export function checkDependencies(
@@ -55,15 +62,15 @@ export function checkDependencies(
   pending?: PendingBlocks,
   stored: BlockDependencies = readDependencies(node, [block])[0]!,
 ): 'ready' | 'duplicate' | 'missing-parent' {
-  if (pending?.height(block.hash) !== undefined || stored.stored) return 'duplicate';
+  if (pending?.height(block.hash) !== undefined || stored.known) return 'duplicate';
   const parentHeight = pending?.height(block.parent) ?? stored.parentHeight;
   if (parentHeight === null) return 'missing-parent';
   if (block.height !== parentHeight + 1) throw new ProtocolViolation(`block ${block.hash}: height ${block.height} after a parent at ${parentHeight}`);
-  const storedTxids = new Set(stored.storedTxids);
+  const knownTxids = new Set(stored.knownTxids);
   const earlier = new Map<Hash, TxOutput[]>();
   let input = 0;
   for (const tx of block.transactions) {
-    if (pending?.hasTransaction(tx.txid) || storedTxids.has(tx.txid)) throw new ProtocolViolation(`block ${block.hash}: transaction ${tx.txid} is already stored`);
+    if (pending?.hasTransaction(tx.txid) || knownTxids.has(tx.txid)) throw new ProtocolViolation(`block ${block.hash}: transaction ${tx.txid} is already stored`);
     let spent = 0;
     for (const { txid, index } of tx.inputs) {
       const output = earlier.get(txid)?.[index] ?? pending?.output(txid, index) ?? stored.outputs[input];

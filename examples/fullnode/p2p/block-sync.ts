@@ -8,20 +8,23 @@
  * Waiting for the peer is asynchronous (the line server must keep delivering lines);
  * everything that touches the node is a synchronous call, as in the legacy code.
  *
- * Streamed blocks are handled in two passes per batch of lines. Each BLOCKS line gets
- * its CPU-only check at once (decode, proof of work). The node calls for the whole
- * batch run together on the next event-loop turn: the dependency reads back to back
- * (blocking: in an agent a burst of calls costs microseconds, where a call after a long
- * stretch of CPU work pays a thread wake-up), then the blocks go to the node with
- * `main.async.queueBlock` — not awaited, so in an agent the node validates and saves
- * them (in slices: its event loop stays free) while the agent checks the next batch.
+ * Streamed blocks are handled in two passes per batch of lines. Each BLOCKS line is
+ * decoded at once. The rest runs for the whole batch on the next event-loop turn: one
+ * synchronous query asks the node what it knows about the batch's blocks and their
+ * dependencies (`readDependencies`: one blocking call per 64 blocks, where a call per
+ * question would wait for the node's busy event loop a dozen times per block); a block
+ * the node knows already — stored, or queued by another peer's stream — is skipped
+ * without verifying its proof of work (sync-v2 does the same), the others are verified
+ * and checked; then they go to the node with `main.async.queueBlock` — not awaited, so
+ * in an agent the node validates and saves them (in slices: its event loop stays free)
+ * while the agent checks the next batch.
  * Until the node confirms a block, its outputs are known from `PendingBlocks`; before
  * asking the peer anything new, the sync waits for every block it handed over.
  */
-import type { Block } from '../chain/block.ts';
 import type { BestBlock } from '../chain/block-meta.ts';
 import type { Hash } from '../chain/sha256.ts';
-import { checkBlock, checkDependencies, readDependencies } from './block-intake.ts';
+import { decodeBlock, type Block } from '../chain/block.ts';
+import { checkDependencies, checkProofOfWork, readDependencies } from './block-intake.ts';
 import { Command } from './commands.ts';
 import { narrowRange, probeHeights } from './common-block-search.ts';
 import { formatNextBlocksRequest, parseBestBlock, parseBlockBytes, parseHashAnswer, parseStreamEnd, type BestBlockPayload } from './payloads.ts';
@@ -53,7 +56,7 @@ export class BlockSync {
   private running = false;
   private stopped = false;
   private stream: IncomingStream | undefined;
-  /** Checked blocks of the current batch of lines, not yet handed to the node. */
+  /** Decoded blocks of the current batch of lines, not yet handed to the node. */
   private checked: Block[] = [];
   /** Handed to the node, not yet confirmed. */
   private readonly pending = new PendingBlocks();
@@ -133,13 +136,13 @@ export class BlockSync {
     }
   }
 
-  /** One streamed block: checked now; handed to the node with the rest of its batch. */
+  /** One streamed block: decoded now; checked and handed to the node with the rest of its batch. */
   private onBlock(payload: string): void {
     const stream = this.stream;
     if (!stream) throw new ProtocolViolation('BLOCKS without a GET-NEXT-BLOCKS');
     if (stream.left === 0) throw new ProtocolViolation('more BLOCKS than asked for');
     this.peer.replies.extend(Command.BLOCKS_END);
-    const block = checkBlock(parseBlockBytes(payload, 'BLOCKS'), this.peer.settings.network);
+    const block = decodeBlock(parseBlockBytes(payload, 'BLOCKS'));
     if (block.parent !== stream.expectedParent) throw new ProtocolViolation(`BLOCKS out of order: ${block.hash} does not follow ${stream.expectedParent}`);
     stream.expectedParent = block.hash;
     stream.left--;
@@ -150,8 +153,9 @@ export class BlockSync {
   }
 
   /**
-   * Checks the dependencies of the checked blocks, in order, then queues them all on the
-   * node. Reads first, calls after: a blocking call is served only once the node has
+   * Checks the decoded blocks, in order — what the node knows about them (one query),
+   * the proof of work of those it does not know, their dependencies — then queues them
+   * all on the node. Reads first, calls after: a blocking call is served only once the node has
    * taken in the async calls sent before it, so interleaving them would cost a round
    * trip through the node's event loop per block instead of one per batch.
    */
@@ -159,9 +163,12 @@ export class BlockSync {
     const blocks = this.checked;
     this.checked = [];
     const ready: Block[] = [];
-    const stored = readDependencies(this.peer.node, blocks);
+    const known = readDependencies(this.peer.node, blocks);
     for (const [i, block] of blocks.entries()) {
-      const readiness = checkDependencies(this.peer.node, block, this.pending, stored[i]);
+      // Known already (stored, queued by another peer's stream, or by us): a duplicate, not worth verifying.
+      if (known[i].known || this.pending.height(block.hash) !== undefined) continue;
+      checkProofOfWork(block, this.peer.settings.network);
+      const readiness = checkDependencies(this.peer.node, block, this.pending, known[i]);
       if (readiness === 'missing-parent') throw new ProtocolViolation(`BLOCKS: the parent of ${block.hash} is unknown`);
       if (readiness === 'duplicate') continue;
       this.pending.add(block);
