@@ -67,7 +67,7 @@ const SYNC: Finding = (r) =>
   `thread ${fullnodeCell(r, 'thread', 'sync s')} s (first block ${fullnodeCell(r, 'thread', 'first block ms')} ms, then ${fullnodeCell(r, 'thread', 'then blocks/s')} blocks/s); ` +
   `thread-pool ${fullnodeCell(r, 'thread-pool', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool', 'first block ms')} ms). ` +
   "CPU profiles of the syncing node (`node --cpu-prof`, main thread and agent) show the agent busy from its start to the last block: about two thirds of its samples are the proof of work (the same per block as inline pays on the node's thread), the rest decoding, base64 and IPC; " +
-  'its blocking calls (one `getBlockDependencies` per 64 blocks since the migration step that batched them) take 2–15 ms each behind the node\'s busy event loop, ~0.1 s per sync. ' +
+  'its blocking calls (one `getBlockDependencies` per 64 blocks since the migration step that batched them) take 2–15 ms each behind the node\'s busy event loop, ~0.1–0.15 s per sync. ' +
   "With one peer the agent therefore cannot beat inline's time per block by more than the node's own share (validation and saves, ~0.2 ms a block); what separates the two is the agent's start-up inside the first block (a worker plus tsx compiling the TypeScript agent module, ~0.25 s), which `--p2p-agents` moves to the node's start-up. " +
   'Timings drift with load: with another job on one of the two cores both agent rows suffer most.';
 
