@@ -41,6 +41,7 @@ function fakeNode(overrides: Partial<NodeApi> = {}): NodeApi & { calls: string[]
         knownTxids: [],
         outputs: inputs.map(() => null),
       })),
+    claimBlocks: (_connection, hashes) => hashes.map((hash) => (CHAIN.includes(hash) ? 'known' : 'claimed')),
     onNewBlock: () => {
       throw new Error('not expected');
     },

@@ -7,6 +7,12 @@
  * A queued block is known to the node already: `block` and `transaction` find it, so
  * that another peer streaming the same block skips it (sync-v2 checks that it has a
  * vertex before it verifies it) and its next block still finds its parent.
+ *
+ * Blocks in flight: before it verifies blocks the node does not know, a connection
+ * claims them (`claim`); another connection streaming the same blocks then leaves them
+ * to it instead of verifying them too. A claim ends when its block is queued or its
+ * connection closes (`releaseClaims`). (Bitcoin Core's "blocks in flight" serve the
+ * same purpose: one peer per block.)
  */
 import { decodeBlock, type Block } from '../chain/block.ts';
 import type { Hash } from '../chain/sha256.ts';
@@ -30,6 +36,8 @@ export class BlockQueue {
   /** Queued blocks by hash, and their transactions by txid (the latest copy queued). */
   private readonly blocks = new Map<Hash, Block>();
   private readonly transactions = new Map<Hash, { tx: Transaction; block: Block }>();
+  /** Blocks in flight: hash → the connection verifying it. */
+  private readonly claims = new Map<Hash, number>();
 
   constructor(private readonly vertices: VertexHandler) {}
 
@@ -44,6 +52,7 @@ export class BlockQueue {
     }
     this.blocks.set(block.hash, block);
     for (const tx of block.transactions) this.transactions.set(tx.txid, { tx, block });
+    this.claims.delete(block.hash);
     return new Promise((resolve, reject) => {
       this.queue.push({ block, origin, resolve, reject });
       if (!this.scheduled) {
@@ -63,6 +72,19 @@ export class BlockQueue {
     return this.transactions.get(txid)?.tx;
   }
 
+  /** Claims `hash` for `connection` unless another connection has: returns the holder. */
+  claim(hash: Hash, connection: number): number {
+    const holder = this.claims.get(hash);
+    if (holder !== undefined) return holder;
+    this.claims.set(hash, connection);
+    return connection;
+  }
+
+  /** `connection` closed: its blocks in flight are free for other connections. */
+  releaseClaims(connection: number): void {
+    for (const [hash, holder] of this.claims) if (holder === connection) this.claims.delete(hash);
+  }
+
   /** Refuses what is still queued. */
   close(): void {
     this.closed = true;
@@ -72,6 +94,7 @@ export class BlockQueue {
     this.next = 0;
     this.blocks.clear();
     this.transactions.clear();
+    this.claims.clear();
   }
 
   /** `block` went through the vertex handler: storage knows it now (or never will). */

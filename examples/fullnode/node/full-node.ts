@@ -193,6 +193,7 @@ export class FullNode {
     server.on('disconnect', (info) => {
       this.peers.disconnected(info.id);
       this.relay.release(info.id);
+      this.blockQueue.releaseClaims(info.id);
     });
     server.on('error', (error, info) => options.logger?.warn({ connection: info?.id, reason: error.message }, 'peer connection failed'));
     this.p2pAddress_ = await server.listen(options.port ?? 0, host);

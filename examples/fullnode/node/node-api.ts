@@ -18,6 +18,9 @@ import type { BlockOrigin, NewBlockResult, VertexHandler } from './vertex-handle
 
 export type { BlockOrigin, NewBlockResult, PeerSyncReport, PeerVerdict, RelayBatch };
 
+/** What `claimBlocks` says of a block: known to the node, claimed now for the caller, or in flight for another connection. */
+export type BlockClaim = 'known' | 'claimed' | 'in-flight';
+
 /** The storage questions a streamed block raises (sync-v2's "can validate full"), asked at once. */
 export interface BlockDependencyQuery {
   hash: Hash;
@@ -61,6 +64,12 @@ export interface NodeApi {
    * one per question (step 7 of the walkthrough).
    */
   getBlockDependencies(queries: BlockDependencyQuery[]): BlockDependencies[];
+  /**
+   * Blocks in flight: for each hash, `known` (stored or queued), else `claimed` for
+   * `connection` (it verifies the block; a claim it already holds counts), else
+   * `in-flight` (another connection is verifying it).
+   */
+  claimBlocks(connection: number, hashes: Hash[]): BlockClaim[];
   // writes
   /** Validates and saves at once (blocking: a relayed block). */
   onNewBlock(bytes: Uint8Array, origin: BlockOrigin): NewBlockResult;
@@ -104,6 +113,11 @@ export function createNodeApi({ entrypoints, storage, vertices, blockQueue, peer
         knownTxids: txids.filter((txid) => storage.hasTransaction(txid) || blockQueue.transaction(txid) !== undefined),
         outputs: inputs.map(([txid, index]) => (blockQueue.transaction(txid) ?? storage.getTransaction(txid))?.outputs[index] ?? null),
       })),
+    claimBlocks: (connection, hashes) =>
+      hashes.map((hash) => {
+        if (storage.hasBlock(hash) || blockQueue.block(hash) !== undefined) return 'known';
+        return blockQueue.claim(hash, connection) === connection ? 'claimed' : 'in-flight';
+      }),
     onNewBlock: (bytes, origin) => vertices.onNewBlock(bytes, origin),
     queueBlock: (bytes, origin) => blockQueue.push(bytes, origin),
     entrypoints,
