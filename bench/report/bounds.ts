@@ -72,14 +72,12 @@ const SYNC: Finding = (r) =>
   'Timings drift with load: with another job on one of the two cores both agent rows suffer most.';
 
 const TWO_PEERS: Finding = (r) =>
-  `In this run: inline-2peers ${fullnodeCell(r, 'inline-2peers', 'sync s')} s (then ${fullnodeCell(r, 'inline-2peers', 'then blocks/s')} blocks/s), thread-2peers ${fullnodeCell(r, 'thread-2peers', 'sync s')} s ` +
-  `(first block ${fullnodeCell(r, 'thread-2peers', 'first block ms')} ms: two agents starting at once; then ${fullnodeCell(r, 'thread-2peers', 'then blocks/s')} blocks/s), against ${fullnodeCell(r, 'thread', 'sync s')} s for thread with one peer. ` +
-  'Both streams carry the same blocks; a connection skips the blocks the node already knows (stored or queued), without verifying them. ' +
-  "Inline, the two connections take turns on one thread, so each finds many of the other's blocks queued and skips them (a trace: one connection verified ~700 of the 2,000 blocks, the other the rest): two peers cost inline little more than one. " +
-  'In thread mode the two agents run at the same time and keep pace with each other, so each finds the blocks not yet queued and verifies them: traces counted about 1,850 and 1,990 proof-of-work checks per connection for 2,000 blocks. ' +
-  'The agents then do twice the work in parallel, on 2 cores shared with the node\'s thread, the two source nodes and the prober. ' +
-  'An experiment in which a connection claims the blocks it is about to verify ("blocks in flight"), the other waits for those and verifies its own claims first, removed most duplicate checks but did not shorten the sync measurably on this machine (the waiting agent\'s polls and the oversubscribed cores ate the gain), and was not kept. ' +
-  'Sharing the verification between agents needs cores the agents do not share with everything else, or a download split by ranges between peers.';
+  `In this run: inline-2peers ${fullnodeCell(r, 'inline-2peers', 'sync s')} s (then ${fullnodeCell(r, 'inline-2peers', 'then blocks/s')} blocks/s); ` +
+  `thread-2peers ${fullnodeCell(r, 'thread-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-2peers', 'then blocks/s')} blocks/s); ` +
+  `thread-pool-2peers ${fullnodeCell(r, 'thread-pool-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-pool-2peers', 'then blocks/s')} blocks/s). ` +
+  'Both streams carry the same blocks. A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed first (in flight) to it, verifying its own claims meanwhile; traces before this existed counted ~1,850 and ~1,990 proof-of-work checks per connection for 2,000 blocks, now each block is checked once, and with agents the two connections check different blocks at the same time. ' +
+  'What the per-connection row pays on top is two agents starting at the same moment inside the first block (a worker each, tsx compiling the agent module), on the 2 cores the node, the two source nodes and the prober also need; the pool starts them with the node. ' +
+  'The stream itself is bounded by those 2 cores: two agents, the node\'s thread, two source nodes and the prober, with a connection that waits at a block in flight polling every 2 ms.';
 
 const SPAWN_TIME: Finding = (r) =>
   `Start-up from the built package: agent-ipc thread ${us(r, 'process', 'spawn-built', 'agent-ipc-thread-built')}, a bare Worker ${us(r, 'process', 'spawn-built', 'bare-worker')} (µs until it answers). ` +
@@ -107,6 +105,7 @@ const FINDINGS: Record<string, Finding> = {
   'fullnode-thread-sync': SYNC,
   'fullnode-thread-pool-sync': SYNC,
   'fullnode-two-peers-sync': TWO_PEERS,
+  'fullnode-two-peers-pool-sync': TWO_PEERS,
   'spawn-time': SPAWN_TIME,
   'spawn-rss': SPAWN_RSS,
 };

@@ -132,6 +132,14 @@ const SPECS: GoalSpec[] = [
     atMost: 1,
   },
   {
+    id: 'fullnode-two-peers-pool-sync',
+    goal: 'Reference node, two peers, thread agents started with the node: sync faster than inline (time ratio < 1)',
+    source: 'fullnode: per-round sync-time ratio thread-pool-2peers (`--p2p-agents 2`) ÷ inline-2peers',
+    measure: (r) => target(r, 'fullnode', 'thread-pool-2peers: sync time'),
+    format: times,
+    atMost: 1,
+  },
+  {
     id: 'fullnode-process-p99',
     goal: 'Reference node, process agents: HTTP p99 during sync ≤ 0.1× inline',
     source: 'fullnode: per-round p99 ratio process ÷ inline',

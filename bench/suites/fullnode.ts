@@ -5,7 +5,7 @@
  * legacy architecture, the baseline), thread and process (one agent per peer
  * connection, started when the peer connects); thread with its agents started with the
  * node (`--p2p-agents 2`, a pool); and, syncing the same chain from two source nodes at
- * once, inline and thread again. Measured per round: sync time (as blocks/s) and the
+ * once, inline, thread and thread with the pool again. Measured per round: sync time (as blocks/s) and the
  * HTTP latencies during the sync; ratios are taken per round, then summarised.
  */
 import type { Case } from '../harness/case.ts';
@@ -37,6 +37,7 @@ const DEPLOYMENTS: Deployment[] = [
   { name: 'thread-pool', mode: 'thread', peers: 1, args: ['--p2p-agents', '2'] },
   { name: 'inline-2peers', mode: 'inline', peers: 2 },
   { name: 'thread-2peers', mode: 'thread', peers: 2 },
+  { name: 'thread-pool-2peers', mode: 'thread', peers: 2, args: ['--p2p-agents', '2'] },
 ];
 
 class SourceFixture implements Fixture {
@@ -132,6 +133,7 @@ const suite: Suite = {
           ratioTarget('thread: sync time ≤ 1.3× inline (time ratio per round)', syncRatios('thread'), 1.3),
           ratioTarget('thread-pool: sync time ≤ 1.3× inline (time ratio per round)', syncRatios('thread-pool'), 1.3),
           ratioTarget('thread-2peers: sync time < inline-2peers (time ratio per round, goal: faster)', syncRatios('thread-2peers', 'inline-2peers'), 1),
+          ratioTarget('thread-pool-2peers: sync time < inline-2peers (time ratio per round, goal: faster)', syncRatios('thread-pool-2peers', 'inline-2peers'), 1),
           ratioTarget('process: HTTP p99 during sync ≤ 0.5× inline', p99Ratios('process'), 0.5),
           ratioTarget('process: sync time ≤ 1.3× inline (time ratio per round)', syncRatios('process'), 1.3),
         ],
@@ -140,7 +142,7 @@ const suite: Suite = {
           "Sync time runs from the syncing node printing `online:` (it dials its sources right before) until GET /status reports the source's height; HTTP latencies are of every GET /status in that window (one request at a time, keep-alive).",
           'first block: from `online:` until GET /status shows height > 0 (connect, handshake, the common-block search and — for thread/process with an agent per connection — starting the agent: a worker or process, tsx compiling the TypeScript agent module).',
           'thread-pool runs the node with `--p2p-agents 2`: two agents started with the node (before `online:`, so outside the sync time), the connections shared among them. A deployment choice, not a different protocol: it trades isolation between peers for no start-up per connection.',
-          '*-2peers: the node syncs from both sources at once; each connection streams the whole chain (as sync-v2 does with each syncing peer), each block is stored once and the other copy is a duplicate. Inline verifies both streams on the node\'s thread; thread verifies each in its own agent, in parallel.',
+          '*-2peers: the node syncs from both sources at once; each connection streams the whole chain (as sync-v2 does with each syncing peer). A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed (in flight) to it, so each block is verified once; with agents, the two verify different blocks at the same time.',
           "On 2-core machines the syncing node's thread, its agents, the source nodes and the prober share 2 cores; blocking calls spin briefly, which costs most when cores are short.",
         ],
       };
