@@ -5,7 +5,7 @@
  * Then, for each deployment — inline (P2P on the node's thread, the legacy
  * architecture), thread and process (each peer connection in an agent started when the
  * peer connects), thread with two agents started with the node (`--p2p-agents 2`), and
- * inline and thread syncing from both sources at once — a fresh node syncs that chain
+ * inline and thread (both ways) syncing from both sources at once — a fresh node syncs that chain
  * while this script asks its `GET /status` every 5 ms. The table shows what moving P2P
  * into agents buys (the node's API stays responsive during sync, verification runs in
  * parallel with several peers) and what it costs (agent start-up, blocking calls, cheap
@@ -33,6 +33,7 @@ const DEPLOYMENTS: Deployment[] = [
   { label: 'thread, agents started with the node', mode: 'thread', peers: 1, args: ['--p2p-agents', '2'], baseline: 'inline' },
   { label: 'inline, two peers', mode: 'inline', peers: 2, baseline: 'inline, two peers' },
   { label: 'thread, two peers', mode: 'thread', peers: 2, baseline: 'inline, two peers' },
+  { label: 'thread, agents started with the node, two peers', mode: 'thread', peers: 2, args: ['--p2p-agents', '2'], baseline: 'inline, two peers' },
 ];
 
 function machine(): string {
