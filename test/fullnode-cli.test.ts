@@ -21,6 +21,8 @@ test('flags parse into options; defaults need no setup', (t) => {
   t.is(parseCliArgs(['--p2p-multiprocess']).p2p, 'thread');
   t.is(parseCliArgs(['--p2p-multiprocess=process']).p2p, 'process');
   t.is(parseCliArgs(['--p2p-multiprocess=thread']).p2p, 'thread');
+  t.is(parseCliArgs(['--p2p-multiprocess']).agents, 'per-connection');
+  t.deepEqual(parseCliArgs(['--p2p-multiprocess', '--p2p-agents', '2']).agents, { pool: 2 });
   t.deepEqual(parseCliArgs(['--bootstrap', '127.0.0.1:40403', '[::1]:40404', '--bootstrap=example.org:1']).bootstrap, [
     { host: '127.0.0.1', port: 40403 },
     { host: '::1', port: 40404 },
@@ -38,6 +40,8 @@ test('bad flags get a message naming the flag and what it wants', (t) => {
     [['--bootstrap', 'localhost'], /--bootstrap wants HOST:PORT/],
     [['--bootstrap', 'localhost:0'], /port from 1 to 65535/],
     [['--p2p-multiprocess=fork'], /takes 'thread' or 'process'/],
+    [['--p2p-multiprocess', '--p2p-agents', '0'], /--p2p-agents wants a number of agents/],
+    [['--p2p-agents', '2'], /--p2p-agents needs --p2p-multiprocess/],
     [['--log-level', 'loud'], /--log-level wants one of/],
     [['--frobnicate'], /unknown flag --frobnicate/],
     [['stray'], /unexpected argument 'stray'/],

@@ -34,6 +34,14 @@ function fakeNode(overrides: Partial<NodeApi> = {}): NodeApi & { calls: string[]
     blockExists: (hash) => CHAIN.includes(hash),
     transactionExists: () => false,
     getTransactionOutput: () => null,
+    getBlockDependencies: (queries) =>
+      queries.map(({ hash, parent, inputs }) => ({
+        known: CHAIN.includes(hash),
+        parentHeight: CHAIN.includes(parent) ? CHAIN.indexOf(parent) : null,
+        knownTxids: [],
+        outputs: inputs.map(() => null),
+      })),
+    claimBlocks: (_connection, hashes) => hashes.map((hash) => (CHAIN.includes(hash) ? 'known' : 'claimed')),
     onNewBlock: () => {
       throw new Error('not expected');
     },

@@ -1,6 +1,7 @@
 /**
  * The reference full node over real TCP, in every P2P mode: two nodes converge on the
  * same best block and relay new ones; one node serves two syncing peers at once; a node
+ * syncs from two peers at once; a node
  * restarted mid-sync resumes from what it stored; a peer sending garbage or an over-long
  * line is dropped while the sync with the other peer goes on. Chains are small and the
  * proof of work cheap; nothing here depends on timing.
@@ -53,6 +54,27 @@ test.serial('a node serves two syncing peers at once', async (t) => {
   t.is(a.storage.best.hash, b.storage.best.hash);
   t.deepEqual(source.peers.list().map((peer) => peer.id).sort(), [a.peerId, b.peerId].sort());
 });
+
+for (const agents of ['per-connection', { pool: 2 }] as const) {
+  test.serial(`thread, agents ${typeof agents === 'string' ? agents : 'in a pool of 2'}: a node syncs the same chain from two peers at once`, async (t) => {
+    const timings = { streamLimit: 40 };
+    const a = await startNode(t, { p2p: 'inline', generateBlocks: 150, timings });
+    const b = await startNode(t, { p2p: 'inline', bootstrap: [endpoint(a)], timings });
+    await waitForSameBest(b, a);
+    const node = await startNode(t, { p2p: 'thread', agents, bootstrap: [endpoint(a), endpoint(b)], timings });
+    let disconnects = 0;
+    node.lineServer.on('disconnect', () => disconnects++);
+    await waitForSameBest(node, a);
+    // Both streams carry the same blocks: each is stored once (a copy the node already
+    // has or has queued is skipped, or stored as a duplicate), and neither peer is
+    // dropped for sending what the other one sent first.
+    t.is(node.vertices.stats.added, 150);
+    t.is(node.vertices.stats.missingParent, 0);
+    await waitFor(() => node.peers.list().length === 2, 'both peers to be connected');
+    t.deepEqual(node.peers.list().map((peer) => peer.id).sort(), [a.peerId, b.peerId].sort());
+    t.is(disconnects, 0);
+  });
+}
 
 test.serial('a node restarted mid-sync resumes from its storage', async (t) => {
   const STOP_AT = 60;

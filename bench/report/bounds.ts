@@ -57,6 +57,30 @@ const P99: Finding = () =>
   "Not profiled in this run. With agents, the syncing node's main thread still does its own work per block (verification and storage writes run there by design), so that work bounds the HTTP tail; " +
   'on two cores the agent, the syncing node, the source node and the prober also compete for CPU.';
 
+/** A cell of the fullnode suite's per-case table. */
+const fullnodeCell = (r: Results, caseName: string, column: string): string => {
+  const t = r.get('fullnode')?.summaries?.find((x) => x.title.startsWith('per case'));
+  const at = t?.header.indexOf(column) ?? -1;
+  return (at >= 0 ? t?.rows.find((row) => row[0] === caseName)?.[at] : undefined) ?? 'n/a';
+};
+
+const SYNC: Finding = (r) =>
+  `In this run: inline ${fullnodeCell(r, 'inline', 'sync s')} s (first block ${fullnodeCell(r, 'inline', 'first block ms')} ms, then ${fullnodeCell(r, 'inline', 'then blocks/s')} blocks/s); ` +
+  `thread ${fullnodeCell(r, 'thread', 'sync s')} s (first block ${fullnodeCell(r, 'thread', 'first block ms')} ms, then ${fullnodeCell(r, 'thread', 'then blocks/s')} blocks/s); ` +
+  `thread-pool ${fullnodeCell(r, 'thread-pool', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool', 'first block ms')} ms). ` +
+  "CPU profiles of the syncing node (`node --cpu-prof`, main thread and agent) show the agent busy from its start to the last block: about two thirds of its samples are the proof of work (the same per block as inline pays on the node's thread), the rest decoding, base64 and IPC; " +
+  'its blocking calls (one `getBlockDependencies` per 64 blocks since the migration step that batched them) take 2–15 ms each behind the node\'s busy event loop, ~0.1–0.15 s per sync. ' +
+  "With one peer the agent therefore cannot beat inline's time per block by more than the node's own share (validation and saves, ~0.2 ms a block); what separates the two is the agent's start-up inside the first block (a worker plus tsx compiling the TypeScript agent module, ~0.25 s), which `--p2p-agents` moves to the node's start-up. " +
+  'Timings drift with load: with another job on one of the two cores both agent rows suffer most.';
+
+const TWO_PEERS: Finding = (r) =>
+  `In this run: inline-2peers ${fullnodeCell(r, 'inline-2peers', 'sync s')} s (then ${fullnodeCell(r, 'inline-2peers', 'then blocks/s')} blocks/s); ` +
+  `thread-2peers ${fullnodeCell(r, 'thread-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-2peers', 'then blocks/s')} blocks/s); ` +
+  `thread-pool-2peers ${fullnodeCell(r, 'thread-pool-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-pool-2peers', 'then blocks/s')} blocks/s). ` +
+  'Both streams carry the same blocks. A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed first (in flight) to it, verifying its own claims meanwhile; traces before this existed counted ~1,850 and ~1,990 proof-of-work checks per connection for 2,000 blocks, now each block is checked once, and with agents the two connections check different blocks at the same time. ' +
+  'What the per-connection row pays on top is two agents starting at the same moment inside the first block (a worker each, tsx compiling the agent module), on the 2 cores the node, the two source nodes and the prober also need; the pool starts them with the node. ' +
+  'The stream itself is bounded by those 2 cores: two agents, the node\'s thread, two source nodes and the prober, with a connection that waits at a block in flight polling every 2 ms.';
+
 const SPAWN_TIME: Finding = (r) =>
   `Start-up from the built package: agent-ipc thread ${us(r, 'process', 'spawn-built', 'agent-ipc-thread-built')}, a bare Worker ${us(r, 'process', 'spawn-built', 'bare-worker')} (µs until it answers). ` +
   'The bare Worker row is what any worker pays (a new isolate and the Node bootstrap); the difference is agent-ipc loading its bootstrap and the agent module and one handshake over the port.';
@@ -80,6 +104,10 @@ const FINDINGS: Record<string, Finding> = {
   'process-fork': FORK,
   'fullnode-thread-p99': P99,
   'fullnode-process-p99': P99,
+  'fullnode-thread-sync': SYNC,
+  'fullnode-thread-pool-sync': SYNC,
+  'fullnode-two-peers-sync': TWO_PEERS,
+  'fullnode-two-peers-pool-sync': TWO_PEERS,
   'spawn-time': SPAWN_TIME,
   'spawn-rss': SPAWN_RSS,
 };

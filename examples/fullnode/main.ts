@@ -89,6 +89,7 @@ async function main(): Promise<void> {
       httpPort: cli.httpPort,
       bootstrap: cli.bootstrap,
       p2p: cli.p2p,
+      agents: cli.agents,
       logger,
       signal: abort.signal,
       generateBlocks: generating,

@@ -15,6 +15,8 @@ export interface CliOptions {
   httpPort: number;
   bootstrap: PeerEndpoint[];
   p2p: Isolation;
+  /** `per-connection`, or a pool of agents started with the node. */
+  agents: 'per-connection' | { pool: number };
   logLevel: string;
   help: boolean;
 }
@@ -35,13 +37,16 @@ export const USAGE = `usage: npm run fullnode -- [options]
   --p2p-multiprocess[=thread|process]
                             run each peer connection in an agent: a worker thread (the
                             default) or a child process; without the flag P2P runs inline
+  --p2p-agents N            with --p2p-multiprocess: N agents started with the node, the
+                            connections shared among them (default: an agent per
+                            connection, started when the connection opens)
   --log-level LEVEL         fatal, error, warn, info (default), debug, trace or silent
   --help                    this text
 
 HTTP API: GET /status, GET /block/:hash`;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const VALUE_FLAGS = ['--data-dir', '--generate-blocks', '--port', '--http-port', '--host', '--bootstrap', '--log-level'];
+const VALUE_FLAGS = ['--data-dir', '--generate-blocks', '--port', '--http-port', '--host', '--bootstrap', '--p2p-agents', '--log-level'];
 
 function port(flag: string, value: string): number {
   const n = Number(value);
@@ -66,6 +71,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     httpPort: 8080,
     bootstrap: [],
     p2p: 'inline',
+    agents: 'per-connection',
     logLevel: 'info',
     help: false,
   };
@@ -117,11 +123,16 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       case '--bootstrap':
         for (const endpoint of values) options.bootstrap.push(parseEndpoint(endpoint));
         break;
+      case '--p2p-agents':
+        if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new UsageError(`--p2p-agents wants a number of agents from 1 to 64, got '${value}'`);
+        options.agents = { pool: Number(value) };
+        break;
       case '--log-level':
         if (!LOG_LEVELS.includes(value)) throw new UsageError(`--log-level wants one of ${LOG_LEVELS.join(', ')}, got '${value}'`);
         options.logLevel = value;
         break;
     }
   }
+  if (options.agents !== 'per-connection' && options.p2p === 'inline') throw new UsageError('--p2p-agents needs --p2p-multiprocess (inline P2P has no agents)');
   return options;
 }

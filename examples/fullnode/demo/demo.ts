@@ -1,21 +1,40 @@
 /**
  * `npm run demo`: the reference full node syncing in each P2P mode.
  *
- * A source node mines a 2,000-block chain (its own process). Then, for each mode —
- * inline (P2P on the node's thread, the legacy architecture), thread and process (each
- * peer connection in an agent) — a fresh node syncs that chain while this script asks
- * its `GET /status` every 5 ms. The table shows what moving P2P into agents buys (the
- * node's API stays responsive during sync) and what it costs (a blocking call per
- * storage read, cheap when cores are free). `DEMO_BLOCKS=500 npm run demo` for a
- * shorter run.
+ * A source node mines a 2,000-block chain (its own process) and a second one copies it.
+ * Then, for each deployment — inline (P2P on the node's thread, the legacy
+ * architecture), thread and process (each peer connection in an agent started when the
+ * peer connects), thread with two agents started with the node (`--p2p-agents 2`), and
+ * inline and thread (both ways) syncing from both sources at once — a fresh node syncs that chain
+ * while this script asks its `GET /status` every 5 ms. The table shows what moving P2P
+ * into agents buys (the node's API stays responsive during sync, verification runs in
+ * parallel with several peers) and what it costs (agent start-up, blocking calls, cheap
+ * when cores are free). `DEMO_BLOCKS=500 npm run demo` for a shorter run.
  */
 import * as os from 'node:os';
-import { fmtMs, printTable } from './result-table.ts';
-import { runSyncTrial, startSourceNode, type SyncTrialResult } from './sync-trial.ts';
+import { fmtMs, printTable, type TableRow } from './result-table.ts';
+import { runSyncTrial, startSourceNode } from './sync-trial.ts';
 import type { Isolation } from '../../../src/index.ts';
 
 const BLOCKS = Number(process.env.DEMO_BLOCKS ?? 2000);
-const MODES: Isolation[] = ['inline', 'thread', 'process'];
+
+interface Deployment {
+  label: string;
+  mode: Isolation;
+  peers: 1 | 2;
+  args?: string[];
+  baseline: string;
+}
+
+const DEPLOYMENTS: Deployment[] = [
+  { label: 'inline', mode: 'inline', peers: 1, baseline: 'inline' },
+  { label: 'thread', mode: 'thread', peers: 1, baseline: 'inline' },
+  { label: 'process', mode: 'process', peers: 1, baseline: 'inline' },
+  { label: 'thread, agents started with the node', mode: 'thread', peers: 1, args: ['--p2p-agents', '2'], baseline: 'inline' },
+  { label: 'inline, two peers', mode: 'inline', peers: 2, baseline: 'inline, two peers' },
+  { label: 'thread, two peers', mode: 'thread', peers: 2, baseline: 'inline, two peers' },
+  { label: 'thread, agents started with the node, two peers', mode: 'thread', peers: 2, args: ['--p2p-agents', '2'], baseline: 'inline, two peers' },
+];
 
 function machine(): string {
   const [load] = os.loadavg();
@@ -28,18 +47,24 @@ async function main(): Promise<void> {
   const source = await startSourceNode(BLOCKS, (line) => {
     if (line.startsWith('generated')) process.stdout.write(`  ${line}\n`);
   });
-  const results: Array<SyncTrialResult | { mode: Isolation; error: string }> = [];
+  const results: TableRow[] = [];
   try {
-    for (const mode of MODES) {
-      process.stdout.write(`Syncing a fresh node, P2P ${mode}…`);
-      try {
-        const result = await runSyncTrial(source, mode);
-        results.push(result);
-        process.stdout.write(` ${fmtMs(result.syncMs)}\n`);
-      } catch (error) {
-        results.push({ mode, error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
-        process.stdout.write(' failed\n');
+    process.stdout.write('Copying the chain to a second source node…\n');
+    const sources = [source, await startSourceNode(BLOCKS, undefined, source)];
+    try {
+      for (const d of DEPLOYMENTS) {
+        process.stdout.write(`Syncing a fresh node, ${d.label}…`);
+        try {
+          const result = await runSyncTrial(sources.slice(0, d.peers), d.mode, { args: d.args });
+          results.push({ label: d.label, baseline: d.baseline, result });
+          process.stdout.write(` ${fmtMs(result.syncMs)}\n`);
+        } catch (error) {
+          results.push({ label: d.label, baseline: d.baseline, error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
+          process.stdout.write(' failed\n');
+        }
       }
+    } finally {
+      await sources[1].stop();
     }
   } finally {
     await source.stop();

@@ -1,8 +1,8 @@
 /**
  * One measurement of the demo and the benchmark: a fresh node (its own process, empty
- * temporary storage) syncs a source node's chain in a given P2P mode while its HTTP API
- * is probed every few ms. Also starts the source node: a chain of N generated blocks,
- * served by another process.
+ * temporary storage) syncs a source node's chain — or the same chain from several
+ * source nodes at once — in a given P2P mode while its HTTP API is probed every few ms.
+ * Also starts source nodes: a chain of N generated blocks, served by another process.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +24,14 @@ export interface SyncTrialOptions {
   probeIntervalMs?: number;
   /** Give up after this long. Default 5 minutes. */
   timeoutMs?: number;
+  /** More flags for the syncing node (e.g. `--p2p-agents 2`). */
+  args?: readonly string[];
 }
 
 export interface SyncTrialResult {
   mode: Isolation;
+  /** Source nodes synced from at once. */
+  peers: number;
   blocks: number;
   syncMs: number;
   blocksPerSec: number;
@@ -47,32 +51,65 @@ function modeArgs(mode: Isolation): string[] {
   return mode === 'inline' ? [] : [`--p2p-multiprocess=${mode}`];
 }
 
-/** Starts a node that mines `blocks` blocks and then serves them (P2P inline). */
-export async function startSourceNode(blocks: number, onLine?: (line: string) => void): Promise<SourceNode> {
+/**
+ * Starts a node that mines `blocks` blocks and then serves them (P2P inline). With
+ * `chainOf`, it copies that source's chain instead (it syncs it, then serves it): two
+ * sources then serve the very same blocks, as two peers of a real network would.
+ */
+export async function startSourceNode(blocks: number, onLine?: (line: string) => void, chainOf?: SourceNode): Promise<SourceNode> {
   const dir = temporaryDir('fullnode-source-');
   const port = await freePort();
+  let node: NodeProcess | undefined;
   try {
-    const node = await NodeProcess.start({
-      args: ['--data-dir', dir, '--generate-blocks', String(blocks), '--port', String(port), '--http-port', '0'],
+    const httpPort = await freePort();
+    const chain = chainOf ? ['--bootstrap', `127.0.0.1:${chainOf.port}`] : ['--generate-blocks', String(blocks)];
+    node = await NodeProcess.start({
+      args: ['--data-dir', dir, ...chain, '--port', String(port), '--http-port', String(httpPort)],
       startTimeoutMs: 10 * 60_000,
       onLine,
     });
+    if (chainOf) await waitForHeight(httpPort, chainOf.height, 10 * 60_000);
+    const started = node;
     return {
       port,
-      height: blocks,
+      height: chainOf?.height ?? blocks,
       async stop() {
-        await node.stop();
+        await started.stop();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (error) {
+    await node?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
 }
 
-/** A fresh node syncs `source` in `mode`; its `GET /status` is probed throughout. */
-export async function runSyncTrial(source: Pick<SourceNode, 'port' | 'height'>, mode: Isolation, options: SyncTrialOptions = {}): Promise<SyncTrialResult> {
+/** Resolves once the node whose HTTP API is on `httpPort` has a chain of `height`. */
+async function waitForHeight(httpPort: number, height: number, timeoutMs: number): Promise<void> {
+  const probe = new HttpProbe(httpPort, 20);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const reached = probe.until((status) => status.height >= height);
+    probe.start();
+    await Promise.race([reached, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no chain of ${height} blocks after ${timeoutMs / 1000} s`)), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+    await probe.stop();
+  }
+}
+
+/**
+ * A fresh node syncs `source` in `mode` (from each of several sources at once, if given
+ * a list: they must hold the same chain); its `GET /status` is probed throughout.
+ */
+export async function runSyncTrial(
+  source: Pick<SourceNode, 'port' | 'height'> | ReadonlyArray<Pick<SourceNode, 'port' | 'height'>>,
+  mode: Isolation,
+  options: SyncTrialOptions = {},
+): Promise<SyncTrialResult> {
+  const sources = 'port' in source ? [source] : source;
+  const height = Math.max(...sources.map((s) => s.height));
   const dir = temporaryDir(`fullnode-${mode}-`);
   let node: NodeProcess | undefined;
   let probe: HttpProbe | undefined;
@@ -80,13 +117,18 @@ export async function runSyncTrial(source: Pick<SourceNode, 'port' | 'height'>, 
   try {
     const [port, httpPort] = [await freePort(), await freePort()];
     node = await NodeProcess.start({
-      args: ['--data-dir', dir, '--port', String(port), '--http-port', String(httpPort), '--bootstrap', `127.0.0.1:${source.port}`, ...modeArgs(mode)],
+      args: [
+        ...['--data-dir', dir, '--port', String(port), '--http-port', String(httpPort)],
+        ...['--bootstrap', ...sources.map((s) => `127.0.0.1:${s.port}`)],
+        ...modeArgs(mode),
+        ...(options.args ?? []),
+      ],
     });
     probe = new HttpProbe(httpPort, options.probeIntervalMs ?? 5);
     const started = performance.now();
     let firstBlockMs = Number.NaN;
     void probe.until((status) => status.height > 0).then(() => (firstBlockMs = performance.now() - started));
-    const synced = probe.until((status) => status.height >= source.height);
+    const synced = probe.until((status) => status.height >= height);
     probe.start();
     const timeoutMs = options.timeoutMs ?? 5 * 60_000;
     await Promise.race([
@@ -97,11 +139,12 @@ export async function runSyncTrial(source: Pick<SourceNode, 'port' | 'height'>, 
     const http = latencyStats(probe.latenciesMs);
     return {
       mode,
-      blocks: source.height,
+      peers: sources.length,
+      blocks: height,
       syncMs,
-      blocksPerSec: (source.height * 1000) / syncMs,
+      blocksPerSec: (height * 1000) / syncMs,
       firstBlockMs,
-      streamBlocksPerSec: ((source.height - 1) * 1000) / (syncMs - firstBlockMs),
+      streamBlocksPerSec: ((height - 1) * 1000) / (syncMs - firstBlockMs),
       http,
     };
   } finally {

@@ -36,6 +36,11 @@ export interface FullNodeOptions {
   network?: NetworkParams;
   /** Where peer connections run. Default `'inline'`. */
   p2p?: Isolation;
+  /**
+   * Which agent runs a connection (thread / process): a fresh one per connection,
+   * started when it opens (the default), or one of a pool started with the node.
+   */
+  agents?: 'per-connection' | { pool: number };
   /** Address for P2P and HTTP. Default `127.0.0.1`. */
   host?: string;
   /** P2P port; `0` (the default) picks a free one. */
@@ -178,7 +183,7 @@ export class FullNode {
       agent: new URL('../p2p/peer-protocol.ts', import.meta.url),
       expose: api,
       isolation: this.p2p,
-      agents: 'per-connection',
+      agents: this.p2p === 'inline' ? 'per-connection' : (options.agents ?? 'per-connection'),
       data: settings,
       logger: options.logger,
       name: 'peer',
@@ -188,6 +193,7 @@ export class FullNode {
     server.on('disconnect', (info) => {
       this.peers.disconnected(info.id);
       this.relay.release(info.id);
+      this.blockQueue.releaseClaims(info.id);
     });
     server.on('error', (error, info) => options.logger?.warn({ connection: info?.id, reason: error.message }, 'peer connection failed'));
     this.p2pAddress_ = await server.listen(options.port ?? 0, host);

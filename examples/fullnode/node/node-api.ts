@@ -18,6 +18,35 @@ import type { BlockOrigin, NewBlockResult, VertexHandler } from './vertex-handle
 
 export type { BlockOrigin, NewBlockResult, PeerSyncReport, PeerVerdict, RelayBatch };
 
+/** What `claimBlocks` says of a block: known to the node, claimed now for the caller, or in flight for another connection. */
+export type BlockClaim = 'known' | 'claimed' | 'in-flight';
+
+/** The storage questions a streamed block raises (sync-v2's "can validate full"), asked at once. */
+export interface BlockDependencyQuery {
+  hash: Hash;
+  parent: Hash;
+  /** The block's transactions. */
+  txids: Hash[];
+  /** Every input of the block's transactions, in order: `[txid, index]`. */
+  inputs: Array<[Hash, number]>;
+}
+
+/**
+ * The node's answers to a `BlockDependencyQuery`, all read in one snapshot. "Known"
+ * means stored, or queued for storage (`queueBlock`, from any connection): a queued
+ * block is as good as stored for the checks of the blocks after it.
+ */
+export interface BlockDependencies {
+  /** The block itself is known. */
+  known: boolean;
+  /** The parent's height, `null` if the parent is not known. */
+  parentHeight: number | null;
+  /** Those of `txids` that are known. */
+  knownTxids: Hash[];
+  /** The output each input spends, `null` where the node knows none (one per input, in order). */
+  outputs: Array<TxOutput | null>;
+}
+
 export interface NodeApi {
   // storage reads (blocking in the protocol)
   getBestBlock(): BestBlock;
@@ -27,6 +56,20 @@ export interface NodeApi {
   blockExists(hash: Hash): boolean;
   transactionExists(txid: Hash): boolean;
   getTransactionOutput(txid: Hash, index: number): TxOutput | null;
+  /**
+   * For each block, the answers of `blockExists`, `getBlockMeta(parent)`,
+   * `transactionExists` and `getTransactionOutput` — counting the blocks queued for
+   * storage as stored — all from one snapshot:
+   * under `--p2p-multiprocess` one blocking round trip for a batch of blocks instead of
+   * one per question (step 7 of the walkthrough).
+   */
+  getBlockDependencies(queries: BlockDependencyQuery[]): BlockDependencies[];
+  /**
+   * Blocks in flight: for each hash, `known` (stored or queued), else `claimed` for
+   * `connection` (it verifies the block; a claim it already holds counts), else
+   * `in-flight` (another connection is verifying it).
+   */
+  claimBlocks(connection: number, hashes: Hash[]): BlockClaim[];
   // writes
   /** Validates and saves at once (blocking: a relayed block). */
   onNewBlock(bytes: Uint8Array, origin: BlockOrigin): NewBlockResult;
@@ -63,6 +106,18 @@ export function createNodeApi({ entrypoints, storage, vertices, blockQueue, peer
     blockExists: (hash) => storage.hasBlock(hash),
     transactionExists: (txid) => storage.hasTransaction(txid),
     getTransactionOutput: (txid, index) => storage.getTransaction(txid)?.outputs[index] ?? null,
+    getBlockDependencies: (queries) =>
+      queries.map(({ hash, parent, txids, inputs }) => ({
+        known: storage.hasBlock(hash) || blockQueue.block(hash) !== undefined,
+        parentHeight: storage.getBlockMeta(parent)?.height ?? blockQueue.block(parent)?.height ?? null,
+        knownTxids: txids.filter((txid) => storage.hasTransaction(txid) || blockQueue.transaction(txid) !== undefined),
+        outputs: inputs.map(([txid, index]) => (blockQueue.transaction(txid) ?? storage.getTransaction(txid))?.outputs[index] ?? null),
+      })),
+    claimBlocks: (connection, hashes) =>
+      hashes.map((hash) => {
+        if (storage.hasBlock(hash) || blockQueue.block(hash) !== undefined) return 'known';
+        return blockQueue.claim(hash, connection) === connection ? 'claimed' : 'in-flight';
+      }),
     onNewBlock: (bytes, origin) => vertices.onNewBlock(bytes, origin),
     queueBlock: (bytes, origin) => blockQueue.push(bytes, origin),
     entrypoints,
