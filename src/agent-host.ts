@@ -5,11 +5,11 @@
  * records and its counters. It is the same for every isolation; the launcher
  * supplies what differs.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { serveBlocking, servingBlockingOf } from './blocking-context.ts';
 import { MailboxServer } from './blocking/server.ts';
-import { IpcConnection, type CallOptions, type HandlerTable, type IncomingCall } from './connection.ts';
+import { IpcConnection, type CallOptions, type HandlerTable } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
 import { AgentExitedError, ConnectionClosedError, DeadlockError, ProtocolError, UnknownMethodError, type AgentExit } from './errors.ts';
 import { Control } from './isolation/control.ts';
@@ -74,12 +74,6 @@ export interface AgentHostOptions {
   /** Where the agent's log records are written; none: the agent logs nothing. */
   logger?: Logger;
 }
-
-/**
- * Which agent's blocking call the current async context is serving. Created on the
- * first blocking call only: an active AsyncLocalStorage costs every promise a hook.
- */
-let servingBlocking: AsyncLocalStorage<AgentHost> | undefined;
 
 /** @internal The implementation behind {@link Agent}. */
 export class AgentHost implements Agent<unknown> {
@@ -257,7 +251,7 @@ export class AgentHost implements Agent<unknown> {
   /** Why a call into the agent must not be made now, if it must not. */
   private refuse(command: string): Error | undefined {
     if (this.closing) return new ConnectionClosedError(`agent '${this.name}' is closing`);
-    if (servingBlocking?.getStore() === this) return new DeadlockError(this.name, command);
+    if (servingBlockingOf() === this) return new DeadlockError(this.name, command);
     return undefined;
   }
 
@@ -287,10 +281,9 @@ export class AgentHost implements Agent<unknown> {
       this.counters.errors++;
       throw new UnknownMethodError(command);
     }
-    servingBlocking ??= new AsyncLocalStorage<AgentHost>();
     let result: unknown;
     try {
-      result = servingBlocking.run(this, handler, payload, undefined as unknown as IncomingCall);
+      result = serveBlocking(this, handler, payload);
     } catch (error) {
       this.counters.errors++;
       throw error;
