@@ -70,7 +70,7 @@ const SYNC: Finding = (r) =>
   `thread-pool ${fullnodeCell(r, 'thread-pool', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool', 'first block ms')} ms). ` +
   "CPU profiles of the syncing node (`node --cpu-prof`, main thread and agent) show the agent busy from its start to the last block: about two thirds of its samples are the proof of work (the same per block as inline pays on the node's thread), the rest decoding, base64 and IPC; " +
   'its blocking calls (one `getBlockDependencies` per 64 blocks since the migration step that batched them) take 2–15 ms each behind the node\'s busy event loop, ~0.1–0.15 s per sync. ' +
-  "With one peer the agent therefore cannot beat inline's time per block by more than the node's own share (validation and saves, ~0.2 ms a block); what separates the two is the agent's start-up inside the first block (a worker plus tsx compiling the TypeScript agent module, ~0.25 s), which `--p2p-agents` moves to the node's start-up. " +
+  "With one peer the agent therefore cannot beat inline's time per block by more than the node's own share (validation and saves, ~0.2 ms a block); what separates the two is the agent's start-up inside the first block (a worker loading the built agent module, ~40–100 ms; ~0.25 s when the node ran under tsx, before the demo and bench ran it built), which `--p2p-agents` moves to the node's start-up. " +
   'Timings drift with load: with another job on one of the two cores both agent rows suffer most.';
 
 const TWO_PEERS: Finding = (r) =>
@@ -78,7 +78,7 @@ const TWO_PEERS: Finding = (r) =>
   `thread-2peers ${fullnodeCell(r, 'thread-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-2peers', 'then blocks/s')} blocks/s); ` +
   `thread-pool-2peers ${fullnodeCell(r, 'thread-pool-2peers', 'sync s')} s (first block ${fullnodeCell(r, 'thread-pool-2peers', 'first block ms')} ms, then ${fullnodeCell(r, 'thread-pool-2peers', 'then blocks/s')} blocks/s). ` +
   'Both streams carry the same blocks. A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed first (in flight) to it, verifying its own claims meanwhile; traces before this existed counted ~1,850 and ~1,990 proof-of-work checks per connection for 2,000 blocks, now each block is checked once, and with agents the two connections check different blocks at the same time. ' +
-  'What the per-connection row pays on top is two agents starting at the same moment inside the first block (a worker each, tsx compiling the agent module), on the 2 cores the node, the two source nodes and the prober also need; the pool starts them with the node. ' +
+  'What the per-connection row pays on top is two agents starting at the same moment inside the first block (a worker each), on the 2 cores the node, the two source nodes and the prober also need; the pool starts them with the node. ' +
   'The stream itself is bounded by those 2 cores: two agents, the node\'s thread, two source nodes and the prober, with a connection that waits at a block in flight polling every 2 ms.';
 
 const SPAWN_TIME: Finding = (r) =>

@@ -16,6 +16,7 @@ import { summarize } from '../harness/stats.ts';
 import type { Suite, SummaryTable } from '../harness/suite.ts';
 import type { TargetResult } from '../harness/targets.ts';
 import type { Isolation } from '../../src/index.ts';
+import { ensureBuilt } from '../subjects/built-package.ts';
 import { runSyncTrial, startSourceNode, type SourceNode, type SyncTrialResult } from '../../examples/fullnode/demo/sync-trial.ts';
 
 const BLOCKS = 2000;
@@ -45,6 +46,8 @@ class SourceFixture implements Fixture {
   nodes: SourceNode[] = [];
 
   async start(): Promise<void> {
+    // The nodes run from a build that uses dist/ (examples/fullnode/demo/built-node.ts).
+    ensureBuilt();
     const first = await startSourceNode(BLOCKS);
     this.nodes.push(first);
     // The second source copies the first one's chain: two peers serving the same blocks.
@@ -140,7 +143,7 @@ const suite: Suite = {
         notes: [
           'Each round starts a fresh syncing node (its own process, empty LMDB in a temporary directory) for each case; the source nodes (inline P2P) are started once and serve every round. The second source syncs the first one\'s chain before the rounds start, so both serve the very same blocks.',
           "Sync time runs from the syncing node printing `online:` (it dials its sources right before) until GET /status reports the source's height; HTTP latencies are of every GET /status in that window (one request at a time, keep-alive).",
-          'first block: from `online:` until GET /status shows height > 0 (connect, handshake, the common-block search and — for thread/process with an agent per connection — starting the agent: a worker or process, tsx compiling the TypeScript agent module).',
+          'first block: from `online:` until GET /status shows height > 0 (connect, handshake, the common-block search and — for thread/process with an agent per connection — starting the agent: a worker or a process). The nodes run as deployed: compiled JavaScript on a plain node, agent-ipc from dist/ (examples/fullnode/demo/built-node.ts); under tsx each agent would also compile its modules (~0.15 s more per agent on Node 20).',
           'thread-pool runs the node with `--p2p-agents 2`: two agents started with the node (before `online:`, so outside the sync time), the connections shared among them. A deployment choice, not a different protocol: it trades isolation between peers for no start-up per connection.',
           '*-2peers: the node syncs from both sources at once; each connection streams the whole chain (as sync-v2 does with each syncing peer). A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed (in flight) to it, so each block is verified once; with agents, the two verify different blocks at the same time.',
           "On 2-core machines the syncing node's thread, its agents, the source nodes and the prober share 2 cores; blocking calls spin briefly, which costs most when cores are short.",

@@ -1,13 +1,12 @@
 /**
- * A full node running as its own OS process (the CLI, `main.ts`), as two real nodes
- * would: the demo and the benchmark start one to sync from and one that syncs, so the
+ * A full node running as its own OS process (the CLI, built: see built-node.ts), as
+ * two real nodes would: the demo and the benchmark start one to sync from and one that syncs, so the
  * serving node's work never lands on the syncing node's thread.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { builtFullNode } from './built-node.ts';
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 export interface NodeProcessOptions {
   args: string[];
@@ -25,9 +24,11 @@ export class NodeProcess {
     this.exited = once(child, 'exit').then(([code]) => code as number | null);
   }
 
-  /** Starts `main.ts` with `args`; resolves once it printed `online:`. */
+  /** Starts the built node (see built-node.ts) with `args`; resolves once it printed `online:`. */
   static async start(options: NodeProcessOptions): Promise<NodeProcess> {
-    const child = spawn(process.execPath, ['--import=tsx', MAIN, '--log-level', 'warn', ...options.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const main = await builtFullNode();
+    // A plain node, as deployed: no tsx, and the bench's own flags are not passed on.
+    const child = spawn(process.execPath, [main, '--log-level', 'warn', ...options.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const node = new NodeProcess(child);
     let buffer = '';
     let online!: () => void;

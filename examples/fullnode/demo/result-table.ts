@@ -54,7 +54,7 @@ export function printTable(results: readonly TableRow[], blocks: number): void {
     'inline: peer protocols run on the node thread (the legacy architecture); thread/process: one agent per connection (--p2p-multiprocess),',
     'started when the peer connects; "agents started with the node": --p2p-agents 2, a pool of two agents started before the node goes online.',
     'Two peers: the same chain from two source nodes at once; each connection streams every block, each block is verified and stored once.',
-    "first block: connecting, handshake, the agent's start-up if per connection (a TypeScript module loaded through tsx here), the common-block search.",
+    "first block: connecting, handshake, the agent's start-up if per connection, the common-block search. Nodes run built JavaScript (demo/built-node.ts), as deployed.",
   );
   process.stdout.write(`${out.join('\n')}\n`);
 }

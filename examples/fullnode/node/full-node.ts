@@ -26,6 +26,12 @@ import { PeerRegistry } from './peer-registry.ts';
 import { RelayHub } from './relay-hub.ts';
 import { VertexHandler } from './vertex-handler.ts';
 
+/**
+ * The peer protocol module each agent loads: next to this file's directory when run from
+ * source, or beside the bundled `main.js` when run from the build (demo/built-node.ts).
+ */
+const PEER_PROTOCOL = import.meta.url.endsWith('.ts') ? new URL('../p2p/peer-protocol.ts', import.meta.url) : new URL('./p2p/peer-protocol.js', import.meta.url);
+
 // Agents' blocking calls that fail with these get them back as themselves.
 registerError(InvalidBlockError);
 registerError(DecodeError);
@@ -180,7 +186,7 @@ export class FullNode {
       relay: this.relay,
     });
     const server = createLineServer({
-      agent: new URL('../p2p/peer-protocol.ts', import.meta.url),
+      agent: PEER_PROTOCOL,
       expose: api,
       isolation: this.p2p,
       agents: this.p2p === 'inline' ? 'per-connection' : (options.agents ?? 'per-connection'),
