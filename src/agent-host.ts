@@ -19,6 +19,7 @@ import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
 import { countingErrorFrames } from './transports/error-frame-counter.ts';
 import type { Isolation, Promisified, RemoteMethods } from './types.ts';
+import { isPromiseLike } from './promise-like.ts';
 
 /** Counters for metrics. */
 export interface AgentStats {
@@ -288,7 +289,7 @@ export class AgentHost implements Agent<unknown> {
       this.counters.errors++;
       throw error;
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (isPromiseLike(result)) {
       return Promise.resolve(result).then(undefined, (error: unknown) => {
         this.counters.errors++;
         throw error;

@@ -12,6 +12,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Handler, IncomingCall } from './connection.ts';
+import { isPromiseLike } from './promise-like.ts';
 
 let storage: AsyncLocalStorage<object> | undefined;
 /** Blocking handlers that returned a promise which has not settled: their awaits need the context. */
@@ -36,13 +37,13 @@ export function serveBlocking(agent: object, handler: Handler, payload: unknown)
   } finally {
     switchOffLater();
   }
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+  if (isPromiseLike(result)) {
     asyncHandlersRunning++;
     const done = (): void => {
       asyncHandlersRunning--;
       switchOffLater();
     };
-    (result as PromiseLike<unknown>).then(done, done);
+    result.then(done, done);
   }
   return result;
 }

@@ -21,6 +21,7 @@ import { payloadBytes } from './payload-size.ts';
 import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
 import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, type Batch } from './wire.ts';
+import { isPromiseLike } from './promise-like.ts';
 
 /** What a request handler learns about the call it serves. */
 export interface IncomingCall {
@@ -483,9 +484,9 @@ export class IpcConnection {
       this.reply(id, controller, undefined, error);
       return;
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (isPromiseLike(result)) {
       this.busy++;
-      (result as PromiseLike<unknown>).then(
+      result.then(
         (value) => this.replyLater(id, controller, value, undefined),
         (error: unknown) => this.replyLater(id, controller, undefined, error ?? new Error('rejected without a reason')),
       );

@@ -11,6 +11,7 @@ import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { Flag, HEADER_BYTES, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
 import { SpinBudget } from './spin-budget.ts';
+import { isPromiseLike } from '../promise-like.ts';
 
 /** Longest stretch the node serves one agent's burst before letting its event loop run. */
 export const TURN_BUDGET_MS = 1;
@@ -174,8 +175,8 @@ export class MailboxServer {
       this.answer(seq, error, true);
       return true;
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(
+    if (isPromiseLike(result)) {
+      result.then(
         (value) => {
           this.answer(seq, value, false);
           this.poll();

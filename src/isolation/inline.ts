@@ -12,6 +12,7 @@ import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import type { AgentLauncher } from './launcher.ts';
+import { isPromiseLike } from '../promise-like.ts';
 
 /** Starts an inline agent serving `nodeHandlers` to its blocking calls. */
 export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): AgentLauncher {
@@ -41,9 +42,9 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
           // agent registered comes back as that class here too.
           throw deserializeError(serializeError(error), 'the node');
         }
-        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        if (isPromiseLike(result)) {
           // Nobody will await it; keep its rejection from becoming an unhandled one.
-          (result as PromiseLike<unknown>).then(undefined, () => undefined);
+          result.then(undefined, () => undefined);
           throw new BlockingNotAllowedError(
             `blocking call '${command}' under inline isolation got a promise from its handler: an inline agent runs on ` +
               "the node's own thread, which cannot wait for its own event loop. Make the handler synchronous, " +

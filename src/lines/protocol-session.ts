@@ -7,7 +7,7 @@ import { ConnectionClosedError, MessageTooLargeError } from '../errors.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import type { LineDirection, OpenRequest, PeerAddress } from './line-methods.ts';
 import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
-import { isPromiseLike } from './promise-like.ts';
+import { isPromiseLike } from '../promise-like.ts';
 import type { LineConnection, LineProtocol, LineProtocolFactory } from './protocol-types.ts';
 
 const ignore = (): void => undefined;

@@ -1,6 +1,0 @@
-/** Telling a promise (or any thenable) from a plain value, without awaiting it. */
-
-/** True for a promise or thenable: a protocol method that did not finish synchronously. */
-export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
-}
