@@ -68,11 +68,12 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
       return sessions.get(id)?.deliver(lines);
     },
     [LineMethod.LOST](id: number, reason: WireError | null): Promise<void> | void {
+      const why = reason === null ? undefined : deserializeError(reason, 'the line server');
       const socketSession = handedOff.get(id);
-      if (socketSession) return socketSession.then((session) => session.lost(reason === null ? undefined : deserializeError(reason, 'the line server')));
+      if (socketSession) return socketSession.then((session) => session.lost(why));
       const session = sessions.get(id);
       if (!session) return;
-      return session.lost(reason === null ? undefined : deserializeError(reason, 'the line server')).finally(() => sessions.delete(id));
+      return session.lost(why).finally(() => sessions.delete(id));
     },
     [LineMethod.WRITABLE](id: number, writable: boolean): void {
       sessions.get(id)?.setWritable(writable);
