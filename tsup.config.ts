@@ -7,7 +7,13 @@ import { defineConfig } from 'tsup';
 // process-bootstrap, which starts its I/O thread from process-io-thread.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', agent: 'src/agent.ts' },
+    entry: {
+      index: 'src/index.ts',
+      agent: 'src/agent.ts',
+      lines: 'src/lines/index.ts',
+      'lines-agent': 'src/lines/agent/index.ts',
+      connection: 'src/connection-layer.ts',
+    },
     format: ['esm', 'cjs'],
     dts: true,
     clean: true,

@@ -1,5 +1,6 @@
 /**
  * agent-ipc, agent side: declare an agent and call the node. `import { … } from 'agent-ipc/agent'`.
+ * Line protocols are declared with `agent-ipc/lines/agent`.
  *
  * @packageDocumentation
  * @module agent-ipc/agent
@@ -20,6 +21,3 @@ export type {
   MethodKeys,
   Promisified,
 } from './types.ts';
-export { defineLineProtocol } from './lines/line-protocol.ts';
-export type { LineConnection, LineProtocol, LineProtocolDefinition, LineProtocolFactory } from './lines/protocol-types.ts';
-export type { LineDirection, PeerAddress } from './lines/line-methods.ts';

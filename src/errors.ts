@@ -200,16 +200,6 @@ function describeCause(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-/**
- * Builds a `TypeError` for a bad option value, naming the option.
- *
- * @internal
- */
-export function invalidOption(option: string, expected: string, got: unknown): TypeError {
-  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : 'an object') : String(got);
-  return new TypeError(`${PREFIX}option '${option}' must be ${expected}, got ${shown}`);
-}
-
 // Names live on the prototypes (not as own fields) so that they survive bundlers that
 // rename classes and never show up among an error's own enumerable properties.
 for (const [cls, name] of [

@@ -5,7 +5,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
-import { invalidOption } from './errors.ts';
+import { invalidOption } from './invalid-option.ts';
 import type { IpcServer } from './rpc.ts';
 import type { Isolation } from './types.ts';
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgentHost, type Agent } from './agent-host.ts';
 import type { HandlerTable } from './connection.ts';
-import { invalidOption } from './errors.ts';
+import { invalidOption } from './invalid-option.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';

@@ -4,16 +4,7 @@
  * node's event loop, the byte layer, and the inline rules.
  */
 import test from 'ava';
-import {
-  AgentExitedError,
-  BlockingNotAllowedError,
-  DeadlockError,
-  MessageTooLargeError,
-  spawnAgent,
-  type Agent,
-  type Isolation,
-  type SpawnAgentOptions,
-} from '../src/index.ts';
+import { AgentExitedError, BlockingNotAllowedError, DeadlockError, MessageTooLargeError, spawnAgent, type Agent, type Isolation, type SpawnAgentOptions } from '../src/index.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
 

@@ -3,21 +3,9 @@
  * batching, errors, timeouts, cancellation, close, and bad frames.
  */
 import test from 'ava';
-import {
-  AbortError,
-  ConnectionClosedError,
-  DataCloneError,
-  FrameKind,
-  IpcClient,
-  IpcServer,
-  ProtocolError,
-  RemoteError,
-  TimeoutError,
-  UnknownMethodError,
-  registerError,
-  type IncomingCall,
-  type IpcCommand,
-} from '../src/index.ts';
+import { AbortError, ConnectionClosedError, DataCloneError, ProtocolError, RemoteError, TimeoutError, UnknownMethodError, registerError } from '../src/index.ts';
+import { FrameKind } from '../src/wire.ts';
+import { IpcClient, IpcServer, type IncomingCall, type IpcCommand } from '../src/connection-layer.ts';
 import { FLUSH_FRAMES } from '../src/connection.ts';
 import { methodTable } from '../src/rpc.ts';
 import { connectionPair, table } from './helpers/connection-pair.ts';

@@ -9,7 +9,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
-import type { Isolation, LineAgents } from '../src/index.ts';
+import type { Isolation } from '../src/index.ts';
+import type { LineAgents } from '../src/lines/index.ts';
 import { LineReceiver } from '../src/lines/line-receiver.ts';
 import { Arena } from './fixtures/hostile/arena.ts';
 import { agentFootprint, collector, settledHeap, until } from './fixtures/hostile/footprint.ts';

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import * as net from 'node:net';
-import { createLineServer, type LineServerOptions } from '../src/index.ts';
+import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { availableIsolations, expectPausedStream, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 

@@ -4,14 +4,8 @@
  * Each closes the connection(s) it concerns — with a reason — and nothing else.
  */
 import test from 'ava';
-import {
-  AgentExitedError,
-  createLineServer,
-  TimeoutError,
-  type LineConnectionInfo,
-  type LineServer,
-  type LineServerOptions,
-} from '../src/index.ts';
+import { AgentExitedError, TimeoutError } from '../src/index.ts';
+import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { availableIsolations, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 

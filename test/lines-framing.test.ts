@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import { createLineServer, MessageTooLargeError, ProtocolError, type LineConnectionInfo, type LineServerOptions } from '../src/index.ts';
+import { createLineServer, type LineConnectionInfo, type LineServerOptions } from '../src/lines/index.ts';
+import { MessageTooLargeError, ProtocolError } from '../src/index.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { availableIsolations, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 

@@ -10,16 +10,8 @@ import test from 'ava';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import {
-  AgentExitedError,
-  ConnectionClosedError,
-  createLineServer,
-  MessageTooLargeError,
-  ProtocolError,
-  type LineConnectionInfo,
-  type LineServer,
-  type LineServerOptions,
-} from '../src/index.ts';
+import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../src/index.ts';
+import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { expectPausedStream, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 

@@ -5,7 +5,8 @@
  * or pooled, events, close, and option validation.
  */
 import test from 'ava';
-import { ConnectionClosedError, createLineServer, ProtocolError, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/index.ts';
+import { ConnectionClosedError, ProtocolError } from '../src/index.ts';
+import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { availableIsolations, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 

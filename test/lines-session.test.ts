@@ -4,7 +4,8 @@
  * the coalescing and ordering of outgoing lines, and the sequencing of protocol events.
  */
 import test from 'ava';
-import { ConnectionClosedError, MessageTooLargeError, type MainHandle } from '../src/index.ts';
+import { ConnectionClosedError, MessageTooLargeError } from '../src/index.ts';
+import type { MainHandle } from '../src/agent.ts';
 import { LineMethod } from '../src/lines/line-methods.ts';
 import { NodeLink } from '../src/lines/node-link.ts';
 import { MAX_UNACKNOWLEDGED, ProtocolSession } from '../src/lines/protocol-session.ts';

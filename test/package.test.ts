@@ -5,11 +5,12 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +19,37 @@ const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const plainEnv = { ...process.env, NODE_OPTIONS: '' };
 
 let scratch: string;
+
+/** The package's entry points; the committed list of what each exports is test/public-api.json. */
+const ENTRY_POINTS = ['agent-ipc', 'agent-ipc/agent', 'agent-ipc/lines', 'agent-ipc/lines/agent', 'agent-ipc/connection'];
+
+/** What an entry point exports: run-time values, and names that exist only as types. */
+interface EntryExports {
+  values: string[];
+  types: string[];
+}
+
+/** Reads the exports of each entry point's declaration file with the TypeScript checker. */
+function declaredExports(packageDir: string): Record<string, EntryExports> {
+  const manifest = JSON.parse(ts.sys.readFile(path.join(packageDir, 'package.json'))!) as {
+    exports: Record<string, { import?: { types: string } }>;
+  };
+  const files = ENTRY_POINTS.map((entry) => path.join(packageDir, manifest.exports['.' + entry.slice('agent-ipc'.length)]!.import!.types));
+  const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true });
+  const checker = program.getTypeChecker();
+  const result: Record<string, EntryExports> = {};
+  for (const [i, entry] of ENTRY_POINTS.entries()) {
+    const symbol = checker.getSymbolAtLocation(program.getSourceFile(files[i]!)!)!;
+    const values: string[] = [];
+    const types: string[] = [];
+    for (const exported of checker.getExportsOfModule(symbol)) {
+      const target = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+      (target.flags & ts.SymbolFlags.Value ? values : types).push(exported.name);
+    }
+    result[entry] = { values: values.sort(), types: types.sort() };
+  }
+  return result;
+}
 
 test.before(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'agent-ipc-consumer-'));
@@ -76,6 +108,14 @@ const agent = await spawnAgent<typeof TypedAgent>(new URL('./typed-agent.ts', im
 await agent.remote.greeet('typo');
 const n: number = await agent.remote.greet('wrong result type');
 export { n };`,
+    // Every entry point's run-time exports, as ESM and as CommonJS see them.
+    'list-exports.mjs': `import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const out = {};
+for (const entry of ${JSON.stringify(ENTRY_POINTS)}) {
+  out[entry] = { esm: Object.keys(await import(entry)).sort(), cjs: Object.keys(require(entry)).sort() };
+}
+console.log(JSON.stringify(out));`,
     'tsconfig.json': JSON.stringify({
       compilerOptions: {
         target: 'ES2022',
@@ -135,4 +175,18 @@ test('a TypeScript consumer type-checks: remote methods are typed from the agent
   t.true(lines.every((line) => line.startsWith('wrong-consumer.ts')), good);
   t.regex(good, /Property 'greeet' does not exist/);
   t.regex(good, /Type 'string' is not assignable to type 'number'/);
+});
+
+test('each entry point exports exactly the committed list (test/public-api.json), in ESM, CommonJS and types', async (t) => {
+  const expected = JSON.parse(await readFile(path.join(root, 'test', 'public-api.json'), 'utf8')) as Record<string, EntryExports>;
+  const { stdout } = await run(process.execPath, ['list-exports.mjs'], { cwd: scratch, env: plainEnv });
+  const runtime = JSON.parse(stdout) as Record<string, { esm: string[]; cjs: string[] }>;
+  const declared = declaredExports(path.join(scratch, 'node_modules', 'agent-ipc'));
+  const hint = 'a new or removed export is a reviewed decision: update test/public-api.json and CHANGELOG.md';
+  t.deepEqual(Object.keys(expected).sort(), [...ENTRY_POINTS].sort(), 'every entry point has a committed list');
+  for (const entry of ENTRY_POINTS) {
+    t.deepEqual(runtime[entry]!.esm, expected[entry]!.values, `${entry} (ESM): ${hint}`);
+    t.deepEqual(runtime[entry]!.cjs, expected[entry]!.values, `${entry} (CommonJS): ${hint}`);
+    t.deepEqual(declared[entry], expected[entry], `${entry} (types): ${hint}`);
+  }
 });

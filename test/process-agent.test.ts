@@ -6,16 +6,7 @@
  * stretch the one-second bounds under test.
  */
 import test from 'ava';
-import {
-  AgentExitedError,
-  ConnectionClosedError,
-  MessageTooLargeError,
-  UnknownMethodError,
-  registerError,
-  spawnAgent,
-  type Agent,
-  type SpawnAgentOptions,
-} from '../src/index.ts';
+import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError, registerError, spawnAgent, type Agent, type SpawnAgentOptions } from '../src/index.ts';
 import type LifecycleAgent from './fixtures/lifecycle-agent.ts';
 import { VaultError, checksum, type LifecycleNodeApi } from './fixtures/lifecycle-agent.ts';
 

@@ -3,16 +3,7 @@
  * both ways, values, errors, lifecycle (close, crash, exit) and option validation.
  */
 import test from 'ava';
-import {
-  AgentExitedError,
-  ConnectionClosedError,
-  TimeoutError,
-  UnknownMethodError,
-  registerError,
-  spawnAgent,
-  type Agent,
-  type Isolation,
-} from '../src/index.ts';
+import { AgentExitedError, ConnectionClosedError, TimeoutError, UnknownMethodError, registerError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
 import type EchoAgent from './fixtures/echo-agent.ts';
 import { StorageError } from './fixtures/echo-agent.ts';
 

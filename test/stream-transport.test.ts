@@ -6,7 +6,8 @@
  */
 import { PassThrough, Duplex } from 'node:stream';
 import test from 'ava';
-import { IpcConnection, MessageTooLargeError, ProtocolError } from '../src/index.ts';
+import { IpcConnection } from '../src/connection-layer.ts';
+import { MessageTooLargeError, ProtocolError } from '../src/index.ts';
 import { FLUSH_FRAMES } from '../src/connection.ts';
 import { StreamChannel, StreamFrameReader, decodeStreamBody, encodeStreamFrame } from '../src/transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../src/transports/stream-transport.ts';

@@ -6,7 +6,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ByteArea, decode, encodeToNewBuffer } from '../src/codec.ts';
-import { FrameKind, IpcConnection, ProtocolError, type Transport, type TransportSink } from '../src/index.ts';
+import { FrameKind } from '../src/wire.ts';
+import { IpcConnection, type Transport, type TransportSink } from '../src/connection-layer.ts';
+import { ProtocolError } from '../src/index.ts';
 import type { Batch } from '../src/wire.ts';
 
 /** A transport the test drives by hand: it delivers whatever the test injects. */

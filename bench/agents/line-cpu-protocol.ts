@@ -2,7 +2,7 @@
  * Line protocol for the lines suite's proof-of-concept table: `WORK <iterations>` runs
  * the example's CPU-heavy handler (synchronous, it holds its thread), then answers.
  */
-import { defineLineProtocol } from '../../src/agent.ts';
+import { defineLineProtocol } from '../../src/lines/agent/index.ts';
 import { burn } from '../../examples/poc/cpu-work.ts';
 
 export default defineLineProtocol((_main, conn) => ({

@@ -1,5 +1,5 @@
 /** Line protocol for the lines suite's throughput tables: every line comes straight back. */
-import { defineLineProtocol } from '../../src/agent.ts';
+import { defineLineProtocol } from '../../src/lines/agent/index.ts';
 
 export default defineLineProtocol((_main, conn) => ({
   lineReceived(line: string) {

@@ -11,7 +11,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import type { Isolation, LineAgents } from '../../src/index.ts';
+import type { Isolation } from '../../src/index.ts';
+import type { LineAgents } from '../../src/lines/index.ts';
 import { Arena } from '../../test/fixtures/hostile/arena.ts';
 import { agentFootprint, collector, settledHeap, until } from '../../test/fixtures/hostile/footprint.ts';
 import * as peers from '../../test/fixtures/hostile/scenarios.ts';

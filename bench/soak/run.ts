@@ -8,14 +8,7 @@
  *   npm run soak -- 200000       # fewer
  */
 import { writeFileSync } from 'node:fs';
-import {
-  AgentExitedError,
-  ConnectionClosedError,
-  TimeoutError,
-  spawnAgent,
-  type Agent,
-  type Isolation,
-} from '../../src/index.ts';
+import { AgentExitedError, ConnectionClosedError, TimeoutError, spawnAgent, type Agent, type Isolation } from '../../src/index.ts';
 import type SoakAgent from './soak-agent.ts';
 
 const TARGET_CALLS = Number(process.argv[2] ?? 1_000_000);

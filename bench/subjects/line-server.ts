@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { SkipCase, type Case, type Measurement } from '../harness/case.ts';
 import { BenchWorker } from '../harness/worker.ts';
-import type { Isolation, LineAgents, LineServer } from '../../src/index.ts';
+import type { Isolation } from '../../src/index.ts';
+import type { LineAgents, LineServer } from '../../src/lines/index.ts';
 import { loadAgentIpc } from './agent-ipc.ts';
 
 const echoProtocol = new URL('../agents/line-echo-protocol.ts', import.meta.url);
@@ -48,7 +49,7 @@ async function startServer(
   agents: LineAgents,
   handOffSockets = false,
 ): Promise<{ server: LineServer; port: number; failure: Promise<never> }> {
-  const { createLineServer } = await loadAgentIpc();
+  const { createLineServer } = await import('../../src/lines/index.ts');
   const server = createLineServer({ agent, isolation, agents, handOffSockets, name: `bench-lines-${isolation}` });
   const failure = new Promise<never>((_, reject) => server.on('error', (error) => reject(error)));
   failure.catch(() => undefined);

@@ -4,7 +4,7 @@
  * answers `DONE`. The same module runs inline (on the node's thread, the RFC's current
  * architecture) and in a thread or process agent.
  */
-import { defineLineProtocol } from 'agent-ipc/agent';
+import { defineLineProtocol } from 'agent-ipc/lines/agent';
 import { burn } from './cpu-work.ts';
 
 export interface PocData {

@@ -10,7 +10,8 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { createLineServer, type Isolation } from 'agent-ipc';
+import type { Isolation } from 'agent-ipc';
+import { createLineServer } from 'agent-ipc/lines';
 import { calibrate } from './cpu-work.ts';
 import type { PocData } from './heavy-protocol.ts';
 

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { Logger } from 'pino';
-import { ConnectionClosedError, invalidOption } from '../errors.ts';
+import { ConnectionClosedError } from '../errors.ts';
+import { invalidOption } from '../invalid-option.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 import { AgentPool } from './agent-pool.ts';
 import type { AgentSupply } from './agent-supply.ts';

@@ -1,6 +1,6 @@
 /** Two IpcConnections wired together in-process over a MessageChannel. */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { IpcConnection, PortTransport, type HandlerTable, type IpcConnectionOptions } from '../../src/index.ts';
+import { IpcConnection, PortTransport, type HandlerTable, type IpcConnectionOptions } from '../../src/connection-layer.ts';
 import type { Batch } from '../../src/wire.ts';
 
 export interface Pair {

@@ -3,7 +3,7 @@
  * `util.parseArgs` because `--p2p-multiprocess` takes an *optional* value, and every
  * mistake should get a message that names the flag and what it wants.
  */
-import type { Isolation } from '../../../src/index.ts';
+import type { Isolation } from 'agent-ipc';
 import type { PeerEndpoint } from '../node/bootstrap-dialer.ts';
 
 export interface CliOptions {

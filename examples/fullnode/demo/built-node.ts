@@ -16,10 +16,17 @@ import { build } from 'tsup';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const outDir = path.join(root, 'node_modules/.cache/agent-ipc-fullnode');
 
-/** The library's public entries, as the example imports them from source, mapped to dist/. */
+/**
+ * The library's public entries, as the example imports them (by package name), mapped to
+ * dist/. The bundle lives under node_modules/.cache, from where Node's self-reference of
+ * the package by its name does not reach the project's package.json, hence absolute paths.
+ */
 const LIBRARY_ENTRIES: Record<string, string> = {
-  'src/index.ts': path.join(root, 'dist/index.js'),
-  'src/agent.ts': path.join(root, 'dist/agent.js'),
+  'agent-ipc': path.join(root, 'dist/index.js'),
+  'agent-ipc/agent': path.join(root, 'dist/agent.js'),
+  'agent-ipc/lines': path.join(root, 'dist/lines.js'),
+  'agent-ipc/lines/agent': path.join(root, 'dist/lines-agent.js'),
+  'agent-ipc/connection': path.join(root, 'dist/connection.js'),
 };
 
 let building: Promise<string> | undefined;
@@ -60,9 +67,8 @@ async function buildOnce(): Promise<string> {
       {
         name: 'agent-ipc-from-dist',
         setup(esbuild) {
-          esbuild.onResolve({ filter: /\/src\/(index|agent)\.ts$/ }, (args) => {
-            const resolved = path.relative(root, path.resolve(args.resolveDir, args.path));
-            const target = LIBRARY_ENTRIES[resolved];
+          esbuild.onResolve({ filter: /^agent-ipc(\/|$)/ }, (args) => {
+            const target = LIBRARY_ENTRIES[args.path];
             return target ? { path: target, external: true } : undefined;
           });
         },

@@ -14,7 +14,7 @@
 import * as os from 'node:os';
 import { fmtMs, printTable, type TableRow } from './result-table.ts';
 import { runSyncTrial, startSourceNode } from './sync-trial.ts';
-import type { Isolation } from '../../../src/index.ts';
+import type { Isolation } from 'agent-ipc';
 
 const BLOCKS = Number(process.env.DEMO_BLOCKS ?? 2000);
 

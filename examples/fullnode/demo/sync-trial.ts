@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Isolation } from '../../../src/index.ts';
+import type { Isolation } from 'agent-ipc';
 import { freePort } from './free-port.ts';
 import { HttpProbe } from './http-probe.ts';
 import { latencyStats, type LatencyStats } from './latency-stats.ts';

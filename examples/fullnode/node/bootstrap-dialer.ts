@@ -5,7 +5,7 @@
  * the handshake is not redialled every second.
  */
 import type { Logger } from 'pino';
-import type { LineServer } from '../../../src/index.ts';
+import type { LineServer } from 'agent-ipc/lines';
 
 export interface PeerEndpoint {
   host: string;

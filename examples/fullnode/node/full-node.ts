@@ -8,7 +8,8 @@
 import * as http from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { createLineServer, registerError, type Isolation, type LineServer, type PeerAddress } from '../../../src/index.ts';
+import { createLineServer, type LineServer, type PeerAddress } from 'agent-ipc/lines';
+import { registerError, type Isolation } from 'agent-ipc';
 import type { Block } from '../chain/block.ts';
 import { ChainGenerator } from '../chain/chain-generator.ts';
 import { DecodeError } from '../chain/decode-error.ts';

@@ -1,7 +1,7 @@
 /**
  * What `GET /status` answers.
  */
-import type { Isolation } from '../../../src/index.ts';
+import type { Isolation } from 'agent-ipc';
 import type { Hash } from '../chain/sha256.ts';
 import type { PeerStatus } from './peer-registry.ts';
 

@@ -4,7 +4,7 @@
  * the protocol's reports). Feeds `/status`, the CLI's progress line, and the one rule
  * the node enforces at handshake: one connection per peer, and never to itself.
  */
-import type { LineConnectionInfo } from '../../../src/index.ts';
+import type { LineConnectionInfo } from 'agent-ipc/lines';
 import type { Hash } from '../chain/sha256.ts';
 
 export interface PeerVerdict {

@@ -18,7 +18,7 @@ import type { NetworkParams } from '../chain/network-params.ts';
 import { hasValidProofOfWork } from '../chain/proof-of-work.ts';
 import type { Hash } from '../chain/sha256.ts';
 import { isCoinbase, type TxOutput } from '../chain/transaction.ts';
-import type { Blocking } from '../../../src/agent.ts';
+import type { Blocking } from 'agent-ipc/agent';
 import type { BlockDependencies, BlockDependencyQuery, NewBlockResult, NodeApi } from '../node/node-api.ts';
 import type { PendingBlocks } from './pending-blocks.ts';
 import { ProtocolViolation } from './protocol-violation.ts';

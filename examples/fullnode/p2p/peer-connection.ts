@@ -9,7 +9,8 @@
  * thread for a few microseconds while the node answers. The code is the same.
  */
 import type { Logger } from 'pino';
-import type { Blocking, LineConnection, LineProtocol, MainHandle, Promisified } from '../../../src/agent.ts';
+import type { Blocking, MainHandle, Promisified } from 'agent-ipc/agent';
+import type { LineConnection, LineProtocol } from 'agent-ipc/lines/agent';
 import type { NodeApi } from '../node/node-api.ts';
 import { Command } from './commands.ts';
 import { HelloState } from './hello-state.ts';

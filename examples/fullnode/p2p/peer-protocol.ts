@@ -4,7 +4,8 @@
  * `PeerConnection` per connection. Keep its imports free of node-side modules (storage,
  * HTTP): in an agent they would be loaded for nothing.
  */
-import { defineLineProtocol, registerError } from '../../../src/agent.ts';
+import { defineLineProtocol } from 'agent-ipc/lines/agent';
+import { registerError } from 'agent-ipc/agent';
 import { DecodeError } from '../chain/decode-error.ts';
 import { InvalidBlockError } from '../chain/invalid-block-error.ts';
 import type { NodeApi } from '../node/node-api.ts';
