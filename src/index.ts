@@ -7,6 +7,7 @@
 export { spawnAgent } from './spawn.ts';
 export type { Agent, AgentStats } from './agent-host.ts';
 export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
+export type { SandboxOptions } from './isolation/sandbox-options.ts';
 export { IpcConnection } from './connection.ts';
 export type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnectionOptions } from './connection.ts';
 export { IpcClient, IpcServer } from './rpc.ts';
