@@ -123,16 +123,18 @@ test('an agent module with no package.json above it may read its own directory o
 test('permission options are spelled as this Node.js spells them, one path per option', (t) => {
   const experimental = !process.allowedNodeEnvironmentFlags.has('--permission');
   const flags = permissionFlags({ read: ['/a,b', '/c'], write: ['/w'], childProcess: false, worker: false, libraryWorker: true, addons: false, net: true });
+  const netPermission = process.allowedNodeEnvironmentFlags.has('--allow-net');
   t.deepEqual(flags, [
     experimental ? '--experimental-permission' : '--permission',
-    ...(experimental ? ['--disable-warning=ExperimentalWarning'] : []),
     '--allow-fs-read=/a,b',
     '--allow-fs-read=/c',
     '--allow-fs-write=/w',
     '--allow-worker',
     // The network is restricted (and granted) only where Node.js has --allow-net.
-    ...(process.allowedNodeEnvironmentFlags.has('--allow-net') ? ['--allow-net'] : []),
-    // The worker is agent-ipc's own: its SecurityWarning is not shown.
+    ...(netPermission ? ['--allow-net'] : []),
+    // The experimental flag's warning is not shown, nor the SecurityWarning of the
+    // worker agent-ipc grants itself.
+    ...(experimental || netPermission ? ['--disable-warning=ExperimentalWarning'] : []),
     '--disable-warning=SecurityWarning',
   ]);
   // What the node grants on purpose keeps its warning.

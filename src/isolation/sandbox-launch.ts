@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BOOTSTRAP_STARTS_WORKER, libraryReadPaths, sandboxBootstrap } from './sandbox-library-needs.ts';
+import { BOOTSTRAP_STARTS_WORKER, libraryReadPaths, sandboxBootstrap, STREAMS_NEED_NET } from './sandbox-library-needs.ts';
 import { sandboxEnv } from './sandbox-env.ts';
 import { checkSandboxEntry, type ResolvedSandbox } from './sandbox-options.ts';
 import { permissionFlags } from './sandbox-permission-flags.ts';
@@ -41,7 +41,7 @@ export function sandboxLaunch(entry: string, sandbox: ResolvedSandbox, bootstrap
     worker: sandbox.allowWorker,
     libraryWorker: BOOTSTRAP_STARTS_WORKER,
     addons: sandbox.allowAddons,
-    net: sandbox.allowNet,
+    net: STREAMS_NEED_NET,
   });
   return { bootstrap: start, flags, env: sandboxEnv(sandbox) };
 }

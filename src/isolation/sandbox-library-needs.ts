@@ -1,7 +1,8 @@
 /**
  * What agent-ipc's own code in a sandboxed agent needs, beyond what the agent's module
- * needs: its files and dependencies (pino), a JavaScript bootstrap, and — while the
- * process bootstrap starts an I/O thread for blocking calls — worker threads.
+ * needs: its files and dependencies (pino), a JavaScript bootstrap, while the process
+ * bootstrap starts an I/O thread for blocking calls worker threads, and on Node.js 25+
+ * the network.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +20,15 @@ import { dependencyDirs, packageRoot, realpath } from './sandbox-read-paths.ts';
  * bootstrap no longer starts a thread; the sandbox tests check which way it is.
  */
 export const BOOTSTRAP_STARTS_WORKER = true;
+
+/**
+ * Whether the agent's streams to the node need the network permission: the bootstrap
+ * and its I/O thread open fds 3 and 4 (and handed-off sockets) as `net.Socket`s, which
+ * Node.js 25+ checks as network use (`ERR_ACCESS_DENIED`, permission `Net`, without
+ * `--allow-net`). So on those releases a sandboxed agent has the network, as it has on
+ * every earlier one, which has no network permission at all.
+ */
+export const STREAMS_NEED_NET = process.allowedNodeEnvironmentFlags.has('--allow-net');
 
 /**
  * The bootstrap a sandboxed agent starts from. It gets no TypeScript loader (see

@@ -13,8 +13,8 @@ import type { Isolation } from '../types.ts';
  * only its own module's package (the nearest directory with a `package.json` above the
  * entry) and that package's dependencies, plus agent-ipc's own files; it may not write
  * files, start processes or worker threads of its own, or load native addons; and its
- * environment is empty. See the threat model in the docs for what this stops and what
- * it does not.
+ * environment is empty. The network is not restricted (see the threat model in the
+ * docs for what the sandbox stops and what it does not).
  */
 export interface SandboxOptions {
   /**
@@ -37,12 +37,6 @@ export interface SandboxOptions {
    */
   allowAddons?: boolean;
   /**
-   * Let the agent open network connections and listen. Node.js restricts the network
-   * only from version 25 on; below that, a sandboxed agent can always use the network
-   * and this option changes nothing. Default `false`.
-   */
-  allowNet?: boolean;
-  /**
    * The agent's whole environment (`process.env`). Default: empty — none of the node's
    * variables are passed on. `NODE_OPTIONS` is refused: the sandbox sets the agent's
    * Node.js options.
@@ -57,11 +51,10 @@ export interface ResolvedSandbox {
   allowChildProcess: boolean;
   allowWorker: boolean;
   allowAddons: boolean;
-  allowNet: boolean;
   env: Record<string, string>;
 }
 
-const FIELDS = ['allowRead', 'allowWrite', 'allowChildProcess', 'allowWorker', 'allowAddons', 'allowNet', 'env'] as const;
+const FIELDS = ['allowRead', 'allowWrite', 'allowChildProcess', 'allowWorker', 'allowAddons', 'env'] as const;
 
 /** File name endings of modules Node.js runs only as TypeScript. */
 const TYPESCRIPT = /\.[cm]?ts$/;
@@ -121,7 +114,6 @@ export function resolveSandbox(value: unknown, isolation: Isolation): ResolvedSa
     allowChildProcess: flag('sandbox.allowChildProcess', o.allowChildProcess),
     allowWorker: flag('sandbox.allowWorker', o.allowWorker),
     allowAddons: flag('sandbox.allowAddons', o.allowAddons),
-    allowNet: flag('sandbox.allowNet', o.allowNet),
     env: environment(o.env),
   };
 }

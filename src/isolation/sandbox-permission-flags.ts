@@ -4,8 +4,9 @@
  * (`process.execPath`), so the node's list of options is the agent's.
  *
  * - `--permission` from Node.js 22.13 / 23.5; `--experimental-permission` before
- *   (Node.js 20), where every start also prints an ExperimentalWarning — silenced, or a
- *   line server would print one per connection.
+ *   (Node.js 20), where every start also prints an ExperimentalWarning — silenced
+ *   (with the other warnings about flags the sandbox sets), or a line server would
+ *   print one per connection.
  * - Everything not granted is denied: file reads and writes, child processes, worker
  *   threads, native addons (`--allow-addons`, from Node.js 20.x late releases and 22),
  *   WASI, and from Node.js 25 the network (`--allow-net`).
@@ -25,6 +26,7 @@ export interface PermissionGrant {
   /** Worker threads for agent-ipc's code in the agent (see `sandbox-library-needs.ts`). */
   libraryWorker: boolean;
   addons: boolean;
+  /** The network, where Node.js restricts it (25+). */
   net: boolean;
 }
 
@@ -44,7 +46,10 @@ export function permissionFlags(grant: PermissionGrant): string[] {
   const enable = permissionOption();
   if (enable === undefined) throw invalidOption('sandbox', `unset on Node.js ${process.versions.node}, which has no permission model`, true);
   const flags = [enable];
-  if (enable === '--experimental-permission' && supported('--disable-warning')) flags.push('--disable-warning=ExperimentalWarning');
+  // Warnings Node prints at every start of the agent and of each of its threads, about
+  // flags the sandbox itself sets: noise, one per agent (a line server's per connection).
+  const quiet = new Set<string>();
+  if (enable === '--experimental-permission') quiet.add('ExperimentalWarning');
   for (const file of grant.read) flags.push(`--allow-fs-read=${file}`);
   for (const file of grant.write) flags.push(`--allow-fs-write=${file}`);
   if (grant.childProcess) flags.push('--allow-child-process');
@@ -54,10 +59,15 @@ export function permissionFlags(grant: PermissionGrant): string[] {
     flags.push('--allow-addons');
   }
   // Below Node.js 25 there is no network permission: the network is open either way.
-  if (grant.net && supported('--allow-net')) flags.push('--allow-net');
-  // Node warns at every start (and every thread) that granting workers, processes or
-  // addons may weaken the model. Worth seeing for what the node granted on purpose,
-  // noise for the worker agent-ipc grants itself: shown only when the node asked for one.
-  if (!grant.worker && !grant.childProcess && !grant.addons && supported('--disable-warning')) flags.push('--disable-warning=SecurityWarning');
+  // Where there is one, --allow-net is still experimental (and says so).
+  if (grant.net && supported('--allow-net')) {
+    flags.push('--allow-net');
+    quiet.add('ExperimentalWarning');
+  }
+  // Granting workers, processes or addons warns that it may weaken the model: worth
+  // seeing for what the node granted on purpose, noise for the worker agent-ipc grants
+  // itself, so shown only when the node asked for one of them.
+  if (!grant.worker && !grant.childProcess && !grant.addons) quiet.add('SecurityWarning');
+  if (supported('--disable-warning')) for (const warning of quiet) flags.push(`--disable-warning=${warning}`);
   return flags;
 }
