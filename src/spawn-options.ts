@@ -47,10 +47,10 @@ export interface SpawnAgentOptions<Local extends object = object> {
   /**
    * Process agents only: run the agent under Node.js's permission model. `true` lets it
    * read only its own module's package and that package's dependencies, and denies
-   * writing files, starting processes or workers and loading native addons; an object
-   * of {@link SandboxOptions} widens each. Either way the agent's environment holds
-   * only `env`. With another isolation it is a `TypeError`: a thread shares the node's
-   * process and cannot be sandboxed. Default `false`.
+   * writing files, starting processes and loading native addons; an object of
+   * {@link SandboxOptions} widens each. Either way the agent's environment holds only
+   * `env`. The network stays open. With another isolation it is a `TypeError`: a
+   * thread shares the node's process and cannot be sandboxed. Default `false`.
    */
   sandbox?: boolean | SandboxOptions;
 }

@@ -12,9 +12,10 @@ import type { Isolation } from '../types.ts';
  * What a sandboxed process agent may do beyond the default. By default it may read
  * only its own module's package (the nearest directory with a `package.json` above the
  * entry) and that package's dependencies, plus agent-ipc's own files; it may not write
- * files, start processes or worker threads of its own, or load native addons; and its
- * environment is empty. The network is not restricted (see the threat model in the
- * docs for what the sandbox stops and what it does not).
+ * files, start processes or load native addons; and its environment is empty. Not
+ * restricted: the network, and worker threads while agent-ipc's own I/O thread needs
+ * that grant (see the threat model in the docs for what the sandbox stops and what it
+ * does not).
  */
 export interface SandboxOptions {
   /**
@@ -29,7 +30,10 @@ export interface SandboxOptions {
    * gives up the containment of everything but the agent's own Node.js. Default `false`.
    */
   allowChildProcess?: boolean;
-  /** Let the agent start worker threads (they run under the same permissions). Default `false`. */
+  /**
+   * Let the agent start worker threads (they run under the same permissions). Default
+   * `false`; granted anyway while a process agent's bootstrap starts an I/O thread.
+   */
   allowWorker?: boolean;
   /**
    * Let the agent load native addons. Native code is outside the permission model:
