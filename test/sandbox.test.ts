@@ -35,6 +35,7 @@ interface EscapeAgent {
 const escapeAgent = new URL('./fixtures/sandbox/escape-agent.js', import.meta.url);
 const lineProtocol = new URL('./fixtures/sandbox/line-protocol.js', import.meta.url);
 const typescriptAgent = new URL('./fixtures/sandbox/typescript-agent.ts', import.meta.url);
+const outsideImportAgent = new URL('./fixtures/sandbox/outside-import-agent.js', import.meta.url);
 /** The agent's package: the directory it may read by default. */
 const ownPackage = fileURLToPath(new URL('./fixtures/sandbox', import.meta.url));
 /** In the repository, outside the agent's package. */
@@ -180,10 +181,19 @@ test("the agent runs under the permission model, without the node's preloads", a
   t.false(argv.includes(`--allow-fs-read=${repository.replace(/\/$/, '')}`));
 });
 
+test('an agent whose module imports a file outside its package fails to start with ERR_ACCESS_DENIED', async (t) => {
+  await t.throwsAsync(spawnAgent(outsideImportAgent, { isolation: 'process', sandbox: true }), { code: 'ERR_ACCESS_DENIED' });
+  // The same module starts unsandboxed: the sandbox was the only obstacle.
+  const agent = await spawnAgent<{ ping(): string }>(outsideImportAgent, { isolation: 'process' });
+  t.is(await agent.remote.ping(), 'pong');
+  await agent.close();
+});
+
 // --- each option widens one thing ----------------------------------------------------------
 
 test('allowRead: the agent reads what it lists, and still nothing else', async (t) => {
-  const agent = await spawnSandboxed({ allowRead: [outside, path.dirname(addon)] });
+  // A path that does not exist (yet) is accepted too.
+  const agent = await spawnSandboxed({ allowRead: [outside, path.dirname(addon), path.join(outside, 'not-yet')] });
   try {
     // Readable, but still no addon.
     await t.throwsAsync(agent.remote.requireAddon(addon), { code: 'ERR_DLOPEN_DISABLED' });
