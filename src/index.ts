@@ -13,6 +13,7 @@ export { spawnAgent } from './spawn.ts';
 export type { Agent, AgentStats } from './agent-host.ts';
 export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
 export type { CallOptions } from './connection.ts';
+export type { SandboxOptions } from './isolation/sandbox-options.ts';
 export * from './errors.ts';
 export { registerError } from './error-codec.ts';
 export type { ErrorClass } from './error-codec.ts';

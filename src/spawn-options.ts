@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
 import { invalidOption } from './invalid-option.ts';
 import type { IpcServer } from './rpc.ts';
+import { resolveSandbox, type ResolvedSandbox, type SandboxOptions } from './isolation/sandbox-options.ts';
 import type { Isolation } from './types.ts';
 
 /** Options of {@link spawnAgent}. */
@@ -43,6 +44,15 @@ export interface SpawnAgentOptions<Local extends object = object> {
    * `AgentExitedError`, the node and other agents carry on.
    */
   resourceLimits?: ResourceLimits;
+  /**
+   * Process agents only: run the agent under Node.js's permission model. `true` lets it
+   * read only its own module's package and that package's dependencies, and denies
+   * writing files, starting processes and loading native addons; an object of
+   * {@link SandboxOptions} widens each. Either way the agent's environment holds only
+   * `env`. The network stays open. With another isolation it is a `TypeError`: a
+   * thread shares the node's process and cannot be sandboxed. Default `false`.
+   */
+  sandbox?: boolean | SandboxOptions;
 }
 
 /** Options of `agent.close()`. */
@@ -70,6 +80,7 @@ export interface ResolvedSpawnOptions {
   maxMessageBytes: number;
   maxInFlight: number;
   resourceLimits: ResourceLimits | undefined;
+  sandbox: ResolvedSandbox | undefined;
 }
 
 /** Checks a non-negative finite number option (ms). */
@@ -83,7 +94,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits']);
+  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${[...known].join(', ')})`);
 
   const isolation = o.isolation ?? 'thread';
@@ -116,6 +127,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     maxMessageBytes,
     maxInFlight,
     resourceLimits,
+    sandbox: resolveSandbox(o.sandbox, isolation as Isolation),
   };
 }
 

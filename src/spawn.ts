@@ -81,7 +81,7 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
       launcher = launchThread(init, resolved.resourceLimits);
       break;
     case 'process':
-      launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles });
+      launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles, sandbox: resolved.sandbox });
       break;
   }
   const host = new AgentHost(launcher, {

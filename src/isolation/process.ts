@@ -20,6 +20,8 @@ import { childExecArgv } from './child-exec-argv.ts';
 import type { AgentInit } from './control.ts';
 import type { AgentLauncher } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
+import { sandboxLaunch } from './sandbox-launch.ts';
+import type { ResolvedSandbox } from './sandbox-options.ts';
 
 const here = import.meta.url;
 const bootstrapUrl = here.endsWith('.ts') ? new URL('./process-bootstrap.ts', here) : new URL('./process-bootstrap.js', here);
@@ -39,6 +41,8 @@ export interface ProcessOptions {
    * agent (`sendHandle`). Only when asked: every other agent has no such channel.
    */
   handles?: boolean;
+  /** Run the agent under Node's permission model, with a scrubbed environment (see `sandbox-launch.ts`). */
+  sandbox?: ResolvedSandbox;
 }
 
 /** Starts a process agent. */
@@ -49,9 +53,13 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   // The agent unrefs this channel at once: it never keeps the agent alive, and the
   // agent's lifetime stays tied to fd 3 and 4 (it goes when the node goes).
   if (start.handles) stdio.push('ipc');
-  const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb), fileURLToPath(bootstrapUrl), JSON.stringify(args)], {
+  // A sandboxed agent starts with its own permission options and only the variables
+  // the node passes it (env undefined: the node's environment, as before).
+  const sandboxed = start.sandbox ? sandboxLaunch(init.entry, start.sandbox, bootstrapUrl) : undefined;
+  const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb, sandboxed?.flags), fileURLToPath(sandboxed?.bootstrap ?? bootstrapUrl), JSON.stringify(args)], {
     stdio,
     windowsHide: true,
+    env: sandboxed?.env,
   });
 
   let exitListener: ((exit: AgentExit) => void) | undefined;

@@ -54,6 +54,7 @@ export class LineAgent implements AgentConnections {
         logger: options.logger,
         timeoutMs: options.timeoutMs,
         name,
+        sandbox: options.sandbox,
       },
       { handles: options.handOffSockets },
     );

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { invalidOption } from '../invalid-option.ts';
 import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
+import { checkSandboxEntry, resolveSandbox, type SandboxOptions } from '../isolation/sandbox-options.ts';
 import type { Isolation } from '../types.ts';
 import { RESERVED_PREFIX } from './line-methods.ts';
 
@@ -65,6 +66,8 @@ export interface LineServerOptions<Main extends object = object> {
    * longer sees the lines. Default `false` (lines are relayed through the node).
    */
   handOffSockets?: boolean;
+  /** Every agent runs sandboxed (with `isolation: 'process'` only): see `SpawnAgentOptions.sandbox`. */
+  sandbox?: boolean | SandboxOptions;
 }
 
 /** Options after validation, with defaults filled in. */
@@ -81,9 +84,11 @@ export interface ResolvedLineServerOptions {
   timeoutMs: number;
   name: string;
   handOffSockets: boolean;
+  /** As given (validated): each agent's spawn resolves it again. */
+  sandbox: boolean | SandboxOptions | undefined;
 }
 
-const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name', 'handOffSockets'];
+const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name', 'handOffSockets', 'sandbox'];
 const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
 
 function positiveInteger(option: string, value: unknown, fallback: number): number {
@@ -144,8 +149,11 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
       throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
     }
   }
+  const entry = entryUrl(o.agent);
+  // Checked now rather than at the first connection's agent.
+  if (resolveSandbox(o.sandbox, isolation as Isolation)) checkSandboxEntry(entry);
   return {
-    entry: entryUrl(o.agent),
+    entry,
     expose: exposedHandlers(o.expose),
     isolation: isolation as Isolation,
     agents: agents === 'per-connection' ? agents : { pool: (agents as { pool: number }).pool },
@@ -157,5 +165,6 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
     timeoutMs,
     name,
     handOffSockets,
+    sandbox: o.sandbox as boolean | SandboxOptions | undefined,
   };
 }
