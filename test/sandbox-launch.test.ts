@@ -5,13 +5,13 @@
  * this Node.js.
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { childExecArgv } from '../src/isolation/child-exec-argv.ts';
 import { sandboxLaunch } from '../src/isolation/sandbox-launch.ts';
-import { sandboxBootstrap } from '../src/isolation/sandbox-library-needs.ts';
+import { BOOTSTRAP_STARTS_WORKER, sandboxBootstrap } from '../src/isolation/sandbox-library-needs.ts';
 import { resolveSandbox } from '../src/isolation/sandbox-options.ts';
 import { permissionFlags } from '../src/isolation/sandbox-permission-flags.ts';
 import { coveringPaths, dependencyDirs, packageRoot } from '../src/isolation/sandbox-read-paths.ts';
@@ -151,4 +151,14 @@ test('from its TypeScript sources, agent-ipc starts a sandboxed agent from its b
   const built = new URL('file:///opt/app/node_modules/agent-ipc/dist/process-bootstrap.js');
   t.is(sandboxBootstrap(built), built);
   t.throws(() => sandboxBootstrap(new URL('file:///nowhere/src/isolation/process-bootstrap.ts')), { instanceOf: TypeError, message: /option 'sandbox' must be unset while agent-ipc runs from its sources without a build/ });
+});
+
+test("the worker grant follows the process bootstrap: granted exactly while a process agent's own code starts a Worker", (t) => {
+  // A coarse check that keeps the one constant honest when the process path changes:
+  // the files a process agent starts from are src/isolation/process*.ts.
+  const dir = new URL('../src/isolation/', import.meta.url);
+  const startsWorker = readdirSync(dir)
+    .filter((file) => file.startsWith('process') && file.endsWith('.ts'))
+    .some((file) => /new Worker\(/.test(readFileSync(new URL(file, dir), 'utf8')));
+  t.is(BOOTSTRAP_STARTS_WORKER, startsWorker);
 });
