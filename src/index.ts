@@ -36,5 +36,6 @@ export type {
 export { createLineServer } from './lines/line-server.ts';
 export type { LineServer, LineServerEvents, LineServerListener } from './lines/line-server.ts';
 export type { LineServerOptions, LineAgents } from './lines/line-server-options.ts';
+export type { AgentRestartInfo } from './lines/agent-supply.ts';
 export type { LineConnectionInfo } from './lines/served-connection.ts';
 export type { LineDirection, PeerAddress } from './lines/line-methods.ts';
