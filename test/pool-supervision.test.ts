@@ -18,6 +18,8 @@ import { RESTART_MAX_MS, restartDelayMs } from '../src/lines/agent-pool.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
 
 const protocol = new URL('./fixtures/lifecycle/supervised-protocol.ts', import.meta.url);
+/** Start-up time is not what these tests are about: on a loaded machine it may exceed the 30 s default. */
+const noStartupLimit = { startupTimeoutMs: 0 };
 
 interface Watched {
   server: LineServer;
@@ -32,7 +34,7 @@ interface Watched {
 
 async function withPool(options: { isolation: 'thread' | 'process'; pool: number; timeoutMs?: number }, body: (w: Watched) => Promise<void>): Promise<void> {
   const node = new TestNode();
-  const server = createLineServer({ agent: protocol, expose: node.api, isolation: options.isolation, agents: { pool: options.pool }, timeoutMs: options.timeoutMs ?? 0 });
+  const server = createLineServer({ agent: protocol, expose: node.api, isolation: options.isolation, agents: { pool: options.pool }, timeoutMs: options.timeoutMs ?? 0, ...noStartupLimit });
   const waiters: Array<() => void> = [];
   const until = (done: () => boolean): Promise<void> =>
     new Promise((resolve) => {
@@ -182,7 +184,7 @@ test('without a listener, agentRestart is logged and the server goes on', async 
   const records: Array<Record<string, unknown>> = [];
   const { pino } = await import('pino');
   const logger = pino({ level: 'warn' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
-  const server = createLineServer({ agent: protocol, expose: node.api, isolation: 'thread', agents: { pool: 1 }, logger });
+  const server = createLineServer({ agent: protocol, expose: node.api, isolation: 'thread', agents: { pool: 1 }, logger, ...noStartupLimit });
   server.on('error', () => undefined);
   try {
     const { port } = await server.listen(0, '127.0.0.1');
