@@ -4,6 +4,7 @@
  * outgoing frames and close semantics. The rule it keeps: every call settles exactly
  * once — with a result, a remote error, a timeout, an abort, or the close reason.
  */
+import { AbortGroups, type AbortGroup, type SignalMember } from './abort-groups.ts';
 import { DeadlineQueue, type DeadlineLane, type Expirable } from './deadlines.ts';
 import { deserializeError, serializeError, type WireError } from './error-codec.ts';
 import {
@@ -88,10 +89,10 @@ const enum Expect {
   Bytes,
 }
 
-class PendingCall implements Expirable {
+class PendingCall implements Expirable, SignalMember {
   settled = false;
   lane: DeadlineLane | undefined;
-  abortCleanup: (() => void) | undefined;
+  abortGroup: AbortGroup<SignalMember> | undefined;
   constructor(
     readonly connection: IpcConnection,
     readonly id: number,
@@ -128,7 +129,11 @@ function captureSettlers(resolve: (value: unknown) => void, reject: (error: Erro
   capturedReject = reject;
 }
 
-/** How many abandoned ids (timed out / aborted) to remember for recognising late answers. */
+/**
+ * How many abandoned ids (timed out / aborted) to remember exactly. An answer to one of
+ * them is a late answer, dropped; so is an answer to any id older than the newest one
+ * forgotten (see {@link IpcConnection.isLateAnswer}), however many calls timed out.
+ */
 const ABANDONED_MEMORY = 65_536;
 
 /**
@@ -147,6 +152,11 @@ export class IpcConnection {
   private readonly maxInFlight: number;
   private readonly pending = new PendingTable<PendingCall>();
   private readonly abandoned = new Set<number>();
+  /** The newest abandoned id dropped from `abandoned` (0: none yet). */
+  private forgottenUpTo = 0;
+  /** Whether request ids have wrapped around, so that every id has been issued. */
+  private idsWrapped = false;
+  private readonly abortGroups = new AbortGroups<PendingCall>((call, reason) => this.abandon(call, new AbortError(call.command, { cause: reason })));
   private readonly incoming = new Map<number, AbortController>();
   private readonly deadlines: DeadlineQueue;
   private readonly closeListeners: Array<(error: Error) => void> = [];
@@ -310,17 +320,19 @@ export class IpcConnection {
       if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError(`the arguments of '${command}'`, size, this.maxMessageBytes));
     }
     const timeoutMs = options?.timeoutMs ?? this.defaultTimeoutMs;
-    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
+    if (this.nextId >= MAX_REQUEST_ID) {
+      this.nextId = 1;
+      this.idsWrapped = true;
+    } else {
+      this.nextId++;
+    }
     const id = this.nextId;
     const promise = new Promise(captureSettlers);
     const call = new PendingCall(this, id, command, expect, capturedResolve!, capturedReject!, timeoutMs);
     this.pending.add(call);
     if (timeoutMs > 0) call.lane = this.deadlines.add(call, timeoutMs);
-    if (signal) {
-      const onAbort = (): void => this.abandon(call, new AbortError(command, { cause: signal.reason }));
-      signal.addEventListener('abort', onAbort, { once: true });
-      call.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-    }
+    // One listener per signal, however many calls share it (see abort-groups.ts).
+    if (signal) this.abortGroups.join(signal, call);
     this.queueRequest(id, command, payload, expect);
     return promise;
   }
@@ -330,7 +342,7 @@ export class IpcConnection {
     if (call.settled) return undefined;
     call.settled = true;
     call.lane?.compact();
-    call.abortCleanup?.();
+    call.abortGroup?.leave(call);
     return call;
   }
 
@@ -339,7 +351,24 @@ export class IpcConnection {
     if (this.abandoned.size > ABANDONED_MEMORY) {
       const oldest = this.abandoned.values().next().value as number;
       this.abandoned.delete(oldest);
+      // Calls are abandoned roughly, not exactly, in id order (timeouts differ): keep the newest.
+      if (this.forgottenUpTo === 0 || isLaterRequestId(oldest, this.forgottenUpTo)) this.forgottenUpTo = oldest;
     }
+  }
+
+  /**
+   * Whether an answer to `id`, which is not pending, may be a late answer to a call this
+   * end gave up on (dropped) rather than a frame that could never be valid (a protocol
+   * break): an id never issued, or a second answer to a call that was answered. The
+   * abandoned ids are remembered exactly up to {@link ABANDONED_MEMORY}; beyond that an
+   * answer to any issued id at or before the newest one forgotten is taken as late, so
+   * an honest slow peer is never mistaken for a broken one, however many calls timed out.
+   */
+  private isLateAnswer(id: number): boolean {
+    if (!Number.isInteger(id) || id < 1 || id > MAX_REQUEST_ID) return false;
+    if (!this.idsWrapped && id > this.nextId) return false;
+    if (this.abandoned.delete(id)) return true;
+    return this.forgottenUpTo !== 0 && !isLaterRequestId(id, this.forgottenUpTo);
   }
 
   private queueRequest(id: number, command: string, payload: unknown, expect: Expect): void {
@@ -521,7 +550,7 @@ export class IpcConnection {
     const call = this.pending.take(id);
     if (!call) {
       // A late answer to a call we gave up on is expected; anything else is a peer bug.
-      if (this.abandoned.delete(id)) return;
+      if (this.isLateAnswer(id)) return;
       this.protocolError(`answer to unknown request id ${id}`);
       return;
     }

@@ -220,3 +220,46 @@ for (const [cls, name] of [
   Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
   Object.defineProperty(cls.prototype, ERROR_BRAND, { value: name });
 }
+
+/**
+ * An agent did not become ready within its `startupTimeoutMs` (its module was still
+ * loading, or its factory had not returned): it was stopped, and its start rejects
+ * with this.
+ */
+export class StartupTimeoutError extends AgentIpcError {
+  /** The agent that did not start. */
+  readonly agentName: string;
+  /** The start-up timeout that elapsed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(agentName: string, timeoutMs: number) {
+    super(
+      `agent '${agentName}' was not ready within ${timeoutMs} ms (its module was still loading or its factory had not returned); it was stopped`,
+      'ERR_AGENT_IPC_STARTUP_TIMEOUT',
+    );
+    this.agentName = agentName;
+    this.timeoutMs = timeoutMs;
+  }
+}
+Object.defineProperty(StartupTimeoutError.prototype, 'name', { value: 'StartupTimeoutError', configurable: true, writable: true });
+Object.defineProperty(StartupTimeoutError.prototype, ERROR_BRAND, { value: 'StartupTimeoutError' });
+
+/**
+ * A pool agent stopped answering: a call into it timed out, and a liveness probe sent
+ * then got no answer within the same timeout either (its event loop is stuck). It was
+ * stopped and replaced; the connections it served close with this. It is an
+ * {@link AgentExitedError}: the agent is gone.
+ */
+export class AgentUnresponsiveError extends AgentExitedError {
+  /** The timeout the call and the probe exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(agentName: string, exit: AgentExit, timeoutMs: number) {
+    super(agentName, exit);
+    this.message = prefixed(
+      `agent '${agentName}' stopped answering: a call timed out and a liveness probe got no answer within ${timeoutMs} ms; it was stopped and replaced`,
+    );
+    (this as { code: string }).code = 'ERR_AGENT_IPC_AGENT_UNRESPONSIVE';
+    this.timeoutMs = timeoutMs;
+  }
+}
+Object.defineProperty(AgentUnresponsiveError.prototype, 'name', { value: 'AgentUnresponsiveError', configurable: true, writable: true });
+Object.defineProperty(AgentUnresponsiveError.prototype, ERROR_BRAND, { value: 'AgentUnresponsiveError' });

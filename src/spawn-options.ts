@@ -27,6 +27,14 @@ export interface SpawnAgentOptions<Local extends object = object> {
   logger?: Logger;
   /** Default timeout of calls in both directions, in ms. `0` (the default) means none. */
   timeoutMs?: number;
+  /**
+   * How long the agent may take to become ready (its module loaded and its factory
+   * returned, or its promise settled), in ms. Default 30,000; `0` means no limit. An
+   * agent not ready by then is stopped and `spawnAgent` rejects with
+   * `StartupTimeoutError`. (An inline agent cannot be stopped: its module's pending
+   * import is abandoned, and its factory will not run.)
+   */
+  startupTimeoutMs?: number;
   /** Largest message body accepted, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
   /**
@@ -64,6 +72,9 @@ export interface CloseOptions {
 /** Default largest message body: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** Default of `startupTimeoutMs`: 30 s. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
+
 /** Default grace period of `close()`. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
@@ -77,6 +88,7 @@ export interface ResolvedSpawnOptions {
   data: unknown;
   logger: Logger | undefined;
   timeoutMs: number;
+  startupTimeoutMs: number;
   maxMessageBytes: number;
   maxInFlight: number;
   resourceLimits: ResourceLimits | undefined;
@@ -94,7 +106,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox']);
+  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${[...known].join(', ')})`);
 
   const isolation = o.isolation ?? 'thread';
@@ -108,6 +120,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     throw invalidOption('logger', 'a pino logger', logger);
   }
   const timeoutMs = o.timeoutMs === undefined ? 0 : checkMs('timeoutMs', o.timeoutMs);
+  const startupTimeoutMs = o.startupTimeoutMs === undefined ? DEFAULT_STARTUP_TIMEOUT_MS : checkMs('startupTimeoutMs', o.startupTimeoutMs);
   const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) {
     throw invalidOption('maxMessageBytes', 'an integer number of bytes, at least 1024', maxMessageBytes);
@@ -124,6 +137,7 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     data: o.data,
     logger,
     timeoutMs,
+    startupTimeoutMs,
     maxMessageBytes,
     maxInFlight,
     resourceLimits,

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgentHost, type Agent } from './agent-host.ts';
 import type { HandlerTable } from './connection.ts';
+import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
 import { invalidOption } from './invalid-option.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
@@ -31,7 +32,8 @@ let spawned = 0;
  * ```
  *
  * Rejects with the agent's own error if the module fails to load or its factory
- * throws, and with `TypeError` for bad options.
+ * throws, with `StartupTimeoutError` if the agent is not ready within
+ * `startupTimeoutMs` (it is stopped first), and with `TypeError` for bad options.
  */
 export async function spawnAgent<Remote = unknown, Local extends object = object>(
   entry: string | URL,
@@ -44,6 +46,12 @@ export async function spawnAgent<Remote = unknown, Local extends object = object
 export interface InternalSpawnOptions {
   /** A process agent that can be handed sockets (the line server's `handOffSockets`). */
   handles?: boolean;
+  /**
+   * Aborting it gives up on a start in progress: the agent is stopped and the start
+   * rejects with the signal's reason (the line server's `close()`, which must settle
+   * even while an agent is stuck starting).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -93,13 +101,36 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
     logger: resolved.logger,
   });
   try {
-    await host.ready;
+    await readyInTime(host, name, resolved.startupTimeoutMs, internal.signal);
   } catch (error) {
     host.terminate();
     await host.exited;
     throw error;
   }
   return host;
+}
+
+/**
+ * Resolves when the agent is ready; rejects with its start-up error, with
+ * `StartupTimeoutError` once `timeoutMs` (0: never) has passed, or with `signal`'s
+ * reason when it aborts. The caller then stops the agent.
+ */
+function readyInTime(host: AgentHost, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  if (timeoutMs === 0 && !signal) return host.ready;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const givenUp = new Promise<never>((_resolve, reject) => {
+    if (timeoutMs > 0) timer = setTimeout(() => reject(new StartupTimeoutError(name, timeoutMs)), timeoutMs);
+    if (signal) {
+      onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new ConnectionClosedError(`the start of agent '${name}' was given up`));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  return Promise.race([host.ready, givenUp]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
 }
 
 function resolveEntry(entry: string | URL): string {

@@ -107,8 +107,13 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
 
   void (async () => {
     try {
-      const definition = findDefinition(await env.load(init.entry), init.entry);
+      const loaded = await env.load(init.entry);
+      // The node gave up on this start (start-up timeout) while the module loaded: an
+      // inline agent cannot be stopped, so its factory must not run now.
+      if (connection.closed) return;
+      const definition = findDefinition(loaded, init.entry);
       const exposed = await definition.factory(main, ctx);
+      if (connection.closed) return;
       for (const [name, handler] of methodTable(exposed, `the methods returned by agent '${init.name}'`)) methods.set(name, handler);
       connection.notify(Control.READY);
     } catch (error) {

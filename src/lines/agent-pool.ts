@@ -2,37 +2,67 @@
  * A fixed pool of agents shared by all connections: the RFC's open question 4. Fewer
  * agents (say one per CPU), with peers isolated from the node but not from each other:
  * an agent that dies takes the connections it served with it, and is replaced.
+ *
+ * Supervision: an agent that exits, crashes or hangs (see `line-agent.ts`: a call timed
+ * out and a liveness probe got no answer) is replaced; its connections close with
+ * `AgentExitedError` (`AgentUnresponsiveError` for a hang). A place in the pool whose
+ * agents keep failing backs off: the first replacement starts at once, the next ones
+ * after 100 ms doubling up to 10 s; an agent that ran {@link STABLE_MS} before failing
+ * starts the count over. Every replacement is reported (the server's `agentRestart`
+ * event). Meanwhile new connections go to the places whose agent is healthy.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentExitedError } from '../errors.ts';
-import { closedError, namer, type AgentSupply, type SupplyErrorListener } from './agent-supply.ts';
+import { closedError, namer, type AgentSupply, type SupplyReports } from './agent-supply.ts';
 import { LineAgent } from './line-agent.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
+
+/** Back-off after the second failure in a row, doubled with each further one. */
+export const RESTART_BASE_MS = 100;
+/** The longest back-off between replacements. */
+export const RESTART_MAX_MS = 10_000;
+/** An agent that ran this long before failing was healthy: the failure count starts over. */
+export const STABLE_MS = 10_000;
+
+/** The wait before the replacement after `failures` failures in a row. */
+export function restartDelayMs(failures: number): number {
+  if (failures <= 1) return 0;
+  return Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.min(failures - 2, 30));
+}
 
 interface PoolSlot {
   agent: LineAgent | undefined;
   starting: Promise<LineAgent> | undefined;
   /** Connections assigned to this slot, whichever of its agents serves them. */
   load: number;
+  /** Failures in a row of this slot's agents. */
+  failures: number;
+  /** When the slot's current agent became ready (`performance.now()`). */
+  readyAt: number;
+  /** Name of the agent being started or running. */
+  name: string;
 }
 
 /**
- * `size` agents shared by all connections. A connection goes to the slot with the
- * fewest connections; an agent that dies is replaced at once (its connections are
- * closed by its handle, with `AgentExitedError`).
+ * `size` agents shared by all connections. A connection goes to the healthy slot with
+ * the fewest connections (any slot if none is healthy); an agent that dies or hangs is
+ * replaced, with back-off if it keeps failing.
  */
 export class AgentPool implements AgentSupply {
   private readonly nextName: () => string;
   private readonly slots: PoolSlot[];
   private readonly slotOf = new Map<LineAgent, PoolSlot>();
+  /** Aborted on close: agent starts in progress and back-off waits give up. */
+  private readonly stopping = new AbortController();
   private closing = false;
 
   constructor(
     private readonly options: ResolvedLineServerOptions,
     size: number,
-    private readonly onError: SupplyErrorListener,
+    private readonly reports: SupplyReports,
   ) {
     this.nextName = namer(options.name);
-    this.slots = Array.from({ length: size }, () => ({ agent: undefined, starting: undefined, load: 0 }));
+    this.slots = Array.from({ length: size }, () => ({ agent: undefined, starting: undefined, load: 0, failures: 0, readyAt: 0, name: '' }));
   }
 
   async start(): Promise<void> {
@@ -41,13 +71,15 @@ export class AgentPool implements AgentSupply {
 
   async acquire(): Promise<LineAgent> {
     if (this.closing) throw closedError();
-    let slot = this.slots[0]!;
-    for (const candidate of this.slots) if (candidate.load < slot.load) slot = candidate;
-    slot.load++;
+    let slot: PoolSlot | undefined;
+    // Healthy agents first: a connection must not wait for a replacement while another agent can serve it.
+    for (const candidate of this.slots) if (candidate.agent?.alive && (!slot || candidate.load < slot.load)) slot = candidate;
+    if (!slot) for (const candidate of this.slots) if (!slot || candidate.load < slot.load) slot = candidate;
+    slot!.load++;
     try {
-      return await this.fill(slot);
+      return await this.fill(slot!);
     } catch (error) {
-      slot.load--;
+      slot!.load--;
       throw error;
     }
   }
@@ -60,20 +92,27 @@ export class AgentPool implements AgentSupply {
     if (slot.agent !== agent && agent.load === 0) this.slotOf.delete(agent);
   }
 
-  async close(): Promise<void> {
+  stopStarting(): void {
+    if (this.closing) return;
     this.closing = true;
+    this.stopping.abort(closedError());
+  }
+
+  async close(): Promise<void> {
+    this.stopStarting();
     await Promise.allSettled(this.slots.map((slot) => slot.starting));
     await Promise.allSettled(this.slots.map((slot) => slot.agent?.retire()));
   }
 
-  /** The slot's agent, started if it has none. */
-  private fill(slot: PoolSlot): Promise<LineAgent> {
+  /** The slot's agent, started (after `delayMs`) if it has none. */
+  private fill(slot: PoolSlot, delayMs = 0): Promise<LineAgent> {
     if (slot.agent?.alive) return Promise.resolve(slot.agent);
     if (this.closing) return Promise.reject(closedError());
-    slot.starting ??= LineAgent.start(this.options, this.nextName(), (agent, error) => this.replace(agent, error)).then(
+    slot.starting ??= this.startAgent(slot, delayMs).then(
       (agent) => {
         slot.starting = undefined;
         slot.agent = agent;
+        slot.readyAt = performance.now();
         this.slotOf.set(agent, slot);
         if (this.closing) void agent.retire();
         return agent;
@@ -86,11 +125,39 @@ export class AgentPool implements AgentSupply {
     return slot.starting;
   }
 
-  private replace(dead: LineAgent, _error: AgentExitedError): void {
+  private async startAgent(slot: PoolSlot, delayMs: number): Promise<LineAgent> {
+    const { signal } = this.stopping;
+    if (delayMs > 0) {
+      await sleep(delayMs, undefined, { signal }).catch(() => {
+        throw closedError();
+      });
+    }
+    if (signal.aborted) throw closedError();
+    slot.name = this.nextName();
+    return LineAgent.start(this.options, slot.name, (agent, error) => this.replace(agent, error), { signal, supervised: true });
+  }
+
+  private replace(dead: LineAgent, error: AgentExitedError): void {
     const slot = this.slotOf.get(dead);
     if (!slot || slot.agent !== dead) return;
     slot.agent = undefined;
     if (this.closing) return;
-    this.fill(slot).catch((error: unknown) => this.onError(error instanceof Error ? error : new Error(String(error))));
+    // An agent that ran long enough was healthy: its failure is a first one.
+    const healthy = performance.now() - slot.readyAt >= STABLE_MS;
+    this.restart(slot, dead.name, error, healthy);
+  }
+
+  /** Reports the failure of `slot`'s agent `name` and starts its replacement after the back-off. */
+  private restart(slot: PoolSlot, name: string, reason: Error, countAfresh: boolean): void {
+    slot.failures = countAfresh ? 1 : slot.failures + 1;
+    const delayMs = restartDelayMs(slot.failures);
+    this.reports.restart({ agent: name, reason, failures: slot.failures, delayMs });
+    this.fill(slot, delayMs).catch((error: unknown) => {
+      if (this.closing) return;
+      const failure = error instanceof Error ? error : new Error(String(error));
+      this.reports.error(failure);
+      // The replacement could not start (start-up error or timeout): that is a failure in a row too.
+      this.restart(slot, slot.name, failure, false);
+    });
   }
 }

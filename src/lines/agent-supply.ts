@@ -15,12 +15,41 @@ export interface AgentSupply {
   acquire(): Promise<LineAgent>;
   /** The connection that `acquire` served is finished. */
   release(agent: LineAgent): void;
+  /**
+   * Gives up on every agent start in progress (they are stopped, and what waits on them
+   * rejects) and refuses new ones; the running agents go on. The first step of a server
+   * close, so that `close()` settles even while an agent is stuck starting.
+   */
+  stopStarting(): void;
   /** Closes every agent; resolves when all have exited. */
   close(): Promise<void>;
 }
 
-/** Reports an agent-level failure that belongs to no connection (a failed replacement). */
-export type SupplyErrorListener = (error: Error) => void;
+/** What a pool tells its server when it replaces an agent: the `agentRestart` event. */
+export interface AgentRestartInfo {
+  /** The agent that exited, crashed, hung or could not start; a new one takes its place. */
+  readonly agent: string;
+  /**
+   * Why: `AgentExitedError` (it exited or crashed), `AgentUnresponsiveError` (it hung),
+   * or the error its replacement failed to start with (e.g. `StartupTimeoutError`).
+   */
+  readonly reason: Error;
+  /** Failures in a row of this place in the pool, this one included (1: the first). */
+  readonly failures: number;
+  /**
+   * How long the pool waits before starting the replacement, in ms: 0 after a first
+   * failure, then 100 ms doubling with each failure in a row, at most 10 s.
+   */
+  readonly delayMs: number;
+}
+
+/** What a pool reports that belongs to no connection. */
+export interface SupplyReports {
+  /** An agent-level failure: a replacement could not start. */
+  error(error: Error): void;
+  /** An agent is being replaced. */
+  restart(info: AgentRestartInfo): void;
+}
 
 /** What `acquire` rejects with once the server is closing. */
 export function closedError(): ConnectionClosedError {

@@ -9,5 +9,6 @@
 export { createLineServer } from './line-server.ts';
 export type { LineServer, LineServerEvents, LineServerListener } from './line-server.ts';
 export type { LineServerOptions, LineAgents } from './line-server-options.ts';
+export type { AgentRestartInfo } from './agent-supply.ts';
 export type { LineConnectionInfo } from './served-connection.ts';
 export type { LineDirection, PeerAddress } from './line-methods.ts';

@@ -1,14 +1,21 @@
 /**
  * The node's handle on one line-protocol agent: the agent itself, the connections it
  * serves, and what happens when it dies (those connections close, nothing else).
+ *
+ * A supervised agent (a pool's) is also watched for hangs: when a call into it times
+ * out, a liveness probe follows — a call of a method no agent serves, which any agent
+ * whose event loop turns answers at once with `UnknownMethodError`. A probe that times
+ * out too means the agent is stuck: it is stopped, and its connections close with
+ * `AgentUnresponsiveError`. One slow handler alone (the probe is answered) closes only
+ * its own connection, as for any agent.
  */
 import type { Socket } from 'node:net';
 import type { AgentHost } from '../agent-host.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
-import { AgentExitedError, type AgentExit } from '../errors.ts';
+import { AgentExitedError, AgentUnresponsiveError, TimeoutError, type AgentExit } from '../errors.ts';
 import { startAgent } from '../spawn.ts';
 import { lineEndpoint, type AgentConnections } from './line-endpoint.ts';
-import { SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './line-methods.ts';
+import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './line-methods.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 import type { Promisified } from '../types.ts';
 
@@ -27,6 +34,17 @@ export interface ServedByAgent {
   agentGone(error: AgentExitedError, unexpected: boolean): void;
 }
 
+/** The liveness probe: a reserved name no agent serves, answered by its connection layer. */
+const PROBE = 'agent-ipc:lines:probe';
+
+/** How {@link LineAgent.start} starts an agent, beyond the server's options. */
+export interface LineAgentStart {
+  /** Aborting it gives up on the start (the server is closing). */
+  signal?: AbortSignal;
+  /** Watch for hangs and stop the agent if it is stuck (pools). */
+  supervised?: boolean;
+}
+
 /** A running line-protocol agent and the connections it serves. */
 export class LineAgent implements AgentConnections {
   readonly name: string;
@@ -34,6 +52,10 @@ export class LineAgent implements AgentConnections {
   private agent!: AgentHost;
   private retiring: Promise<void> | undefined;
   private dead = false;
+  private remote_!: Promisified<LineAgentMethods>;
+  private probing = false;
+  /** Set when a probe found the agent stuck: the timeout it exceeded. */
+  private unresponsiveAfterMs: number | undefined;
 
   private constructor(
     name: string,
@@ -43,7 +65,12 @@ export class LineAgent implements AgentConnections {
   }
 
   /** Spawns an agent; `onDeath` runs if it exits without being retired. */
-  static async start(options: ResolvedLineServerOptions, name: string, onDeath: (agent: LineAgent, error: AgentExitedError) => void): Promise<LineAgent> {
+  static async start(
+    options: ResolvedLineServerOptions,
+    name: string,
+    onDeath: (agent: LineAgent, error: AgentExitedError) => void,
+    start: LineAgentStart = {},
+  ): Promise<LineAgent> {
     const handle = new LineAgent(name, onDeath);
     handle.agent = await startAgent(
       options.entry,
@@ -53,23 +80,26 @@ export class LineAgent implements AgentConnections {
         data: options.data,
         logger: options.logger,
         timeoutMs: options.timeoutMs,
+        startupTimeoutMs: options.startupTimeoutMs,
         name,
         sandbox: options.sandbox,
       },
-      { handles: options.handOffSockets },
+      { handles: options.handOffSockets, signal: start.signal },
     );
+    const remote = handle.agent.remote as Promisified<LineAgentMethods>;
+    handle.remote_ = start.supervised && options.timeoutMs > 0 ? handle.watched(remote) : remote;
     void handle.agent.exited.then((exit) => handle.exitedWith(exit));
     return handle;
   }
 
   /** The protocol methods of the agent. */
   get remote(): Promisified<LineAgentMethods> {
-    return this.agent.remote as Promisified<LineAgentMethods>;
+    return this.remote_;
   }
 
-  /** False once the agent exited or is being closed. */
+  /** False once the agent exited, is being closed, or was found stuck. */
   get alive(): boolean {
-    return !this.dead && !this.retiring;
+    return !this.dead && !this.retiring && this.unresponsiveAfterMs === undefined;
   }
 
   /** Connections this agent serves now. */
@@ -113,10 +143,45 @@ export class LineAgent implements AgentConnections {
     return this.retiring;
   }
 
+  /** `remote` whose calls, when they time out, make the agent's liveness be probed. */
+  private watched(remote: Promisified<LineAgentMethods>): Promisified<LineAgentMethods> {
+    const watch =
+      <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> => {
+        const answer = call(...args);
+        answer.catch((error: unknown) => {
+          if (error instanceof TimeoutError) this.probe(error.timeoutMs);
+        });
+        return answer;
+      };
+    return {
+      [LineMethod.OPEN]: watch(remote[LineMethod.OPEN]),
+      [LineMethod.DELIVER]: watch(remote[LineMethod.DELIVER]),
+      [LineMethod.LOST]: watch(remote[LineMethod.LOST]),
+      [LineMethod.WRITABLE]: watch(remote[LineMethod.WRITABLE]),
+    };
+  }
+
+  /** A call timed out: is the agent's event loop still turning? If not, stop the agent. */
+  private probe(timeoutMs: number): void {
+    if (this.probing || !this.alive) return;
+    this.probing = true;
+    this.agent.call(PROBE, undefined, { timeoutMs }).then(
+      () => (this.probing = false),
+      (error: unknown) => {
+        this.probing = false;
+        // Any answer (UnknownMethodError) means the agent is responsive; an exit is handled by exitedWith.
+        if (!(error instanceof TimeoutError) || !this.alive) return;
+        this.unresponsiveAfterMs = timeoutMs;
+        this.agent.terminate();
+      },
+    );
+  }
+
   private exitedWith(exit: AgentExit): void {
     this.dead = true;
     const unexpected = this.retiring === undefined;
-    const error = new AgentExitedError(this.name, exit);
+    const error = this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : new AgentUnresponsiveError(this.name, exit, this.unresponsiveAfterMs);
     for (const connection of [...this.served.values()]) connection.agentGone(error, unexpected);
     if (unexpected) this.onDeath(this, error);
   }

@@ -9,6 +9,7 @@ import { invalidOption } from '../invalid-option.ts';
 import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, resolveSandbox, type SandboxOptions } from '../isolation/sandbox-options.ts';
+import { DEFAULT_STARTUP_TIMEOUT_MS, checkMs } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
 import { RESERVED_PREFIX } from './line-methods.ts';
 
@@ -56,6 +57,13 @@ export interface LineServerOptions<Main extends object = object> {
    * connection with `TimeoutError`.
    */
   timeoutMs?: number;
+  /**
+   * How long each agent may take to become ready, in ms (default 30,000; `0` means no
+   * limit), as `spawnAgent`'s option. A pool agent not ready in time makes `listen()`
+   * reject with `StartupTimeoutError` (a replacement is retried, with back-off); a
+   * per-connection agent closes its connection with it.
+   */
+  startupTimeoutMs?: number;
   /** Prefix of the agents' names (`<name>-1`, `<name>-2`, …). Default `'line-agent'`. */
   name?: string;
   /**
@@ -82,13 +90,14 @@ export interface ResolvedLineServerOptions {
   data: unknown;
   logger: Logger | undefined;
   timeoutMs: number;
+  startupTimeoutMs: number;
   name: string;
   handOffSockets: boolean;
   /** As given (validated): each agent's spawn resolves it again. */
   sandbox: boolean | SandboxOptions | undefined;
 }
 
-const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'name', 'handOffSockets', 'sandbox'];
+const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'name', 'handOffSockets', 'sandbox'];
 const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
 
 function positiveInteger(option: string, value: unknown, fallback: number): number {
@@ -136,6 +145,7 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   }
   const timeoutMs = o.timeoutMs ?? 0;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw invalidOption('timeoutMs', 'a non-negative number of milliseconds', timeoutMs);
+  const startupTimeoutMs = o.startupTimeoutMs === undefined ? DEFAULT_STARTUP_TIMEOUT_MS : checkMs('startupTimeoutMs', o.startupTimeoutMs);
   const name = o.name ?? 'line-agent';
   if (typeof name !== 'string' || name.length === 0) throw invalidOption('name', 'a non-empty string', name);
   const handOffSockets = o.handOffSockets ?? false;
@@ -163,6 +173,7 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
     data: o.data,
     logger,
     timeoutMs,
+    startupTimeoutMs,
     name,
     handOffSockets,
     sandbox: o.sandbox as boolean | SandboxOptions | undefined,

@@ -10,7 +10,7 @@ import { ConnectionClosedError } from '../errors.ts';
 import { invalidOption } from '../invalid-option.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 import { AgentPool } from './agent-pool.ts';
-import type { AgentSupply } from './agent-supply.ts';
+import type { AgentRestartInfo, AgentSupply } from './agent-supply.ts';
 import { PerConnectionAgents } from './per-connection-agents.ts';
 import type { PeerAddress } from './line-methods.ts';
 import { resolveLineServerOptions, type LineServerOptions, type ResolvedLineServerOptions } from './line-server-options.ts';
@@ -31,6 +31,14 @@ export interface LineServerEvents {
    * server goes on. Without a listener these are logged (warn) through `logger`.
    */
   error: [error: Error, connection: LineConnectionInfo | undefined];
+  /**
+   * A pool agent exited, crashed, hung (a call timed out and a liveness probe got no
+   * answer) or could not start, and is being replaced, after `info.delayMs` if its
+   * place in the pool keeps failing (`info.failures` in a row: 0 ms for the first, then
+   * 100 ms doubling up to 10 s). Its connections were closed with `info.reason`.
+   * Without a listener these are logged (warn) through `logger`.
+   */
+  agentRestart: [info: AgentRestartInfo];
 }
 
 /** Listener of a {@link LineServer} event. */
@@ -114,7 +122,12 @@ class TcpLineServer implements LineServer {
   constructor(private readonly options: ResolvedLineServerOptions) {
     this.log = options.logger?.child({ component: 'line-server' });
     this.supply =
-      options.agents === 'per-connection' ? new PerConnectionAgents(options) : new AgentPool(options, options.agents.pool, (error) => this.report(error, undefined));
+      options.agents === 'per-connection'
+        ? new PerConnectionAgents(options)
+        : new AgentPool(options, options.agents.pool, {
+            error: (error) => this.report(error, undefined),
+            restart: (info) => this.reportRestart(info),
+          });
     this.hooks = {
       opened: (connection) => {
         this.log?.debug({ connection: connection.info }, 'connection made');
@@ -244,8 +257,15 @@ class TcpLineServer implements LineServer {
     else this.log?.warn({ err: error, connection }, 'line server: %s', error.message);
   }
 
+  private reportRestart(info: AgentRestartInfo): void {
+    if (this.events.listenerCount('agentRestart') > 0) this.events.emit('agentRestart', info);
+    else this.log?.warn({ agent: info.agent, err: info.reason, failures: info.failures, delayMs: info.delayMs }, 'line server: replacing agent %s', info.agent);
+  }
+
   private async shutdown(): Promise<void> {
     const reason = new ConnectionClosedError('the line server is closing');
+    // An agent stuck starting must not hold up the close (nor a listen() waiting for it).
+    this.supply.stopStarting();
     await Promise.allSettled([...this.listening]);
     const stopped = [...this.servers].map(
       (server) =>

@@ -14,6 +14,8 @@ export class PerConnectionAgents implements AgentSupply {
   private readonly starting = new Set<Promise<LineAgent>>();
   private readonly retiring = new Set<Promise<void>>();
   private closing = false;
+  /** Aborted on close: agent starts in progress give up. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: ResolvedLineServerOptions) {
     this.nextName = namer(options.name);
@@ -26,7 +28,7 @@ export class PerConnectionAgents implements AgentSupply {
   async acquire(): Promise<LineAgent> {
     if (this.closing) throw closedError();
     // Its death closes its one connection (through the agent's handle); nothing to replace.
-    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined);
+    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined, { signal: this.stopping.signal });
     this.starting.add(spawning);
     try {
       const agent = await spawning;
@@ -48,8 +50,14 @@ export class PerConnectionAgents implements AgentSupply {
     void retired.finally(() => this.retiring.delete(retired));
   }
 
-  async close(): Promise<void> {
+  stopStarting(): void {
+    if (this.closing) return;
     this.closing = true;
+    this.stopping.abort(closedError());
+  }
+
+  async close(): Promise<void> {
+    this.stopStarting();
     await Promise.allSettled([...this.starting]);
     for (const agent of [...this.live]) this.release(agent);
     await Promise.allSettled([...this.retiring]);
