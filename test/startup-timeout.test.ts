@@ -5,9 +5,7 @@
  * its agents, and its close() (and a pool's listen()) settle even while an agent is
  * stuck starting.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import test from 'ava';
 import { ConnectionClosedError, StartupTimeoutError, spawnAgent, type Isolation } from '../src/index.ts';
 import { createLineServer, type LineConnectionInfo } from '../src/lines/index.ts';
@@ -18,6 +16,19 @@ const neverLoads = new URL('./fixtures/lifecycle/never-loads-agent.ts', import.m
 const neverReady = new URL('./fixtures/lifecycle/never-ready-agent.ts', import.meta.url);
 const minimal = new URL('./fixtures/minimal-agent.ts', import.meta.url);
 const isolations: Isolation[] = ['inline', 'thread', 'process'];
+
+/** The process whose command line mentions `name`, if any (Linux /proc). */
+function processNamed(name: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(name)) return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -48,19 +59,25 @@ for (const isolation of isolations) {
   });
 }
 
-// Serial: the environment variable must not reach the agents of other tests.
-test.serial('process: the stuck agent process is gone once spawnAgent rejected', async (t) => {
-  const pidFile = path.join(mkdtempSync(path.join(tmpdir(), 'agent-ipc-startup-')), 'pid');
-  process.env.AGENT_IPC_TEST_PID_FILE = pidFile;
-  try {
-    // Long enough for the child to reach the module (and write its pid) on a loaded machine.
-    await t.throwsAsync(spawnAgent(neverLoads, { isolation: 'process', startupTimeoutMs: 8000 }), { instanceOf: StartupTimeoutError });
-  } finally {
-    delete process.env.AGENT_IPC_TEST_PID_FILE;
+test('process: the stuck agent process is gone once spawnAgent rejected', async (t) => {
+  const name = `stuck-process-${process.pid}`;
+  const spawning = spawnAgent(neverLoads, { isolation: 'process', name, startupTimeoutMs: 3000 });
+  let settled = false;
+  const outcome = spawning.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  void outcome.finally(() => (settled = true));
+  // The child's command line carries the agent's name (see src/isolation/process.ts).
+  let pid: number | undefined;
+  while (pid === undefined && !settled) {
+    pid = processNamed(name);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  t.true(pid > 0);
-  t.false(isAlive(pid), 'the child process was killed before the rejection');
+  t.true((await outcome) instanceof StartupTimeoutError);
+  t.not(pid, undefined, 'the agent process was seen while it started');
+  t.false(isAlive(pid!), 'the child process was killed before the rejection');
+  t.is(processNamed(name), undefined);
 });
 
 test('startupTimeoutMs: default 30 s; anything but a non-negative number of ms is a TypeError naming it', async (t) => {
