@@ -230,7 +230,12 @@ class Writer {
     this.ensure(5);
     this.area.bytes[this.pos++] = TAG_ARRAY;
     this.u32(list.length);
-    for (let i = 0; i < list.length; i++) this.value(list[i], depth + 1);
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      // A hole: a sparse array's length may claim billions of them; v8 encodes only what is there.
+      if (item === undefined && !(i in list)) throw NOT_FAST;
+      this.value(item, depth + 1);
+    }
   }
 
   private object(record: Record<string, unknown>, depth: number): void {
