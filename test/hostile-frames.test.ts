@@ -177,6 +177,7 @@ test.serial('process: an agent that writes a frame of small objects over the dec
     clearInterval(sampler);
     t.true(after instanceof AgentIpcError, `the connection was closed with a typed error: ${String(after)}`);
     const growth = Math.max(peak, process.memoryUsage().heapUsed) - before.heapUsed;
+    t.log(`node heap grew at most ${(growth / MiB).toFixed(1)} MiB (limit ${limit / MiB} MiB)`);
     t.true(growth < (DECODE_BUDGET_FACTOR + 2) * limit, `heap grew ${(growth / MiB).toFixed(1)} MiB for a ${limit / MiB} MiB limit`);
   } finally {
     await agent.close();
