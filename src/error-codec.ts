@@ -28,7 +28,7 @@ import {
   TimeoutError,
   UnknownMethodError,
 } from './errors.ts';
-import { dataOnChain, describeValue, isErrorLike, ownData, ownDataKeys, plainCopy } from './safe-read.ts';
+import { dataOnChain, describeValue, hasUserAccessor, isErrorLike, ownData, ownDataKeys, plainCopy } from './safe-read.ts';
 
 /** An error as it travels on the wire. */
 export interface WireError {
@@ -114,13 +114,14 @@ function serializeOne(thrown: unknown, depth: number, seen: Set<unknown>): WireE
   const name = dataOnChain(thrown, 'name');
   const message = dataOnChain(thrown, 'message');
   const wire: WireError = { name: typeof name === 'string' ? name : 'Error', message: typeof message === 'string' ? message : '' };
-  const stack = dataOnChain(thrown, 'stack');
+  // Node formats a stack lazily, through Error.prototype.toString, which reads `name`
+  // and `message`: with a getter on either, the stack is left out rather than formatted.
+  const stack = hasUserAccessor(thrown, 'name') || hasUserAccessor(thrown, 'message') ? undefined : dataOnChain(thrown, 'stack');
   if (typeof stack === 'string') wire.stack = stack;
   const code = dataOnChain(thrown, 'code');
   if (typeof code === 'string') wire.code = code;
   let props: Record<string, unknown> | undefined;
-  for (const key of ownDataKeys(thrown, MAX_PROPS + RESERVED.size)) {
-    if (RESERVED.has(key)) continue;
+  for (const key of ownDataKeys(thrown, MAX_PROPS, RESERVED)) {
     props ??= {};
     // defineProperty: an own key named __proto__ stays a key.
     Object.defineProperty(props, key, { value: plainCopy(ownData(thrown, key).value), enumerable: true, writable: true, configurable: true });

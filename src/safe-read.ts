@@ -22,6 +22,8 @@ const MAX_COPY_DEPTH = 16;
 const MAX_COPY_NODES = 4096;
 /** How many prototypes {@link dataOnChain} walks. */
 const MAX_CHAIN = 32;
+/** Keys of an error that {@link plainCopy} leaves alone (reading `stack` may format it). */
+const ERROR_SKIP: ReadonlySet<string> = new Set(['stack']);
 /** Strings in descriptions are cut to this length. */
 const MAX_DESCRIBED = 200;
 
@@ -98,8 +100,30 @@ export function dataOnChain(target: unknown, key: PropertyKey): unknown {
   return undefined;
 }
 
-/** Own enumerable string keys whose properties are data properties (never accessors). */
-export function ownDataKeys(target: unknown, limit = MAX_COPY_KEYS): string[] {
+/**
+ * True if reading `key` the ordinary way would call an accessor other than the
+ * platform's own (or a proxy's trap). Formatting an error's `stack` (Node does it
+ * lazily, on first read) calls `Error.prototype.toString`, which reads `name` and
+ * `message`: check those first.
+ */
+export function hasUserAccessor(target: unknown, key: PropertyKey): boolean {
+  let at: unknown = target;
+  for (let hops = 0; hops < MAX_CHAIN && at !== null; hops++) {
+    if (isProxy(at)) return true;
+    if (!readable(at)) return false;
+    const descriptor = ownDescriptor(at, key);
+    if (descriptor !== undefined) return !('value' in descriptor) && !PLATFORM_GETTERS.has(descriptor.get);
+    at = prototypeOf(at);
+  }
+  return false;
+}
+
+/**
+ * Own enumerable string keys whose properties are data properties (never accessors).
+ * Keys in `skip` are not looked at at all: an error's `stack` must not be, since
+ * looking formats it (see {@link hasUserAccessor}).
+ */
+export function ownDataKeys(target: unknown, limit = MAX_COPY_KEYS, skip?: ReadonlySet<string>): string[] {
   if (!readable(target)) return [];
   let keys: Array<string | symbol>;
   try {
@@ -109,7 +133,7 @@ export function ownDataKeys(target: unknown, limit = MAX_COPY_KEYS): string[] {
   }
   const out: string[] = [];
   for (const key of keys) {
-    if (typeof key !== 'string') continue;
+    if (typeof key !== 'string' || skip?.has(key)) continue;
     const descriptor = ownDescriptor(target, key);
     if (descriptor?.enumerable && 'value' in descriptor) {
       out.push(key);
@@ -209,7 +233,7 @@ function copyValue(value: unknown, depth: number, state: { nodes: number; seen: 
         return copy;
       }
       const copy: Record<string, unknown> = {};
-      for (const key of ownDataKeys(object)) {
+      for (const key of ownDataKeys(object, MAX_COPY_KEYS, isErrorLike(object) ? ERROR_SKIP : undefined)) {
         // defineProperty: a key named __proto__ stays a key.
         Object.defineProperty(copy, key, { value: copyValue(ownData(object, key).value, depth + 1, state), enumerable: true, writable: true, configurable: true });
       }
