@@ -24,6 +24,7 @@
  */
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
+import { MAX_COST_PER_BYTE, withinDecodeBudget } from './decoded-size.ts';
 import { DataCloneError } from './errors.ts';
 
 const TAG_UNDEFINED = 0x00;
@@ -40,6 +41,20 @@ const TAG_V8 = 0x0a;
 
 /** Deeper values go through v8 (which also handles cycles). */
 const MAX_DEPTH = 24;
+
+/**
+ * Decoding treats the bytes as hostile (the other side wrote them): every count is
+ * checked against the bytes left before anything is allocated for it (an array
+ * element takes at least 1 byte, an object entry at least 5), nesting deeper than the
+ * encoder ever writes is refused, and a v8 body may decode to at most what its bytes
+ * justify (a sparse array's length is not backed by bytes: see `decoded-size.ts`).
+ * So decoding is linear in the bytes and allocates at most ~80 × their number + 1 MiB.
+ */
+const MAX_DECODE_DEPTH = MAX_DEPTH + 1;
+/** Minimum bytes of an object entry: key length (4), value tag (1). */
+const MIN_ENTRY_BYTES = 5;
+/** Heap a v8 body may decode to beyond {@link MAX_COST_PER_BYTE} per byte. */
+const V8_DECODE_SLACK = 1 << 20;
 
 /** Thrown inside the encoder to switch strategy; never escapes this module. */
 const NOT_FAST = Symbol('not-fast');
@@ -230,7 +245,12 @@ class Writer {
     this.ensure(5);
     this.area.bytes[this.pos++] = TAG_ARRAY;
     this.u32(list.length);
-    for (let i = 0; i < list.length; i++) this.value(list[i], depth + 1);
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      // A hole: a sparse array's length may claim billions of them; v8 encodes only what is there.
+      if (item === undefined && !(i in list)) throw NOT_FAST;
+      this.value(item, depth + 1);
+    }
   }
 
   private object(record: Record<string, unknown>, depth: number): void {
@@ -274,7 +294,7 @@ class Reader {
     return n;
   }
 
-  value(): unknown {
+  value(depth = 0): unknown {
     this.need(1);
     const tag = this.area.bytes[this.pos++];
     switch (tag) {
@@ -303,18 +323,20 @@ class Reader {
       case TAG_ARRAY: {
         const count = this.u32();
         if (count > this.end - this.pos) throw new RangeError('[agent-ipc] codec: array count exceeds data');
+        if (depth >= MAX_DECODE_DEPTH) throw new RangeError('[agent-ipc] codec: value nested too deep');
         const list = new Array<unknown>(count);
-        for (let i = 0; i < count; i++) list[i] = this.value();
+        for (let i = 0; i < count; i++) list[i] = this.value(depth + 1);
         return list;
       }
       case TAG_OBJECT: {
         const count = this.u32();
-        if (count > this.end - this.pos) throw new RangeError('[agent-ipc] codec: object count exceeds data');
+        if (count * MIN_ENTRY_BYTES > this.end - this.pos) throw new RangeError('[agent-ipc] codec: object count exceeds data');
+        if (depth >= MAX_DECODE_DEPTH) throw new RangeError('[agent-ipc] codec: value nested too deep');
         const record: Record<string, unknown> = {};
         for (let i = 0; i < count; i++) {
           const key = this.string();
           // defineProperty, not assignment: a key named __proto__ stays data, never a prototype.
-          Object.defineProperty(record, key, { value: this.value(), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(record, key, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
         }
         return record;
       }
@@ -330,7 +352,15 @@ class Reader {
         this.need(length);
         const start = this.pos;
         this.pos += length;
-        return v8.deserialize(this.area.buffer.subarray(start, start + length));
+        const body = this.area.buffer.subarray(start, start + length);
+        let within: boolean;
+        try {
+          within = withinDecodeBudget(body, MAX_COST_PER_BYTE * length + V8_DECODE_SLACK);
+        } catch (error) {
+          throw new RangeError('[agent-ipc] codec: malformed v8 body', { cause: error });
+        }
+        if (!within) throw new RangeError('[agent-ipc] codec: v8 body claims more than its bytes can hold');
+        return v8.deserialize(body);
       }
       default:
         throw new RangeError(`[agent-ipc] codec: unknown tag 0x${(tag ?? 0).toString(16)}`);

@@ -459,7 +459,9 @@ export class IpcConnection {
         return this.protocolError(`frame ${frame} has a non-numeric id`);
       } else if (kind === FrameKind.REQUEST) {
         if (typeof slot2 !== 'string') return this.protocolError('request frame without a command name');
-        this.serve(slot1, slot2, batch[i + 3] === BYTES_PAYLOAD ? batch[i + 4] : batch.slice(i + 4, end));
+        const payload = batch[i + 3] === BYTES_PAYLOAD ? batch[i + 4] : requestArgs(batch, i + 4, end);
+        if (payload === HOLE) return this.protocolError(`frame ${frame} claims more arguments than it carries`);
+        this.serve(slot1, slot2, payload);
       } else if (kind === FrameKind.RESPONSE) {
         this.answer(slot1, slot2, undefined);
       } else if (kind === FrameKind.ERROR) {
@@ -510,39 +512,41 @@ export class IpcConnection {
     try {
       result = handler(payload, info as IncomingCall);
     } catch (error) {
-      this.reply(id, controller, undefined, error);
+      // `failed`, not `error !== undefined`: `throw undefined` must reject too.
+      this.reply(id, controller, error, true);
       return;
     }
     if (isPromiseLike(result)) {
       this.busy++;
       result.then(
-        (value) => this.replyLater(id, controller, value, undefined),
-        (error: unknown) => this.replyLater(id, controller, undefined, error ?? new Error('rejected without a reason')),
+        (value) => this.replyLater(id, controller, value, false),
+        (error: unknown) => this.replyLater(id, controller, error, true),
       );
     } else {
-      this.reply(id, controller, result, undefined);
+      this.reply(id, controller, result, false);
     }
   }
 
-  private replyLater(id: number, controller: AbortController | undefined, value: unknown, error: unknown): void {
-    this.reply(id, controller, value, error);
+  private replyLater(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean): void {
+    this.reply(id, controller, outcome, failed);
     if (--this.busy === 0 && this.idleWaiters.length > 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private reply(id: number, controller: AbortController | undefined, value: unknown, error: unknown): void {
+  /** Answers request `id` with `outcome`: its result, or (if `failed`) what it threw, whatever that is. */
+  private reply(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean): void {
     if (controller) this.incoming.delete(id);
     if (this.closeReason) return;
-    if (error === undefined) {
+    if (!failed) {
       if (this.maxMessageBytes !== Infinity) {
-        const size = payloadBytes(value);
+        const size = payloadBytes(outcome);
         if (size > this.maxMessageBytes) {
           this.queueAnswer(FrameKind.ERROR, id, serializeError(new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes)));
           return;
         }
       }
-      this.queueAnswer(FrameKind.RESPONSE, id, value);
+      this.queueAnswer(FrameKind.RESPONSE, id, outcome);
     } else {
-      this.queueAnswer(FrameKind.ERROR, id, serializeError(error));
+      this.queueAnswer(FrameKind.ERROR, id, serializeError(outcome));
     }
   }
 
@@ -569,6 +573,25 @@ export class IpcConnection {
   private protocolError(message: string): void {
     this.close(new ProtocolError(`${this.peerName} broke the protocol: ${message}`));
   }
+}
+
+/** What {@link requestArgs} returns for a frame with a hole where an argument should be. */
+const HOLE = Symbol('hole');
+
+/**
+ * The arguments of a request frame, `batch[from..end)`. Not `slice`: a hostile batch can
+ * be a sparse array (structured clone and `v8.serialize` keep holes) whose length and
+ * argument count claim billions of slots that no byte backs, and `slice` would walk
+ * every one of them. Here the walk stops at the first hole, so its cost is bounded by
+ * the elements actually received.
+ */
+function requestArgs(batch: Batch, from: number, end: number): unknown[] | typeof HOLE {
+  const args = new Array<unknown>();
+  for (let k = from; k < end; k++) {
+    if (!(k in batch)) return HOLE;
+    args.push(batch[k]);
+  }
+  return args;
 }
 
 function isWireError(value: unknown): value is WireError {

@@ -4,8 +4,13 @@
  *
  *   { name, message, stack, code?, props, cause? }
  *
- * `props` holds the error's own enumerable properties (cloneable values only); `cause`
- * is the same record, recursively (bounded depth, so a cycle cannot loop).
+ * `props` holds the error's own enumerable data properties (as plain copies); `cause`
+ * is the same record, recursively, or `{ value }` for a cause that is not an error
+ * (bounded depth, and a loop in the chain is cut where it closes).
+ *
+ * Both directions treat their input as hostile (see `serializeError` and
+ * `deserializeError`): neither runs a getter, a setter, a proxy trap or a `toString`,
+ * neither loops, and neither throws.
  */
 import {
   AbortError,
@@ -18,10 +23,12 @@ import {
   MessageTooLargeError,
   ProtocolError,
   RemoteError,
+  ThrownValueError,
   TooManyCallsError,
   TimeoutError,
   UnknownMethodError,
 } from './errors.ts';
+import { dataOnChain, describeValue, hasUserAccessor, isErrorLike, ownData, ownDataKeys, plainCopy } from './safe-read.ts';
 
 /** An error as it travels on the wire. */
 export interface WireError {
@@ -72,83 +79,121 @@ for (const cls of [
   TooManyCallsError,
   UnknownMethodError,
   DataCloneError,
+  ThrownValueError,
 ]) {
   registerError(cls);
 }
 
+/** Causes kept on the wire and rebuilt on arrival; a longer chain is cut (a loop is cut at once). */
 const MAX_CAUSE_DEPTH = 8;
+/** Own properties kept per error. */
+const MAX_PROPS = 64;
+/** Keys with a meaning of their own in a {@link WireError}, never copied into or out of `props`. */
+const RESERVED = new Set(['code', 'cause', 'stack', 'message', 'name', 'remoteStack']);
 
-/** Turns anything thrown into a {@link WireError}. */
-export function serializeError(thrown: unknown, depth = 0): WireError {
-  if (!(thrown instanceof Error)) {
-    return { name: 'Error', message: `non-error value thrown: ${describe(thrown)}`, props: { value: cloneable(thrown) } };
+/**
+ * Turns anything thrown into a {@link WireError}, running none of the thrown value's
+ * code: only own data properties are read (no getters, no `toString`), a `Proxy` is
+ * opaque, the `cause` chain is cut at a loop or after a few links, and every value in
+ * the record is a plain copy (see `plainCopy`) that structured clone can always carry.
+ * A value that is not an error becomes a {@link ThrownValueError} record, so the call
+ * still rejects. Never throws.
+ */
+export function serializeError(thrown: unknown): WireError {
+  try {
+    return serializeOne(thrown, 0, new Set());
+  } catch {
+    // Not reachable with the guards below; kept so that a throw never escapes to a caller that is answering a call.
+    return { name: 'Error', message: '[agent-ipc] an error was thrown that could not be described' };
   }
-  const wire: WireError = { name: thrown.name, message: thrown.message, stack: thrown.stack };
-  const code = (thrown as { code?: unknown }).code;
+}
+
+function serializeOne(thrown: unknown, depth: number, seen: Set<unknown>): WireError {
+  if (!isErrorLike(thrown)) return serializeNonError(thrown);
+  seen.add(thrown);
+  const name = dataOnChain(thrown, 'name');
+  const message = dataOnChain(thrown, 'message');
+  const wire: WireError = { name: typeof name === 'string' ? name : 'Error', message: typeof message === 'string' ? message : '' };
+  // Node formats a stack lazily, through Error.prototype.toString, which reads `name`
+  // and `message`: with a getter on either, the stack is left out rather than formatted.
+  const stack = hasUserAccessor(thrown, 'name') || hasUserAccessor(thrown, 'message') ? undefined : dataOnChain(thrown, 'stack');
+  if (typeof stack === 'string') wire.stack = stack;
+  const code = dataOnChain(thrown, 'code');
   if (typeof code === 'string') wire.code = code;
   let props: Record<string, unknown> | undefined;
-  for (const key of Object.keys(thrown)) {
-    if (key === 'code' || key === 'cause' || key === 'stack' || key === 'message' || key === 'name') continue;
+  for (const key of ownDataKeys(thrown, MAX_PROPS, RESERVED)) {
     props ??= {};
-    props[key] = cloneable((thrown as unknown as Record<string, unknown>)[key]);
+    // defineProperty: an own key named __proto__ stays a key.
+    Object.defineProperty(props, key, { value: plainCopy(ownData(thrown, key).value), enumerable: true, writable: true, configurable: true });
   }
   if (props) wire.props = props;
-  if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
-    wire.cause = thrown.cause instanceof Error ? serializeError(thrown.cause, depth + 1) : { value: cloneable(thrown.cause) };
+  const cause = ownData(thrown, 'cause');
+  if (cause.found && depth < MAX_CAUSE_DEPTH && !seen.has(cause.value)) {
+    wire.cause = isErrorLike(cause.value) ? serializeOne(cause.value, depth + 1, seen) : { value: plainCopy(cause.value) };
   }
   return wire;
+}
+
+function serializeNonError(thrown: unknown): WireError {
+  const error = new ThrownValueError(describeValue(thrown), plainCopy(thrown));
+  return { name: 'ThrownValueError', message: error.message, code: error.code, props: { value: error.value } };
 }
 
 /**
  * Rebuilds an error from a {@link WireError}: a registered class by name, otherwise a
  * {@link RemoteError} carrying the remote name. `stack` is the remote stack followed by
  * a marker and the local stack, so both halves of the story are in one trace.
+ *
+ * The record is hostile data: fields of the wrong type are ignored, every property is
+ * *defined* on the error (an own `code` shadows a getter of the registered class; a
+ * `__proto__` key stays a key and never sets the prototype), the `cause` chain is cut
+ * after a few links (a record can be a cycle), and a record that is not one at all
+ * becomes a `ProtocolError`. Never throws.
  */
-export function deserializeError(wire: WireError, where = 'the other side'): Error {
-  const cls = registry.get(wire.name);
+export function deserializeError(wire: unknown, where = 'the other side'): Error {
+  try {
+    return rebuild(wire, where, 0);
+  } catch (error) {
+    // Not reachable with the guards below (a registered class's prototype could still object); the call must settle.
+    return new ProtocolError(`${where} sent an error that cannot be rebuilt`, { cause: error });
+  }
+}
+
+function rebuild(wire: unknown, where: string, depth: number): Error {
+  const name = ownData(wire, 'name').value;
+  const message = ownData(wire, 'message').value;
+  if (typeof name !== 'string' || typeof message !== 'string') {
+    return new ProtocolError(`${where} sent a malformed error record`);
+  }
+  const cls = registry.get(name);
   // Reflect.construct makes a native error (with the internal slot that isNativeError
   // and test tools check) whose prototype is the registered class, without running a
   // constructor whose signature we cannot know.
   const error: Error = cls
-    ? (Reflect.construct(BUILTINS.has(cls) ? cls : Error, [wire.message], cls as unknown as new () => Error) as Error)
-    : new RemoteError(wire.message, wire.name);
-  if (cls) {
-    if (cls.prototype.name !== wire.name) {
-      Object.defineProperty(error, 'name', { value: wire.name, writable: true, configurable: true });
-    }
+    ? (Reflect.construct(BUILTINS.has(cls) ? cls : Error, [message], cls as unknown as new () => Error) as Error)
+    : new RemoteError(message, name);
+  if (cls && dataOnChain(error, 'name') !== name) define(error, 'name', name, false);
+  const code = ownData(wire, 'code').value;
+  if (typeof code === 'string') define(error, 'code', code, true);
+  const props = ownData(wire, 'props').value;
+  for (const key of ownDataKeys(props, MAX_PROPS)) {
+    if (!RESERVED.has(key)) define(error, key, ownData(props, key).value, true);
   }
-  if (wire.code !== undefined) (error as { code?: string }).code = wire.code;
-  if (wire.props) Object.assign(error, wire.props);
-  if (wire.cause) {
-    const cause = 'value' in wire.cause ? wire.cause.value : deserializeError(wire.cause, where);
-    Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
+  const cause = ownData(wire, 'cause');
+  if (cause.found && depth < MAX_CAUSE_DEPTH) {
+    const boxed = ownData(cause.value, 'value');
+    if (boxed.found) define(error, 'cause', boxed.value, false);
+    else if (cause.value !== null && typeof cause.value === 'object') define(error, 'cause', rebuild(cause.value, where, depth + 1), false);
   }
-  const local = new Error().stack?.split('\n').slice(2).join('\n') ?? '';
-  const remote = wire.stack ?? `${wire.name}: ${wire.message}`;
-  Object.defineProperty(error, 'remoteStack', { value: remote, writable: true, configurable: true });
-  Object.defineProperty(error, 'stack', {
-    value: `${remote}\n    --- thrown in ${where}, received at ---\n${local}`,
-    writable: true,
-    configurable: true,
-  });
+  const stack = ownData(wire, 'stack').value;
+  const local = new Error().stack?.split('\n').slice(3).join('\n') ?? '';
+  const remote = typeof stack === 'string' ? stack : `${name}: ${message}`;
+  define(error, 'remoteStack', remote, false);
+  define(error, 'stack', `${remote}\n    --- thrown in ${where}, received at ---\n${local}`, false);
   return error;
 }
 
-function describe(value: unknown): string {
-  try {
-    return typeof value === 'string' ? JSON.stringify(value) : String(value);
-  } catch {
-    return typeof value;
-  }
-}
-
-/** Keeps a property only if structured clone can carry it; otherwise its description. */
-function cloneable(value: unknown): unknown {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) return value;
-  if (typeof value === 'function' || typeof value === 'symbol') return describe(value);
-  try {
-    return structuredClone(value);
-  } catch {
-    return describe(value);
-  }
+/** Defines an own data property (never a setter call, never a prototype change). */
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  Object.defineProperty(target, key, { value, enumerable, writable: true, configurable: true });
 }

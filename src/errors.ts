@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 
+import { dataOnChain, describeValue, isErrorLike } from './safe-read.ts';
+
 const PREFIX = '[agent-ipc] ';
 
 function prefixed(message: string): string {
@@ -196,8 +198,28 @@ export class DataCloneError extends AgentIpcError {
   }
 }
 
+/**
+ * A handler threw (or rejected with) something that is not an `Error`: `undefined`,
+ * `null`, a string, a number, a plain object… The call rejects with this, and `value`
+ * holds what was thrown, as far as it could be carried (a copy of its data; a
+ * description for a function, a symbol or a proxy).
+ */
+export class ThrownValueError extends AgentIpcError {
+  /** What was thrown (a plain copy, or its description if it could not be copied). */
+  readonly value: unknown;
+  constructor(description: string, value: unknown) {
+    super(`non-error value thrown: ${description}`, 'ERR_AGENT_IPC_THROWN_VALUE');
+    this.value = value;
+  }
+}
+
+/** The message of a cause, without running any of its code (it may be hostile: a getter, a proxy). */
 function describeCause(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
+  if (isErrorLike(cause)) {
+    const message = dataOnChain(cause, 'message');
+    if (typeof message === 'string') return message;
+  }
+  return describeValue(cause);
 }
 
 // Names live on the prototypes (not as own fields) so that they survive bundlers that
@@ -216,6 +238,7 @@ for (const [cls, name] of [
   [TooManyCallsError, 'TooManyCallsError'],
   [UnknownMethodError, 'UnknownMethodError'],
   [DataCloneError, 'DataCloneError'],
+  [ThrownValueError, 'ThrownValueError'],
 ] as const) {
   Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
   Object.defineProperty(cls.prototype, ERROR_BRAND, { value: name });

@@ -5,6 +5,11 @@
  * and strings — at the top of the payload and one level into arrays and plain objects.
  * Measuring every value exactly would cost a serialization per call; this costs a
  * couple of type checks for a typical `[hash, height]`.
+ *
+ * The payload is this side's own value on its way out, and may be hostile all the
+ * same: a getter that throws, a revoked `Proxy`. Measuring reads it as structured
+ * clone is about to, and whatever it throws makes the estimate 0: the transport then
+ * refuses the value for that call alone (`DataCloneError`).
  */
 
 /** Elements looked at per container; beyond, a payload counts as what was seen. */
@@ -17,8 +22,16 @@ function leafBytes(value: unknown): number {
   return 0;
 }
 
-/** A lower bound of the encoded size of `value`, in bytes. */
+/** A lower bound of the encoded size of `value`, in bytes; never throws. */
 export function payloadBytes(value: unknown): number {
+  try {
+    return measure(value);
+  } catch {
+    return 0;
+  }
+}
+
+function measure(value: unknown): number {
   const direct = leafBytes(value);
   if (direct > 0 || value === null || typeof value !== 'object') return direct;
   let total = 0;

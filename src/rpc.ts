@@ -5,6 +5,9 @@
  */
 import type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnection } from './connection.ts';
 
+/** The most arguments one typed call may carry (far more than a function can usefully take). */
+const MAX_ARGUMENTS = 65_536;
+
 /** A method table built from an object's own function properties: the `expose` allowlist. */
 export function methodTable(methods: object | undefined, what: string): Map<string, Handler> {
   const table = new Map<string, Handler>();
@@ -17,10 +20,15 @@ export function methodTable(methods: object | undefined, what: string): Map<stri
     const fn = (methods as Record<string, unknown>)[name];
     if (typeof fn !== 'function') continue;
     const method = fn as (...args: unknown[]) => unknown;
-    table.set(name, (payload: unknown) =>
+    table.set(name, (payload: unknown) => {
       // A typed call carries an args array; a byte-layer call carries one Uint8Array.
-      Array.isArray(payload) ? method.apply(methods, payload) : method.call(methods, payload),
-    );
+      if (!Array.isArray(payload)) return method.call(methods, payload);
+      // A hostile argument list can be a sparse array of billions of holes (a blocking
+      // call's arguments come through the codec, whose v8 fallback keeps holes): `apply`
+      // would walk them all. No honest call has this many arguments.
+      if (payload.length > MAX_ARGUMENTS) throw new RangeError(`[agent-ipc] call '${name}' has ${payload.length} arguments; at most ${MAX_ARGUMENTS} are accepted`);
+      return method.apply(methods, payload);
+    });
   }
   return table;
 }

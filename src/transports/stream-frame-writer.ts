@@ -8,7 +8,8 @@
 import { serializeError } from '../error-codec.ts';
 import { MessageTooLargeError } from '../errors.ts';
 import { FrameKind, frameEnd, type Batch } from '../wire.ts';
-import { STREAM_HEADER_BYTES, encodeStreamFrame } from './stream-frames.ts';
+import { withinDecodeBudget } from '../decoded-size.ts';
+import { STREAM_HEADER_BYTES, decodeBudget, encodeStreamFrame } from './stream-frames.ts';
 
 /** Where a {@link StreamFrameWriter} puts what it produces. */
 export interface StreamFrameOutput {
@@ -29,7 +30,9 @@ export class StreamFrameWriter {
   send(channel: number, batch: Batch): void {
     const frame = encodeStreamFrame(channel, batch);
     const bodyBytes = frame.length - STREAM_HEADER_BYTES;
-    if (bodyBytes <= this.limit) {
+    // The receiver would refuse a body whose decoded values exceed its budget and close
+    // the stream: such a frame is too large too, and fails alone here.
+    if (bodyBytes <= this.limit && withinDecodeBudget(frame.subarray(STREAM_HEADER_BYTES), decodeBudget(this.limit))) {
       this.output.write(frame, batch);
     } else if (frameEnd(batch, 0) !== batch.length) {
       // More than one frame (batches are built by the connection, so always well formed).
@@ -42,14 +45,21 @@ export class StreamFrameWriter {
   private refuse(channel: number, frame: Batch, bodyBytes: number): void {
     const [kind, id, command] = frame;
     if (kind === FrameKind.REQUEST) {
-      const error = serializeError(new MessageTooLargeError(`request '${String(command)}'`, bodyBytes, this.limit));
+      const error = serializeError(this.tooLarge(`request '${String(command)}'`, bodyBytes));
       // Delivered on a later microtask: the connection is in the middle of a flush now.
       queueMicrotask(() => this.output.loopback(channel, [FrameKind.ERROR, id, error]));
     } else if (kind === FrameKind.RESPONSE || kind === FrameKind.ERROR) {
-      const error = serializeError(new MessageTooLargeError(`the answer to request #${String(id)}`, bodyBytes, this.limit));
+      const error = serializeError(this.tooLarge(`the answer to request #${String(id)}`, bodyBytes));
       const replacement: Batch = [FrameKind.ERROR, id, error];
       this.output.write(encodeStreamFrame(channel, replacement), replacement);
     }
     // NOTIFY and CANCEL frames are one-way: nobody waits for them.
+  }
+
+  /** Too many bytes, or (under the byte limit) decoded values estimated over the budget. */
+  private tooLarge(what: string, bodyBytes: number): MessageTooLargeError {
+    if (bodyBytes > this.limit) return new MessageTooLargeError(what, bodyBytes, this.limit);
+    const budget = decodeBudget(this.limit);
+    return new MessageTooLargeError(`the decoded values of ${what} (estimated)`, budget + 1, budget);
   }
 }

@@ -18,11 +18,20 @@
  *
  * A receiver refuses a body longer than its `maxMessageBytes` before buffering it,
  * and a sender never writes one: a batch too large as a whole is split into its
- * frames, and a single frame too large fails on its own (see `stream-transport.ts`).
+ * frames, and a single frame too large fails on its own (see `stream-frame-writer.ts`).
+ *
+ * The same holds for what a body *decodes to*: a receiver refuses, undecoded, a body
+ * whose decoded values are estimated to take more than {@link DECODE_BUDGET_FACTOR}
+ * × `maxMessageBytes` of heap (see `decoded-size.ts`: small objects, empty maps,
+ * sparse arrays make a few bytes of body into much more heap), and a sender treats
+ * such a frame as too large. So what the node allocates for one stream frame is at
+ * most the body (≤ `maxMessageBytes`, plus one copy when it arrived in pieces) and
+ * its decoded values (≤ 8 × `maxMessageBytes`): about 10 × `maxMessageBytes`.
  * Channels let several connections share one stream in order; a stream frame never
  * mixes channels.
  */
 import v8 from 'node:v8';
+import { BodyWalkError, decodedSizeEstimate, withinDecodeBudget } from '../decoded-size.ts';
 import { MessageTooLargeError, ProtocolError } from '../errors.ts';
 import type { Batch } from '../wire.ts';
 
@@ -31,6 +40,32 @@ export const STREAM_HEADER_BYTES = 5;
 
 /** The largest body length the header can express. */
 const MAX_BODY_BYTES = 0xffff_ffff;
+
+/** A body may decode to at most this many times the body limit, in estimated heap bytes. */
+export const DECODE_BUDGET_FACTOR = 8;
+
+/** The most heap (estimated) the decoded body of one stream frame may take, for a body limit. */
+export function decodeBudget(maxBodyBytes: number): number {
+  return DECODE_BUDGET_FACTOR * maxBodyBytes;
+}
+
+/**
+ * Throws unless `body` is within the decode budget of `maxBodyBytes`:
+ * `MessageTooLargeError` over the budget, `ProtocolError` for a body that is not a
+ * serialized value at all. Linear in the body's length, and free for a body too
+ * short to exceed the budget.
+ */
+export function checkDecodeBudget(body: Uint8Array, maxBodyBytes: number, what = 'stream frame'): void {
+  const budget = decodeBudget(maxBodyBytes);
+  let within: boolean;
+  try {
+    within = withinDecodeBudget(body, budget);
+  } catch (error) {
+    if (error instanceof BodyWalkError) throw new ProtocolError(`received a ${what} whose body is not a serialized value (${error.message})`);
+    throw error;
+  }
+  if (!within) throw new MessageTooLargeError(`the decoded values of a ${what} (estimated)`, decodedSizeEstimate(body, budget), budget);
+}
 
 /**
  * Channels of the stream between the node and a process agent. Values are part of
@@ -103,8 +138,8 @@ export class StreamFrameReader {
 
   /**
    * Takes the next chunk of the stream and hands on every frame it completes.
-   * Throws `MessageTooLargeError` for a body over the limit; the stream is then
-   * unusable (there is no way to find the next frame) and must be closed.
+   * Throws `MessageTooLargeError` for a body over the limit (or whose decoded values
+   * would be, see {@link checkDecodeBudget}); the stream is then unusable (there is no way to find the next frame) and must be closed.
    */
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -124,6 +159,8 @@ export class StreamFrameReader {
       const body = this.take(this.bodyLength);
       const channel = this.channel;
       this.bodyLength = -1;
+      // Before anything decodes it: a small body can claim far more heap than it has bytes.
+      checkDecodeBudget(body, this.maxBodyBytes);
       this.onFrame(channel, body);
     }
   }

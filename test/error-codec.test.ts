@@ -1,0 +1,75 @@
+/**
+ * The error codec on hostile records and hostile errors, directly: it never throws,
+ * never loops, runs none of the error's code, and never takes a prototype from the wire.
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { deserializeError, serializeError, type WireError } from '../src/error-codec.ts';
+import { ProtocolError, RemoteError, ThrownValueError } from '../src/errors.ts';
+
+test('records that are not records become a ProtocolError, never a throw', (t) => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const records = [undefined, null, 5, 'text', [], {}, { name: 1, message: 'm' }, { name: 'E' }, proxy, Object.create(null) as object];
+  for (const [index, wire] of records.entries()) t.true(deserializeError(wire) instanceof ProtocolError, `record ${index}`);
+});
+
+test('a record is read as data: wrong-typed fields ignored, __proto__ a key, reserved props skipped, getters never run', (t) => {
+  const props = JSON.parse('{"__proto__": {"polluted": true}, "stack": "fake", "detail": 1}') as Record<string, unknown>;
+  let ran = false;
+  const wire = { name: 'SomeError', message: 'm', code: 42, stack: ['not a string'], props, cause: 'not a record' } as unknown as WireError;
+  Object.defineProperty(wire, 'sneaky', { enumerable: true, get: () => (ran = true) });
+  const error = deserializeError(wire);
+  t.true(error instanceof RemoteError);
+  t.is(error.name, 'SomeError');
+  t.is((error as { code?: unknown }).code, undefined, 'a non-string code is dropped');
+  t.is((error as { detail?: unknown }).detail, 1);
+  t.true(Object.hasOwn(error, '__proto__'));
+  t.is((error as { polluted?: unknown }).polluted, undefined);
+  t.false(error.stack!.startsWith('fake'));
+  t.is(error.cause, undefined);
+  t.false(ran);
+});
+
+test('a record whose cause is itself (structured clone keeps cycles) is cut after a few links', (t) => {
+  const wire: WireError = { name: 'Error', message: 'loop' };
+  wire.cause = wire;
+  const error = deserializeError(wire);
+  let depth = 0;
+  for (let at: unknown = error; at instanceof Error; at = at.cause) depth++;
+  t.true(depth <= 10, `depth ${depth}`);
+});
+
+test('serializing runs no getter, trap or toString and always gives a cloneable record', (t) => {
+  let ran = 0;
+  const trap = (): never => {
+    ran++;
+    throw new Error('ran');
+  };
+  const hostile: unknown[] = [
+    Object.defineProperty(new Error('e'), 'code', { get: trap, enumerable: true }),
+    Object.defineProperty(new Error('e'), 'message', { get: trap }),
+    new Proxy(new Error('p'), { get: trap, getPrototypeOf: trap, ownKeys: trap, getOwnPropertyDescriptor: trap, has: trap }),
+    { toString: trap, [Symbol.toPrimitive]: trap },
+    Object.assign(new Error('x'), { nested: { get deep() { return trap(); } }, list: [1, () => 2, Symbol('s')] }),
+  ];
+  for (const thrown of hostile) {
+    const wire = serializeError(thrown);
+    t.notThrows(() => structuredClone(wire));
+    t.true(deserializeError(structuredClone(wire)) instanceof Error);
+  }
+  t.is(ran, 0);
+  t.true(deserializeError(serializeError(undefined)) instanceof ThrownValueError);
+});
+
+test('arbitrary values thrown and arbitrary records received never make the codec throw', (t) => {
+  fc.assert(
+    fc.property(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true, withBigInt: true, withNullPrototype: true, withBoxedValues: true }), (value) => {
+      const wire = serializeError(value);
+      structuredClone(wire);
+      return deserializeError(structuredClone(wire)) instanceof Error && deserializeError(value) instanceof Error;
+    }),
+    { numRuns: 1000, seed: 0x5eed },
+  );
+  t.pass();
+});
