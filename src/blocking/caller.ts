@@ -8,7 +8,21 @@ import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
 import { Flag, HEADER_BYTES, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinBudget } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
+
+/**
+ * The agent's spin for an answer while the node watches the mailbox: in a burst the
+ * answer comes in a few µs when the node has a core; 200 µs covers a quick handler.
+ * See spin-budget.ts for how it learns.
+ */
+const ANSWER_SPIN = { initialNs: 20_000, maxNs: 200_000, probeNs: 20_000, missesBeforeBackOff: 3 };
+/**
+ * The spin for an answer while the node sleeps: the node must first be woken on its
+ * event loop (~20–80 µs), so this spin is longer and it backs off sooner. With a free
+ * core it saves this thread's own wake-up; without one it would delay the node's.
+ */
+const ANSWER_SPIN_NODE_ASLEEP = { initialNs: 100_000, maxNs: 200_000, probeNs: 100_000, missesBeforeBackOff: 2 };
+const never = (): boolean => false;
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -31,19 +45,16 @@ export interface BlockingCallerOptions {
 export class BlockingCaller {
   private readonly header: Int32Array;
   private readonly area: ByteArea;
-  // A floor of 50 µs: a blocked thread has nothing else to do, and waking one costs far more.
-  private readonly spin = new SpinBudget(50_000, 200_000, 50_000);
+  private readonly policy = new SpinPolicy(ANSWER_SPIN);
+  private readonly policyNodeAsleep = new SpinPolicy(ANSWER_SPIN_NODE_ASLEEP);
   private seq = 0;
-  /** Set by {@link answeredOrNodeAsleep}: the spin ended because the node went to sleep. */
-  private nodeAsleep = false;
 
-  /** The spin's exit test, one function for all calls (no closure per call). */
-  private readonly answeredOrNodeAsleep = (): boolean => {
+  /** The spin's exit tests, one function each for all calls (no closure per call). */
+  private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, Slot.STATE));
-    if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
-    this.nodeAsleep = Atomics.load(this.header, Slot.NODE_PARKED) === 1;
-    return this.nodeAsleep;
+    return phase === Phase.RESPONSE || phase === Phase.CLOSED;
   };
+  private readonly nodeNotWatching = (): boolean => Atomics.load(this.header, Slot.NODE_PARKED) === 1;
 
   constructor(
     memory: SharedArrayBuffer,
@@ -97,34 +108,54 @@ export class BlockingCaller {
     return this.readAnswer(seq, command);
   }
 
-  /** Waits until the answer to `seq` is there; false if the call was given up (timeout). */
+  /**
+   * Waits until the answer to `seq` is there; false if the call was given up (timeout).
+   * Spins first only if the policy for the node's state (watching this mailbox, or
+   * asleep and to be woken) says spinning has paid lately; see "Spinning" in mailbox.ts.
+   */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
     const { header } = this;
-    this.nodeAsleep = false;
+    const watching = Atomics.load(header, Slot.NODE_PARKED) === 0;
+    const policy = watching ? this.policy : this.policyNodeAsleep;
+    const budgetNs = policy.nextBudget();
     const sent = performance.now();
-    // Spin only while the node is awake: see "Spinning" in mailbox.ts.
-    if (!this.spin.spin(this.answeredOrNodeAsleep, sent) || this.nodeAsleep) {
-      const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
-      for (;;) {
-        const word = Atomics.load(header, Slot.STATE);
-        const phase = phaseOf(word);
-        if (phase === Phase.RESPONSE || phase === Phase.CLOSED) break;
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          if (this.abandon(seq)) return false;
-          continue;
-        }
-        Atomics.store(header, Slot.AGENT_PARKED, 1);
-        Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
-        Atomics.store(header, Slot.AGENT_PARKED, 0);
-      }
+    let end: number = SpinEnd.TIMED_OUT;
+    if (budgetNs > 0) end = spinUntil(this.answered, watching ? this.nodeNotWatching : never, sent, budgetNs);
+    if (end === SpinEnd.CAUGHT) {
+      policy.caught((performance.now() - sent) * 1e6);
+    } else if (end === SpinEnd.PREEMPTED && this.answered()) {
+      // Came, but only because this thread lost its core to the node: a miss all the same.
+      policy.missed(budgetNs, (performance.now() - sent) * 1e6, true);
+    } else {
+      // No progress while we spun: the node never claimed the request, so it had no
+      // core (or was busy elsewhere) — spinning cannot pay now.
+      const stalled = end === SpinEnd.PREEMPTED || (end === SpinEnd.TIMED_OUT && phaseOf(Atomics.load(header, Slot.STATE)) === Phase.REQUEST);
+      if (!this.park(seq, sent, timeoutMs)) return false;
+      if (budgetNs > 0) policy.missed(budgetNs, (performance.now() - sent) * 1e6, stalled);
     }
-    // A wait for a sleeping node says nothing about how long an awake one takes.
-    if (!this.nodeAsleep) this.spin.observe((performance.now() - sent) * 1e6);
     const word = Atomics.load(header, Slot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     return true;
+  }
+
+  /** Sleeps in `Atomics.wait` until the answer (or close) is there; false on timeout. */
+  private park(seq: number, sent: number, timeoutMs: number): boolean {
+    const { header } = this;
+    const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
+    for (;;) {
+      const word = Atomics.load(header, Slot.STATE);
+      const phase = phaseOf(word);
+      if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        if (this.abandon(seq)) return false;
+        continue;
+      }
+      Atomics.store(header, Slot.AGENT_PARKED, 1);
+      Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
+      Atomics.store(header, Slot.AGENT_PARKED, 0);
+    }
   }
 
   /**

@@ -10,11 +10,30 @@ import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { Flag, HEADER_BYTES, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinBudget } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
 import { isPromiseLike } from '../promise-like.ts';
 
 /** Longest stretch the node serves one agent's burst before letting its event loop run. */
 export const TURN_BUDGET_MS = 1;
+
+/**
+ * The node's spin, after an answer, for the agent's next request. Its probe is long
+ * enough to cover the wake-up of an agent that had parked, so that a node and agent
+ * that both backed off find their way back to spinning once cores are free.
+ */
+const REQUEST_SPIN = { initialNs: 20_000, maxNs: 300_000, probeNs: 100_000, missesBeforeBackOff: 3 };
+
+/**
+ * The servers on this thread that are serving (not closed). The node's thread is shared
+ * by all its agents' mailboxes: while it spins for one agent's next request, it stops
+ * as soon as another mailbox has a request waiting, and does not spin at all then.
+ */
+const servers = new Set<MailboxServer>();
+
+function anotherRequestPending(self: MailboxServer): boolean {
+  for (const server of servers) if (server !== self && server.requestPending()) return true;
+  return false;
+}
 
 /** What the server needs from the agent it serves. */
 export interface MailboxServerOptions {
@@ -33,12 +52,19 @@ export interface MailboxServerOptions {
 export class MailboxServer {
   private readonly header: Int32Array;
   private readonly area: ByteArea;
-  private readonly spin = new SpinBudget(0, 300_000, 20_000);
+  private readonly policy = new SpinPolicy(REQUEST_SPIN);
   /**
-   * When the last synchronous answer was written (performance.now()); 0 once the next
-   * request was measured, or after an async answer (those do not train the spin).
+   * A spin for the next request that missed: its budget, when the answer before it was
+   * written, and whether it had evidence of a thread without a core. It is recorded in
+   * the policy when the request comes, with the delay it actually had.
    */
-  private answeredAt = 0;
+  private missBudgetNs = 0;
+  private missAnsweredAt = 0;
+  private missStalled = false;
+  /** Whether the agent was parked (so had to be woken) when the last answer was written. */
+  private agentWasParked = false;
+  /** The spin's give-up test, one function for all calls. */
+  private readonly othersWaiting = (): boolean => anotherRequestPending(this);
   private closed = false;
   /** The state word a pending `Atomics.waitAsync` waits on, if any. */
   private parkedOn: number | undefined;
@@ -56,6 +82,7 @@ export class MailboxServer {
 
   /** Starts serving. */
   start(): void {
+    servers.add(this);
     this.poll();
   }
 
@@ -63,47 +90,66 @@ export class MailboxServer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    servers.delete(this);
     Atomics.store(this.header, Slot.STATE, stateWord(0, Phase.CLOSED));
     Atomics.notify(this.header, Slot.STATE);
   }
 
   private readonly poll = (): void => {
     if (this.closed) return;
-    Atomics.store(this.header, Slot.NODE_PARKED, 0);
+    const { header, policy } = this;
+    // NODE_PARKED = 0 tells the agent that this mailbox is watched right now, so a
+    // request is seen within µs: only then is spinning for the answer worth it.
+    Atomics.store(header, Slot.NODE_PARKED, 0);
     const turnEnd = performance.now() + TURN_BUDGET_MS;
     for (;;) {
-      const word = Atomics.load(this.header, Slot.STATE);
+      const word = Atomics.load(header, Slot.STATE);
       const phase = phaseOf(word);
       if (phase === Phase.CLOSED) return;
       if (phase !== Phase.REQUEST) {
         if (this.park(word)) return;
         continue; // the state moved while parking: look again
       }
-      // How long the agent took to come back after our last answer: that is what
-      // spinning after an answer has to cover (see "Spinning" in mailbox.ts).
-      if (this.answeredAt > 0) {
-        this.spin.observe((performance.now() - this.answeredAt) * 1e6);
-        this.answeredAt = 0;
+      if (this.missBudgetNs > 0) {
+        policy.missed(this.missBudgetNs, (performance.now() - this.missAnsweredAt) * 1e6, this.missStalled);
+        this.missBudgetNs = 0;
       }
       if (!this.serve(word)) {
         // An async handler is running. Keep watching: if the agent gives up on this
         // call (timeout) it may send the next request before the handler is done.
-        const now = Atomics.load(this.header, Slot.STATE);
+        const now = Atomics.load(header, Slot.STATE);
         if (this.park(now)) return;
         continue;
       }
-      // Answered synchronously: one clock read serves the turn budget and the next gap.
+      // Answered synchronously: one clock read serves the turn budget and the spin.
       const answeredAt = performance.now();
-      this.answeredAt = answeredAt;
       if (answeredAt > turnEnd) {
+        // The event loop's turn: not watching until it is back (the agent should not spin meanwhile).
+        Atomics.store(header, Slot.NODE_PARKED, 1);
         setImmediate(this.poll);
         return;
       }
-      this.spin.spin(this.requestPending, answeredAt);
+      // Spin for the agent's next request only if the agent is on a core (it was spinning
+      // for this answer, not parked: a parked agent must first be woken, and on a busy
+      // machine that needs the core we would spin on), spinning has paid lately, and no
+      // other agent's request waits for this thread.
+      const budgetNs = this.agentWasParked || anotherRequestPending(this) ? 0 : policy.nextBudget();
+      if (budgetNs === 0) continue; // parks (or serves a request that just came)
+      const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
+      if (end === SpinEnd.CAUGHT) {
+        policy.caught((performance.now() - answeredAt) * 1e6);
+      } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
+        policy.missed(budgetNs, (performance.now() - answeredAt) * 1e6, true);
+      } else if (end !== SpinEnd.GAVE_UP) {
+        this.missBudgetNs = budgetNs;
+        this.missAnsweredAt = answeredAt;
+        this.missStalled = end === SpinEnd.PREEMPTED;
+      }
     }
   };
 
-  private readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
+  /** Whether the agent has a request waiting (read by every server on this thread). */
+  readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
 
   /**
    * Sleeps on the event loop (never the thread) until the state word leaves `word`.
@@ -239,6 +285,7 @@ export class MailboxServer {
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
-    if (Atomics.load(header, Slot.AGENT_PARKED) === 1) Atomics.notify(header, Slot.STATE);
+    this.agentWasParked = Atomics.load(header, Slot.AGENT_PARKED) === 1;
+    if (this.agentWasParked) Atomics.notify(header, Slot.STATE);
   }
 }
