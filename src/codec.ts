@@ -17,10 +17,19 @@
  * | 0x08 | plain object     | u32 count, (string key body, value)…   |
  * | 0x09 | Uint8Array       | u32 length, bytes (a plain copy)       |
  * | 0x0a | anything else    | u32 length, `v8.serialize` bytes       |
+ * | 0x0b | ASCII string     | u32 length, bytes (all < 0x80)         |
+ * | 0x0c | UTF-16 string    | u32 byte length, UTF-16LE code units   |
  *
  * Anything outside the fast shapes (Map, Set, Date, BigInt, other typed arrays, class
  * instances, cycles, very deep nesting) sends the *whole* value through tag 0x0a, so
  * fidelity is structured clone's. All integers are little-endian.
+ *
+ * Long strings (64 chars or more) and byte arrays are copied straight into the byte area,
+ * with no intermediate buffer, in a form the reader can turn back into a string without
+ * UTF-8 decoding (which costs ~10× a copy for non-ASCII text): pure ASCII as one byte
+ * per char (tag 0x0b), anything else as UTF-16 code units (tag 0x0c; lone surrogates
+ * survive, as with structured clone). A reader must not trust the ASCII claim: bytes
+ * ≥ 0x80 then read as Latin-1, still a valid string.
  */
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
@@ -37,6 +46,13 @@ const TAG_ARRAY = 0x07;
 const TAG_OBJECT = 0x08;
 const TAG_BYTES = 0x09;
 const TAG_V8 = 0x0a;
+const TAG_ASCII = 0x0b;
+const TAG_UTF16 = 0x0c;
+
+/** String values at least this long are written as ASCII or UTF-16 (see the module comment). */
+const LONG_STRING = 64;
+/** Byte arrays at least this long are copied out into memory that is not zero-filled first. */
+const LONG_BYTES = 4096;
 
 /** Deeper values go through v8 (which also handles cycles). */
 const MAX_DEPTH = 24;
@@ -51,9 +67,14 @@ const OVERFLOW = Symbol('overflow');
  * for many majors, though not in the type definitions.
  */
 interface Utf8Buffer extends Buffer {
-  utf8Write(value: string, offset: number): number;
+  utf8Write(value: string, offset: number, length?: number): number;
   utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+  ucs2Write(value: string, offset: number): number;
+  ucs2Slice(start: number, end: number): string;
 }
+
+const textEncoder = new TextEncoder();
 
 /** A byte area with a fast `Buffer` view on it (works on `SharedArrayBuffer` too). */
 export class ByteArea {
@@ -67,13 +88,22 @@ export class ByteArea {
   }
 }
 
+/** Filled in by {@link encodeInto} when a value does not fit. */
+export interface Shortfall {
+  /** End offset the area would need at least (a lower bound: the value was not encoded to its end). */
+  bytes: number;
+}
+
 /**
  * Encodes into `area` starting at `offset`. Returns the end offset, or `-1` if the
- * value does not fit (the caller then uses {@link encodeToNewBuffer}).
+ * value does not fit (the caller then grows the area and tries again, guided by
+ * `shortfall`, or uses {@link encodeToNewBuffer}).
  */
-export function encodeInto(value: unknown, area: ByteArea, offset: number): number {
+export function encodeInto(value: unknown, area: ByteArea, offset: number, shortfall?: Shortfall): number {
   const writer = new Writer(area, offset, false);
-  return writer.top(value) ? writer.pos : -1;
+  if (writer.top(value)) return writer.pos;
+  if (shortfall) shortfall.bytes = writer.needed;
+  return -1;
 }
 
 /**
@@ -106,6 +136,8 @@ export function decode(area: ByteArea, offset: number, end: number, shareBytes =
 
 class Writer {
   pos: number;
+  /** After an overflow of a fixed area: the end offset that was asked for. */
+  needed = 0;
   constructor(
     public area: ByteArea,
     offset: number,
@@ -134,6 +166,7 @@ class Writer {
     try {
       this.ensure(5 + serialized.length);
     } catch (signal) {
+      this.needed = this.pos + 5 + serialized.length;
       if (signal === OVERFLOW) return false;
       throw signal;
     }
@@ -146,7 +179,10 @@ class Writer {
 
   private ensure(n: number): void {
     if (this.pos + n <= this.area.bytes.length) return;
-    if (!this.growable) throw OVERFLOW;
+    if (!this.growable) {
+      this.needed = Math.max(this.needed, this.pos + n);
+      throw OVERFLOW;
+    }
     // Large items (byte arrays, long strings) jump straight to the size they need.
     const size = Math.max(this.area.bytes.length * 2, this.pos + n);
     const next = new ByteArea(newBuffer(size));
@@ -174,11 +210,16 @@ class Writer {
           this.pos += 8;
         }
         return;
-      case 'string':
+      case 'string': {
         this.ensure(1);
-        this.area.bytes[this.pos++] = TAG_STRING;
-        this.string(value);
+        const tagAt = this.pos++;
+        let tag = TAG_STRING;
+        if (value.length >= LONG_STRING) tag = this.longString(value);
+        else this.string(value);
+        // Set after the body (in a separate statement): writing it may have moved to a larger area.
+        this.area.bytes[tagAt] = tag;
         return;
+      }
       case 'boolean':
         this.ensure(1);
         this.area.bytes[this.pos++] = value ? TAG_TRUE : TAG_FALSE;
@@ -207,6 +248,7 @@ class Writer {
     }
   }
 
+  /** Writes a string body: u32 byte length, UTF-8. */
   private string(s: string): void {
     const length = s.length;
     this.ensure(4 + length * 3);
@@ -214,7 +256,7 @@ class Writer {
     const at = this.pos + 4;
     let i = 0;
     // ASCII is the common case (method names, keys, hex ids) and a plain loop beats the encoders.
-    if (length < 64) {
+    if (length < LONG_STRING) {
       for (; i < length; i++) {
         const c = s.charCodeAt(i);
         if (c > 0x7f) break;
@@ -224,6 +266,28 @@ class Writer {
     const written = i === length ? length : this.area.buffer.utf8Write(s, at);
     this.area.view.setUint32(this.pos, written, true);
     this.pos = at + written;
+  }
+
+  /**
+   * The body of a long string value; returns its tag. ASCII is tried first, into exactly
+   * `length` bytes: the encoder reading every char into that room proves each was one
+   * byte. Otherwise the string goes as UTF-16 (exactly 2 bytes per code unit).
+   */
+  private longString(s: string): number {
+    const length = s.length;
+    this.ensure(4 + length);
+    let at = this.pos + 4;
+    if (textEncoder.encodeInto(s, this.area.bytes.subarray(at, at + length)).read === length) {
+      this.area.view.setUint32(this.pos, length, true);
+      this.pos = at + length;
+      return TAG_ASCII;
+    }
+    this.ensure(4 + length * 2);
+    at = this.pos + 4;
+    const written = this.area.buffer.ucs2Write(s, at);
+    this.area.view.setUint32(this.pos, written, true);
+    this.pos = at + written;
+    return TAG_UTF16;
   }
 
   private array(list: unknown[], depth: number): void {
@@ -300,6 +364,22 @@ class Reader {
       }
       case TAG_STRING:
         return this.string();
+      case TAG_ASCII: {
+        const length = this.u32();
+        this.need(length);
+        const start = this.pos;
+        this.pos += length;
+        // A byte copy, no UTF-8 decoding (bytes >= 0x80 from a lying writer read as Latin-1).
+        return this.area.buffer.latin1Slice(start, start + length);
+      }
+      case TAG_UTF16: {
+        const length = this.u32();
+        if (length % 2 !== 0) throw new RangeError('[agent-ipc] codec: odd UTF-16 byte length');
+        this.need(length);
+        const start = this.pos;
+        this.pos += length;
+        return this.area.buffer.ucs2Slice(start, start + length);
+      }
       case TAG_ARRAY: {
         const count = this.u32();
         if (count > this.end - this.pos) throw new RangeError('[agent-ipc] codec: array count exceeds data');
@@ -323,7 +403,12 @@ class Reader {
         this.need(length);
         const start = this.pos;
         this.pos += length;
-        return this.shareBytes ? this.area.bytes.subarray(start, start + length) : this.area.bytes.slice(start, start + length);
+        if (this.shareBytes) return this.area.bytes.subarray(start, start + length);
+        if (length < LONG_BYTES) return this.area.bytes.slice(start, start + length);
+        // Large: into memory that is not zero-filled first (it is overwritten at once).
+        const copy = new Uint8Array(newBuffer(length), 0, length);
+        copy.set(this.area.bytes.subarray(start, start + length));
+        return copy;
       }
       case TAG_V8: {
         const length = this.u32();

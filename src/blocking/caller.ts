@@ -4,10 +4,10 @@
  * answer as a plain value. See `mailbox.ts` for the layout and the phase machine.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
-import { Flag, HEADER_BYTES, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
 import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
 
 /**
@@ -44,7 +44,7 @@ export interface BlockingCallerOptions {
 /** Makes blocking calls from an agent thread to the node. */
 export class BlockingCaller {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
+  private readonly area: MailboxArea;
   private readonly policy = new SpinPolicy(ANSWER_SPIN);
   private readonly policyNodeAsleep = new SpinPolicy(ANSWER_SPIN_NODE_ASLEEP);
   private seq = 0;
@@ -62,7 +62,7 @@ export class BlockingCaller {
     private readonly options: BlockingCallerOptions,
   ) {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
-    this.area = new ByteArea(memory, HEADER_BYTES);
+    this.area = new MailboxArea(memory);
   }
 
   /**
@@ -80,9 +80,12 @@ export class BlockingCaller {
     const request: unknown[] = [command, payload];
     let end: number;
     try {
-      end = encodeInto(request, this.area, 0);
+      end = this.area.encode(request, this.options.maxMessageBytes);
     } catch (error) {
       throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
+    }
+    if (end > this.options.maxMessageBytes) {
+      throw new MessageTooLargeError(`blocking call '${command}' request`, end, this.options.maxMessageBytes);
     }
     let flags = 0;
     if (end < 0) {
@@ -182,7 +185,7 @@ export class BlockingCaller {
       const body = this.takeSideMessage(seq, command);
       value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
     } else {
-      value = decode(this.area, 0, header[Slot.LENGTH]!);
+      value = decode(this.area.current(), 0, header[Slot.LENGTH]!);
     }
     if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
     return value;

@@ -6,10 +6,10 @@
  * its event loop at least every {@link TURN_BUDGET_MS} so timers and I/O keep going.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, HEADER_BYTES, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
 import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
 import { isPromiseLike } from '../promise-like.ts';
 
@@ -51,7 +51,7 @@ export interface MailboxServerOptions {
 /** Serves one agent's blocking calls. */
 export class MailboxServer {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
+  private readonly area: MailboxArea;
   private readonly policy = new SpinPolicy(REQUEST_SPIN);
   /**
    * A spin for the next request that missed: its budget, when the answer before it was
@@ -77,7 +77,7 @@ export class MailboxServer {
     private readonly options: MailboxServerOptions,
   ) {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
-    this.area = new ByteArea(memory, HEADER_BYTES);
+    this.area = new MailboxArea(memory);
   }
 
   /** Starts serving. */
@@ -250,7 +250,7 @@ export class MailboxServer {
         return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
       }
     }
-    return decode(this.area, 0, header[Slot.LENGTH]!);
+    return decode(this.area.current(), 0, header[Slot.LENGTH]!);
   }
 
   /** Writes the answer unless the agent gave up on `seq` (then it is dropped). */
@@ -261,20 +261,22 @@ export class MailboxServer {
     this.served++;
     let flags = isError ? Flag.ERROR : 0;
     let body = isError ? serializeError(value) : value;
+    const limit = this.options.maxMessageBytes;
     let end: number;
     try {
-      end = encodeInto(body, this.area, 0);
+      end = this.area.encode(body, limit);
     } catch (error) {
       flags = Flag.ERROR;
       body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
-      end = encodeInto(body, this.area, 0);
+      end = this.area.encode(body, Number.MAX_SAFE_INTEGER);
     }
-    if (end < 0) {
-      // Too big for the byte area: a transferred buffer on the side port (no copy on arrival).
-      const bytes = encodeToNewBuffer(body);
-      if (bytes.length > this.options.maxMessageBytes) {
+    if (end < 0 || end > limit) {
+      // Too big for the byte area even grown: a transferred buffer on the side port (no copy on arrival).
+      const bytes = end < 0 ? encodeToNewBuffer(body) : undefined;
+      const size = bytes ? bytes.length : end;
+      if (!bytes || size > limit) {
         flags = Flag.ERROR;
-        end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', bytes.length, this.options.maxMessageBytes)), this.area, 0);
+        end = this.area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER);
       } else {
         this.sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
         flags |= Flag.VIA_PORT;
