@@ -16,13 +16,7 @@ import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
  * See spin-budget.ts for how it learns.
  */
 const ANSWER_SPIN = { initialNs: 20_000, maxNs: 200_000, probeNs: 20_000, missesBeforeBackOff: 3 };
-/**
- * The spin for an answer while the node sleeps: the node must first be woken on its
- * event loop (~20–80 µs), so this spin is longer and it backs off sooner. With a free
- * core it saves this thread's own wake-up; without one it would delay the node's.
- */
-const ANSWER_SPIN_NODE_ASLEEP = { initialNs: 100_000, maxNs: 200_000, probeNs: 100_000, missesBeforeBackOff: 2 };
-const never = (): boolean => false;
+
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -46,7 +40,6 @@ export class BlockingCaller {
   private readonly header: Int32Array;
   private readonly area: MailboxArea;
   private readonly policy = new SpinPolicy(ANSWER_SPIN);
-  private readonly policyNodeAsleep = new SpinPolicy(ANSWER_SPIN_NODE_ASLEEP);
   private seq = 0;
 
   /** The spin's exit tests, one function each for all calls (no closure per call). */
@@ -113,17 +106,20 @@ export class BlockingCaller {
 
   /**
    * Waits until the answer to `seq` is there; false if the call was given up (timeout).
-   * Spins first only if the policy for the node's state (watching this mailbox, or
-   * asleep and to be woken) says spinning has paid lately; see "Spinning" in mailbox.ts.
+   * Spins first only if the node is watching this mailbox and the policy says spinning
+   * has paid lately. A node that must first be woken on its event loop takes longer than
+   * a spin worth doing, and on a busy machine the spinner would hold the core the node
+   * needs to wake up (measured: spinning then cost ~2.5× the CPU per call and was slower
+   * under load). See "Spinning" in mailbox.ts.
    */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
-    const { header } = this;
-    const watching = Atomics.load(header, Slot.NODE_PARKED) === 0;
-    const policy = watching ? this.policy : this.policyNodeAsleep;
-    const budgetNs = policy.nextBudget();
+    const { header, policy } = this;
+    // Asked on every call, so that a back-off counts calls, not only those the node watched.
+    const planned = policy.nextBudget();
+    const budgetNs = Atomics.load(header, Slot.NODE_PARKED) === 0 ? planned : 0;
     const sent = performance.now();
     let end: number = SpinEnd.TIMED_OUT;
-    if (budgetNs > 0) end = spinUntil(this.answered, watching ? this.nodeNotWatching : never, sent, budgetNs);
+    if (budgetNs > 0) end = spinUntil(this.answered, this.nodeNotWatching, sent, budgetNs);
     if (end === SpinEnd.CAUGHT) {
       policy.caught((performance.now() - sent) * 1e6);
     } else if (end === SpinEnd.PREEMPTED && this.answered()) {

@@ -17,11 +17,20 @@ import { isPromiseLike } from '../promise-like.ts';
 export const TURN_BUDGET_MS = 1;
 
 /**
- * The node's spin, after an answer, for the agent's next request. Its probe is long
- * enough to cover the wake-up of an agent that had parked, so that a node and agent
- * that both backed off find their way back to spinning once cores are free.
+ * The node's spin, after an answer, for the agent's next request, when the agent was
+ * spinning for that answer (it is on a core: in a burst its next request comes in µs).
  */
-const REQUEST_SPIN = { initialNs: 20_000, maxNs: 300_000, probeNs: 100_000, missesBeforeBackOff: 3 };
+const REQUEST_SPIN = { initialNs: 20_000, maxNs: 300_000, probeNs: 20_000, missesBeforeBackOff: 3 };
+/**
+ * The same when the agent was parked and had to be woken: the request comes only after
+ * a thread wake-up (~10–50 µs with a free core). Spinning for it is what lets a node and
+ * an agent that both park find their way back to spinning once cores are free (the
+ * agent never spins for a node that is not watching), so it has its own back-off: any
+ * miss backs off, and an agent still parked when the spin ends is the evidence that it
+ * had no core. Capped at 60 µs: a wake-up slower than that means a busy machine, where
+ * a thread that spins also loses the scheduler's preference for threads that sleep.
+ */
+const REQUEST_SPIN_AFTER_WAKE = { initialNs: 60_000, maxNs: 60_000, probeNs: 60_000, missesBeforeBackOff: 1 };
 
 /**
  * The servers on this thread that are serving (not closed). The node's thread is shared
@@ -53,6 +62,9 @@ export class MailboxServer {
   private readonly header: Int32Array;
   private readonly area: MailboxArea;
   private readonly policy = new SpinPolicy(REQUEST_SPIN);
+  private readonly policyAfterWake = new SpinPolicy(REQUEST_SPIN_AFTER_WAKE);
+  /** The policy of the last spin that missed (recorded when the request comes). */
+  private missPolicy: SpinPolicy = this.policy;
   /**
    * A spin for the next request that missed: its budget, when the answer before it was
    * written, and whether it had evidence of a thread without a core. It is recorded in
@@ -97,7 +109,7 @@ export class MailboxServer {
 
   private readonly poll = (): void => {
     if (this.closed) return;
-    const { header, policy } = this;
+    const { header } = this;
     // NODE_PARKED = 0 tells the agent that this mailbox is watched right now, so a
     // request is seen within µs: only then is spinning for the answer worth it.
     Atomics.store(header, Slot.NODE_PARKED, 0);
@@ -111,7 +123,7 @@ export class MailboxServer {
         continue; // the state moved while parking: look again
       }
       if (this.missBudgetNs > 0) {
-        policy.missed(this.missBudgetNs, (performance.now() - this.missAnsweredAt) * 1e6, this.missStalled);
+        this.missPolicy.missed(this.missBudgetNs, (performance.now() - this.missAnsweredAt) * 1e6, this.missStalled);
         this.missBudgetNs = 0;
       }
       if (!this.serve(word)) {
@@ -129,11 +141,12 @@ export class MailboxServer {
         setImmediate(this.poll);
         return;
       }
-      // Spin for the agent's next request only if the agent is on a core (it was spinning
-      // for this answer, not parked: a parked agent must first be woken, and on a busy
-      // machine that needs the core we would spin on), spinning has paid lately, and no
-      // other agent's request waits for this thread.
-      const budgetNs = this.agentWasParked || anotherRequestPending(this) ? 0 : policy.nextBudget();
+      // Spin for the agent's next request only if spinning has paid lately (each policy
+      // knows, for an agent that was spinning or one that had to be woken), and never
+      // while another agent's request waits for this thread.
+      const woken = this.agentWasParked;
+      const policy = woken ? this.policyAfterWake : this.policy;
+      const budgetNs = anotherRequestPending(this) ? 0 : policy.nextBudget();
       if (budgetNs === 0) continue; // parks (or serves a request that just came)
       const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
       if (end === SpinEnd.CAUGHT) {
@@ -141,9 +154,11 @@ export class MailboxServer {
       } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
         policy.missed(budgetNs, (performance.now() - answeredAt) * 1e6, true);
       } else if (end !== SpinEnd.GAVE_UP) {
+        this.missPolicy = policy;
         this.missBudgetNs = budgetNs;
         this.missAnsweredAt = answeredAt;
-        this.missStalled = end === SpinEnd.PREEMPTED;
+        // The agent could not even wake up within the spin: it has no core.
+        this.missStalled = end === SpinEnd.PREEMPTED || (woken && Atomics.load(header, Slot.AGENT_PARKED) === 1);
       }
     }
   };
