@@ -10,7 +10,8 @@
  * | LENGTH | end offset of the encoded request or answer in the byte area     |
  * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
  * | FENCE  | request: id of the agent's last async request sent before it     |
- * | PARKED | 1 while the node waits for a request on its event loop (asleep) |
+ * | NODE_PARKED  | 1 while the node does not watch this mailbox (asleep, or between turns) |
+ * | AGENT_PARKED | 1 while the agent sleeps in `Atomics.wait`                      |
 
  * Phases of one call (who moves it):
  *
@@ -36,14 +37,14 @@
  * after its atomic load of STATE has seen that store; JavaScript's memory model makes
  * them visible then, without a full fence per slot.
  *
- * Spinning: the agent spins for an answer only while the node is awake (NODE_PARKED = 0).
- * Spinning while the node sleeps only delays the node's wake-up — on a small machine the
- * waking thread may need the very core the spinner holds — so then the agent sleeps at once.
- * The node spins after an answer for about twice the recent gap between its answer and
- * the agent's next request. When the node had parked, the gap it measures includes its
- * own wake-up, so it over-estimates: spinning that long is then enough, if wasteful,
- * and the next gap, caught while spinning, is exact. The ceiling must sit above the
- * machine's wake-up latency, or a node that once parked would never spin again.
+ * Spinning (see spin-budget.ts for how each wait learns whether spinning pays): NODE_PARKED
+ * is 0 only while the node watches this mailbox — in its poll loop, serving or spinning
+ * for the next request — and 1 while it sleeps on its event loop or has yielded a turn.
+ * The agent spins for an answer only while it is 0: a node that must first be woken
+ * takes longer than a spin worth doing, and the waking thread may need the spinner's
+ * core. The node spins after an answer only when its policy says so, with one policy for
+ * an agent that was spinning (AGENT_PARKED = 0 when answered) and one for an agent it had
+ * to wake; never while another mailbox on its thread has a request waiting.
  */
 
 import { ByteArea, encodeInto, type Shortfall } from '../codec.ts';
