@@ -186,7 +186,8 @@ test('eight agents bursting at once against one node thread are all served, with
   t.deepEqual(sums, Array.from({ length: 8 }, () => 2000));
 });
 
-test('nothing spins while idle: after bursts, an idle second costs next to no CPU', async (t) => {
+// Serial: ava runs serial tests before the others, so no other test's threads are busy meanwhile.
+test.serial('nothing spins while idle: after bursts, an idle second costs next to no CPU', async (t) => {
   const agents = await Promise.all([start(t), start(t)]);
   // Bursts train both sides to spin; then everyone is idle.
   await Promise.all(agents.map((agent) => agent.remote.burst(5000)));
