@@ -4,11 +4,19 @@
  * answer as a plain value. See `mailbox.ts` for the layout and the phase machine.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
-import { Flag, HEADER_BYTES, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinBudget } from './spin-budget.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
+
+/**
+ * The agent's spin for an answer while the node watches the mailbox: in a burst the
+ * answer comes in a few µs when the node has a core; 200 µs covers a quick handler.
+ * See spin-budget.ts for how it learns.
+ */
+const ANSWER_SPIN = { initialNs: 20_000, maxNs: 200_000, probeNs: 20_000, missesBeforeBackOff: 3 };
+
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -30,20 +38,16 @@ export interface BlockingCallerOptions {
 /** Makes blocking calls from an agent thread to the node. */
 export class BlockingCaller {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
-  // A floor of 50 µs: a blocked thread has nothing else to do, and waking one costs far more.
-  private readonly spin = new SpinBudget(50_000, 200_000, 50_000);
+  private readonly area: MailboxArea;
+  private readonly policy = new SpinPolicy(ANSWER_SPIN);
   private seq = 0;
-  /** Set by {@link answeredOrNodeAsleep}: the spin ended because the node went to sleep. */
-  private nodeAsleep = false;
 
-  /** The spin's exit test, one function for all calls (no closure per call). */
-  private readonly answeredOrNodeAsleep = (): boolean => {
+  /** The spin's exit tests, one function each for all calls (no closure per call). */
+  private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, Slot.STATE));
-    if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
-    this.nodeAsleep = Atomics.load(this.header, Slot.NODE_PARKED) === 1;
-    return this.nodeAsleep;
+    return phase === Phase.RESPONSE || phase === Phase.CLOSED;
   };
+  private readonly nodeNotWatching = (): boolean => Atomics.load(this.header, Slot.NODE_PARKED) === 1;
 
   constructor(
     memory: SharedArrayBuffer,
@@ -51,7 +55,7 @@ export class BlockingCaller {
     private readonly options: BlockingCallerOptions,
   ) {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
-    this.area = new ByteArea(memory, HEADER_BYTES);
+    this.area = new MailboxArea(memory);
   }
 
   /**
@@ -69,9 +73,12 @@ export class BlockingCaller {
     const request: unknown[] = [command, payload];
     let end: number;
     try {
-      end = encodeInto(request, this.area, 0);
+      end = this.area.encode(request, this.options.maxMessageBytes);
     } catch (error) {
       throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
+    }
+    if (end > this.options.maxMessageBytes) {
+      throw new MessageTooLargeError(`blocking call '${command}' request`, end, this.options.maxMessageBytes);
     }
     let flags = 0;
     if (end < 0) {
@@ -97,34 +104,57 @@ export class BlockingCaller {
     return this.readAnswer(seq, command);
   }
 
-  /** Waits until the answer to `seq` is there; false if the call was given up (timeout). */
+  /**
+   * Waits until the answer to `seq` is there; false if the call was given up (timeout).
+   * Spins first only if the node is watching this mailbox and the policy says spinning
+   * has paid lately. A node that must first be woken on its event loop takes longer than
+   * a spin worth doing, and on a busy machine the spinner would hold the core the node
+   * needs to wake up (measured: spinning then cost ~2.5× the CPU per call and was slower
+   * under load). See "Spinning" in mailbox.ts.
+   */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
-    const { header } = this;
-    this.nodeAsleep = false;
+    const { header, policy } = this;
+    // Asked on every call, so that a back-off counts calls, not only those the node watched.
+    const planned = policy.nextBudget();
+    const budgetNs = Atomics.load(header, Slot.NODE_PARKED) === 0 ? planned : 0;
     const sent = performance.now();
-    // Spin only while the node is awake: see "Spinning" in mailbox.ts.
-    if (!this.spin.spin(this.answeredOrNodeAsleep, sent) || this.nodeAsleep) {
-      const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
-      for (;;) {
-        const word = Atomics.load(header, Slot.STATE);
-        const phase = phaseOf(word);
-        if (phase === Phase.RESPONSE || phase === Phase.CLOSED) break;
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          if (this.abandon(seq)) return false;
-          continue;
-        }
-        Atomics.store(header, Slot.AGENT_PARKED, 1);
-        Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
-        Atomics.store(header, Slot.AGENT_PARKED, 0);
-      }
+    let end: number = SpinEnd.TIMED_OUT;
+    if (budgetNs > 0) end = spinUntil(this.answered, this.nodeNotWatching, sent, budgetNs);
+    if (end === SpinEnd.CAUGHT) {
+      policy.caught((performance.now() - sent) * 1e6);
+    } else if (end === SpinEnd.PREEMPTED && this.answered()) {
+      // Came, but only because this thread lost its core to the node: a miss all the same.
+      policy.missed(budgetNs, (performance.now() - sent) * 1e6, true);
+    } else {
+      // No progress while we spun: the node never claimed the request, so it had no
+      // core (or was busy elsewhere) — spinning cannot pay now.
+      const stalled = end === SpinEnd.PREEMPTED || (end === SpinEnd.TIMED_OUT && phaseOf(Atomics.load(header, Slot.STATE)) === Phase.REQUEST);
+      if (!this.park(seq, sent, timeoutMs)) return false;
+      if (budgetNs > 0) policy.missed(budgetNs, (performance.now() - sent) * 1e6, stalled);
     }
-    // A wait for a sleeping node says nothing about how long an awake one takes.
-    if (!this.nodeAsleep) this.spin.observe((performance.now() - sent) * 1e6);
     const word = Atomics.load(header, Slot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     return true;
+  }
+
+  /** Sleeps in `Atomics.wait` until the answer (or close) is there; false on timeout. */
+  private park(seq: number, sent: number, timeoutMs: number): boolean {
+    const { header } = this;
+    const deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
+    for (;;) {
+      const word = Atomics.load(header, Slot.STATE);
+      const phase = phaseOf(word);
+      if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        if (this.abandon(seq)) return false;
+        continue;
+      }
+      Atomics.store(header, Slot.AGENT_PARKED, 1);
+      Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
+      Atomics.store(header, Slot.AGENT_PARKED, 0);
+    }
   }
 
   /**
@@ -151,7 +181,7 @@ export class BlockingCaller {
       const body = this.takeSideMessage(seq, command);
       value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
     } else {
-      value = decode(this.area, 0, header[Slot.LENGTH]!);
+      value = decode(this.area.current(), 0, header[Slot.LENGTH]!);
     }
     if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
     return value;

@@ -10,7 +10,8 @@
  * | LENGTH | end offset of the encoded request or answer in the byte area     |
  * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
  * | FENCE  | request: id of the agent's last async request sent before it     |
- * | PARKED | 1 while the node waits for a request on its event loop (asleep) |
+ * | NODE_PARKED  | 1 while the node does not watch this mailbox (asleep, or between turns) |
+ * | AGENT_PARKED | 1 while the agent sleeps in `Atomics.wait`                      |
 
  * Phases of one call (who moves it):
  *
@@ -21,9 +22,10 @@
  * The node decodes the request while CLAIMED, so once SERVING the byte area is free and
  * a timed-out agent may move on. The node writes an answer only after winning the
  * CAS `seq|SERVING → seq|WRITING`; a late answer to an abandoned call loses that CAS
- * and is dropped, so the next call always reads its own answer. Bodies larger than the
- * byte area travel as a transferred `ArrayBuffer` on the mailbox's side port, read
- * synchronously with `receiveMessageOnPort`.
+ * and is dropped, so the next call always reads its own answer. A body larger than the
+ * byte area makes its writer grow the area (up to MAX_AREA_BYTES); larger still, it
+ * travels as a transferred `ArrayBuffer` on the mailbox's side port, read synchronously
+ * with `receiveMessageOnPort`.
  *
  * Waking: each side notifies the other only when the other is parked. A side sets its
  * PARKED flag before it re-checks STATE and waits, and the other side changes STATE
@@ -35,15 +37,17 @@
  * after its atomic load of STATE has seen that store; JavaScript's memory model makes
  * them visible then, without a full fence per slot.
  *
- * Spinning: the agent spins for an answer only while the node is awake (NODE_PARKED = 0).
- * Spinning while the node sleeps only delays the node's wake-up — on a small machine the
- * waking thread may need the very core the spinner holds — so then the agent sleeps at once.
- * The node spins after an answer for about twice the recent gap between its answer and
- * the agent's next request. When the node had parked, the gap it measures includes its
- * own wake-up, so it over-estimates: spinning that long is then enough, if wasteful,
- * and the next gap, caught while spinning, is exact. The ceiling must sit above the
- * machine's wake-up latency, or a node that once parked would never spin again.
+ * Spinning (see spin-budget.ts for how each wait learns whether spinning pays): NODE_PARKED
+ * is 0 only while the node watches this mailbox — in its poll loop, serving or spinning
+ * for the next request — and 1 while it sleeps on its event loop or has yielded a turn.
+ * The agent spins for an answer only while it is 0: a node that must first be woken
+ * takes longer than a spin worth doing, and the waking thread may need the spinner's
+ * core. The node spins after an answer only when its policy says so, with one policy for
+ * an agent that was spinning (AGENT_PARKED = 0 when answered) and one for an agent it had
+ * to wake; never while another mailbox on its thread has a request waiting.
  */
+
+import { ByteArea, encodeInto, type Shortfall } from '../codec.ts';
 
 /** Header slot indexes (int32). */
 export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3, NODE_PARKED: 4, AGENT_PARKED: 5 } as const;
@@ -51,8 +55,17 @@ export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3, NODE_PARKED: 4, A
 /** Bytes before the byte area. */
 export const HEADER_BYTES = 64;
 
-/** Default size of the byte area; larger bodies go through the side port. */
+/** Size of the byte area at first. */
 export const DEFAULT_AREA_BYTES = 64 * 1024;
+
+/**
+ * Largest the byte area grows to (a growable `SharedArrayBuffer`: address space is
+ * reserved, memory is committed only as it grows). A body up to this size is written
+ * straight into shared memory and read from it: one copy each way, no message. Larger
+ * bodies go through the side port. An area never shrinks, so an agent that once moved
+ * a 4 MiB body keeps 4 MiB; the cap bounds that.
+ */
+export const MAX_AREA_BYTES = 4 * 1024 * 1024;
 
 /** Phases, in the low 3 bits of STATE. */
 export const Phase = {
@@ -93,7 +106,55 @@ export interface SideMessage {
   body: Uint8Array;
 }
 
-/** Creates the shared memory of a mailbox with a byte area of `areaBytes`. */
-export function createMailboxMemory(areaBytes = DEFAULT_AREA_BYTES): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER_BYTES + areaBytes);
+/** Creates the shared memory of a mailbox with a byte area of `areaBytes`, growable to `maxAreaBytes`. */
+export function createMailboxMemory(areaBytes = DEFAULT_AREA_BYTES, maxAreaBytes = MAX_AREA_BYTES): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER_BYTES + areaBytes, { maxByteLength: HEADER_BYTES + Math.max(areaBytes, maxAreaBytes) });
+}
+
+/**
+ * One side's view of a mailbox's byte area. The area is a growable `SharedArrayBuffer`:
+ * the side that writes a body grows it when the body does not fit, before it publishes
+ * the body's STATE, so the other side, having seen that STATE, sees the new length and
+ * rebuilds its view ({@link current}) before it reads. Only the side that owns the area
+ * in the current phase writes or grows it.
+ */
+export class MailboxArea {
+  private view: ByteArea;
+  private readonly shortfall: Shortfall = { bytes: 0 };
+
+  constructor(private readonly memory: SharedArrayBuffer) {
+    this.view = new ByteArea(memory, HEADER_BYTES);
+  }
+
+  /** The area as it is now (views made with a length do not follow a growing buffer). */
+  current(): ByteArea {
+    if (this.view.bytes.length !== this.memory.byteLength - HEADER_BYTES) this.view = new ByteArea(this.memory, HEADER_BYTES);
+    return this.view;
+  }
+
+  /**
+   * Encodes `value` at the start of the area, growing it (doubling, within the cap and
+   * `limit`) until it fits. Returns the end offset, or -1 if it cannot fit: the caller
+   * then sends it through the side port, or refuses it.
+   */
+  encode(value: unknown, limit: number): number {
+    let end = encodeInto(value, this.current(), 0, this.shortfall);
+    while (end < 0 && this.shortfall.bytes <= limit && this.grow(this.shortfall.bytes)) {
+      end = encodeInto(value, this.current(), 0, this.shortfall);
+    }
+    return end;
+  }
+
+  private grow(endOffset: number): boolean {
+    const { memory } = this;
+    const max = memory.growable ? memory.maxByteLength : memory.byteLength;
+    const wanted = HEADER_BYTES + endOffset;
+    if (wanted > max) return false;
+    try {
+      memory.grow(Math.min(max, Math.max(wanted, memory.byteLength * 2)));
+      return true;
+    } catch {
+      return false; // no memory: the side port still works
+    }
+  }
 }

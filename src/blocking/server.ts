@@ -6,15 +6,43 @@
  * its event loop at least every {@link TURN_BUDGET_MS} so timers and I/O keep going.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, HEADER_BYTES, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinBudget } from './spin-budget.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
 import { isPromiseLike } from '../promise-like.ts';
 
 /** Longest stretch the node serves one agent's burst before letting its event loop run. */
 export const TURN_BUDGET_MS = 1;
+
+/**
+ * The node's spin, after an answer, for the agent's next request, when the agent was
+ * spinning for that answer (it is on a core: in a burst its next request comes in µs).
+ */
+const REQUEST_SPIN = { initialNs: 20_000, maxNs: 300_000, probeNs: 20_000, missesBeforeBackOff: 3 };
+/**
+ * The same when the agent was parked and had to be woken: the request comes only after
+ * a thread wake-up (~10–50 µs with a free core). Spinning for it is what lets a node and
+ * an agent that both park find their way back to spinning once cores are free (the
+ * agent never spins for a node that is not watching), so it has its own back-off: any
+ * miss backs off, and an agent still parked when the spin ends is the evidence that it
+ * had no core. Capped at 60 µs: a wake-up slower than that means a busy machine, where
+ * a thread that spins also loses the scheduler's preference for threads that sleep.
+ */
+const REQUEST_SPIN_AFTER_WAKE = { initialNs: 60_000, maxNs: 60_000, probeNs: 60_000, missesBeforeBackOff: 1 };
+
+/**
+ * The servers on this thread that are serving (not closed). The node's thread is shared
+ * by all its agents' mailboxes: while it spins for one agent's next request, it stops
+ * as soon as another mailbox has a request waiting, and does not spin at all then.
+ */
+const servers = new Set<MailboxServer>();
+
+function anotherRequestPending(self: MailboxServer): boolean {
+  for (const server of servers) if (server !== self && server.requestPending()) return true;
+  return false;
+}
 
 /** What the server needs from the agent it serves. */
 export interface MailboxServerOptions {
@@ -32,13 +60,23 @@ export interface MailboxServerOptions {
 /** Serves one agent's blocking calls. */
 export class MailboxServer {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
-  private readonly spin = new SpinBudget(0, 300_000, 20_000);
+  private readonly area: MailboxArea;
+  private readonly policy = new SpinPolicy(REQUEST_SPIN);
+  private readonly policyAfterWake = new SpinPolicy(REQUEST_SPIN_AFTER_WAKE);
+  /** The policy of the last spin that missed (recorded when the request comes). */
+  private missPolicy: SpinPolicy = this.policy;
   /**
-   * When the last synchronous answer was written (performance.now()); 0 once the next
-   * request was measured, or after an async answer (those do not train the spin).
+   * A spin for the next request that missed: its budget, when the answer before it was
+   * written, and whether it had evidence of a thread without a core. It is recorded in
+   * the policy when the request comes, with the delay it actually had.
    */
-  private answeredAt = 0;
+  private missBudgetNs = 0;
+  private missAnsweredAt = 0;
+  private missStalled = false;
+  /** Whether the agent was parked (so had to be woken) when the last answer was written. */
+  private agentWasParked = false;
+  /** The spin's give-up test, one function for all calls. */
+  private readonly othersWaiting = (): boolean => anotherRequestPending(this);
   private closed = false;
   /** The state word a pending `Atomics.waitAsync` waits on, if any. */
   private parkedOn: number | undefined;
@@ -51,11 +89,12 @@ export class MailboxServer {
     private readonly options: MailboxServerOptions,
   ) {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
-    this.area = new ByteArea(memory, HEADER_BYTES);
+    this.area = new MailboxArea(memory);
   }
 
   /** Starts serving. */
   start(): void {
+    servers.add(this);
     this.poll();
   }
 
@@ -63,47 +102,69 @@ export class MailboxServer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    servers.delete(this);
     Atomics.store(this.header, Slot.STATE, stateWord(0, Phase.CLOSED));
     Atomics.notify(this.header, Slot.STATE);
   }
 
   private readonly poll = (): void => {
     if (this.closed) return;
-    Atomics.store(this.header, Slot.NODE_PARKED, 0);
+    const { header } = this;
+    // NODE_PARKED = 0 tells the agent that this mailbox is watched right now, so a
+    // request is seen within µs: only then is spinning for the answer worth it.
+    Atomics.store(header, Slot.NODE_PARKED, 0);
     const turnEnd = performance.now() + TURN_BUDGET_MS;
     for (;;) {
-      const word = Atomics.load(this.header, Slot.STATE);
+      const word = Atomics.load(header, Slot.STATE);
       const phase = phaseOf(word);
       if (phase === Phase.CLOSED) return;
       if (phase !== Phase.REQUEST) {
         if (this.park(word)) return;
         continue; // the state moved while parking: look again
       }
-      // How long the agent took to come back after our last answer: that is what
-      // spinning after an answer has to cover (see "Spinning" in mailbox.ts).
-      if (this.answeredAt > 0) {
-        this.spin.observe((performance.now() - this.answeredAt) * 1e6);
-        this.answeredAt = 0;
+      if (this.missBudgetNs > 0) {
+        this.missPolicy.missed(this.missBudgetNs, (performance.now() - this.missAnsweredAt) * 1e6, this.missStalled);
+        this.missBudgetNs = 0;
       }
       if (!this.serve(word)) {
         // An async handler is running. Keep watching: if the agent gives up on this
         // call (timeout) it may send the next request before the handler is done.
-        const now = Atomics.load(this.header, Slot.STATE);
+        const now = Atomics.load(header, Slot.STATE);
         if (this.park(now)) return;
         continue;
       }
-      // Answered synchronously: one clock read serves the turn budget and the next gap.
+      // Answered synchronously: one clock read serves the turn budget and the spin.
       const answeredAt = performance.now();
-      this.answeredAt = answeredAt;
       if (answeredAt > turnEnd) {
+        // The event loop's turn: not watching until it is back (the agent should not spin meanwhile).
+        Atomics.store(header, Slot.NODE_PARKED, 1);
         setImmediate(this.poll);
         return;
       }
-      this.spin.spin(this.requestPending, answeredAt);
+      // Spin for the agent's next request only if spinning has paid lately (each policy
+      // knows, for an agent that was spinning or one that had to be woken), and never
+      // while another agent's request waits for this thread.
+      const woken = this.agentWasParked;
+      const policy = woken ? this.policyAfterWake : this.policy;
+      const budgetNs = anotherRequestPending(this) ? 0 : policy.nextBudget();
+      if (budgetNs === 0) continue; // parks (or serves a request that just came)
+      const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
+      if (end === SpinEnd.CAUGHT) {
+        policy.caught((performance.now() - answeredAt) * 1e6);
+      } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
+        policy.missed(budgetNs, (performance.now() - answeredAt) * 1e6, true);
+      } else if (end !== SpinEnd.GAVE_UP) {
+        this.missPolicy = policy;
+        this.missBudgetNs = budgetNs;
+        this.missAnsweredAt = answeredAt;
+        // The agent could not even wake up within the spin: it has no core.
+        this.missStalled = end === SpinEnd.PREEMPTED || (woken && Atomics.load(header, Slot.AGENT_PARKED) === 1);
+      }
     }
   };
 
-  private readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
+  /** Whether the agent has a request waiting (read by every server on this thread). */
+  readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
 
   /**
    * Sleeps on the event loop (never the thread) until the state word leaves `word`.
@@ -204,7 +265,7 @@ export class MailboxServer {
         return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
       }
     }
-    return decode(this.area, 0, header[Slot.LENGTH]!);
+    return decode(this.area.current(), 0, header[Slot.LENGTH]!);
   }
 
   /** Writes the answer unless the agent gave up on `seq` (then it is dropped). */
@@ -215,20 +276,22 @@ export class MailboxServer {
     this.served++;
     let flags = isError ? Flag.ERROR : 0;
     let body = isError ? serializeError(value) : value;
+    const limit = this.options.maxMessageBytes;
     let end: number;
     try {
-      end = encodeInto(body, this.area, 0);
+      end = this.area.encode(body, limit);
     } catch (error) {
       flags = Flag.ERROR;
       body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
-      end = encodeInto(body, this.area, 0);
+      end = this.area.encode(body, Number.MAX_SAFE_INTEGER);
     }
-    if (end < 0) {
-      // Too big for the byte area: a transferred buffer on the side port (no copy on arrival).
-      const bytes = encodeToNewBuffer(body);
-      if (bytes.length > this.options.maxMessageBytes) {
+    if (end < 0 || end > limit) {
+      // Too big for the byte area even grown: a transferred buffer on the side port (no copy on arrival).
+      const bytes = end < 0 ? encodeToNewBuffer(body) : undefined;
+      const size = bytes ? bytes.length : end;
+      if (!bytes || size > limit) {
         flags = Flag.ERROR;
-        end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', bytes.length, this.options.maxMessageBytes)), this.area, 0);
+        end = this.area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER);
       } else {
         this.sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
         flags |= Flag.VIA_PORT;
@@ -239,6 +302,7 @@ export class MailboxServer {
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
-    if (Atomics.load(header, Slot.AGENT_PARKED) === 1) Atomics.notify(header, Slot.STATE);
+    this.agentWasParked = Atomics.load(header, Slot.AGENT_PARKED) === 1;
+    if (this.agentWasParked) Atomics.notify(header, Slot.STATE);
   }
 }

@@ -1,57 +1,176 @@
 /**
- * How long to spin before sleeping, learned from how long the awaited event actually
- * took. Sleeping costs a thread wake-up (tens of µs); spinning costs CPU. During a
- * burst the answer (or the next request) comes within a few µs, so spinning pays;
- * when calls are spaced out, spinning is wasted, so the budget drops to a floor, and
- * an idle side costs no CPU at all (nobody spins outside a call).
+ * Whether a thread about to wait for the other side of a mailbox should spin first, and
+ * for how long. One {@link SpinPolicy} per wait site per mailbox: the agent's wait for an
+ * answer, and the node's wait, after answering, for the agent's next request.
  *
- * The budget follows the *observed* delay, whether it was caught spinning or after a
- * sleep: a budget that only shrank on misses could never grow back, because once it
- * is shorter than the delay every wait misses.
+ * Spinning saves a thread wake-up (tens of µs) when the awaited event comes within a few
+ * µs, which it does in a burst when both threads have a core. When they do not — more
+ * busy threads than cores, a CPU-bound neighbour, both pinned to one core — the spinner
+ * holds the very core the awaited thread needs, and every spin is lost time on top of
+ * the wake-up. So spinning has to pay for itself, call by call:
+ *
+ * - A spin that catches the event lowers the back-off level and trains the budget
+ *   (about twice the recent delay, never more than `maxNs`). There is no floor: a site
+ *   whose events come late stops spinning.
+ * - A spin that misses is a *miss*. A few misses in a row, or one miss with evidence
+ *   that the awaited thread has no core (its progress did not advance during the spin,
+ *   the spinner itself was descheduled, or the event came far later than the spin
+ *   lasted), raise the back-off level: the next 2^level waits park at once.
+ * - After those, one wait *probes* with a short spin. If it catches the event, spinning
+ *   resumes within a few calls; if not, the level rises (up to {@link MAX_LEVEL}). A
+ *   machine whose cores free up is noticed within a bounded number of calls, and a busy
+ *   one pays one short spin per 2^level calls.
+ *
+ * Nothing here runs while idle: a policy is consulted only inside a call.
  */
-export class SpinBudget {
+
+/** What a policy needs to know about its wait site. */
+export interface SpinLimits {
+  /** Budget before anything was learned (ns). */
+  initialNs: number;
+  /** Longest spin ever (ns): events further apart are not worth spinning for. */
+  maxNs: number;
+  /** Spin of a probe during back-off (ns): long enough to catch a burst's event. */
+  probeNs: number;
+  /** Plain misses in a row that start a back-off. */
+  missesBeforeBackOff: number;
+}
+
+/** Highest back-off level: at most 2^8 = 256 waits park between probes. */
+export const MAX_LEVEL = 8;
+
+/**
+ * A parked wait that took this many times its spin budget (and at least
+ * {@link LATE_FLOOR_NS}) shows that spinning could not have caught it.
+ */
+const LATE_FACTOR = 8;
+const LATE_FLOOR_NS = 200_000;
+
+/** The learning half: decides budgets, learns from outcomes. Pure (no clock), so it can be tested alone. */
+export class SpinPolicy {
   private budgetNs: number;
   private smoothedNs: number;
+  /** 0: spin on every wait; n > 0: backing off, probes every 2^n waits. */
+  private levelValue = 0;
+  private skipLeft = 0;
+  private misses = 0;
 
-  /**
-   * @param minNs floor of the budget (0: do not spin when events are far apart)
-   * @param maxNs ceiling: delays longer than this are not worth spinning for
-   * @param initialNs starting budget
-   */
-  constructor(
-    private readonly minNs: number,
-    private readonly maxNs: number,
-    initialNs: number,
-  ) {
-    this.budgetNs = initialNs;
-    this.smoothedNs = initialNs / 2;
+  constructor(private readonly limits: SpinLimits) {
+    this.budgetNs = limits.initialNs;
+    this.smoothedNs = limits.initialNs / 2;
+  }
+
+  /** Current back-off level (0 = spinning). */
+  get level(): number {
+    return this.levelValue;
   }
 
   /**
-   * Records how long the awaited event took. The budget becomes twice the smoothed
-   * delay plus slack, or the floor right after a delay beyond the ceiling.
+   * The spin for the next wait in ns; 0 means park at once. Call once per wait: during
+   * a back-off each call counts one of the waits that park.
    */
-  observe(delayNs: number): void {
-    if (delayNs > this.maxNs) {
-      // Calls are far apart (or a pause): stop spinning now, and let the next short
-      // delay bring spinning back at once instead of averaging a pause in.
-      this.smoothedNs = this.maxNs;
-      this.budgetNs = this.minNs;
+  nextBudget(): number {
+    if (this.skipLeft > 0) {
+      this.skipLeft--;
+      return 0;
+    }
+    return this.levelValue > 0 ? Math.min(this.budgetNs, this.limits.probeNs) : this.budgetNs;
+  }
+
+  /** The spin caught the event, `delayNs` after the wait began. */
+  caught(delayNs: number): void {
+    this.misses = 0;
+    // Two levels per success: after the first successful probe, spinning is back within a few waits.
+    this.levelValue = Math.max(0, this.levelValue - 2);
+    this.skipLeft = 0;
+    this.train(delayNs);
+  }
+
+  /**
+   * The spin of `budgetNs` missed; the thread parked and the event came `delayNs` after
+   * the wait began. `stalled`: there is evidence that the awaited thread had no core.
+   */
+  missed(budgetNs: number, delayNs: number, stalled: boolean): void {
+    // A probe that misses, or any miss with evidence, backs off further at once.
+    if (this.levelValue > 0 || stalled || delayNs > Math.max(LATE_FLOOR_NS, budgetNs * LATE_FACTOR)) {
+      this.backOff();
       return;
     }
-    this.smoothedNs = this.smoothedNs * 0.5 + delayNs * 0.5;
-    this.budgetNs = Math.min(this.maxNs, Math.max(this.minNs, this.smoothedNs * 2 + 2_000));
+    // Late but not far off: a longer spin may catch the next one.
+    this.train(delayNs);
+    if (++this.misses >= this.limits.missesBeforeBackOff) this.backOff();
   }
 
+  private backOff(): void {
+    this.misses = 0;
+    this.levelValue = Math.min(MAX_LEVEL, this.levelValue + 1);
+    this.skipLeft = 2 ** this.levelValue;
+  }
+
+  private train(delayNs: number): void {
+    if (delayNs > this.limits.maxNs) return;
+    this.smoothedNs = this.smoothedNs * 0.5 + delayNs * 0.5;
+    this.budgetNs = Math.min(this.limits.maxNs, this.smoothedNs * 2 + 2_000);
+  }
+}
+
+/** How a spin ended. */
+export const SpinEnd = {
+  /** `done()` became true. */
+  CAUGHT: 0,
+  /** The budget ran out. */
+  TIMED_OUT: 1,
+  /** `giveUp()` became true (e.g. the other side stopped watching). */
+  GAVE_UP: 2,
   /**
-   * Spins until `done()` is true or the budget runs out; returns whether it came.
-   * The clock is read every 32 checks: `performance.now()` costs more than a check.
+   * The spinning thread itself lost its core for a while (whether or not the event came
+   * meanwhile): the machine is oversubscribed, and parking would have served better.
    */
-  spin(done: () => boolean, startMs: number): boolean {
-    const limitMs = startMs + this.budgetNs / 1e6;
-    for (;;) {
-      for (let i = 0; i < 32; i++) if (done()) return true;
-      if (performance.now() > limitMs) return done();
+  PREEMPTED: 3,
+} as const;
+
+/** Time source (ms), `performance` in production; tests pass a fake one. */
+export interface SpinClock {
+  now(): number;
+}
+
+/**
+ * A gap this long (ms) between two of the spin loop's clock reads means the spinner was
+ * descheduled: 32 checks take 1–3 µs on a thread that keeps its core.
+ */
+const PREEMPTED_MS = 0.02;
+
+/**
+ * `Atomics.pause` (Node.js ≥ 24) tells the CPU this is a spin-wait: it saves power and
+ * frees the core's shared resources for a hyper-threaded sibling, which may be the very
+ * thread being waited for. Looked up once; Node.js 20 and 22 have none, and then a spin
+ * check is simply not paced.
+ */
+const atomicsPause: (() => void) | undefined = (Atomics as unknown as { pause?: () => void }).pause;
+const pause: () => void = typeof atomicsPause === 'function' ? atomicsPause : () => {};
+
+/** Whether this runtime paces spin loops with `Atomics.pause`. */
+export const HAS_ATOMICS_PAUSE = typeof atomicsPause === 'function';
+
+/**
+ * Spins until `done()`, or `giveUp()`, or `budgetNs` from `startMs` have passed, or the
+ * spinner was descheduled. The clock is read (and `giveUp` asked) every 32 checks: both
+ * cost more than a check.
+ */
+export function spinUntil(done: () => boolean, giveUp: () => boolean, startMs: number, budgetNs: number, clock: SpinClock = performance): number {
+  const limitMs = startMs + budgetNs / 1e6;
+  let lastMs = startMs;
+  for (;;) {
+    for (let i = 0; i < 32; i++) {
+      // Caught — unless only because this thread was descheduled and the other one got its core.
+      if (done()) return clock.now() - lastMs > PREEMPTED_MS ? SpinEnd.PREEMPTED : SpinEnd.CAUGHT;
+      pause();
     }
+    const now = clock.now();
+    if (now - lastMs > PREEMPTED_MS) return SpinEnd.PREEMPTED;
+    if (done()) return SpinEnd.CAUGHT;
+    if (now > limitMs) return SpinEnd.TIMED_OUT;
+    if (giveUp()) return SpinEnd.GAVE_UP;
+    lastMs = now;
   }
 }

@@ -1,0 +1,204 @@
+/**
+ * The spin policy of blocking calls (src/blocking/spin-budget.ts): its state machine with
+ * a fake clock, and its behaviour through real worker threads — a parked agent is still
+ * woken by close, timeout and the death of its thread after the sides have learned to
+ * spin, several agents bursting at once are all served, and nothing spins while idle.
+ * Never its timing: the machine may be loaded.
+ */
+import test from 'ava';
+import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
+import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
+import type BlockingAgent from './fixtures/blocking-agent.ts';
+import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
+
+const LIMITS: SpinLimits = { initialNs: 20_000, maxNs: 200_000, probeNs: 10_000, missesBeforeBackOff: 3 };
+
+/** Waits until a policy spins again; returns how many waits parked before that. */
+function parkedWaitsBeforeSpin(policy: SpinPolicy): number {
+  let parked = 0;
+  while (policy.nextBudget() === 0) parked++;
+  return parked;
+}
+
+test('policy: spins from the start; a caught event trains the budget, within the ceiling', (t) => {
+  const policy = new SpinPolicy(LIMITS);
+  t.is(policy.nextBudget(), 20_000);
+  policy.caught(1_000);
+  const trained = policy.nextBudget();
+  t.true(trained > 0 && trained < 20_000, `budget follows short delays down (${trained})`);
+  for (let i = 0; i < 10; i++) policy.caught(150_000);
+  t.is(policy.nextBudget(), LIMITS.maxNs, 'never above the ceiling');
+  t.is(policy.level, 0);
+});
+
+test('policy: plain misses in a row back off, and the parked waits double per level', (t) => {
+  const policy = new SpinPolicy(LIMITS);
+  // Two plain misses (late, but not far off) do not stop spinning yet.
+  policy.missed(20_000, 30_000, false);
+  policy.missed(20_000, 30_000, false);
+  t.true(policy.nextBudget() > 0);
+  policy.missed(20_000, 30_000, false);
+  t.is(policy.level, 1);
+  t.is(parkedWaitsBeforeSpin(policy), 2);
+  // That wait is a probe: shorter than the learned budget.
+  // A probe that misses backs off further at once.
+  policy.missed(LIMITS.probeNs, 30_000, false);
+  t.is(policy.level, 2);
+  t.is(parkedWaitsBeforeSpin(policy), 4);
+});
+
+test('policy: evidence that the awaited thread has no core backs off at once', (t) => {
+  const stalled = new SpinPolicy(LIMITS);
+  stalled.missed(20_000, 25_000, true);
+  t.is(stalled.level, 1);
+  t.is(stalled.nextBudget(), 0);
+  // An event far later than the spin lasted: spinning could not have caught it.
+  const late = new SpinPolicy(LIMITS);
+  late.missed(20_000, 5_000_000, false);
+  t.is(late.level, 1);
+  t.is(late.nextBudget(), 0);
+});
+
+test('policy: the back-off is bounded, probes stay short, and a caught probe brings spinning back within a few waits', (t) => {
+  const policy = new SpinPolicy(LIMITS);
+  for (let i = 0; i < 20; i++) {
+    parkedWaitsBeforeSpin(policy);
+    policy.missed(LIMITS.probeNs, 1_000_000, true);
+  }
+  t.is(policy.level, MAX_LEVEL);
+  t.is(parkedWaitsBeforeSpin(policy), 2 ** MAX_LEVEL, 'probes at most every 2^MAX_LEVEL waits');
+  // The probe (this wait) is no longer than probeNs, whatever was learned before.
+  policy.caught(2_000);
+  let waits = 0;
+  while (policy.level > 0) {
+    const budget = policy.nextBudget();
+    t.true(budget > 0, 'after a caught probe, every wait spins again');
+    t.true(budget <= LIMITS.probeNs);
+    policy.caught(2_000);
+    waits++;
+  }
+  t.true(waits <= MAX_LEVEL / 2, `back to spinning after ${waits} more caught spins`);
+  t.true(policy.nextBudget() > 0);
+});
+
+test('policy: there is no floor — a site whose events come late stops spinning', (t) => {
+  const policy = new SpinPolicy(LIMITS);
+  for (let i = 0; i < 3; i++) policy.missed(policy.nextBudget() || 20_000, 400_000, false);
+  t.is(policy.nextBudget(), 0);
+});
+
+/** A clock that moves only when read: `step` ms per read, or the next of `jumps`. */
+function fakeClock(step: number, jumps: number[] = []): SpinClock & { reads: number } {
+  let now = 0;
+  return {
+    reads: 0,
+    now() {
+      this.reads++;
+      now += jumps.shift() ?? step;
+      return now;
+    },
+  };
+}
+
+test('spinUntil: caught, timed out, given up, and preempted', (t) => {
+  const never = (): boolean => false;
+  let checks = 0;
+  t.is(spinUntil(() => ++checks > 40, never, 0, 1_000_000, fakeClock(0.001)), SpinEnd.CAUGHT);
+  // 1 µs per 32 checks: a 10 µs budget runs out after ~10 clock reads.
+  const clock = fakeClock(0.001);
+  t.is(spinUntil(never, never, 0, 10_000, clock), SpinEnd.TIMED_OUT);
+  t.true(clock.reads >= 10 && clock.reads <= 12, `${clock.reads} clock reads`);
+  t.is(spinUntil(never, () => true, 0, 10_000, fakeClock(0.001)), SpinEnd.GAVE_UP);
+  // A gap of 5 ms between two reads: the spinner was descheduled.
+  t.is(spinUntil(never, never, 0, 100_000_000, fakeClock(0.001, [0.001, 5])), SpinEnd.PREEMPTED);
+  // Caught right after such a gap is not a success of spinning either.
+  let armed = false;
+  const gapClock = fakeClock(0.001, [0.001, 5]);
+  const result = spinUntil(() => armed, () => ((armed = gapClock.reads >= 1), false), 0, 100_000_000, gapClock);
+  t.is(result, SpinEnd.PREEMPTED);
+});
+
+test('Atomics.pause is used exactly where the runtime has it (not on Node.js 20 or 22)', (t) => {
+  t.is(HAS_ATOMICS_PAUSE, typeof (Atomics as unknown as { pause?: unknown }).pause === 'function');
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24) t.false(HAS_ATOMICS_PAUSE);
+});
+
+// ---- behaviour through real worker threads ----
+
+const entry = new URL('./fixtures/blocking-agent.ts', import.meta.url);
+
+/** The node's side; `parked` resolves once the agent's never-answered call reached the node. */
+function nodeApi(): { api: BlockingNodeApi; parked: Promise<void> } {
+  let reached!: () => void;
+  const parked = new Promise<void>((resolve) => (reached = resolve));
+  const api = {
+    add: (a: number, b: number) => a + b,
+    never: () => {
+      reached();
+      return new Promise<never>(() => undefined);
+    },
+  } as Partial<BlockingNodeApi> as BlockingNodeApi;
+  return { api, parked };
+}
+
+async function start(t: { teardown(fn: () => unknown): void }): Promise<Agent<typeof BlockingAgent> & { parked: Promise<void> }> {
+  const { api, parked } = nodeApi();
+  const agent = await spawnAgent<typeof BlockingAgent>(entry, { isolation: 'thread', expose: api });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  return Object.assign(agent, { parked });
+}
+
+test('after a burst, a call the node never answers still times out', async (t) => {
+  const agent = await start(t);
+  const result = (await agent.remote.burstThenTimeout(3000, 50)) as Record<string, unknown>;
+  t.is(result.sum, 3000);
+  t.is(result.name, 'TimeoutError');
+  // The mailbox stays usable, with the policy in whatever state the timeout left it.
+  t.is(await agent.remote.burst(500), 500);
+});
+
+test('after a burst, close() wakes the parked agent', async (t) => {
+  const agent = await start(t);
+  const parked = agent.remote.burstThenParkForever(3000);
+  await agent.parked;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // A 30 s grace period: the agent must wake and leave by itself, long before it would be forced.
+  await agent.close({ timeoutMs: 30_000 });
+  t.is((await agent.exited).code, 0, 'exited by itself, not terminated');
+  // Its method returned (woken with an error) or its answer was cut off by the close.
+  const woke = (await parked.catch((error: Error) => ({ rejected: error.name }))) as Record<string, unknown>;
+  t.true(woke.name === 'ConnectionClosedError' || woke.rejected === 'ConnectionClosedError' || woke.rejected === 'AgentExitedError', JSON.stringify(woke));
+});
+
+test('after a burst, a parked agent whose thread dies rejects the in-flight call', async (t) => {
+  const agent = await start(t);
+  const parked = agent.remote.burstThenParkForever(3000);
+  await agent.parked;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  (agent as unknown as { terminate(): void }).terminate();
+  await t.throwsAsync(parked, { instanceOf: AgentExitedError });
+});
+
+test('eight agents bursting at once against one node thread are all served, with right answers', async (t) => {
+  const agents = await Promise.all(Array.from({ length: 8 }, () => start(t)));
+  const sums = await Promise.all(agents.map((agent) => agent.remote.burst(2000)));
+  t.deepEqual(sums, Array.from({ length: 8 }, () => 2000));
+});
+
+// Serial: ava runs serial tests before the others, so no other test's threads are busy meanwhile.
+test.serial('nothing spins while idle: after bursts, an idle second costs next to no CPU', async (t) => {
+  const agents = await Promise.all([start(t), start(t)]);
+  // Bursts train both sides to spin; then everyone is idle.
+  await Promise.all(agents.map((agent) => agent.remote.burst(5000)));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const before = process.cpuUsage();
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const used = process.cpuUsage(before);
+  const cpuMs = (used.user + used.system) / 1000;
+  const wallMs = performance.now() - started;
+  // A spinning thread would use about the whole second (three threads could spin). The
+  // bound is generous for a loaded machine: idle means timers and GC only.
+  t.true(cpuMs < wallMs * 0.25, `used ${cpuMs.toFixed(0)} ms of CPU in ${wallMs.toFixed(0)} ms idle`);
+});
