@@ -16,7 +16,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
-import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import { ConnectionClosedError, DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
 import type { BlockingPath } from './agent-runtime.ts';
 import { FRAME_HEADER_BYTES, FrameKind, MAX_FRAME_TIMEOUT_MS, readFrameHeader, writeFrameHeader } from './process-blocking-frames.ts';
 
@@ -68,7 +68,7 @@ export class ProcessBlockingCaller implements BlockingPath {
       const bodyEnd = bodyAt + header.bodyLength;
       if (header.kind === FrameKind.CLOSE) {
         this.consume(bodyEnd);
-        this.closed = new ProtocolError('the node closed the blocking channel');
+        this.closed = new ConnectionClosedError('the node closed the blocking channel');
         throw this.options.closedError();
       }
       if (header.seq !== seq) {
@@ -161,8 +161,8 @@ export class ProcessBlockingCaller implements BlockingPath {
         throw this.options.closedError(this.closed);
       }
       if (n === 0) {
-        this.closed = new ProtocolError('the node closed its end of the blocking socket');
-        throw this.options.closedError();
+        this.closed = new ConnectionClosedError("the node's end of the blocking socket closed");
+        throw this.options.closedError(this.closed);
       }
       this.end += n;
     }
