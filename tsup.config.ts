@@ -4,7 +4,7 @@ import { defineConfig } from 'tsup';
 // worker thread or child process starts from are ESM only, because they must be able to
 // `import()` an agent module of either format (esbuild turns `import()` into `require()`
 // in CJS output, which cannot load ESM agents). A process agent starts from
-// process-bootstrap, which starts its I/O thread from process-io-thread.
+// process-bootstrap, which starts its watchdog thread from process-watchdog.
 export default defineConfig([
   {
     entry: {
@@ -26,7 +26,7 @@ export default defineConfig([
     entry: {
       'thread-bootstrap': 'src/isolation/thread-bootstrap.ts',
       'process-bootstrap': 'src/isolation/process-bootstrap.ts',
-      'process-io-thread': 'src/isolation/process-io-thread.ts',
+      'process-watchdog': 'src/isolation/process-watchdog.ts',
     },
     format: ['esm'],
     dts: false,

@@ -1,7 +1,6 @@
 /**
  * The node's handle on one agent: the typed proxy, the byte layer, the blocking
- * server (the mailbox of a thread agent, the forwarded-call channel of a process
- * agent), lifecycle (ready, close, exit), deadlock detection, the agent's log
+ * server (the mailbox of a thread agent, the blocking socket of a process agent), lifecycle (ready, close, exit), deadlock detection, the agent's log
  * records and its counters. It is the same for every isolation; the launcher
  * supplies what differs.
  */
@@ -89,8 +88,8 @@ export class AgentHost implements Agent<unknown> {
   private readonly connection: IpcConnection;
   /** A thread agent's blocking calls. */
   private readonly mailbox: MailboxServer | undefined;
-  /** A process agent's blocking calls, forwarded by its I/O thread. */
-  private readonly blockingConnection: IpcConnection | undefined;
+  /** A process agent's blocking calls, on its blocking socket. */
+  private readonly blockingService: { close(): void } | undefined;
   private readonly logWriter: AgentLogWriter | undefined;
   private readonly counters: AgentStats = { callsOut: 0, callsIn: 0, blockingCalls: 0, errors: 0 };
   private closing: Promise<void> | undefined;
@@ -147,13 +146,11 @@ export class AgentHost implements Agent<unknown> {
       });
       this.mailbox.start();
     }
-    if (launcher.blockingTransport) {
-      // Every command gets a handler here so that unknown ones fail (and count) as in a mailbox.
-      const blockingHandlers: HandlerTable = {
-        get: (command) => (call: unknown) => this.serveForwarded(handlers, command, call),
-      };
-      this.blockingConnection = new IpcConnection(launcher.blockingTransport, { handlers: blockingHandlers, peerName });
-    }
+    this.blockingService = launcher.serveBlocking?.({
+      dispatch: (command, payload) => this.dispatchBlocking(handlers, command, payload),
+      asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
+      maxMessageBytes,
+    });
     this.exited = new Promise<AgentExit>((resolve) => {
       launcher.onExit((exit) => {
         const cause = exit.error ?? this.crashError ?? this.startupError;
@@ -161,7 +158,7 @@ export class AgentHost implements Agent<unknown> {
         const error = new AgentExitedError(name, reported);
         this.mailbox?.close();
         this.connection.close(error);
-        this.blockingConnection?.close(error);
+        this.blockingService?.close();
         this.logWriter?.dispose();
         onStartupFailed(this.startupError ?? error);
         resolve(reported);
@@ -173,7 +170,6 @@ export class AgentHost implements Agent<unknown> {
       if (error instanceof ProtocolError) launcher.terminate();
     };
     this.connection.onClose(stopIfBroken);
-    this.blockingConnection?.onClose(stopIfBroken);
     this.remote = methodProxy((method, args) => this.invoke(method, args));
   }
 
@@ -193,11 +189,9 @@ export class AgentHost implements Agent<unknown> {
     const graceMs = options.timeoutMs === undefined ? DEFAULT_CLOSE_TIMEOUT_MS : checkMs('timeoutMs', options.timeoutMs);
     this.closing ??= (async () => {
       // A blocked agent wakes with an error now rather than after the grace period: a
-      // thread agent's mailbox is here; a process agent's is in its I/O thread, told
-      // on the blocking channel (its main thread may be parked and cannot read).
+      // thread agent's mailbox closes, a process agent reads CLOSE on its blocking socket.
       this.mailbox?.close();
-      this.blockingConnection?.notify(Control.CLOSE);
-      this.blockingConnection?.flush();
+      this.blockingService?.close();
       this.connection.notify(Control.CLOSE);
       this.connection.flush();
       const force = setTimeout(() => this.launcher.terminate(), graceMs);
@@ -257,22 +251,8 @@ export class AgentHost implements Agent<unknown> {
   }
 
   /**
-   * Serves a blocking call a process agent's I/O thread forwarded: `[fence, payload]`.
-   * As the mailbox server does for a thread agent, it waits until the async calls the
-   * agent sent before it (up to request id `fence`) have started: they travel on the
-   * other stream and may arrive later.
-   */
-  private serveForwarded(handlers: HandlerTable, command: string, call: unknown): unknown {
-    if (!Array.isArray(call) || call.length !== 2 || typeof call[0] !== 'number') throw new ProtocolError('malformed forwarded blocking call');
-    const [fence, payload] = call as [number, unknown];
-    const started = this.connection.whenIncomingStarted(fence);
-    // A rejection (the connection closed first) becomes this call's error: it settles either way.
-    return started ? started.then(() => this.dispatchBlocking(handlers, command, payload)) : this.dispatchBlocking(handlers, command, payload);
-  }
-
-  /**
    * Serves one blocking call of the agent, whichever way it came (mailbox or
-   * forwarded), in the context that tells {@link refuse} a call back into this agent
+   * blocking socket), in the context that tells {@link refuse} a call back into this agent
    * would deadlock.
    */
   private dispatchBlocking(handlers: HandlerTable, command: string, payload: unknown): unknown {

@@ -18,8 +18,8 @@
  * | 0x09 | Uint8Array       | u32 length, bytes (a plain copy)       |
  * | 0x0a | anything else    | u32 length, `v8.serialize` bytes       |
  * | 0x0b | ASCII string     | u32 length, bytes (all < 0x80)         |
- * | 0x0c | UTF-16 string    | u32 byte length, pad to 8, UTF-16LE    |
- * | 0x0d | large Uint8Array | u32 length, pad to 8, bytes            |
+ * | 0x0c | UTF-16 string    | u32 byte length, pad, UTF-16LE         |
+ * | 0x0d | large Uint8Array | u32 length, pad, bytes                 |
  *
  * Anything outside the fast shapes (Map, Set, Date, BigInt, other typed arrays, class
  * instances, cycles, very deep nesting) sends the *whole* value through tag 0x0a, so
@@ -32,8 +32,11 @@
  * survive, as with structured clone). A reader must not trust the ASCII claim: bytes
  * ≥ 0x80 then read as Latin-1, still a valid string.
  *
- * UTF-16 and large byte bodies start at a multiple of 8 from the start of the area
- * (zero padding after the length). V8 copies to and from a `SharedArrayBuffer` with
+ * UTF-16 and large byte bodies start at a multiple of 8 from the start of the area the
+ * writer wrote into: after the length comes a *pad* — one byte n (0–7), then n zero
+ * bytes. The count is explicit so that an encoded value stays readable wherever it is
+ * copied (a process agent's blocking answer is read at an arbitrary offset of its input
+ * buffer), and a reader never derives a length from its own position. V8 copies to and from a `SharedArrayBuffer` with
  * relaxed atomic accesses, word by word only when both ends are 8-aligned and byte by
  * byte otherwise: aligned, a 64 KiB copy into shared memory takes ~3–5 µs instead of
  * ~22 µs (measured on Node.js 20).
@@ -316,7 +319,7 @@ class Writer {
         return TAG_ASCII;
       }
     }
-    this.ensure(4 + 7 + length * 2);
+    this.ensure(4 + 8 + length * 2);
     const at = this.padTo8(this.pos + 4);
     const written = this.area.buffer.ucs2Write(s, at);
     this.area.view.setUint32(this.pos, written, true);
@@ -324,10 +327,11 @@ class Writer {
     return TAG_UTF16;
   }
 
-  /** Zero-fills from `from` to the next multiple of 8 and returns that offset. */
+  /** Writes a pad at `from` (a count byte n, then n zero bytes) that ends on a multiple of 8; returns that offset. */
   private padTo8(from: number): number {
-    const to = align8(from);
-    this.area.bytes.fill(0, from, to);
+    const to = align8(from + 1);
+    this.area.bytes[from] = to - from - 1;
+    this.area.bytes.fill(0, from + 1, to);
     return to;
   }
 
@@ -358,7 +362,7 @@ class Writer {
     // Subclasses other than Buffer (none in practice) keep their identity through v8.
     if (data.constructor !== Uint8Array && !Buffer.isBuffer(data)) throw NOT_FAST;
     if (data.length >= LONG_BYTES) {
-      this.ensure(5 + 7 + data.length);
+      this.ensure(5 + 8 + data.length);
       this.area.bytes[this.pos++] = TAG_BYTES_ALIGNED;
       this.u32(data.length);
       const at = this.padTo8(this.pos);
@@ -386,9 +390,12 @@ class Reader {
     if (this.pos + n > this.end) throw new RangeError('[agent-ipc] codec: value is truncated');
   }
 
-  /** Skips the padding to the next multiple of 8, checks `length` bytes follow, and returns their start. */
+  /** Skips a pad (count byte, then that many bytes), checks `length` bytes follow, and returns their start. */
   private skipTo8(length: number): number {
-    const start = align8(this.pos);
+    this.need(1);
+    const pad = this.area.bytes[this.pos]!;
+    if (pad > 7) throw new RangeError('[agent-ipc] codec: bad padding');
+    const start = this.pos + 1 + pad;
     if (start > this.end) throw new RangeError('[agent-ipc] codec: value is truncated');
     this.pos = start;
     this.need(length);

@@ -27,6 +27,13 @@ for (const [name, value] of longValues) {
     t.deepEqual(decode(area, 0, end), value);
     const fresh = encodeToNewBuffer(value);
     t.deepEqual(decode(new ByteArea(fresh.buffer, fresh.byteOffset, fresh.byteLength), 0, fresh.length, true), value);
+    // Copied to every other offset modulo 8 (a process agent reads its answer wherever it
+    // sits in its input buffer): the encoding does not depend on where it is read.
+    for (let shift = 1; shift < 8; shift++) {
+      const moved = new Uint8Array(fresh.length + shift);
+      moved.set(fresh, shift);
+      t.deepEqual(decode(new ByteArea(moved.buffer), shift, moved.length), value, `read at offset ${shift}`);
+    }
   });
 }
 
@@ -54,15 +61,19 @@ test('hostile input: a lying ASCII tag reads as Latin-1; odd or truncated UTF-16
   area.bytes.set([0x0b, 2, 0, 0, 0, 0xe9, 0x41]);
   t.is(decode(area, 0, 7), 'éA');
   // 0x0c UTF-16 with an odd byte length.
-  area.bytes.set([0x0c, 3, 0, 0, 0, 0, 0, 0, 0x41, 0, 0x42]);
+  area.bytes.set([0x0c, 3, 0, 0, 0, 2, 0, 0, 0x41, 0, 0x42]);
   t.throws(() => decode(area, 0, 11), { instanceOf: RangeError });
   // 0x0c UTF-16 longer than the data.
-  area.bytes.set([0x0c, 8, 0, 0, 0, 0, 0, 0, 0x41, 0]);
+  area.bytes.set([0x0c, 8, 0, 0, 0, 2, 0, 0, 0x41, 0]);
   t.throws(() => decode(area, 0, 10), { instanceOf: RangeError });
-  // 0x0d aligned bytes: padding beyond the end, then length beyond the end.
+  // 0x0d aligned bytes: the pad's count byte missing, a pad beyond the end, a pad count over 7, a length beyond the end.
   area.bytes.set([0x0d, 1, 0, 0, 0]);
   t.throws(() => decode(area, 0, 5), { instanceOf: RangeError });
-  area.bytes.set([0x0d, 100, 0, 0, 0, 0, 0, 0, 1, 2]);
+  area.bytes.set([0x0d, 1, 0, 0, 0, 6, 0]);
+  t.throws(() => decode(area, 0, 7), { instanceOf: RangeError });
+  area.bytes.set([0x0d, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
+  t.throws(() => decode(area, 0, 16), { instanceOf: RangeError, message: /padding/ });
+  area.bytes.set([0x0d, 100, 0, 0, 0, 2, 0, 0, 1, 2]);
   t.throws(() => decode(area, 0, 10), { instanceOf: RangeError });
 });
 

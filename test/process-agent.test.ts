@@ -1,6 +1,6 @@
 /**
  * Process isolation: the agent in a child process, with the same API as a thread
- * agent — async calls both ways, blocking calls through the agent's I/O thread, error
+ * agent — async calls both ways, blocking calls on the agent's blocking socket, error
  * fidelity, ordering, deadlock detection, counters, and the ways an agent can end.
  * Serial: each test starts a process, and a dozen starting at once on two cores would
  * stretch the one-second bounds under test.

@@ -11,8 +11,8 @@ import { Control } from './control.ts';
 
 /**
  * Flushes `connection` when the thread or process exits or dies of an uncaught error;
- * `waitWritten` then waits until the flushed frames are out (a process agent's frames
- * still have to pass its I/O thread).
+ * `waitWritten` then waits until the flushed frames are out, for a transport that does
+ * not write at once.
  */
 export function flushOnExit(connection: IpcConnection, waitWritten: () => void = () => undefined): void {
   const flush = (): void => {

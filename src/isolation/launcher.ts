@@ -9,6 +9,16 @@ import type { AgentExit } from '../errors.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { Isolation } from '../types.ts';
 
+/** How the node serves one blocking call, whatever carried it (see `AgentHost`). */
+export interface BlockingService {
+  /** Runs the handler of `command` (throws or returns a value or a promise). */
+  dispatch(command: string, payload: unknown): unknown;
+  /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
+  asyncCallsStarted(fence: number): Promise<void> | undefined;
+  /** Largest answer body the agent accepts. */
+  maxMessageBytes: number;
+}
+
 /** A started agent, before the typed layer is put on top. */
 export interface AgentLauncher {
   readonly isolation: Isolation;
@@ -19,8 +29,11 @@ export interface AgentLauncher {
   readonly transport: Transport;
   /** The mailbox the node serves blocking calls from (thread agents). */
   readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
-  /** The channel a process agent forwards its blocking calls on (served like the mailbox's). */
-  readonly blockingTransport?: Transport;
+  /**
+   * Starts serving the agent's blocking calls where they do not come through a mailbox
+   * (a process agent's blocking socket), with the same handler seam as a mailbox.
+   */
+  serveBlocking?(service: BlockingService): { close(): void };
   /**
    * Sends `message` with a socket's descriptor to a process agent started with a handle
    * channel; resolves once it was written (the node's copy is closed when the agent has

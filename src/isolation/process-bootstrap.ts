@@ -1,22 +1,24 @@
 /**
  * Entry point of a process agent (the main thread of the child process). The node
- * passed it two streams: fd 3 carries start-up and the agent connection (async calls
- * both ways, control messages), fd 4 the blocking calls. This thread owns fd 3 and
- * runs the agent with the same runtime as a thread agent; its I/O thread owns fd 4
- * and serves this thread's blocking mailbox through it (see `blocking-forwarder.ts`).
+ * passed it two sockets: fd 3 carries start-up and the agent connection (async calls
+ * both ways, control messages), fd 4 the blocking calls. This thread owns both and
+ * runs the agent with the same runtime as a thread agent: fd 3 through libuv, fd 4
+ * with blocking reads and writes of its own (see `process-blocking-caller.ts`). A
+ * watchdog thread ends the agent if the node dies while this thread is busy.
  *
  * Started as `node <the node's execArgv> process-bootstrap.js <options JSON>`.
  */
 import { Socket } from 'node:net';
-import { MessageChannel, Worker } from 'node:worker_threads';
-import { createMailboxMemory } from '../blocking/mailbox.ts';
+import { Worker } from 'node:worker_threads';
+import { MAX_REQUEST_ID } from '../wire.ts';
+import { ConnectionClosedError } from '../errors.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import { flushOnExit } from './exit-flush.ts';
-import { mailboxBlocking } from './mailbox-blocking.ts';
-import type { IoThreadData } from './process-io-thread.ts';
+import { ProcessBlockingCaller } from './process-blocking-caller.ts';
+import type { WatchdogData } from './process-watchdog.ts';
 import { workerEntry } from './typescript-loader.ts';
 
 /** What the node passes on the command line: what is needed before the stream is read. */
@@ -28,11 +30,14 @@ export interface ProcessArgs {
 /** The descriptor of the agent stream in a process agent. */
 export const AGENT_FD = 3;
 
-/** Exit code of an agent whose I/O thread failed: its blocking calls can no longer reach the node. */
-const IO_THREAD_FAILED = 70;
+/** The descriptor of the blocking socket in a process agent (left in blocking mode). */
+export const BLOCKING_FD = 4;
+
+/** Exit code of an agent whose watchdog failed: it could outlive the node. */
+const WATCHDOG_FAILED = 70;
 
 const here = import.meta.url;
-const ioThreadUrl = here.endsWith('.ts') ? new URL('./process-io-thread.ts', here) : new URL('./process-io-thread.js', here);
+const watchdogUrl = here.endsWith('.ts') ? new URL('./process-watchdog.ts', here) : new URL('./process-watchdog.js', here);
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ProcessArgs;
 process.title = `agent-ipc:${args.name}`;
@@ -43,21 +48,14 @@ process.on('SIGINT', () => undefined);
 // It must never keep the agent alive on its own: the agent ends with its streams.
 process.channel?.unref();
 
-const memory = createMailboxMemory();
-const side = new MessageChannel();
-const start = workerEntry(ioThreadUrl);
-const ioData: IoThreadData & { preload?: unknown } = {
-  mailbox: memory,
-  sidePort: side.port2,
-  maxMessageBytes: args.maxMessageBytes,
-  preload: start.preload,
-};
-const io = new Worker(start.url, { workerData: ioData, transferList: [side.port2], name: 'agent-ipc:io' });
-// The agent's own work decides when it may end, not the I/O thread.
-io.unref();
-io.on('error', (error) => {
-  process.stderr.write(`[agent-ipc] agent '${args.name}': its I/O thread failed: ${error.stack ?? error.message}\n`);
-  process.exit(IO_THREAD_FAILED);
+const start = workerEntry(watchdogUrl);
+const watchdogData: WatchdogData & { preload?: unknown } = { nodePid: process.ppid, preload: start.preload };
+const watchdog = new Worker(start.url, { workerData: watchdogData, name: 'agent-ipc:watchdog' });
+// The agent's own work decides when it may end, not the watchdog.
+watchdog.unref();
+watchdog.on('error', (error) => {
+  process.stderr.write(`[agent-ipc] agent '${args.name}': its watchdog thread failed: ${error.stack ?? error.message}\n`);
+  process.exit(WATCHDOG_FAILED);
 });
 
 const link = new StreamLink(new Socket({ fd: AGENT_FD, readable: true, writable: true }), { maxMessageBytes: args.maxMessageBytes });
@@ -74,7 +72,19 @@ link.attach(StreamChannel.SETUP, {
 function begin(init: AgentInit): void {
   const running = runAgent(init, {
     transport: new StreamTransport(link, StreamChannel.AGENT),
-    blocking: mailboxBlocking(init, memory, side.port1),
+    blocking: (connection) =>
+      new ProcessBlockingCaller({
+        fd: BLOCKING_FD,
+        timeoutMs: init.timeoutMs,
+        maxMessageBytes: init.maxMessageBytes,
+        // Async calls queued before a blocking call leave first, and the node starts them first.
+        beforeBlock() {
+          connection.flush();
+          return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
+        },
+        closedError: (cause) => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`, cause ? { cause } : undefined),
+        peerName: 'the node',
+      }),
     exit: (code) => process.exit(code),
     load: (entry) => import(entry) as Promise<Record<string, unknown>>,
   });

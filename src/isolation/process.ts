@@ -1,19 +1,21 @@
 /**
  * Process isolation: the agent runs in a child process of its own (own heap, own
  * event loop, own crash domain), started from `process-bootstrap` with the node's
- * Node.js options. The node and the agent share two Unix sockets carrying stream
- * frames: the child's fd 3 (start-up, then the agent connection, served by the
- * agent's main thread) and fd 4 (blocking calls, served by the agent's I/O thread,
- * which can read while the main thread is parked).
+ * Node.js options. The node and the agent share two Unix sockets: the child's fd 3
+ * carries stream frames (start-up, then the agent connection), fd 4 the blocking
+ * calls, which the agent's main thread writes and reads itself with blocking system
+ * calls (see `process-blocking-caller.ts`; the node's side is `process-blocking-server.ts`).
  *
  * Lifetimes are tied both ways: an agent that dies is noticed through its exit
- * status (and the stream's end), and an agent outlives no node — its I/O thread sees
- * the stream end when the node dies, however it dies.
+ * status (and the streams' end), and an agent outlives no node — a parked call sees
+ * fd 4 end, the main thread sees fd 3 end, and the agent's watchdog thread ends a
+ * main thread too busy to notice (see `process-watchdog.ts`).
  */
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { AgentExit } from '../errors.ts';
+import { ProcessBlockingServer } from './process-blocking-server.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { childExecArgv } from './child-exec-argv.ts';
@@ -37,7 +39,7 @@ export interface ProcessOptions {
   /** Heap cap in MiB (`--max-old-space-size`). */
   maxOldGenerationSizeMb?: number;
   /**
-   * Open a Node.js IPC channel (the child's fd 5) so that sockets can be handed to the
+   * Open a Node.js IPC channel (the child's fd 6) so that sockets can be handed to the
    * agent (`sendHandle`). Only when asked: every other agent has no such channel.
    */
   handles?: boolean;
@@ -49,9 +51,11 @@ export interface ProcessOptions {
 export function launchProcess(init: AgentInit, start: ProcessOptions = {}): AgentLauncher {
   const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes };
   // stdout and stderr are the node's (console output of agents shows as a thread's would).
-  const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'];
+  // fd 3: agent connection, fd 4: blocking calls, fd 5: the lifeline (never written;
+  // its end tells the agent's watchdog that the node is gone, see process-watchdog.ts).
+  const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'];
   // The agent unrefs this channel at once: it never keeps the agent alive, and the
-  // agent's lifetime stays tied to fd 3 and 4 (it goes when the node goes).
+  // agent's lifetime stays tied to its sockets (it goes when the node goes).
   if (start.handles) stdio.push('ipc');
   // A sandboxed agent starts with its own permission options and only the variables
   // the node passes it (env undefined: the node's environment, as before).
@@ -75,7 +79,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     exitListener?.(exit);
     // The connections closed with the exit (AgentExitedError); release the streams.
     agentLink.fail(undefined);
-    blockingLink.fail(undefined);
+    blockingSocket.destroy();
+    lifeline.destroy();
   };
 
   // Frames written just before the exit are read before the exit is reported, and
@@ -91,9 +96,21 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
       if (!status) child.kill('SIGKILL');
     }, EXIT_GRACE_MS).unref();
   };
-  const options = { maxMessageBytes: init.maxMessageBytes, onEnd };
-  const agentLink = new StreamLink(child.stdio[3] as Duplex, options);
-  const blockingLink = new StreamLink(child.stdio[4] as Duplex, options);
+  const agentLink = new StreamLink(child.stdio[3] as Duplex, { maxMessageBytes: init.maxMessageBytes, onEnd });
+  // The blocking socket is read by the ProcessBlockingServer; its end counts here.
+  const blockingSocket = child.stdio[4] as Duplex;
+  let blockingEnded = false;
+  const onBlockingEnd = (): void => {
+    if (blockingEnded) return;
+    blockingEnded = true;
+    onEnd();
+  };
+  blockingSocket.on('end', onBlockingEnd);
+  blockingSocket.on('close', onBlockingEnd);
+  blockingSocket.on('error', onBlockingEnd);
+  // The node only holds the lifeline open (never reads or writes it); an error on it changes nothing.
+  const lifeline = (child.stdio as unknown as Duplex[])[5]!;
+  lifeline.on('error', () => undefined);
 
   child.once('exit', (code, signal) => {
     status = { code, signal };
@@ -115,7 +132,12 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     pid: child.pid ?? -1,
     threadId: undefined,
     transport: new StreamTransport(agentLink, StreamChannel.AGENT),
-    blockingTransport: new StreamTransport(blockingLink, StreamChannel.BLOCKING),
+    serveBlocking: (service) =>
+      new ProcessBlockingServer(blockingSocket, {
+        ...service,
+        // An agent that broke the protocol is not trusted to go on (as on its other socket).
+        onBroken: () => child.kill('SIGKILL'),
+      }),
     sendHandle: start.handles
       ? (message, socket) =>
           new Promise<void>((resolve, reject) => {

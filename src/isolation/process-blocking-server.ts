@@ -1,0 +1,219 @@
+/**
+ * The node's side of a process agent's blocking socket (frames in
+ * `process-blocking-frames.ts`): reads the agent's requests on the node's event loop,
+ * runs the same handler a thread agent's mailbox would (through `dispatch`, after the
+ * ordering fence), and writes exactly one ANSWER, ERROR or TIMEOUT per request.
+ *
+ * The node keeps the call's timeout: the agent's thread sleeps in `read`, where no
+ * timer of its own can reach it, so when the timeout elapses the node answers TIMEOUT
+ * and drops the handler's late result. Closing writes CLOSE, which wakes a parked agent.
+ *
+ * Everything read here comes from the agent and is untrusted: a frame that is not a
+ * request, a body over `maxMessageBytes`, or a second request while one is unanswered
+ * breaks the protocol (`onBroken`: the launcher then ends the agent). A request whose
+ * body cannot be decoded is answered with a `ProtocolError`, as in a mailbox.
+ */
+import type { Duplex } from 'node:stream';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { serializeError } from '../error-codec.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { isPromiseLike } from '../promise-like.ts';
+import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-blocking-frames.ts';
+
+/** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
+const AREA_BYTES = 64 * 1024;
+
+/** The longest delay `setTimeout` keeps (a longer timeout is as good as none). */
+const MAX_TIMER_MS = 0x7fff_ffff;
+
+/** What the server needs from the node (the same seam a thread agent's mailbox uses). */
+export interface ProcessBlockingServerOptions {
+  /** Runs the handler of `command` (throws or returns a value or a promise). */
+  dispatch(command: string, payload: unknown): unknown;
+  /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
+  asyncCallsStarted(fence: number): Promise<void> | undefined;
+  /** Largest request body accepted and answer body sent. */
+  maxMessageBytes: number;
+  /** The agent broke the protocol: it is not trusted to go on. */
+  onBroken(error: Error): void;
+}
+
+/** The request being served: answered at most once, by whichever comes first. */
+interface OpenCall {
+  seq: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Serves one process agent's blocking calls on the node's end of its blocking socket. */
+export class ProcessBlockingServer {
+  private readonly area = new ByteArea(new ArrayBuffer(AREA_BYTES));
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** The header of the frame being read, once complete. */
+  private header: FrameHeader | undefined;
+  private open: OpenCall | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly options: ProcessBlockingServerOptions,
+  ) {
+    socket.on('data', this.receive);
+  }
+
+  /**
+   * Stops answering: CLOSE wakes an agent parked in a call (or fails its next one), a
+   * call in progress is not answered, later requests are ignored. Idempotent.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.open?.timer);
+    this.open = undefined;
+    this.socket.off('data', this.receive);
+    this.chunks = [];
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES);
+    writeFrameHeader(frame, 0, FrameKind.CLOSE, 0);
+    this.write(frame);
+  }
+
+  private readonly receive = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (!this.closed) {
+      if (!this.header) {
+        if (this.buffered < FRAME_HEADER_BYTES) return;
+        const header = readFrameHeader(this.take(FRAME_HEADER_BYTES), 0);
+        if (header.kind !== FrameKind.REQUEST) return this.break(new ProtocolError(`blocking socket: a frame of kind ${header.kind} from the agent`));
+        if (header.bodyLength > this.options.maxMessageBytes) {
+          return this.break(new MessageTooLargeError('blocking call request', header.bodyLength, this.options.maxMessageBytes));
+        }
+        this.header = header;
+      }
+      if (this.buffered < this.header.bodyLength) return;
+      const header = this.header;
+      this.header = undefined;
+      this.request(header, this.take(header.bodyLength));
+    }
+  };
+
+  private request(header: FrameHeader, body: Buffer): void {
+    if (this.open) return this.break(new ProtocolError('blocking socket: a second request before the first was answered'));
+    const call: OpenCall = { seq: header.seq, timer: undefined };
+    this.open = call;
+    if (header.timeoutMs > 0) {
+      call.timer = setTimeout(() => this.answer(call, FrameKind.TIMEOUT, undefined), Math.min(header.timeoutMs, MAX_TIMER_MS));
+    }
+    let request: unknown;
+    try {
+      request = decode(new ByteArea(body.buffer, body.byteOffset, body.length), 0, body.length);
+    } catch (error) {
+      return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }));
+    }
+    if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
+      return this.answer(call, FrameKind.ERROR, new ProtocolError('malformed blocking request'));
+    }
+    const [command, payload] = request as [string, unknown];
+    const started = this.options.asyncCallsStarted(header.fence);
+    if (!started) return this.run(call, command, payload);
+    // Async calls sent before this one are still on the other socket: start them first.
+    started.then(
+      () => this.run(call, command, payload),
+      (error: unknown) => this.answer(call, FrameKind.ERROR, error),
+    );
+  }
+
+  private run(call: OpenCall, command: string, payload: unknown): void {
+    if (call !== this.open) return;
+    let result: unknown;
+    try {
+      result = this.options.dispatch(command, payload);
+    } catch (error) {
+      return this.answer(call, FrameKind.ERROR, error);
+    }
+    if (!isPromiseLike(result)) return this.answer(call, FrameKind.ANSWER, result);
+    result.then(
+      (value) => this.answer(call, FrameKind.ANSWER, value),
+      (error: unknown) => this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason')),
+    );
+  }
+
+  /** Writes the one answer of `call`, unless it already has one (then this one is dropped). */
+  private answer(call: OpenCall, kind: number, value: unknown): void {
+    if (call !== this.open) return;
+    this.open = undefined;
+    clearTimeout(call.timer);
+    let body: unknown = kind === FrameKind.ERROR ? serializeError(value) : value;
+    if (kind === FrameKind.TIMEOUT) {
+      const frame = Buffer.alloc(FRAME_HEADER_BYTES);
+      writeFrameHeader(frame, 0, kind, call.seq);
+      return this.write(frame);
+    }
+    let end: number;
+    try {
+      end = encodeInto(body, this.area, FRAME_HEADER_BYTES);
+    } catch (error) {
+      kind = FrameKind.ERROR;
+      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+      end = encodeInto(body, this.area, FRAME_HEADER_BYTES);
+    }
+    let large: Uint8Array | undefined;
+    if (end < 0) large = encodeToNewBuffer(body);
+    const size = large ? large.length : end - FRAME_HEADER_BYTES;
+    if (size > this.options.maxMessageBytes) {
+      kind = FrameKind.ERROR;
+      large = undefined;
+      end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', size, this.options.maxMessageBytes)), this.area, FRAME_HEADER_BYTES);
+    }
+    if (large) {
+      const header = Buffer.alloc(FRAME_HEADER_BYTES);
+      writeFrameHeader(header, large.length, kind, call.seq);
+      // One writev for both: no copy of the body.
+      this.socket.cork();
+      this.write(header);
+      this.write(large);
+      this.socket.uncork();
+      return;
+    }
+    const frame = Buffer.allocUnsafe(end);
+    frame.set(this.area.bytes.subarray(FRAME_HEADER_BYTES, end), FRAME_HEADER_BYTES);
+    writeFrameHeader(frame, end - FRAME_HEADER_BYTES, kind, call.seq);
+    this.write(frame);
+  }
+
+  private write(bytes: Uint8Array): void {
+    // The agent may be gone already: its exit is reported elsewhere.
+    if (this.socket.writable) this.socket.write(bytes);
+  }
+
+  private break(error: Error): void {
+    this.close();
+    this.options.onBroken(error);
+  }
+
+  /** Removes the first `n` buffered bytes (a view when they lie in one chunk). */
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (first.length === n) {
+      this.chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const used = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    return out;
+  }
+}
