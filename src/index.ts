@@ -33,6 +33,9 @@ export type {
   Promisified,
   RemoteMethods,
 } from './types.ts';
+export { ChannelNames } from './observability/channels.ts';
+export type { AgentExitMessage, AgentSpawnMessage, CallDirection, CallKind, CallTraceContext } from './observability/channels.ts';
+export type { CallOutcome, ConnectionObserver } from './observability/call-observer.ts';
 export { createLineServer } from './lines/line-server.ts';
 export type { LineServer, LineServerEvents, LineServerListener } from './lines/line-server.ts';
 export type { LineServerOptions, LineAgents } from './lines/line-server-options.ts';

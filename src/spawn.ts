@@ -9,6 +9,7 @@ import type { HandlerTable } from './connection.ts';
 import { invalidOption } from './errors.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
+import { observedBlockingHandlers } from './observability/inline-blocking.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
 import { launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
@@ -73,9 +74,11 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
     }
   }
   let launcher: AgentLauncher;
+  // eslint-disable-next-line prefer-const -- read by the inline launcher's handlers, set below
+  let host: AgentHost | undefined;
   switch (resolved.isolation) {
     case 'inline':
-      launcher = launchInline(init, handlers);
+      launcher = launchInline(init, observedBlockingHandlers(handlers, () => host?.observer));
       break;
     case 'thread':
       launcher = launchThread(init, resolved.resourceLimits);
@@ -84,7 +87,7 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles });
       break;
   }
-  const host = new AgentHost(launcher, {
+  host = new AgentHost(launcher, {
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,
