@@ -19,6 +19,8 @@ import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
 import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
 import { exitChannel, spawnChannel } from './observability/channels.ts';
+import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
+import { checkedSample, type AgentRuntimeSample } from './observability/runtime-sample.ts';
 import type { Isolation, Promisified, RemoteMethods } from './types.ts';
 import { isPromiseLike } from './promise-like.ts';
 
@@ -62,6 +64,20 @@ export interface Agent<Remote = unknown> {
   close(options?: CloseOptions): Promise<void>;
   /** Counters for metrics (a snapshot). */
   readonly stats: Readonly<AgentStats>;
+  /**
+   * A snapshot of the agent's metrics: calls by direction and kind with their outcomes
+   * and latency, time parked in blocking calls, and the agent's runtime (event-loop
+   * utilisation, CPU time, heap) as it measures it. The agent is asked for its runtime
+   * and given `timeoutMs` (default 1000) to answer; an agent that is parked or busy
+   * gets its last answer reported instead. Never rejects. See docs/observability.md.
+   */
+  metrics(options?: MetricsOptions): Promise<AgentMetrics>;
+}
+
+/** Options of {@link Agent.metrics}. */
+export interface MetricsOptions {
+  /** How long to wait for the agent to measure its runtime, in ms (default 1000). */
+  timeoutMs?: number;
 }
 
 /** What an {@link AgentHost} is built with, besides its launcher. */
@@ -96,6 +112,9 @@ export class AgentHost implements Agent<unknown> {
   /** Sees every call start and settle: stats, metrics and tracing are built on it. */
   readonly observer: AgentCallObserver;
   private closing: Promise<void> | undefined;
+  /** The agent's last runtime sample, and who waits for the next one. */
+  private runtime: AgentRuntimeSample | undefined;
+  private runtimeWaiters: Array<() => void> = [];
   private startupError: Error | undefined;
   private crashError: Error | undefined;
 
@@ -162,6 +181,7 @@ export class AgentHost implements Agent<unknown> {
         this.connection.close(error);
         this.blockingConnection?.close(error);
         this.logWriter?.dispose();
+        for (const done of [...this.runtimeWaiters]) done();
         onStartupFailed(this.startupError ?? error);
         resolve(reported);
       });
@@ -193,6 +213,36 @@ export class AgentHost implements Agent<unknown> {
     const refused = this.refuse(command);
     if (refused) return Promise.reject(refused);
     return this.connection.call(command, payload, options);
+  }
+
+  async metrics(options: MetricsOptions = {}): Promise<AgentMetrics> {
+    if (options === null || typeof options !== 'object') throw new TypeError('[agent-ipc] metrics options must be an object');
+    const waitMs = options.timeoutMs === undefined ? 1000 : checkMs('timeoutMs', options.timeoutMs);
+    if (!this.connection.closed) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.runtimeWaiters;
+        const done = (): void => {
+          clearTimeout(timer);
+          const at = waiters.indexOf(done);
+          if (at >= 0) waiters.splice(at, 1);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        waiters.push(done);
+        // The first waiter asks; the others share its answer (answered or exited: see control, exited).
+        if (waiters.length === 1) this.connection.notify(Control.SAMPLE);
+      });
+    }
+    const { nodeToAgent, agentToNode, blocking } = this.observer;
+    return {
+      agent: this.name,
+      isolation: this.isolation,
+      pid: this.pid,
+      threadId: this.threadId,
+      calls: [callMetrics(nodeToAgent), callMetrics(agentToNode), callMetrics(blocking)],
+      parkedMs: blocking.totalMs,
+      runtime: this.runtime,
+    };
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -239,6 +289,12 @@ export class AgentHost implements Agent<unknown> {
       case Control.CRASHED:
         this.crashError = deserializeError(payload as WireError, `agent '${this.name}'`);
         break;
+      case Control.RUNTIME: {
+        const sample = checkedSample(payload);
+        if (sample) this.runtime = sample;
+        for (const done of [...this.runtimeWaiters]) done();
+        break;
+      }
       case Control.LOG:
         try {
           this.logWriter?.write(payload);

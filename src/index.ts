@@ -5,7 +5,9 @@
  * @module agent-ipc
  */
 export { spawnAgent } from './spawn.ts';
-export type { Agent, AgentStats } from './agent-host.ts';
+export type { Agent, AgentStats, MetricsOptions } from './agent-host.ts';
+export type { AgentMetrics, CallMetrics, LatencySummary } from './observability/agent-metrics.ts';
+export type { AgentRuntimeSample } from './observability/runtime-sample.ts';
 export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
 export { IpcConnection } from './connection.ts';
 export type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnectionOptions } from './connection.ts';

@@ -155,3 +155,57 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
     }
   });
 }
+
+for (const isolation of ['inline', 'thread', 'process'] as const satisfies readonly Isolation[]) {
+  test.serial(`${isolation}: metrics agree with the calls made and report the agent's runtime`, async (t) => {
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, timeoutMs: 5_000 });
+    try {
+      for (let i = 0; i < 5; i++) await agent.remote.nested(i);
+      await t.throwsAsync(agent.remote.fail('x'));
+      t.deepEqual(await agent.remote.nodeFails(), ['blocking', 'async']);
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      t.like(metrics, { agent: agent.name, isolation, pid: agent.pid, threadId: agent.threadId });
+      const [intoAgent, asyncIn, blockingIn] = metrics.calls;
+      t.like(intoAgent, { direction: 'node-to-agent', kind: 'async', calls: 7, inFlight: 0, ok: 6, errors: 1, timeouts: 0, aborted: 0, closed: 0 });
+      t.like(asyncIn, { direction: 'agent-to-node', kind: 'async', calls: 6, inFlight: 0, ok: 5, errors: 1 });
+      t.like(blockingIn, { direction: 'agent-to-node', kind: 'blocking', calls: 6, inFlight: 0, ok: 5, errors: 1 });
+      for (const calls of metrics.calls) {
+        const { latency } = calls;
+        t.is(latency.count, calls.calls);
+        t.true(latency.minMs > 0 && latency.minMs <= latency.p50Ms && latency.p50Ms <= latency.p99Ms && latency.p99Ms <= latency.maxMs * 1.01);
+        t.true(latency.totalMs >= latency.maxMs);
+      }
+      t.is(metrics.parkedMs, blockingIn!.latency.totalMs);
+      const runtime = metrics.runtime;
+      t.truthy(runtime, 'the agent measured its runtime');
+      t.true(runtime!.eventLoopUtilization >= 0 && runtime!.eventLoopUtilization <= 1);
+      t.true(runtime!.heapUsedBytes > 0 && runtime!.heapTotalBytes >= runtime!.heapUsedBytes);
+      if (isolation === 'process') t.true(runtime!.cpuUserMs! > 0);
+      if (isolation === 'inline') t.is(runtime!.cpuUserMs, undefined);
+      // Stats and metrics count the same calls.
+      t.deepEqual({ ...agent.stats }, { callsOut: 7, callsIn: 6, blockingCalls: 6, errors: 3 });
+    } finally {
+      await agent.close();
+    }
+  });
+}
+
+test.serial('metrics of an exited agent resolve at once with its last runtime sample', async (t) => {
+  const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });
+  const before = await agent.metrics({ timeoutMs: 10_000 });
+  t.truthy(before.runtime);
+  await agent.close();
+  const after = await agent.metrics({ timeoutMs: 60_000 });
+  t.deepEqual(after.runtime, before.runtime);
+  t.like(after.calls[0], { calls: 0, inFlight: 0 });
+  await t.throwsAsync(async () => agent.metrics({ timeoutMs: -1 }), { instanceOf: TypeError, message: /timeoutMs/ });
+});
+
+test.serial('a call cut short by the agent exiting counts as closed', async (t) => {
+  const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });
+  const slow = agent.remote.slow(60_000);
+  await agent.close({ timeoutMs: 50 });
+  await t.throwsAsync(slow);
+  const metrics = await agent.metrics();
+  t.like(metrics.calls[0], { calls: 1, inFlight: 0, closed: 1, ok: 0 });
+});

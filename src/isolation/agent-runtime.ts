@@ -14,6 +14,7 @@ import type { Transport } from '../transports/transport.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
 import { ServingAnnouncer } from '../observability/serving-announcer.ts';
+import { sampleRuntime } from '../observability/runtime-sample.ts';
 
 /** How an agent makes blocking calls in its isolation. */
 export interface BlockingPath {
@@ -62,6 +63,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
         }
       } else if (command === Control.TRACE) {
         serving.setTracing(payload);
+      } else if (command === Control.SAMPLE) {
+        connection.notify(Control.RUNTIME, sampleRuntime(init.isolation));
       } else if (command === Control.CLOSE && !closing) {
         closing = true;
         controller.abort(new ConnectionClosedError(`the node asked agent '${init.name}' to close`));

@@ -25,6 +25,10 @@ export const Control = {
    * `observability/agent-observer.ts`, SERVING_COMMAND). Payload: a boolean.
    */
   TRACE: 'trace',
+  /** node → agent: measure your runtime and send it (`RUNTIME`). Payload: 0. */
+  SAMPLE: 'sample',
+  /** agent → node: the agent's runtime (`observability/runtime-sample.ts`). */
+  RUNTIME: 'runtime',
 } as const;
 
 /** What a thread or process agent is started with. Must be structured-cloneable. */

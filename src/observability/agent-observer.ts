@@ -23,6 +23,8 @@ export class CallCounters {
   timeouts = 0;
   aborted = 0;
   closed = 0;
+  /** Sum of start-to-settle latencies, in ms. */
+  totalMs = 0;
   /** Start-to-settle latency in nanoseconds. */
   readonly latency: RecordableHistogram = createHistogram();
   constructor(
@@ -53,6 +55,7 @@ export class CallCounters {
         this.closed++;
         break;
     }
+    this.totalMs += ms;
     // The histogram takes integers >= 1: nanoseconds, at least 1.
     const ns = Math.round(ms * 1e6);
     this.latency.record(ns >= 1 ? ns : 1);
