@@ -194,7 +194,7 @@ export class AgentHost implements Agent<unknown> {
     this.connection.onClose(stopIfBroken);
     this.blockingConnection?.onClose(stopIfBroken);
     this.remote = methodProxy((method, args) => this.invoke(method, args));
-    if (spawnChannel.hasSubscribers) spawnChannel.publish(this.identity());
+    if (spawnChannel.hasSubscribers) spawnChannel.publish({ ...this.identity(), metrics: (options?: MetricsOptions) => this.metrics(options) });
     // Told now if someone traces already, so the agent announces from its first call.
     observer.traced();
   }

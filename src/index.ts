@@ -36,7 +36,7 @@ export type {
   RemoteMethods,
 } from './types.ts';
 export { ChannelNames } from './observability/channels.ts';
-export type { AgentExitMessage, AgentSpawnMessage, CallDirection, CallKind, CallTraceContext } from './observability/channels.ts';
+export type { AgentExitMessage, AgentIdentity, AgentSpawnMessage, CallDirection, CallKind, CallTraceContext } from './observability/channels.ts';
 export type { CallOutcome, ConnectionObserver } from './observability/call-observer.ts';
 export { createLineServer } from './lines/line-server.ts';
 export type { LineServer, LineServerEvents, LineServerListener } from './lines/line-server.ts';

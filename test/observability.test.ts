@@ -127,7 +127,11 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
       const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, name: `lifecycle-${isolation}` });
       await agent.close();
       const identity = { agent: agent.name, isolation, pid: agent.pid, threadId: agent.threadId };
-      t.deepEqual(spawned.filter((m) => m.agent === agent.name), [identity]);
+      const spawns = spawned.filter((m) => m.agent === agent.name);
+      t.is(spawns.length, 1);
+      t.like(spawns[0], identity);
+      // The message reads the agent's metrics (here after its exit: at once).
+      t.like((await spawns[0]!.metrics()).calls[0], { direction: 'node-to-agent', calls: 0 });
       const exits = exited.filter((m) => m.agent === agent.name);
       t.is(exits.length, 1);
       t.like(exits[0], identity);

@@ -8,6 +8,7 @@ import { channel, tracingChannel } from 'node:diagnostics_channel';
 import type { AgentExit } from '../errors.ts';
 import type { Isolation } from '../types.ts';
 import type { CallOutcome } from './call-observer.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
 
 /** Which way a call goes. */
 export type CallDirection = 'node-to-agent' | 'agent-to-node';
@@ -50,8 +51,8 @@ export interface CallTraceContext {
   error?: unknown;
 }
 
-/** The payload of `agent-ipc:agent:spawn`: an agent was started. */
-export interface AgentSpawnMessage {
+/** Who an agent is, in the lifecycle channels' payloads. */
+export interface AgentIdentity {
   readonly agent: string;
   readonly isolation: Isolation;
   /** The OS process it runs in. */
@@ -60,8 +61,20 @@ export interface AgentSpawnMessage {
   readonly threadId: number | undefined;
 }
 
+/**
+ * The payload of `agent-ipc:agent:spawn`: an agent was started (published when it was
+ * launched, before it reported ready). Also for agents the line server starts.
+ */
+export interface AgentSpawnMessage extends AgentIdentity {
+  /**
+   * Reads the agent's metrics (`agent.metrics()`): lets an exporter cover every agent,
+   * those started by the line server included, without a handle on them.
+   */
+  readonly metrics: (options?: { timeoutMs?: number }) => Promise<AgentMetrics>;
+}
+
 /** The payload of `agent-ipc:agent:exit`: an agent has exited. */
-export interface AgentExitMessage extends AgentSpawnMessage {
+export interface AgentExitMessage extends AgentIdentity {
   /** How it exited (code, signal, and the error that ended it, if one did). */
   readonly exit: AgentExit;
 }
