@@ -41,7 +41,7 @@ export interface CallTraceContext {
    * (its `direction` is `'node-to-agent'`, its `kind` `'async'`). `undefined` otherwise.
    */
   readonly parentCallId: number | undefined;
-  /** `performance.now()` when the call started, on the node's thread. */
+  /** `performance.now()` on the node's thread when the call started (read once per event-loop turn: all calls started in one turn share it). */
   readonly startedAt: number;
   /** Set when the call settled: how it ended. */
   outcome?: CallOutcome;
