@@ -7,7 +7,9 @@
  * every round, in a rotating order) and medians of per-round ratios are reported,
  * because the 2-core machines vary several-fold from minute to minute.
  *
- *   npx tsup && node --import=tsx bench/tracing.ts [--rounds 15] [--baseline <dir with index.js and agent.js>]
+ *   npx tsup && node --import=tsx bench/tracing.ts [--rounds 15] [--isolation thread|inline|process] [--baseline <dir with index.js and agent.js>]
+ *
+ * Inline agents run on the node's thread: the least noisy view of the per-call cost.
  *
  * Not part of `npm run bench` (its suites are in bench/suites/).
  */
@@ -18,11 +20,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, baseline: { type: 'string' }, calls: { type: 'string', default: '50000' }, blocking: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, baseline: { type: 'string' }, isolation: { type: 'string', default: 'thread' }, calls: { type: 'string', default: '50000' }, blocking: { type: 'string', default: '20000' } } });
 const ROUNDS = Number(values.rounds);
 const CALLS = Number(values.calls);
 const BLOCKING_CALLS = Number(values.blocking);
 const IN_FLIGHT = 256;
+const ISOLATION = values.isolation;
 
 interface Lib {
   spawnAgent(entry: URL, options: object): Promise<BenchAgent>;
@@ -89,12 +92,12 @@ interface Variant {
 
 const current = await load(path.resolve('dist'), 'current');
 const variants: Variant[] = [
-  { name: 'no subscriber', agent: await current.lib.spawnAgent(current.entry, { name: 'untraced', expose: { add: (a: number, b: number) => a + b } }), traced: false },
-  { name: 'one subscriber', agent: await current.lib.spawnAgent(current.entry, { name: 'traced', expose: { add: (a: number, b: number) => a + b } }), traced: true },
+  { name: 'no subscriber', agent: await current.lib.spawnAgent(current.entry, { name: 'untraced', isolation: ISOLATION, expose: { add: (a: number, b: number) => a + b } }), traced: false },
+  { name: 'one subscriber', agent: await current.lib.spawnAgent(current.entry, { name: 'traced', isolation: ISOLATION, expose: { add: (a: number, b: number) => a + b } }), traced: true },
 ];
 if (values.baseline) {
   const baseline = await load(path.resolve(values.baseline), 'baseline');
-  variants.unshift({ name: 'baseline build', agent: await baseline.lib.spawnAgent(baseline.entry, { name: 'baseline', expose: { add: (a: number, b: number) => a + b } }), traced: false });
+  variants.unshift({ name: 'baseline build', agent: await baseline.lib.spawnAgent(baseline.entry, { name: 'baseline', isolation: ISOLATION, expose: { add: (a: number, b: number) => a + b } }), traced: false });
 }
 
 const samples = new Map<string, { async: number[]; blocking: number[] }>(variants.map((v) => [v.name, { async: [], blocking: [] }]));
@@ -125,7 +128,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const reference = variants.find((v) => v.name === 'no subscriber')!.name;
-console.log(`\n${ROUNDS} rounds; async: ${CALLS} calls, ${IN_FLIGHT} in flight; blocking: ${BLOCKING_CALLS} back-to-back calls; Node ${process.version}`);
+console.log(`\n${ISOLATION} agents, ${ROUNDS} rounds; async: ${CALLS} calls, ${IN_FLIGHT} in flight; blocking: ${BLOCKING_CALLS} back-to-back calls; Node ${process.version}`);
 console.log('variant            async calls/s   vs no-sub   blocking µs/call   vs no-sub');
 for (const v of variants) {
   const s = samples.get(v.name)!;

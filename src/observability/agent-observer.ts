@@ -19,9 +19,10 @@ import { callChannel, type CallDirection, type CallKind, type CallTraceContext }
  * ~0.7 µs per async call with two reads, most of it the reads), and the node's calls
  * into an agent leave in batches and are answered in batches, so within one turn they
  * all start, or all settle, at the same moment anyway. Used for the start of every call
- * (its receipt, for a call the node serves) and the settle of the node's calls; a call
- * the node serves settles on a fresh read, since its handler's time is what is
- * measured. Resolution: one turn of the node's event loop.
+ * (its receipt, for an async call the node serves: the latency includes the wait behind
+ * the calls before it in the batch) and the settle of the node's calls; a call the node
+ * serves settles on a fresh read, since its handler's time is what is measured, and a
+ * blocking call also starts on one. Resolution: one turn of the node's event loop.
  */
 let turnClock = -1;
 const endOfTurn = (): void => {
@@ -169,7 +170,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   incomingStarted(id: number, command: string): unknown {
     if (command === SERVING_COMMAND) return undefined;
-    return this.started(this.agentToNode, 'async', id, command);
+    return this.started(this.agentToNode, 'async', id, command, turnNow());
   }
 
   incomingPending(token: unknown): void {
@@ -183,7 +184,9 @@ export class AgentCallObserver implements ConnectionObserver {
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
     this.blockingIds = this.blockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.blockingIds + 1;
-    return this.started(this.blocking, 'blocking', this.blockingIds, command);
+    // A fresh read: the blocking server may answer many calls in one turn (while it
+    // spins, or an inline agent's loop), so the turn's clock could be far behind.
+    return this.started(this.blocking, 'blocking', this.blockingIds, command, performance.now());
   }
 
   /** Its handler returned a promise. */
@@ -196,9 +199,8 @@ export class AgentCallObserver implements ConnectionObserver {
     this.settled(this.blocking, token, outcome, error, performance.now());
   }
 
-  private started(counters: CallCounters, kind: CallKind, id: number, command: string): unknown {
+  private started(counters: CallCounters, kind: CallKind, id: number, command: string, now: number): unknown {
     counters.started++;
-    const now = turnNow();
     if (!this.traced()) return now;
     const call = new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
     callChannel.start.publish(call);
