@@ -16,15 +16,18 @@ import type { AgentLauncher } from './isolation/launcher.ts';
 import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
-import { countingErrorFrames } from './transports/error-frame-counter.ts';
+import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
+import { exitChannel, spawnChannel } from './observability/channels.ts';
+import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
+import { checkedSample, type AgentRuntimeSample } from './observability/runtime-sample.ts';
 import type { Isolation, Promisified, RemoteMethods } from './types.ts';
 import { isPromiseLike } from './promise-like.ts';
 
 /** Counters for metrics. */
 export interface AgentStats {
-  /** Calls the node made into the agent. */
+  /** Calls the node sent to the agent (not those refused at the call site). */
   callsOut: number;
-  /** Async calls the agent made into the node. */
+  /** Async calls the agent made into the node (an unknown method's included). */
   callsIn: number;
   /** Blocking calls the node served for the agent. */
   blockingCalls: number;
@@ -60,6 +63,20 @@ export interface Agent<Remote = unknown> {
   close(options?: CloseOptions): Promise<void>;
   /** Counters for metrics (a snapshot). */
   readonly stats: Readonly<AgentStats>;
+  /**
+   * A snapshot of the agent's metrics: calls by direction and kind with their outcomes
+   * and latency, time parked in blocking calls, and the agent's runtime (event-loop
+   * utilisation, CPU time, heap) as it measures it. The agent is asked for its runtime
+   * and given `timeoutMs` (default 1000) to answer; an agent that is parked or busy
+   * gets its last answer reported instead. Never rejects. See docs/observability.md.
+   */
+  metrics(options?: MetricsOptions): Promise<AgentMetrics>;
+}
+
+/** Options of {@link Agent.metrics}. */
+export interface MetricsOptions {
+  /** How long to wait for the agent to measure its runtime, in ms (default 1000). */
+  timeoutMs?: number;
 }
 
 /** What an {@link AgentHost} is built with, besides its launcher. */
@@ -91,8 +108,12 @@ export class AgentHost implements Agent<unknown> {
   /** A process agent's blocking calls, on its blocking socket. */
   private readonly blockingService: { close(): void } | undefined;
   private readonly logWriter: AgentLogWriter | undefined;
-  private readonly counters: AgentStats = { callsOut: 0, callsIn: 0, blockingCalls: 0, errors: 0 };
+  /** Sees every call start and settle: stats, metrics and tracing are built on it. */
+  readonly observer: AgentCallObserver;
   private closing: Promise<void> | undefined;
+  /** The agent's last runtime sample, and who waits for the next one. */
+  private runtime: AgentRuntimeSample | undefined;
+  private runtimeWaiters: Array<() => void> = [];
   private startupError: Error | undefined;
   private crashError: Error | undefined;
 
@@ -105,12 +126,10 @@ export class AgentHost implements Agent<unknown> {
     this.isolation = launcher.isolation;
     this.pid = launcher.pid;
     this.threadId = launcher.isolation === 'process' ? undefined : launcher.threadId;
-    const counted: HandlerTable = {
-      get: (command) => {
-        const handler = handlers.get(command);
-        if (handler) this.counters.callsIn++;
-        return handler;
-      },
+    this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
+    const observer = this.observer;
+    const served: HandlerTable = {
+      get: (command) => (command === SERVING_COMMAND ? (args: unknown) => observer.noteServing(args) : handlers.get(command)),
     };
     let onReady!: () => void;
     let onStartupFailed!: (error: Error) => void;
@@ -119,17 +138,15 @@ export class AgentHost implements Agent<unknown> {
       onStartupFailed = reject;
     });
     const peerName = `agent '${name}'`;
-    this.connection = new IpcConnection(
-      countingErrorFrames(launcher.transport, (n) => (this.counters.errors += n)),
-      {
-        handlers: counted,
-        timeoutMs,
-        peerName,
-        maxMessageBytes,
-        maxInFlight,
-        onNotify: (command, payload) => this.control(command, payload, onReady),
-      },
-    );
+    this.connection = new IpcConnection(launcher.transport, {
+      handlers: served,
+      timeoutMs,
+      peerName,
+      maxMessageBytes,
+      maxInFlight,
+      onNotify: (command, payload) => this.control(command, payload, onReady),
+      observer,
+    });
     if (options.logger) {
       const tags: Record<string, unknown> = { agent: name };
       if (launcher.isolation === 'process') tags.agentPid = launcher.pid;
@@ -156,10 +173,12 @@ export class AgentHost implements Agent<unknown> {
         const cause = exit.error ?? this.crashError ?? this.startupError;
         const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
         const error = new AgentExitedError(name, reported);
+        if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
         this.mailbox?.close();
         this.connection.close(error);
         this.blockingService?.close();
         this.logWriter?.dispose();
+        for (const done of [...this.runtimeWaiters]) done();
         onStartupFailed(this.startupError ?? error);
         resolve(reported);
       });
@@ -171,17 +190,55 @@ export class AgentHost implements Agent<unknown> {
     };
     this.connection.onClose(stopIfBroken);
     this.remote = methodProxy((method, args) => this.invoke(method, args));
+    if (spawnChannel.hasSubscribers) spawnChannel.publish({ ...this.identity(), metrics: (options?: MetricsOptions) => this.metrics(options) });
+    // Told now if someone traces already, so the agent announces from its first call.
+    observer.traced();
   }
 
   get stats(): Readonly<AgentStats> {
-    return { ...this.counters };
+    const { nodeToAgent, agentToNode, blocking } = this.observer;
+    return {
+      callsOut: nodeToAgent.started,
+      callsIn: agentToNode.started,
+      blockingCalls: blocking.started,
+      errors: nodeToAgent.errors + agentToNode.errors + blocking.errors,
+    };
   }
 
   call(command: string, payload?: Uint8Array, options?: CallOptions): Promise<Uint8Array> {
     const refused = this.refuse(command);
     if (refused) return Promise.reject(refused);
-    this.counters.callsOut++;
     return this.connection.call(command, payload, options);
+  }
+
+  async metrics(options: MetricsOptions = {}): Promise<AgentMetrics> {
+    if (options === null || typeof options !== 'object') throw new TypeError('[agent-ipc] metrics options must be an object');
+    const waitMs = options.timeoutMs === undefined ? 1000 : checkMs('timeoutMs', options.timeoutMs);
+    if (!this.connection.closed) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.runtimeWaiters;
+        const done = (): void => {
+          clearTimeout(timer);
+          const at = waiters.indexOf(done);
+          if (at >= 0) waiters.splice(at, 1);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        waiters.push(done);
+        // The first waiter asks; the others share its answer (answered or exited: see control, exited).
+        if (waiters.length === 1) this.connection.notify(Control.SAMPLE);
+      });
+    }
+    const { nodeToAgent, agentToNode, blocking } = this.observer;
+    return {
+      agent: this.name,
+      isolation: this.isolation,
+      pid: this.pid,
+      threadId: this.threadId,
+      calls: [callMetrics(nodeToAgent), callMetrics(agentToNode), callMetrics(blocking)],
+      parkedMs: blocking.totalMs,
+      runtime: this.runtime,
+    };
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -226,6 +283,12 @@ export class AgentHost implements Agent<unknown> {
       case Control.CRASHED:
         this.crashError = deserializeError(payload as WireError, `agent '${this.name}'`);
         break;
+      case Control.RUNTIME: {
+        const sample = checkedSample(payload);
+        if (sample) this.runtime = sample;
+        for (const done of [...this.runtimeWaiters]) done();
+        break;
+      }
       case Control.LOG:
         try {
           this.logWriter?.write(payload);
@@ -239,7 +302,6 @@ export class AgentHost implements Agent<unknown> {
   private invoke(method: string, args: unknown[]): Promise<unknown> {
     const refused = this.refuse(method);
     if (refused) return Promise.reject(refused);
-    this.counters.callsOut++;
     return this.connection.request(method, args);
   }
 
@@ -256,25 +318,40 @@ export class AgentHost implements Agent<unknown> {
    * would deadlock.
    */
   private dispatchBlocking(handlers: HandlerTable, command: string, payload: unknown): unknown {
-    this.counters.blockingCalls++;
+    const observer = this.observer;
+    const token = observer.blockingStarted(command);
     const handler = handlers.get(command);
     if (!handler) {
-      this.counters.errors++;
-      throw new UnknownMethodError(command);
+      const error = new UnknownMethodError(command);
+      observer.blockingSettled(token, 'error', error);
+      throw error;
     }
     let result: unknown;
     try {
       result = serveBlocking(this, handler, payload);
     } catch (error) {
-      this.counters.errors++;
+      observer.blockingSettled(token, 'error', error);
       throw error;
     }
     if (isPromiseLike(result)) {
-      return Promise.resolve(result).then(undefined, (error: unknown) => {
-        this.counters.errors++;
-        throw error;
-      });
+      observer.blockingPending(token);
+      return Promise.resolve(result).then(
+        (value) => {
+          observer.blockingSettled(token, 'ok', undefined);
+          return value;
+        },
+        (error: unknown) => {
+          observer.blockingSettled(token, this.connection.closed ? 'closed' : 'error', error);
+          throw error;
+        },
+      );
     }
+    observer.blockingSettled(token, 'ok', undefined);
     return result;
+  }
+
+  /** Who this agent is, as the lifecycle channels report it. */
+  private identity(): { agent: string; isolation: Isolation; pid: number; threadId: number | undefined } {
+    return { agent: this.name, isolation: this.isolation, pid: this.pid, threadId: this.threadId };
   }
 }

@@ -9,6 +9,7 @@
  */
 export { IpcConnection } from './connection.ts';
 export type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnectionOptions } from './connection.ts';
+export type { CallOutcome, ConnectionObserver } from './observability/call-observer.ts';
 export { IpcClient, IpcServer } from './rpc.ts';
 export type { IpcCommand } from './rpc.ts';
 export { PortTransport } from './transports/port-transport.ts';

@@ -23,6 +23,7 @@ import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
 import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, type Batch } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
+import type { ConnectionObserver } from './observability/call-observer.ts';
 
 /** What a request handler learns about the call it serves. */
 export interface IncomingCall {
@@ -78,6 +79,11 @@ export interface IpcConnectionOptions {
    * with that error instead of being started.
    */
   maxInFlight?: number;
+  /**
+   * Sees every call start and settle, both ways (stats, tracing and metrics of agents
+   * are built on it). Absent: nothing is observed, at no cost.
+   */
+  observer?: ConnectionObserver;
 }
 
 /** Default of {@link IpcConnectionOptions.maxInFlight}. */
@@ -93,6 +99,8 @@ class PendingCall implements Expirable, SignalMember {
   settled = false;
   lane: DeadlineLane | undefined;
   abortGroup: AbortGroup<SignalMember> | undefined;
+  /** What the connection's observer returned when the call started. */
+  token: unknown = undefined;
   constructor(
     readonly connection: IpcConnection,
     readonly id: number,
@@ -150,6 +158,7 @@ export class IpcConnection {
   private readonly peerName: string;
   private readonly maxMessageBytes: number;
   private readonly maxInFlight: number;
+  private readonly observer: ConnectionObserver | undefined;
   private readonly pending = new PendingTable<PendingCall>();
   private readonly abandoned = new Set<number>();
   /** The newest abandoned id dropped from `abandoned` (0: none yet). */
@@ -179,6 +188,7 @@ export class IpcConnection {
     this.peerName = options.peerName ?? 'the other side';
     this.maxMessageBytes = options.maxMessageBytes ?? Infinity;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.observer = options.observer;
     this.deadlines = new DeadlineQueue(options.unrefTimers ?? false);
     transport.attach({
       onBatch: (batch) => this.receive(batch),
@@ -283,7 +293,12 @@ export class IpcConnection {
     const error = reason ?? new ConnectionClosedError();
     this.closeReason = error;
     this.deadlines.clear();
-    for (const call of this.pending.drain()) this.settle(call)?.reject(error);
+    for (const call of this.pending.drain()) {
+      if (this.settle(call)) {
+        this.observer?.outgoingSettled(call.token, 'closed', error);
+        call.reject(error);
+      }
+    }
     for (const controller of this.incoming.values()) controller.abort(error);
     this.incoming.clear();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -302,6 +317,7 @@ export class IpcConnection {
     this.pending.take(call.id);
     this.remember(call.id);
     this.settle(call);
+    this.observer?.outgoingSettled(call.token, error instanceof TimeoutError ? 'timeout' : 'aborted', error);
     call.reject(error);
     if (!this.closed) {
       this.outbox.put(FrameKind.CANCEL);
@@ -330,6 +346,7 @@ export class IpcConnection {
     const promise = new Promise(captureSettlers);
     const call = new PendingCall(this, id, command, expect, capturedResolve!, capturedReject!, timeoutMs);
     this.pending.add(call);
+    if (this.observer) call.token = this.observer.outgoingStarted(id, command);
     if (timeoutMs > 0) call.lane = this.deadlines.add(call, timeoutMs);
     // One listener per signal, however many calls share it (see abort-groups.ts).
     if (signal) this.abortGroups.join(signal, call);
@@ -425,7 +442,9 @@ export class IpcConnection {
           const call = this.pending.take(id);
           if (call) {
             this.settle(call);
-            call.reject(new DataCloneError(`an argument of '${call.command}'`, { cause: error }));
+            const cloneError = new DataCloneError(`an argument of '${call.command}'`, { cause: error });
+            this.observer?.outgoingSettled(call.token, 'error', cloneError);
+            call.reject(cloneError);
           }
           // The id was used: say so, or the other side would wait for it (an ordering
           // fence of a blocking call names the last request id sent).
@@ -492,13 +511,14 @@ export class IpcConnection {
 
   private serve(id: number, command: string, payload: unknown): void {
     this.noteIncomingId(id);
+    const token = this.observer?.incomingStarted(id, command);
     const handler = this.handlers?.get(command);
     if (!handler) {
-      this.queueAnswer(FrameKind.ERROR, id, serializeError(new UnknownMethodError(command)));
+      this.refuse(id, new UnknownMethodError(command), token);
       return;
     }
     if (this.busy >= this.maxInFlight) {
-      this.queueAnswer(FrameKind.ERROR, id, serializeError(new TooManyCallsError('incoming', this.maxInFlight)));
+      this.refuse(id, new TooManyCallsError('incoming', this.maxInFlight), token);
       return;
     }
     let controller: AbortController | undefined;
@@ -513,39 +533,51 @@ export class IpcConnection {
       result = handler(payload, info as IncomingCall);
     } catch (error) {
       // `failed`, not `error !== undefined`: `throw undefined` must reject too.
-      this.reply(id, controller, error, true);
+      this.reply(id, controller, error, true, token);
       return;
     }
     if (isPromiseLike(result)) {
       this.busy++;
+      if (this.observer) this.observer.incomingPending(token);
       result.then(
-        (value) => this.replyLater(id, controller, value, false),
-        (error: unknown) => this.replyLater(id, controller, error, true),
+        (value) => this.replyLater(id, controller, value, false, token),
+        (error: unknown) => this.replyLater(id, controller, error, true, token),
       );
     } else {
-      this.reply(id, controller, result, false);
+      this.reply(id, controller, result, false, token);
     }
   }
 
-  private replyLater(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean): void {
-    this.reply(id, controller, outcome, failed);
+  /** Answers a request that is not served (unknown command, too many in flight) with `error`. */
+  private refuse(id: number, error: Error, token: unknown): void {
+    this.observer?.incomingSettled(token, 'error', error);
+    this.queueAnswer(FrameKind.ERROR, id, serializeError(error));
+  }
+
+  private replyLater(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean, token: unknown): void {
+    this.reply(id, controller, outcome, failed, token);
     if (--this.busy === 0 && this.idleWaiters.length > 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** Answers request `id` with `outcome`: its result, or (if `failed`) what it threw, whatever that is. */
-  private reply(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean): void {
+  private reply(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean, token: unknown): void {
     if (controller) this.incoming.delete(id);
-    if (this.closeReason) return;
+    if (this.closeReason) {
+      this.observer?.incomingSettled(token, 'closed', this.closeReason);
+      return;
+    }
     if (!failed) {
       if (this.maxMessageBytes !== Infinity) {
         const size = payloadBytes(outcome);
         if (size > this.maxMessageBytes) {
-          this.queueAnswer(FrameKind.ERROR, id, serializeError(new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes)));
+          this.refuse(id, new MessageTooLargeError(`the result of call #${id}`, size, this.maxMessageBytes), token);
           return;
         }
       }
+      this.observer?.incomingSettled(token, 'ok', undefined);
       this.queueAnswer(FrameKind.RESPONSE, id, outcome);
     } else {
+      this.observer?.incomingSettled(token, 'error', outcome);
       this.queueAnswer(FrameKind.ERROR, id, serializeError(outcome));
     }
   }
@@ -560,12 +592,20 @@ export class IpcConnection {
     }
     this.settle(call);
     if (wireError !== undefined) {
-      call.reject(isWireError(wireError) ? deserializeError(wireError, this.peerName) : new ProtocolError('malformed error frame'));
+      const error = isWireError(wireError) ? deserializeError(wireError, this.peerName) : new ProtocolError('malformed error frame');
+      this.observer?.outgoingSettled(call.token, 'error', error);
+      call.reject(error);
     } else if (call.expect === Expect.Bytes) {
-      if (value instanceof Uint8Array) call.resolve(value);
-      else if (value === undefined || value === null) call.resolve(new Uint8Array(0));
-      else call.reject(new ProtocolError(`'${call.command}' answered a byte-layer call with a ${typeof value}, not a Uint8Array`));
+      if (value instanceof Uint8Array || value === undefined || value === null) {
+        this.observer?.outgoingSettled(call.token, 'ok', undefined);
+        call.resolve(value instanceof Uint8Array ? value : new Uint8Array(0));
+      } else {
+        const error = new ProtocolError(`'${call.command}' answered a byte-layer call with a ${typeof value}, not a Uint8Array`);
+        this.observer?.outgoingSettled(call.token, 'error', error);
+        call.reject(error);
+      }
     } else {
+      this.observer?.outgoingSettled(call.token, 'ok', undefined);
       call.resolve(value);
     }
   }

@@ -10,7 +10,11 @@
  * @module agent-ipc
  */
 export { spawnAgent } from './spawn.ts';
-export type { Agent, AgentStats } from './agent-host.ts';
+export type { Agent, AgentStats, MetricsOptions } from './agent-host.ts';
+export type { AgentMetrics, CallMetrics, LatencySummary } from './observability/agent-metrics.ts';
+export type { AgentRuntimeSample } from './observability/runtime-sample.ts';
+export { ChannelNames } from './observability/channels.ts';
+export type { AgentExitMessage, AgentIdentity, AgentSpawnMessage, CallDirection, CallKind, CallTraceContext } from './observability/channels.ts';
 export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
 export type { CallOptions } from './connection.ts';
 export type { SandboxOptions } from './isolation/sandbox-options.ts';

@@ -10,6 +10,7 @@ import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
 import { invalidOption } from './invalid-option.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
+import { observedBlockingHandlers } from './observability/inline-blocking.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
 import { launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
@@ -81,9 +82,11 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
     }
   }
   let launcher: AgentLauncher;
+  // eslint-disable-next-line prefer-const -- read by the inline launcher's handlers, set below
+  let host: AgentHost | undefined;
   switch (resolved.isolation) {
     case 'inline':
-      launcher = launchInline(init, handlers);
+      launcher = launchInline(init, observedBlockingHandlers(handlers, () => host?.observer));
       break;
     case 'thread':
       launcher = launchThread(init, resolved.resourceLimits);
@@ -92,7 +95,7 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles, sandbox: resolved.sandbox });
       break;
   }
-  const host = new AgentHost(launcher, {
+  host = new AgentHost(launcher, {
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,

@@ -13,6 +13,8 @@ import { createAgentLogger, silentLogger } from '../logging/agent-logger.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
+import { ServingAnnouncer } from '../observability/serving-announcer.ts';
+import { sampleRuntime } from '../observability/runtime-sample.ts';
 
 /** How an agent makes blocking calls in its isolation. */
 export interface BlockingPath {
@@ -44,8 +46,9 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   let closing = false;
   let logger: Logger | undefined;
   let logLevel = init.log?.level;
+  const serving = new ServingAnnouncer((command, args) => connection.request(command, args));
   const connection: IpcConnection = new IpcConnection(env.transport, {
-    handlers: methods,
+    handlers: serving.handlers(methods),
     timeoutMs: init.timeoutMs,
     maxMessageBytes: init.maxMessageBytes,
     maxInFlight: init.maxInFlight,
@@ -58,6 +61,10 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
         } catch {
           // A level the agent's logger does not know: keep the current one.
         }
+      } else if (command === Control.TRACE) {
+        serving.setTracing(payload);
+      } else if (command === Control.SAMPLE) {
+        connection.notify(Control.RUNTIME, sampleRuntime(init.isolation));
       } else if (command === Control.CLOSE && !closing) {
         closing = true;
         controller.abort(new ConnectionClosedError(`the node asked agent '${init.name}' to close`));
@@ -80,11 +87,21 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
 
   const blocking = env.blocking(connection);
   const main: MainHandle<Record<string, never>> = {
-    async: methodProxy((name, args) => connection.request(name, args)),
-    blocking: methodProxy((name, args) => blocking.call(name, args)),
-    call: (command, payload, options) => connection.call(command, payload, options),
+    async: methodProxy((name, args) => {
+      serving.beforeCall();
+      return connection.request(name, args);
+    }),
+    blocking: methodProxy((name, args) => {
+      serving.beforeCall();
+      return blocking.call(name, args);
+    }),
+    call: (command, payload, options) => {
+      serving.beforeCall();
+      return connection.call(command, payload, options);
+    },
     callBlocking(command, payload = new Uint8Array(0), options) {
       if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] callBlocking('${command}') payload must be a Uint8Array`);
+      serving.beforeCall();
       const answer = blocking.call(command, payload, options?.timeoutMs);
       if (answer === undefined || answer === null) return new Uint8Array(0);
       if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);

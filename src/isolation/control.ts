@@ -19,6 +19,16 @@ export const Control = {
   LOG: 'log',
   /** node → agent: the node's logger changed level. Payload: the level's label. */
   LOG_LEVEL: 'log-level',
+  /**
+   * node → agent: someone traces calls (`true`) or no longer does (`false`). While on,
+   * the agent tells the node which node call it serves before the calls it makes (see
+   * `observability/agent-observer.ts`, SERVING_COMMAND). Payload: a boolean.
+   */
+  TRACE: 'trace',
+  /** node → agent: measure your runtime and send it (`RUNTIME`). Payload: 0. */
+  SAMPLE: 'sample',
+  /** agent → node: the agent's runtime (`observability/runtime-sample.ts`). */
+  RUNTIME: 'runtime',
 } as const;
 
 /** What a thread or process agent is started with. Must be structured-cloneable. */

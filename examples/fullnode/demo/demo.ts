@@ -13,6 +13,7 @@
  */
 import * as os from 'node:os';
 import { fmtMs, printTable, type TableRow } from './result-table.ts';
+import { formatSummaries } from './agent-summary.ts';
 import { runSyncTrial, startSourceNode } from './sync-trial.ts';
 import type { Isolation } from 'agent-ipc';
 
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
           const result = await runSyncTrial(sources.slice(0, d.peers), d.mode, { args: d.args });
           results.push({ label: d.label, baseline: d.baseline, result });
           process.stdout.write(` ${fmtMs(result.syncMs)}\n`);
+          for (const line of formatSummaries(result.agents)) process.stdout.write(`    ${line}\n`);
         } catch (error) {
           results.push({ label: d.label, baseline: d.baseline, error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
           process.stdout.write(' failed\n');

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { Isolation } from 'agent-ipc';
 import { freePort } from './free-port.ts';
 import { HttpProbe } from './http-probe.ts';
+import { agentSummaries, type AgentSummary } from './agent-summary.ts';
 import { latencyStats, type LatencyStats } from './latency-stats.ts';
 import { NodeProcess } from './node-process.ts';
 
@@ -41,6 +42,8 @@ export interface SyncTrialResult {
   streamBlocksPerSec: number;
   /** `GET /status` latencies from the node going online until it had the source's best block. */
   http: LatencyStats;
+  /** Per agent of the syncing node, from its `GET /metrics` at the end of the sync. */
+  agents: AgentSummary[];
 }
 
 function temporaryDir(prefix: string): string {
@@ -137,6 +140,8 @@ export async function runSyncTrial(
     ]);
     const syncMs = performance.now() - started;
     const http = latencyStats(probe.latenciesMs);
+    // Read while the node (and its agents) still run; a summary is not worth failing the trial.
+    const agents = await agentSummaries(httpPort).catch(() => []);
     return {
       mode,
       peers: sources.length,
@@ -146,6 +151,7 @@ export async function runSyncTrial(
       firstBlockMs,
       streamBlocksPerSec: ((height - 1) * 1000) / (syncMs - firstBlockMs),
       http,
+      agents,
     };
   } finally {
     clearTimeout(timer);

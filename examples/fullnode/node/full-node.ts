@@ -21,6 +21,7 @@ import { blockJson } from './block-json.ts';
 import { BlockQueue } from './block-queue.ts';
 import { BootstrapDialer, type PeerEndpoint } from './bootstrap-dialer.ts';
 import { createHttpApi } from './http-api.ts';
+import { AgentMetricsExporter } from './agent-metrics-exporter.ts';
 import { createNodeApi } from './node-api.ts';
 import type { NodeStatus } from './node-status.ts';
 import { PeerRegistry } from './peer-registry.ts';
@@ -74,6 +75,8 @@ export class FullNode {
   private readonly generator: ChainGenerator;
   private server: LineServer | undefined;
   private http: http.Server | undefined;
+  /** Every agent's metrics for `GET /metrics`. */
+  private agentMetrics: AgentMetricsExporter | undefined;
   private dialer: BootstrapDialer | undefined;
   private p2pAddress_: PeerAddress | undefined;
   private httpPort_: number | undefined;
@@ -147,6 +150,7 @@ export class FullNode {
       this.dialer?.stop();
       this.relay.close();
       await Promise.all([this.server?.close(), this.closeHttp()]);
+      this.agentMetrics?.close();
       this.blockQueue.close();
       await this.storage.close();
     })();
@@ -186,6 +190,8 @@ export class FullNode {
       peers: this.peers,
       relay: this.relay,
     });
+    // Before the line server starts agents: it learns of each from their spawn events.
+    this.agentMetrics ??= new AgentMetricsExporter();
     const server = createLineServer({
       agent: PEER_PROTOCOL,
       expose: api,
@@ -206,7 +212,8 @@ export class FullNode {
     this.p2pAddress_ = await server.listen(options.port ?? 0, host);
 
     if (options.httpPort !== undefined && options.httpPort !== null) {
-      const api = createHttpApi({ status: () => this.status(), block: (hash) => blockJson(this.storage, hash) });
+      const exporter = this.agentMetrics;
+      const api = createHttpApi({ status: () => this.status(), block: (hash) => blockJson(this.storage, hash), metrics: () => exporter.render() });
       this.http = api;
       await new Promise<void>((resolve, reject) => {
         api.once('error', reject);

@@ -1,0 +1,101 @@
+/**
+ * The snapshot `agent.metrics()` returns: the node's view of the agent's calls (counts
+ * by direction and kind, outcomes, latency from `perf_hooks` histograms) and the
+ * agent's own view of its runtime. Same shape in every isolation.
+ */
+import type { RecordableHistogram } from 'node:perf_hooks';
+import type { Isolation } from '../types.ts';
+import type { CallCounters } from './agent-observer.ts';
+import type { CallDirection, CallKind } from './channels.ts';
+import type { AgentRuntimeSample } from './runtime-sample.ts';
+
+/** Start-to-settle latency of calls, in milliseconds (all zero before the first call settles). */
+export interface LatencySummary {
+  /** Calls measured (those settled). */
+  count: number;
+  minMs: number;
+  meanMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Sum of all latencies. */
+  totalMs: number;
+}
+
+/** Calls of one direction and kind since the agent started. */
+export interface CallMetrics {
+  direction: CallDirection;
+  kind: CallKind;
+  /** Calls started. */
+  calls: number;
+  /** Started and not settled. */
+  inFlight: number;
+  /** Settled with an answer. */
+  ok: number;
+  /** Settled with an error answer (the handler failed, unknown method, a limit). */
+  errors: number;
+  /** Timed out (the caller's `timeoutMs`). */
+  timeouts: number;
+  /** Aborted by the caller's signal or cancelled by the other side. */
+  aborted: number;
+  /** Cut short by the connection closing (close, exit, crash). */
+  closed: number;
+  latency: LatencySummary;
+}
+
+/** A snapshot of one agent's metrics: see docs/observability.md. */
+export interface AgentMetrics {
+  agent: string;
+  isolation: Isolation;
+  pid: number;
+  threadId: number | undefined;
+  /**
+   * One entry per direction and kind: `node-to-agent`/`async` (the node's calls into
+   * the agent), `agent-to-node`/`async` (`main.async.*`), `agent-to-node`/`blocking`
+   * (`main.blocking.*`).
+   */
+  calls: CallMetrics[];
+  /**
+   * Milliseconds the agent spent parked in blocking calls (the sum of their latencies
+   * as the node measured them: from receipt to answer).
+   */
+  parkedMs: number;
+  /**
+   * The agent's runtime as it measured it when asked; the last one it sent if it did
+   * not answer in time (it may be parked or busy), `undefined` if it never did.
+   */
+  runtime: AgentRuntimeSample | undefined;
+}
+
+const NS_PER_MS = 1e6;
+
+function summary(histogram: RecordableHistogram, totalMs: number): LatencySummary {
+  if (histogram.count === 0) return { count: 0, minMs: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0, totalMs: 0 };
+  return {
+    count: histogram.count,
+    minMs: histogram.min / NS_PER_MS,
+    meanMs: histogram.mean / NS_PER_MS,
+    p50Ms: histogram.percentile(50) / NS_PER_MS,
+    p90Ms: histogram.percentile(90) / NS_PER_MS,
+    p99Ms: histogram.percentile(99) / NS_PER_MS,
+    maxMs: histogram.max / NS_PER_MS,
+    totalMs,
+  };
+}
+
+/** The snapshot of one direction and kind's counters. @internal */
+export function callMetrics(counters: CallCounters): CallMetrics {
+  return {
+    direction: counters.direction,
+    kind: counters.kind,
+    calls: counters.started,
+    inFlight: counters.inFlight,
+    ok: counters.ok,
+    errors: counters.errors,
+    timeouts: counters.timeouts,
+    aborted: counters.aborted,
+    closed: counters.closed,
+    latency: summary(counters.latency, counters.totalMs),
+  };
+}
