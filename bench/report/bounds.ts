@@ -94,7 +94,13 @@ const SPAWN_RSS: Finding = (r) => {
   );
 };
 
+const LOAD: Finding = () =>
+  'Issue 13 (blocking calls under load) is worked on in parallel: the spin-then-park policy (src/blocking/) and a cheaper process-agent path. ' +
+  'These rows measure the policy of the commit the bench ran on; each load condition\'s own section below shows where the time goes against the floors, synckit and sync-message-port measured in the same rounds. ' +
+  'A spinning caller on a machine without a free core holds the core its answerer needs, which is what the no-spin floor (atomics-floor-sleep) avoids.';
+
 const FINDINGS: Record<string, Finding> = {
+  load: LOAD,
   'pipelined-birpc': PIPELINED,
   'pipelined-raw': PIPELINED,
   'spaced-synckit': SPACED,
