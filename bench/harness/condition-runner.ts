@@ -15,10 +15,24 @@ import type { SuiteResult } from './suite.ts';
 const childEntry = fileURLToPath(new URL('./condition-child.ts', import.meta.url));
 
 /**
- * A busy loop that checks every few million iterations whether its parent is still the
- * one that started it; an orphan is re-parented (ppid changes) and then exits.
+ * A busy loop that checks about every million iterations whether its parent is still
+ * the one that started it (its pid is the first argument); an orphan is re-parented
+ * and then exits. The parent is passed, not read from `process.ppid`, because on a busy
+ * machine the bench may already be gone when the loop starts; and it is re-read from
+ * /proc each time, since `process.ppid` is a value taken once. Where /proc is missing,
+ * a parent that no longer exists ends the loop too. The marker comment lets tests find
+ * these processes.
  */
-const NEIGHBOUR_SOURCE = `const parent = process.ppid; for (let i = 0; ; i++) { if ((i & 0xffffff) === 0 && process.ppid !== parent) process.exit(0); }`;
+const NEIGHBOUR_SOURCE = [
+  '/* agent-ipc-bench-neighbour */',
+  "const fs = require('node:fs');",
+  'const parent = Number(process.argv[1]);',
+  'function parentNow() {',
+  "  try { const s = fs.readFileSync('/proc/self/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]); }",
+  '  catch { try { process.kill(parent, 0); return parent; } catch { return -1; } }',
+  '}',
+  'for (let i = 0; ; i++) { if ((i & 0xfffff) === 0 && parentNow() !== parent) process.exit(0); }',
+].join('\n');
 
 /** CPU seconds (user + system) a process has used, from /proc; undefined elsewhere. */
 function cpuSeconds(pid: number | undefined): number | undefined {
@@ -68,7 +82,7 @@ export async function runUnderCondition(condition: Condition, body: URL, context
   process.once('SIGTERM', onSignal);
   try {
     if (condition.neighbour) {
-      neighbour = spawn(process.execPath, ['-e', NEIGHBOUR_SOURCE], { stdio: 'ignore' });
+      neighbour = spawn(process.execPath, ['-e', NEIGHBOUR_SOURCE, String(process.pid)], { stdio: 'ignore' });
       await new Promise<void>((resolve, reject) => {
         neighbour!.once('spawn', resolve);
         neighbour!.once('error', reject);
