@@ -143,6 +143,22 @@ const SPECS: GoalSpec[] = [
     atMost: 1,
   },
   {
+    id: 'fullnode-four-peers-sync',
+    goal: 'Reference node, 4 peers on 2 cores, thread agents: sync time ≤ 1.0× inline (issue 13)',
+    source: 'fullnode: per-round sync-time ratio thread-4peers ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-4peers: sync time'),
+    format: times,
+    atMost: 1,
+  },
+  {
+    id: 'fullnode-four-peers-p99',
+    goal: 'Reference node, 4 peers on 2 cores, thread agents: HTTP p99 during sync ≤ 0.1× inline (issue 13)',
+    source: 'fullnode: per-round p99 ratio thread-4peers ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-4peers: HTTP p99'),
+    format: times,
+    atMost: 0.1,
+  },
+  {
     id: 'fullnode-process-p99',
     goal: 'Reference node, process agents: HTTP p99 during sync ≤ 0.1× inline',
     source: 'fullnode: per-round p99 ratio process ÷ inline',
