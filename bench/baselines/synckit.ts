@@ -13,7 +13,7 @@ import type { Measurement } from '../harness/case.ts';
 import { sleepBlocking } from '../harness/sleep.ts';
 import { isPayload, type BlockingScenario, type BlockingTarget } from './blocking-target.ts';
 
-export type SynckitRequest = { op: 'add'; a: number; b: number } | { op: 'bytes'; size: number } | { op: 'exit' };
+export type SynckitRequest = { op: 'add'; a: number; b: number } | { op: 'bytes'; size: number } | { op: 'text'; size: number } | { op: 'exit' };
 
 type SyncFn = (request: SynckitRequest) => number | Uint8Array;
 

@@ -4,6 +4,7 @@
  */
 import type { GroupResult } from '../harness/rounds.ts';
 import { caseOf, cellNumber, group, type Results } from './results.ts';
+import { loadCharts } from './load.ts';
 import { barChart, lineChart, type Bar, type Series } from './svg.ts';
 
 export interface Chart {
@@ -142,5 +143,5 @@ function scalingChart(r: Results): Chart | undefined {
 }
 
 export function buildCharts(r: Results): Chart[] {
-  return [sweepChart(r), isolationChart(r), fullnodeChart(r), scalingChart(r)].filter((c): c is Chart => c !== undefined);
+  return [sweepChart(r), isolationChart(r), fullnodeChart(r), scalingChart(r), ...loadCharts(r)].filter((c): c is Chart => c !== undefined);
 }

@@ -9,6 +9,7 @@ import { boundsSection } from './bounds.ts';
 import { buildCharts, type Chart } from './charts.ts';
 import { evaluateGoals, verdict } from './goals.ts';
 import { fmt, mdTable } from './markdown.ts';
+import { loadSection } from './load.ts';
 import { group, loadResults, type Results } from './results.ts';
 import { suiteSection } from './sections.ts';
 
@@ -19,7 +20,7 @@ const chartsDir = new URL('docs/charts/', root);
 const template = new URL('./template.md', import.meta.url);
 
 /** Suites in reading order; any other suite follows in name order. */
-const ORDER = ['async', 'blocking', 'process', 'lines', 'fullnode', 'scaling'];
+const ORDER = ['async', 'blocking', 'load-pinned', 'load-neighbour', 'load-crowd', 'load-calm', 'process', 'lines', 'fullnode', 'scaling'];
 
 function ordered(r: Results): string[] {
   const names = [...r.keys()];
@@ -59,7 +60,8 @@ function targetsSection(r: Results): { table: string; summary: string; bounds: s
 
 function chartsSection(charts: readonly Chart[]): string {
   if (charts.length === 0) return 'No results to chart yet.';
-  return charts.map((c) => `![${c.caption}](charts/${c.file})\n\n*${c.caption}.*`).join('\n\n');
+  // The load conditions' charts sit in their own sections.
+  return charts.filter((c) => !c.file.startsWith('load-')).map((c) => `![${c.caption}](charts/${c.file})\n\n*${c.caption}.*`).join('\n\n');
 }
 
 function scalingSection(r: Results): string {
@@ -90,6 +92,7 @@ export async function generateReport(): Promise<{ markdown: string; charts: stri
     bounds: targets.bounds,
     charts: chartsSection(charts),
     scaling: scalingSection(results),
+    load: loadSection(results, charts),
     suites: ordered(results).map((n) => suiteSection(results.get(n)!)).join('\n\n'),
   };
   const text = (await readFile(template, 'utf8')).replace(/\{\{(\w+)\}\}/g, (whole, key: string) => {

@@ -1,10 +1,13 @@
 /**
  * The goals of issue 6, evaluated from the results files rather than from the targets
  * the suites printed: the report is the one place where every goal sits beside its
- * measured value, and a suite's own target wording may lag behind the issue.
+ * measured value, and a suite's own target wording may lag behind the issue. The goals
+ * of issue 13 follow, one block per load condition: they are the load suites' own
+ * targets (bench/load/goals.ts), because each depends on its condition.
  */
 import type { Summary } from '../harness/stats.ts';
 import { fmt } from './markdown.ts';
+import { LOAD_ORDER, loadSuiteName } from './load.ts';
 import { caseOf, group, ratioOf, type Results } from './results.ts';
 
 type Quartiles = Pick<Summary, 'median' | 'q1' | 'q3'>;
@@ -140,6 +143,22 @@ const SPECS: GoalSpec[] = [
     atMost: 1,
   },
   {
+    id: 'fullnode-four-peers-sync',
+    goal: 'Reference node, 4 peers on 2 cores, thread agents: sync time ≤ 1.0× inline (issue 13)',
+    source: 'fullnode: per-round sync-time ratio thread-4peers ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-4peers: sync time'),
+    format: times,
+    atMost: 1,
+  },
+  {
+    id: 'fullnode-four-peers-p99',
+    goal: 'Reference node, 4 peers on 2 cores, thread agents: HTTP p99 during sync ≤ 0.1× inline (issue 13)',
+    source: 'fullnode: per-round p99 ratio thread-4peers ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-4peers: HTTP p99'),
+    format: times,
+    atMost: 0.1,
+  },
+  {
     id: 'fullnode-process-p99',
     goal: 'Reference node, process agents: HTTP p99 during sync ≤ 0.1× inline',
     source: 'fullnode: per-round p99 ratio process ÷ inline',
@@ -165,7 +184,26 @@ const SPECS: GoalSpec[] = [
   },
 ];
 
+/** The load suites' targets, condition by condition; a condition not run adds nothing. */
+function loadGoals(results: Results): GoalResult[] {
+  return LOAD_ORDER.flatMap((k) => {
+    const f = results.get(loadSuiteName(k));
+    return (f?.targets ?? []).map((t) => ({
+      id: 'load',
+      goal: t.goal,
+      measured: t.value === null || t.spread === null ? 'not measured' : times({ median: t.value, q1: t.spread[0], q3: t.spread[1] }),
+      ...(t.value === null ? {} : { median: t.value }),
+      met: t.met,
+      source: `${f!.suite} (per-round ratios, bench/load/goals.ts)`,
+    }));
+  });
+}
+
 export function evaluateGoals(results: Results): GoalResult[] {
+  return [...issue6Goals(results), ...loadGoals(results)];
+}
+
+function issue6Goals(results: Results): GoalResult[] {
   return SPECS.map((s) => {
     const q = s.measure(results);
     if (q === undefined) return { id: s.id, goal: s.goal, measured: 'not measured', met: null, source: s.source };

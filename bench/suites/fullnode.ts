@@ -5,7 +5,8 @@
  * legacy architecture, the baseline), thread and process (one agent per peer
  * connection, started when the peer connects); thread with its agents started with the
  * node (`--p2p-agents 2`, a pool); and, syncing the same chain from two source nodes at
- * once, inline, thread and thread with the pool again. Measured per round: sync time (as blocks/s) and the
+ * once, inline, thread and thread with the pool again; and from four source nodes at once
+ * (4 peers on 2 cores: more busy threads than cores), inline and thread. Measured per round: sync time (as blocks/s) and the
  * HTTP latencies during the sync; ratios are taken per round, then summarised.
  */
 import type { Case } from '../harness/case.ts';
@@ -27,7 +28,7 @@ interface Deployment {
   name: string;
   mode: Isolation;
   /** Source nodes synced from at once. */
-  peers: 1 | 2;
+  peers: 1 | 2 | 4;
   args?: string[];
 }
 
@@ -39,7 +40,12 @@ const DEPLOYMENTS: Deployment[] = [
   { name: 'inline-2peers', mode: 'inline', peers: 2 },
   { name: 'thread-2peers', mode: 'thread', peers: 2 },
   { name: 'thread-pool-2peers', mode: 'thread', peers: 2, args: ['--p2p-agents', '2'] },
+  { name: 'inline-4peers', mode: 'inline', peers: 4 },
+  { name: 'thread-4peers', mode: 'thread', peers: 4 },
 ];
+
+/** Source nodes started once for every round: as many as the deployment with most peers. */
+const SOURCES = Math.max(...DEPLOYMENTS.map((d) => d.peers));
 
 class SourceFixture implements Fixture {
   readonly name = 'source nodes';
@@ -50,8 +56,8 @@ class SourceFixture implements Fixture {
     ensureBuilt();
     const first = await startSourceNode(BLOCKS);
     this.nodes.push(first);
-    // The second source copies the first one's chain: two peers serving the same blocks.
-    this.nodes.push(await startSourceNode(BLOCKS, undefined, first));
+    // The other sources copy the first one's chain: peers serving the same blocks.
+    for (let i = 1; i < SOURCES; i++) this.nodes.push(await startSourceNode(BLOCKS, undefined, first));
   }
 
   async stop(): Promise<void> {
@@ -89,7 +95,7 @@ const suite: Suite = {
       const runs = new Map<string, SyncTrialResult[]>(DEPLOYMENTS.map((d) => [d.name, []]));
       const group = await runRounds({
         key: 'sync',
-        title: `sync ${BLOCKS.toLocaleString('en-US')} blocks from one peer (two for *-2peers); calls/s = blocks/s, µs/call = µs per block`,
+        title: `sync ${BLOCKS.toLocaleString('en-US')} blocks from one peer (two for *-2peers, four for *-4peers); calls/s = blocks/s, µs/call = µs per block`,
         unit: 'calls/s',
         cases: DEPLOYMENTS.map((d) => syncCase(d, source, runs.get(d.name)!)),
         rounds: ROUNDS,
@@ -105,7 +111,7 @@ const suite: Suite = {
       };
       const p99Ratios = (name: string, baseline = 'inline'): number[] => perRound(name, baseline, (r) => r.http.p99);
       const syncRatios = (name: string, baseline = 'inline'): number[] => perRound(name, baseline, (r) => r.syncMs);
-      const baselineOf = (d: Deployment): string => (d.peers === 2 ? 'inline-2peers' : 'inline');
+      const baselineOf = (d: Deployment): string => (d.peers === 1 ? 'inline' : `inline-${d.peers}peers`);
       const median = (values: number[]): string => (values.length === 0 ? '–' : fmt(summarize(values).median));
       const http: SummaryTable = {
         title: 'per case, medians over measured rounds (ratios per round against inline with as many peers, then the median)',
@@ -137,6 +143,8 @@ const suite: Suite = {
           ratioTarget('thread-pool: sync time ≤ 1.3× inline (time ratio per round)', syncRatios('thread-pool'), 1.3),
           ratioTarget('thread-2peers: sync time < inline-2peers (time ratio per round, goal: faster)', syncRatios('thread-2peers', 'inline-2peers'), 1),
           ratioTarget('thread-pool-2peers: sync time < inline-2peers (time ratio per round, goal: faster)', syncRatios('thread-pool-2peers', 'inline-2peers'), 1),
+          ratioTarget('thread-4peers: sync time ≤ 1.0× inline-4peers (time ratio per round)', syncRatios('thread-4peers', 'inline-4peers'), 1),
+          ratioTarget('thread-4peers: HTTP p99 during sync ≤ 0.1× inline-4peers', p99Ratios('thread-4peers', 'inline-4peers'), 0.1),
           ratioTarget('process: HTTP p99 during sync ≤ 0.5× inline', p99Ratios('process'), 0.5),
           ratioTarget('process: sync time ≤ 1.3× inline (time ratio per round)', syncRatios('process'), 1.3),
         ],
@@ -145,6 +153,7 @@ const suite: Suite = {
           "Sync time runs from the syncing node printing `online:` (it dials its sources right before) until GET /status reports the source's height; HTTP latencies are of every GET /status in that window (one request at a time, keep-alive).",
           'first block: from `online:` until GET /status shows height > 0 (connect, handshake, the common-block search and — for thread/process with an agent per connection — starting the agent: a worker or a process). The nodes run as deployed: compiled JavaScript on a plain node, agent-ipc from dist/ (examples/fullnode/demo/built-node.ts); under tsx each agent would also compile its modules (~0.15 s more per agent on Node 20).',
           'thread-pool runs the node with `--p2p-agents 2`: two agents started with the node (before `online:`, so outside the sync time), the connections shared among them. A deployment choice, not a different protocol: it trades isolation between peers for no start-up per connection.',
+          '*-4peers: the same from four sources at once (issue 13: 4 peers on 2 cores, more busy threads than cores); thread-4peers has an agent per connection, i.e. four agents, beside the syncing node, four source nodes and the prober.',
           '*-2peers: the node syncs from both sources at once; each connection streams the whole chain (as sync-v2 does with each syncing peer). A connection skips blocks the node knows (stored or queued) and leaves blocks another connection claimed (in flight) to it, so each block is verified once; with agents, the two verify different blocks at the same time.',
           "On 2-core machines the syncing node's thread, its agents, the source nodes and the prober share 2 cores; blocking calls spin briefly, which costs most when cores are short.",
         ],
