@@ -154,7 +154,8 @@ test('the blocking codec refuses counts its bytes cannot back, deep nesting, and
     const [byteArea, end] = area(bytes);
     const started = performance.now();
     t.throws(() => decode(byteArea, 0, end), { instanceOf: RangeError }, label);
-    t.true(performance.now() - started < 500, label);
+    // Bounded work, not a speed check: the counts claim billions of elements (minutes of work if walked).
+    t.true(performance.now() - started < 5000, label);
   }
   // Nesting the encoder writes itself (24 levels) still decodes.
   const [ok, okEnd] = area(Array.from({ length: 24 }, () => [0x07, 0x01, 0x00, 0x00, 0x00]).flat().concat([0x00]));

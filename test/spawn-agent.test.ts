@@ -148,9 +148,8 @@ test('thread: close({ timeoutMs }) forces down an agent whose call never finishe
     expose: { closed: () => undefined },
   });
   const hung = agent.remote.hang();
-  const started = performance.now();
+  // close() settling at all is the property (ava's timeout bounds it): no assertion on how fast.
   await agent.close({ timeoutMs: 100 });
-  t.true(performance.now() - started < 5000);
   const error = await t.throwsAsync(hung, { instanceOf: AgentExitedError });
   t.is((error as AgentExitedError).exitCode, (await agent.exited).code);
 });
