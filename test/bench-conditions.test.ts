@@ -4,8 +4,8 @@
  * the run — whether the body fails or the bench itself is killed.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import test from 'ava';
+import { gone } from './helpers/process-gone.ts';
 import { CONDITIONS } from '../bench/harness/condition.ts';
 import { runUnderCondition } from '../bench/harness/condition-runner.ts';
 import { neighboursOf } from './fixtures/conditions/neighbours.ts';
@@ -59,17 +59,3 @@ test.serial('the neighbour exits by itself when the bench is killed outright', a
   t.true(await until(() => gone(neighbours[0]), 10_000));
 });
 
-/** True once `pid` no longer runs; an exited process not yet reaped (a zombie) counts. */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}

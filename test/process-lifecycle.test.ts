@@ -8,28 +8,11 @@
  * a liveness test on its timing.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import test from 'ava';
+import { gone } from './helpers/process-gone.ts';
 
 const doomedNode = new URL('./fixtures/doomed-node.ts', import.meta.url);
 
-/**
- * True once `pid` no longer runs. An orphan that has exited stays a zombie until the
- * init process reaps it, and some containers' init never does: a zombie has exited.
- */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 async function within(ms: number, condition: () => boolean): Promise<boolean> {
   const end = Date.now() + ms;
