@@ -18,6 +18,7 @@ import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
+import { ChunkQueue } from '../transports/chunk-queue.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-blocking-frames.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
@@ -47,8 +48,7 @@ interface OpenCall {
 /** Serves one process agent's blocking calls on the node's end of its blocking socket. */
 export class ProcessBlockingServer {
   private readonly area = new ByteArea(new ArrayBuffer(AREA_BYTES));
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ChunkQueue();
   /** The header of the frame being read, once complete. */
   private header: FrameHeader | undefined;
   private open: OpenCall | undefined;
@@ -71,29 +71,28 @@ export class ProcessBlockingServer {
     clearTimeout(this.open?.timer);
     this.open = undefined;
     this.socket.off('data', this.receive);
-    this.chunks = [];
+    this.queue.clear();
     const frame = Buffer.alloc(FRAME_HEADER_BYTES);
     writeFrameHeader(frame, 0, FrameKind.CLOSE, 0);
     this.write(frame);
   }
 
   private readonly receive = (chunk: Buffer): void => {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     while (!this.closed) {
       if (!this.header) {
-        if (this.buffered < FRAME_HEADER_BYTES) return;
-        const header = readFrameHeader(this.take(FRAME_HEADER_BYTES), 0);
+        if (this.queue.length < FRAME_HEADER_BYTES) return;
+        const header = readFrameHeader(this.queue.take(FRAME_HEADER_BYTES), 0);
         if (header.kind !== FrameKind.REQUEST) return this.break(new ProtocolError(`blocking socket: a frame of kind ${header.kind} from the agent`));
         if (header.bodyLength > this.options.maxMessageBytes) {
           return this.break(new MessageTooLargeError('blocking call request', header.bodyLength, this.options.maxMessageBytes));
         }
         this.header = header;
       }
-      if (this.buffered < this.header.bodyLength) return;
+      if (this.queue.length < this.header.bodyLength) return;
       const header = this.header;
       this.header = undefined;
-      this.request(header, this.take(header.bodyLength));
+      this.request(header, this.queue.take(header.bodyLength));
     }
   };
 
@@ -189,31 +188,5 @@ export class ProcessBlockingServer {
   private break(error: Error): void {
     this.close();
     this.options.onBroken(error);
-  }
-
-  /** Removes the first `n` buffered bytes (a view when they lie in one chunk). */
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0]!;
-      const used = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, used);
-      filled += used;
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
-    }
-    return out;
   }
 }

@@ -34,6 +34,7 @@ import v8 from 'node:v8';
 import { BodyWalkError, decodedSizeEstimate, withinDecodeBudget } from '../decoded-size.ts';
 import { MessageTooLargeError, ProtocolError } from '../errors.ts';
 import type { Batch } from '../wire.ts';
+import { ChunkQueue } from './chunk-queue.ts';
 
 /** Bytes before the body of a stream frame. */
 export const STREAM_HEADER_BYTES = 5;
@@ -125,8 +126,7 @@ export function decodeStreamBody(body: Uint8Array): unknown {
  * decoded; a length over the limit is refused before any of the body is kept.
  */
 export class StreamFrameReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ChunkQueue();
   /** Body length and channel of the frame being read, once its header is complete. */
   private bodyLength = -1;
   private channel = 0;
@@ -142,12 +142,11 @@ export class StreamFrameReader {
    * would be, see {@link checkDecodeBudget}); the stream is then unusable (there is no way to find the next frame) and must be closed.
    */
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     for (;;) {
       if (this.bodyLength < 0) {
-        if (this.buffered < STREAM_HEADER_BYTES) return;
-        const header = this.take(STREAM_HEADER_BYTES);
+        if (this.queue.length < STREAM_HEADER_BYTES) return;
+        const header = this.queue.take(STREAM_HEADER_BYTES);
         const length = header.readUInt32BE(0);
         if (length > this.maxBodyBytes) {
           throw new MessageTooLargeError('stream frame', length, this.maxBodyBytes);
@@ -155,39 +154,14 @@ export class StreamFrameReader {
         this.bodyLength = length;
         this.channel = header[4]!;
       }
-      if (this.buffered < this.bodyLength) return;
-      const body = this.take(this.bodyLength);
+      if (this.queue.length < this.bodyLength) return;
+      const body = this.queue.take(this.bodyLength);
       const channel = this.channel;
       this.bodyLength = -1;
       // Before anything decodes it: a small body can claim far more heap than it has bytes.
       checkDecodeBudget(body, this.maxBodyBytes);
       this.onFrame(channel, body);
     }
-  }
-
-  /** Removes the first `n` buffered bytes (a view when they lie in one chunk). */
-  private take(n: number): Buffer {
-    this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0]!;
-      const used = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, used);
-      filled += used;
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
-    }
-    return out;
   }
 }
 
