@@ -128,10 +128,13 @@ export class ConnectionClosedError extends AgentIpcError {
  * into that same agent, which cannot answer until the blocking call returns.
  */
 export class DeadlockError extends AgentIpcError {
-  constructor(agentName: string, command: string) {
+  /** `why` replaces the default explanation (a call made while serving the agent's blocking call). */
+  constructor(agentName: string, command: string, why?: string) {
     super(
-      `call '${command}' into agent '${agentName}' was made while serving that agent's blocking call; ` +
-        'the agent is parked until that call returns, so this call could never be answered',
+      why === undefined
+        ? `call '${command}' into agent '${agentName}' was made while serving that agent's blocking call; ` +
+            'the agent is parked until that call returns, so this call could never be answered'
+        : `call '${command}' cannot be served: ${why}`,
       'ERR_AGENT_IPC_DEADLOCK',
     );
   }

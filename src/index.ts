@@ -5,6 +5,8 @@
  * @module agent-ipc
  */
 export { spawnAgent } from './spawn.ts';
+export { spawnAgentSync } from './spawn-sync.ts';
+export type { SpawnAgentSyncOptions } from './spawn-sync.ts';
 export type { Agent, AgentStats } from './agent-host.ts';
 export type { SpawnAgentOptions, CloseOptions } from './spawn-options.ts';
 export { IpcConnection } from './connection.ts';

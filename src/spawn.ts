@@ -51,6 +51,23 @@ export interface InternalSpawnOptions {
  * @internal
  */
 export async function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+  const host = createAgentHost(entry, options, internal);
+  try {
+    await host.ready;
+  } catch (error) {
+    host.terminate();
+    await host.exited;
+    throw error;
+  }
+  return host;
+}
+
+/**
+ * Validates the options, launches the agent and puts the node's handle on it, without
+ * waiting for it to start (`host.ready` says when it has).
+ * @internal
+ */
+export function createAgentHost(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): AgentHost {
   const entryUrl = resolveEntry(entry);
   const resolved = resolveSpawnOptions(options);
   const name = resolved.name ?? `agent-${++spawned}`;
@@ -84,7 +101,7 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles });
       break;
   }
-  const host = new AgentHost(launcher, {
+  return new AgentHost(launcher, {
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,
@@ -92,14 +109,6 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
     maxInFlight: resolved.maxInFlight,
     logger: resolved.logger,
   });
-  try {
-    await host.ready;
-  } catch (error) {
-    host.terminate();
-    await host.exited;
-    throw error;
-  }
-  return host;
 }
 
 function resolveEntry(entry: string | URL): string {

@@ -19,6 +19,13 @@ export interface AgentLauncher {
   readonly transport: Transport;
   /** The mailbox the node serves blocking calls from (thread agents). */
   readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
+  /**
+   * A thread agent's reverse mailbox: the node's thread parks on it in `agent.blocking.x()`
+   * and `spawnAgentSync` (see `src/blocking/reverse-mailbox.ts`).
+   */
+  readonly reverse?: ReverseMailboxLink;
+  /** An inline agent's blocking path: runs the agent's method directly (it must be synchronous). */
+  callDirect?(command: string, payload: unknown): unknown;
   /** The channel a process agent forwards its blocking calls on (served like the mailbox's). */
   readonly blockingTransport?: Transport;
   /**
@@ -31,4 +38,17 @@ export interface AgentLauncher {
   onExit(listener: (exit: AgentExit) => void): void;
   /** Ends the agent now (the "then forced" of a graceful close). */
   terminate(): void;
+}
+
+/** What the node needs to park on a thread agent. */
+export interface ReverseMailboxLink {
+  memory: SharedArrayBuffer;
+  /** Bodies of the node's calls and the agent's answers too large for the call area. */
+  sidePort: MessagePort;
+  /** Bodies of the agent's call-backs and their answers too large for the call-back area. */
+  callbackPort: MessagePort;
+  /** Delivers the frames the agent posted, now (the node's event loop is not running). */
+  drain(): void;
+  /** True once the agent's thread has stopped. */
+  threadStopped(): boolean;
 }
