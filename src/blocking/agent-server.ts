@@ -34,8 +34,7 @@ export class AgentServer {
   // Long enough to cover the node's own wake-up and its next request, which is how a burst
   // gets going: once the node finds the agent awake it spins too, and calls take microseconds.
   private readonly gate = new SpinGate(0.1);
-  /** When the last synchronous answer was written (0: none to measure). */
-  private answeredAt = 0;
+
   private closed = false;
   private parkedOn: number | undefined;
 
@@ -72,24 +71,17 @@ export class AgentServer {
         if (this.park(word)) return;
         continue;
       }
-      if (this.answeredAt > 0) {
-        // Parked and woken for this request: would a spin have caught it?
-        this.gate.slept(performance.now() - this.answeredAt);
-        this.answeredAt = 0;
-      }
       if (!this.serve(word)) {
         // An async method runs; watch for a next request meanwhile (the node may give up on this one).
         if (this.park(Atomics.load(this.header, RSlot.STATE))) return;
         continue;
       }
-      const answeredAt = performance.now();
-      if (answeredAt > turnEnd) {
+      if (performance.now() > turnEnd) {
         setImmediate(this.poll);
         return;
       }
       // A burst: the node's next request usually follows within microseconds.
-      if (this.gate.shouldSpin() && this.gate.spin(this.requestPending)) continue;
-      this.answeredAt = answeredAt;
+      if (this.gate.shouldSpin()) this.gate.spin(this.requestPending);
     }
   };
 

@@ -171,7 +171,6 @@ export class NodeCaller {
         // Being answered right now: that takes microseconds.
         deadline = performance.now() + 1;
       }
-      this.gate.slept(performance.now() - sent);
     }
     const word = Atomics.load(header, RSlot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
@@ -211,6 +210,7 @@ export class NodeCaller {
 
   private park(done: () => boolean, deadline: number): boolean {
     const { header } = this;
+    let sliceExpired = false;
     try {
       for (;;) {
         Atomics.store(header, RSlot.CALLER_PARKED, 1);
@@ -224,10 +224,11 @@ export class NodeCaller {
         }
         if (done()) return true;
         if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();
-        this.throwIfExited();
+        // The LIFE word each time; the thread probe (which takes a lock) after a silent slice.
+        if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) this.throwIfExited();
         const now = performance.now();
         if (now >= deadline) return false;
-        Atomics.wait(header, RSlot.DOORBELL, bell, Math.min(deadline - now, SLICE_MS));
+        sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, Math.min(deadline - now, SLICE_MS)) === 'timed-out';
       }
     } finally {
       Atomics.store(header, RSlot.CALLER_PARKED, 0);

@@ -98,9 +98,10 @@ export function ringDoorbell(header: Int32Array): void {
 
 /**
  * When to spin instead of sleeping at once. Simple and safe on one core: spin only while
- * spinning has been paying; each miss doubles the number of waits that sleep at once
- * (up to {@link MAX_SKIP}), and a sleep that was shorter than the spin window (spinning
- * would have caught it) or a spin that caught its event clears the penalty.
+ * spinning has been paying. Each spin that runs out doubles the number of waits that then
+ * sleep at once (up to {@link MAX_SKIP}), and a spin that catches its event clears that.
+ * A sleep that happened to be short is no evidence either way — on one core the other
+ * thread got to run only because this one slept — so only spins themselves count.
  */
 export class SpinGate {
   private skip = 0;
@@ -123,14 +124,6 @@ export class SpinGate {
   missed(): void {
     this.penalty = Math.min(MAX_SKIP, this.penalty === 0 ? 1 : this.penalty * 2);
     this.skip = this.penalty;
-  }
-
-  /** A wait that slept took `ms` in all. */
-  slept(ms: number): void {
-    if (ms < this.windowMs) {
-      this.penalty = 0;
-      this.skip = 0;
-    }
   }
 
   /** Spins until `done()` or the window ends; true if `done()`. */
