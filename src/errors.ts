@@ -125,7 +125,9 @@ export class ConnectionClosedError extends AgentIpcError {
 
 /**
  * A call would wait on itself: the node, while serving an agent's blocking call, called
- * into that same agent, which cannot answer until the blocking call returns.
+ * into that same agent, which cannot answer until the blocking call returns; or a call
+ * reached a node whose thread is parked in `agent.blocking` and whose handler returned a
+ * promise, which cannot settle while that thread is parked.
  */
 export class DeadlockError extends AgentIpcError {
   /** `why` replaces the default explanation (a call made while serving the agent's blocking call). */
