@@ -35,8 +35,9 @@ export class ParkedNodeLink {
     return Atomics.load(this.header, RSlot.NODE_BLOCKED) === 1;
   }
 
-  /** Rings the parked node (after posting frames it should read). */
-  ring(): void {
+  /** Counts a batch posted on the connection's port, and rings the node if it is parked. */
+  posted(): void {
+    Atomics.add(this.header, RSlot.POSTED, 1);
     if (Atomics.load(this.header, RSlot.NODE_BLOCKED) === 1) ringDoorbell(this.header);
   }
 

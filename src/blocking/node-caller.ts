@@ -79,6 +79,8 @@ export class NodeCaller {
   private seq = 0;
   /** A call or start-up wait is parked on this agent (there can be only one). */
   private active = false;
+  /** The POSTED count when the port was last read while parked. */
+  private drainedAt = -1;
 
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
@@ -122,7 +124,8 @@ export class NodeCaller {
     const fence = this.options.beforeBlock();
     const current = Atomics.load(header, RSlot.STATE);
     if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
-    this.throwIfExited();
+    // The LIFE word only: a thread stopped silently is found by the probe after one slice.
+    if (Atomics.load(header, RSlot.LIFE) === Life.EXITED) this.throwIfExited();
     // Blocked from before the request is out: the agent's method may call back at once.
     this.enter();
     try {
@@ -217,7 +220,12 @@ export class NodeCaller {
         // Read the bell before looking: news published after this read changes it (see reverse-mailbox.ts).
         const bell = Atomics.load(header, RSlot.DOORBELL);
         if (done()) return true;
-        this.options.drain();
+        // Read the port only if the agent posted since it was last read (a drain costs ~0.5 µs).
+        const posted = Atomics.load(header, RSlot.POSTED);
+        if (posted !== this.drainedAt) {
+          this.drainedAt = posted;
+          this.options.drain();
+        }
         if (Atomics.load(header, RSlot.CB_STATE) === CallbackPhase.REQUEST) {
           this.serveCallback();
           continue;

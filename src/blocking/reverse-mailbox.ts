@@ -21,6 +21,7 @@
  * | CB_STATE      | the call-back slot: {@link CallbackPhase}                                 |
  * | CB_LENGTH, CB_FLAGS | as LENGTH and FLAGS, for the call-back area                          |
  * | CB_SEQ        | tag of the call-back (matches bodies on the call-back side port)           |
+ * | POSTED        | batches the agent has posted on the connection's port (a parked node reads the port only when it moved) |
  *
  * One word to sleep on. A parked thread can wait on one address only, but the parked node
  * must wake for several things: the answer, a call-back from the agent's method (a
@@ -60,6 +61,7 @@ export const RSlot = {
   CB_LENGTH: 11,
   CB_FLAGS: 12,
   CB_SEQ: 13,
+  POSTED: 14,
 } as const;
 
 /** Values of the LIFE slot. */

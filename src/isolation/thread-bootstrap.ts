@@ -40,7 +40,7 @@ const parkedNode = new ParkedNodeLink(init.reverse.memory, init.reverse.callback
 class RingingPortTransport extends PortTransport {
   override send(batch: Batch): void {
     super.send(batch);
-    parkedNode.ring();
+    parkedNode.posted();
   }
 }
 
