@@ -187,6 +187,7 @@ const suite: Suite = {
   name: 'sync-main',
   description: 'the main thread blocking on a worker: agent-ipc agent.blocking vs synckit, make-synchronized, sync-message-port; calm and pinned to one core',
   async run() {
+    const loadBefore = os.loadavg()[0]!;
     const targets: SyncTarget[] = [agentIpcTarget(), synckitTarget(), makeSynchronizedTarget(), syncMessagePortTarget()];
     return withFixtures(targets, async (startErrors) => {
       const table = (key: string, title: string, scenario: Scenario, pinned: boolean): Promise<GroupResult> =>
@@ -226,6 +227,7 @@ const suite: Suite = {
           'agent-ipc: spawnAgentSync + agent.blocking.add (the agent method is synchronous; an async one adds a microtask turn in the agent).',
           'synckit: createSyncFn; make-synchronized: an inline async function; sync-message-port: postMessage + receiveMessage() on a SyncMessagePort pair, the worker answering from an async message handler.',
           "pinned: `taskset -a -p -c 0` on the bench process for the measured part of each round (every thread, the workers' included), restored after it.",
+          `machine load (1-min load average on ${os.cpus().length} cores): ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end — "calm" means only "not pinned"; spinning pays only when both threads get a core at once.`,
         ],
       };
     });

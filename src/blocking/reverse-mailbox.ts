@@ -155,4 +155,4 @@ export class SpinGate {
 export const PAYING_FRACTION = 0.2;
 
 /** Most waits a missed spin makes sleep at once. */
-export const MAX_SKIP = 256;
+export const MAX_SKIP = 1024;
