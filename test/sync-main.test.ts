@@ -135,6 +135,8 @@ test("the agent's blocking and async call-backs to synchronous handlers are serv
   // Several call-backs, one answer over the mailbox size.
   t.is(agent.blocking.callbackMany(3, 150_000), 3 * 'cfg:kN'.length + 150_000);
   t.deepEqual(state.served, ['a', 'b', 'k0', 'k1', 'k2']);
+  // A call-back whose request and answer go through the call-back side port.
+  t.is(agent.blocking.callbackHuge(200_000), 200_000 + 'cfg:'.length);
   // A handler that throws: its error reaches the agent's method.
   t.is(agent.blocking.callbackRefused('no'), 'RangeError: no');
 });
