@@ -1,38 +1,42 @@
 /**
  * The node's handle on one agent: the typed proxy, the byte layer, the blocking
- * server (the mailbox of a thread agent, the blocking socket of a process agent), lifecycle (ready, close, exit), deadlock detection, the agent's log
- * records and its counters. It is the same for every isolation; the launcher
- * supplies what differs.
+ * server (the mailbox of a thread agent, the blocking socket of a process agent), the
+ * node's own blocking calls into the agent (reverse mailbox), lifecycle (ready, close,
+ * exit), deadlock detection, the agent's log records and its call observer. It is the
+ * same for every isolation; the launcher supplies what differs.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { serveBlocking, servingBlockingOf } from './blocking-context.ts';
 import { MailboxServer } from './blocking/server.ts';
-import { IpcConnection, type CallOptions, type HandlerTable } from './connection.ts';
+import { NodeCaller } from './blocking/node-caller.ts';
+import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, DeadlockError, ProtocolError, UnknownMethodError, type AgentExit } from './errors.ts';
+import { AgentExitedError, ConnectionClosedError, DeadlockError, ProtocolError, TimeoutError, UnknownMethodError, type AgentExit } from './errors.ts';
 import { Control } from './isolation/control.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
 import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
 import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
+import type { CallOutcome } from './observability/call-observer.ts';
 import { exitChannel, spawnChannel } from './observability/channels.ts';
 import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
 import { checkedSample, type AgentRuntimeSample } from './observability/runtime-sample.ts';
-import type { Isolation, Promisified, RemoteMethods } from './types.ts';
+import type { Blocking, BlockingCallOptions, Isolation, Promisified, RemoteMethods } from './types.ts';
+import { MAX_REQUEST_ID } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
 
 /** Counters for metrics. */
 export interface AgentStats {
-  /** Calls the node sent to the agent (not those refused at the call site). */
+  /** Calls the node sent to the agent, async and blocking (not those refused at the call site). */
   callsOut: number;
   /** Async calls the agent made into the node (an unknown method's included). */
   callsIn: number;
   /** Blocking calls the node served for the agent. */
   blockingCalls: number;
   /**
-   * Calls answered with an error, either way: node → agent calls the agent failed, and
+   * Calls answered with an error, either way: node → agent calls (async or blocking) the agent failed, and
    * agent → node calls (async or blocking) the node failed. Calls that timed out, were
    * aborted or were cut short by an exit got no answer and are not counted here.
    */
@@ -51,8 +55,24 @@ export interface Agent<Remote = unknown> {
   readonly threadId: number | undefined;
   /** The agent's methods: `await agent.remote.method(...args)`. */
   readonly remote: Promisified<RemoteMethods<Remote>>;
+  /**
+   * The agent's methods, called synchronously: `agent.blocking.format(src)` parks the
+   * calling thread until the agent's method (which may be async) has answered, and
+   * returns its result. For tools, CLIs and synchronous plugin APIs — never a server's
+   * request path (see docs/blocking-calls.md). While parked, the node serves the agent's
+   * call-backs whose handlers are synchronous; one whose handler returns a promise fails
+   * with `DeadlockError`. Thread and inline agents (an inline agent's method must then be
+   * synchronous); a process agent throws `TypeError`.
+   */
+  readonly blocking: Blocking<RemoteMethods<Remote>>;
   /** The byte layer: sends `payload` to the agent's `command`, resolves with its answer bytes. */
   call(command: string, payload?: Uint8Array, options?: CallOptions): Promise<Uint8Array>;
+  /**
+   * The byte layer, blocking: sends `payload` to the agent's `command` and returns its
+   * answer bytes, parking the calling thread (see {@link Agent.blocking}). Throws
+   * `TimeoutError` after `timeoutMs` (default: the agent's `timeoutMs`; 0 = none).
+   */
+  callBlocking(command: string, payload?: Uint8Array, options?: BlockingCallOptions): Uint8Array;
   /** Resolves once the agent has exited, with how. */
   readonly exited: Promise<AgentExit>;
   /**
@@ -99,6 +119,7 @@ export class AgentHost implements Agent<unknown> {
   readonly pid: number;
   readonly threadId: number | undefined;
   readonly remote: Promisified<unknown>;
+  readonly blocking: Blocking<unknown>;
   readonly exited: Promise<AgentExit>;
   /** Resolves when the agent reported READY; rejects if it failed to start. */
   readonly ready: Promise<void>;
@@ -107,6 +128,12 @@ export class AgentHost implements Agent<unknown> {
   private readonly mailbox: MailboxServer | undefined;
   /** A process agent's blocking calls, on its blocking socket. */
   private readonly blockingService: { close(): void } | undefined;
+  /** The node's blocking calls into a thread agent (the reverse mailbox). */
+  private readonly nodeCaller: NodeCaller | undefined;
+  /** Where start-up stands, known synchronously (for spawnAgentSync). */
+  private startupState: 'starting' | 'ready' | 'failed' = 'starting';
+  private exitError: AgentExitedError | undefined;
+  private readonly defaultTimeoutMs: number;
   private readonly logWriter: AgentLogWriter | undefined;
   /** Sees every call start and settle: stats, metrics and tracing are built on it. */
   readonly observer: AgentCallObserver;
@@ -126,10 +153,17 @@ export class AgentHost implements Agent<unknown> {
     this.isolation = launcher.isolation;
     this.pid = launcher.pid;
     this.threadId = launcher.isolation === 'process' ? undefined : launcher.threadId;
+    this.defaultTimeoutMs = timeoutMs;
     this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
     const observer = this.observer;
     const served: HandlerTable = {
-      get: (command) => (command === SERVING_COMMAND ? (args: unknown) => observer.noteServing(args) : handlers.get(command)),
+      get: (command) => {
+        if (command === SERVING_COMMAND) return (args: unknown) => observer.noteServing(args);
+        const handler = handlers.get(command);
+        // Parked in agent.blocking.x(): only a handler that answers synchronously can be served.
+        if (handler && this.nodeCaller?.parked) return this.parkedHandler(command, handler);
+        return handler;
+      },
     };
     let onReady!: () => void;
     let onStartupFailed!: (error: Error) => void;
@@ -168,12 +202,48 @@ export class AgentHost implements Agent<unknown> {
       asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
       maxMessageBytes,
     });
+    if (launcher.reverse) {
+      const reverse = launcher.reverse;
+      // The agent's blocking call-backs while the node is parked: a handler's promise is
+      // refused with DeadlockError inside dispatchBlocking, so the observer records that error.
+      const parkedHandlers: HandlerTable = {
+        get: (command) => {
+          const handler = handlers.get(command);
+          return handler && this.parkedHandler(command, handler);
+        },
+      };
+      this.nodeCaller = new NodeCaller(reverse.memory, reverse.sidePort, reverse.callbackPort, {
+        maxMessageBytes,
+        peerName,
+        beforeBlock: () => {
+          this.connection.flush();
+          return this.connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
+        },
+        drain: () => {
+          reverse.drain();
+          this.connection.flush();
+        },
+        dispatch: (command, payload) => this.dispatchBlocking(parkedHandlers, command, payload),
+        cannotWait: (command) => this.cannotWait(command),
+        exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
+        closedError: () => new ConnectionClosedError(`agent '${name}' is closing`),
+        nestedError: (command) =>
+          new DeadlockError(
+            name,
+            command,
+            "the node's thread is already parked in a blocking call into this agent, which answers one blocking call at a time",
+          ),
+        threadStopped: reverse.threadStopped,
+      });
+    }
     this.exited = new Promise<AgentExit>((resolve) => {
       launcher.onExit((exit) => {
         const cause = exit.error ?? this.crashError ?? this.startupError;
         const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
         const error = new AgentExitedError(name, reported);
+        this.exitError = error;
         if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
+        this.nodeCaller?.close();
         this.mailbox?.close();
         this.connection.close(error);
         this.blockingService?.close();
@@ -193,15 +263,16 @@ export class AgentHost implements Agent<unknown> {
     if (spawnChannel.hasSubscribers) spawnChannel.publish({ ...this.identity(), metrics: (options?: MetricsOptions) => this.metrics(options) });
     // Told now if someone traces already, so the agent announces from its first call.
     observer.traced();
+    this.blocking = methodProxy((method, args) => this.invokeBlocking(method, args, this.defaultTimeoutMs));
   }
 
   get stats(): Readonly<AgentStats> {
-    const { nodeToAgent, agentToNode, blocking } = this.observer;
+    const { nodeToAgent, nodeBlocking, agentToNode, blocking } = this.observer;
     return {
-      callsOut: nodeToAgent.started,
+      callsOut: nodeToAgent.started + nodeBlocking.started,
       callsIn: agentToNode.started,
       blockingCalls: blocking.started,
-      errors: nodeToAgent.errors + agentToNode.errors + blocking.errors,
+      errors: nodeToAgent.errors + nodeBlocking.errors + agentToNode.errors + blocking.errors,
     };
   }
 
@@ -229,16 +300,42 @@ export class AgentHost implements Agent<unknown> {
         if (waiters.length === 1) this.connection.notify(Control.SAMPLE);
       });
     }
-    const { nodeToAgent, agentToNode, blocking } = this.observer;
+    const { nodeToAgent, nodeBlocking, agentToNode, blocking } = this.observer;
     return {
       agent: this.name,
       isolation: this.isolation,
       pid: this.pid,
       threadId: this.threadId,
-      calls: [callMetrics(nodeToAgent), callMetrics(agentToNode), callMetrics(blocking)],
+      calls: [callMetrics(nodeToAgent), callMetrics(agentToNode), callMetrics(blocking), callMetrics(nodeBlocking)],
       parkedMs: blocking.totalMs,
       runtime: this.runtime,
     };
+  }
+
+  callBlocking(command: string, payload: Uint8Array = new Uint8Array(0), options?: BlockingCallOptions): Uint8Array {
+    if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] callBlocking('${command}') payload must be a Uint8Array`);
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('[agent-ipc] callBlocking options must be an object');
+    const timeoutMs = options?.timeoutMs === undefined ? this.defaultTimeoutMs : checkMs('timeoutMs', options.timeoutMs);
+    const answer = this.invokeBlocking(command, payload, timeoutMs);
+    if (answer === undefined || answer === null) return new Uint8Array(0);
+    if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);
+    return answer;
+  }
+
+  /**
+   * Parks the node's thread until the agent reported READY or failed to start (its
+   * frames are read from the port meanwhile); false if `deadline` (`performance.now()`
+   * time) came first. Throws if the agent exited without a report.
+   * @internal (spawnAgentSync)
+   */
+  waitStartedSync(deadline: number): boolean {
+    if (!this.nodeCaller) throw new TypeError(`[agent-ipc] agent '${this.name}' cannot be waited for synchronously`);
+    return this.nodeCaller.parkUntil(() => this.startupState !== 'starting', deadline);
+  }
+
+  /** The error the agent failed to start with, once known synchronously. @internal */
+  get startupFailure(): Error | undefined {
+    return this.startupState === 'failed' ? this.startupError : undefined;
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -249,6 +346,7 @@ export class AgentHost implements Agent<unknown> {
       // thread agent's mailbox closes, a process agent reads CLOSE on its blocking socket.
       this.mailbox?.close();
       this.blockingService?.close();
+      this.nodeCaller?.close();
       this.connection.notify(Control.CLOSE);
       this.connection.flush();
       const force = setTimeout(() => this.launcher.terminate(), graceMs);
@@ -275,10 +373,12 @@ export class AgentHost implements Agent<unknown> {
   private control(command: string, payload: unknown, onReady: () => void): void {
     switch (command) {
       case Control.READY:
+        this.startupState = 'ready';
         onReady();
         break;
       case Control.STARTUP_FAILED:
         this.startupError = deserializeError(payload as WireError, `agent '${this.name}'`);
+        this.startupState = 'failed';
         break;
       case Control.CRASHED:
         this.crashError = deserializeError(payload as WireError, `agent '${this.name}'`);
@@ -303,6 +403,56 @@ export class AgentHost implements Agent<unknown> {
     const refused = this.refuse(method);
     if (refused) return Promise.reject(refused);
     return this.connection.request(method, args);
+  }
+
+  /** The node's blocking call into the agent: `payload` is an args array or bytes. */
+  private invokeBlocking(method: string, payload: unknown, timeoutMs: number): unknown {
+    const refused = this.refuse(method);
+    if (refused) throw refused;
+    if (this.exitError) throw this.exitError;
+    const nodeCaller = this.nodeCaller;
+    const callDirect = this.launcher.callDirect;
+    if (!nodeCaller && !callDirect) {
+      throw new TypeError(
+        `[agent-ipc] agent.blocking / callBlocking need option isolation 'thread' or 'inline'; agent '${this.name}' runs under ` +
+          `isolation '${this.isolation}', whose separate process cannot share the memory the node's thread parks on. Use agent.remote.${method}()`,
+      );
+    }
+    // Observed like the agent's blocking calls: stats, metrics and the tracing channel
+    // (start, then error and end once the parked thread returns).
+    const observer = this.observer;
+    const token = observer.nodeBlockingStarted(method);
+    let answer: unknown;
+    try {
+      answer = nodeCaller ? nodeCaller.call(method, payload, timeoutMs) : callDirect!(method, payload);
+    } catch (error) {
+      observer.nodeBlockingSettled(token, blockingOutcome(error), error);
+      throw error;
+    }
+    observer.nodeBlockingSettled(token, 'ok', undefined);
+    return answer;
+  }
+
+  /** A handler served while the node's thread is parked: a promise it returns cannot settle there. */
+  private parkedHandler(command: string, handler: Handler): Handler {
+    return (payload, call) => {
+      const result = handler(payload, call);
+      if (isPromiseLike(result)) {
+        result.then(undefined, () => undefined);
+        throw this.cannotWait(command);
+      }
+      return result;
+    };
+  }
+
+  private cannotWait(command: string): Error {
+    return new DeadlockError(
+      this.name,
+      command,
+      `the node's thread is parked in a blocking call into agent '${this.name}' (agent.blocking / callBlocking), and the handler of ` +
+        `'${command}' returned a promise, which cannot settle until that thread runs its event loop again. Make the handler ` +
+        'synchronous, or call the agent with agent.remote instead of agent.blocking',
+    );
   }
 
   /** Why a call into the agent must not be made now, if it must not. */
@@ -354,4 +504,11 @@ export class AgentHost implements Agent<unknown> {
   private identity(): { agent: string; isolation: Isolation; pid: number; threadId: number | undefined } {
     return { agent: this.name, isolation: this.isolation, pid: this.pid, threadId: this.threadId };
   }
+}
+
+/** How a node → agent blocking call that threw ended, for the observer. */
+function blockingOutcome(error: unknown): CallOutcome {
+  if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof AgentExitedError || error instanceof ConnectionClosedError) return 'closed';
+  return 'error';
 }

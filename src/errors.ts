@@ -127,13 +127,18 @@ export class ConnectionClosedError extends AgentIpcError {
 
 /**
  * A call would wait on itself: the node, while serving an agent's blocking call, called
- * into that same agent, which cannot answer until the blocking call returns.
+ * into that same agent, which cannot answer until the blocking call returns; or a call
+ * reached a node whose thread is parked in `agent.blocking` and whose handler returned a
+ * promise, which cannot settle while that thread is parked.
  */
 export class DeadlockError extends AgentIpcError {
-  constructor(agentName: string, command: string) {
+  /** `why` replaces the default explanation (a call made while serving the agent's blocking call). */
+  constructor(agentName: string, command: string, why?: string) {
     super(
-      `call '${command}' into agent '${agentName}' was made while serving that agent's blocking call; ` +
-        'the agent is parked until that call returns, so this call could never be answered',
+      why === undefined
+        ? `call '${command}' into agent '${agentName}' was made while serving that agent's blocking call; ` +
+            'the agent is parked until that call returns, so this call could never be answered'
+        : `call '${command}' cannot be served: ${why}`,
       'ERR_AGENT_IPC_DEADLOCK',
     );
   }

@@ -10,6 +10,8 @@
  * @module agent-ipc
  */
 export { spawnAgent } from './spawn.ts';
+export { spawnAgentSync } from './spawn-sync.ts';
+export type { SpawnAgentSyncOptions } from './spawn-sync.ts';
 export type { Agent, AgentStats, MetricsOptions } from './agent-host.ts';
 export type { AgentMetrics, CallMetrics, LatencySummary } from './observability/agent-metrics.ts';
 export type { AgentRuntimeSample } from './observability/runtime-sample.ts';

@@ -60,6 +60,28 @@ export interface InternalSpawnOptions {
  * @internal
  */
 export async function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+  const { host, startupTimeoutMs } = createAgentHost(entry, options, internal);
+  try {
+    await readyInTime(host, host.name, startupTimeoutMs, internal.signal);
+  } catch (error) {
+    host.terminate();
+    await host.exited;
+    throw error;
+  }
+  return host;
+}
+
+/**
+ * Validates the options, launches the agent and puts the node's handle on it, without
+ * waiting for it to start (`host.ready` says when it has); with the start-up timeout
+ * the caller is to enforce (`startAgent` on the event loop, `spawnAgentSync` parked).
+ * @internal
+ */
+export function createAgentHost(
+  entry: string | URL,
+  options: SpawnAgentOptions | undefined,
+  internal: InternalSpawnOptions = {},
+): { host: AgentHost; startupTimeoutMs: number } {
   const entryUrl = resolveEntry(entry);
   const resolved = resolveSpawnOptions(options);
   const name = resolved.name ?? `agent-${++spawned}`;
@@ -103,14 +125,7 @@ export async function startAgent(entry: string | URL, options: SpawnAgentOptions
     maxInFlight: resolved.maxInFlight,
     logger: resolved.logger,
   });
-  try {
-    await readyInTime(host, name, resolved.startupTimeoutMs, internal.signal);
-  } catch (error) {
-    host.terminate();
-    await host.exited;
-    throw error;
-  }
-  return host;
+  return { host, startupTimeoutMs: resolved.startupTimeoutMs };
 }
 
 /**

@@ -169,11 +169,13 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
       t.deepEqual(await agent.remote.nodeFails(), ['blocking', 'async']);
       const metrics = await agent.metrics({ timeoutMs: 10_000 });
       t.like(metrics, { agent: agent.name, isolation, pid: agent.pid, threadId: agent.threadId });
-      const [intoAgent, asyncIn, blockingIn] = metrics.calls;
+      const [intoAgent, asyncIn, blockingIn, blockingOut] = metrics.calls;
+      t.is(metrics.calls.length, 4);
+      t.like(blockingOut, { direction: 'node-to-agent', kind: 'blocking', calls: 0, inFlight: 0 });
       t.like(intoAgent, { direction: 'node-to-agent', kind: 'async', calls: 7, inFlight: 0, ok: 6, errors: 1, timeouts: 0, aborted: 0, closed: 0 });
       t.like(asyncIn, { direction: 'agent-to-node', kind: 'async', calls: 6, inFlight: 0, ok: 5, errors: 1 });
       t.like(blockingIn, { direction: 'agent-to-node', kind: 'blocking', calls: 6, inFlight: 0, ok: 5, errors: 1 });
-      for (const calls of metrics.calls) {
+      for (const calls of [intoAgent!, asyncIn!, blockingIn!]) {
         const { latency } = calls;
         t.is(latency.count, calls.calls);
         t.true(latency.minMs > 0 && latency.minMs <= latency.p50Ms && latency.p50Ms <= latency.p99Ms && latency.p99Ms <= latency.maxMs * 1.01);

@@ -31,12 +31,16 @@ export interface AgentEnvironment {
   exit(code: number): void;
   /** Loads the agent module. */
   load(entry: string): Promise<Record<string, unknown>>;
+  /** Called once the factory has run, with the agent's methods (thread agents serve the node's blocking calls). */
+  started?(methods: ReadonlyMap<string, Handler>, connection: IpcConnection): void;
 }
 
 /** A running agent runtime (what inline isolation keeps a handle on). */
 export interface RunningAgent {
   connection: IpcConnection;
   signal: AbortSignal;
+  /** The agent's methods, filled in once its factory has run. */
+  methods: ReadonlyMap<string, Handler>;
 }
 
 /** Starts an agent: connects, loads the module, runs its factory, reports READY. */
@@ -133,6 +137,7 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       if (connection.closed) return;
       for (const [name, handler] of methodTable(exposed, `the methods returned by agent '${init.name}'`)) methods.set(name, handler);
       connection.notify(Control.READY);
+      env.started?.(methods, connection);
     } catch (error) {
       connection.notify(Control.STARTUP_FAILED, serializeError(error));
       connection.flush();
@@ -141,5 +146,5 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       setImmediate(() => env.exit(1));
     }
   })();
-  return { connection, signal: controller.signal };
+  return { connection, signal: controller.signal, methods };
 }

@@ -62,6 +62,26 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
     pid: process.pid,
     threadId,
     transport: nodeEnd,
+    callDirect(command, payload) {
+      // The node's blocking call into an inline agent: its method runs right here.
+      const handler = running.methods.get(command);
+      if (!handler) throw new UnknownMethodError(command);
+      let result: unknown;
+      try {
+        result = handler(payload, undefined as unknown as IncomingCall);
+      } catch (error) {
+        throw deserializeError(serializeError(error), `agent '${init.name}'`);
+      }
+      if (isPromiseLike(result)) {
+        result.then(undefined, () => undefined);
+        throw new BlockingNotAllowedError(
+          `agent.blocking.${command}() under inline isolation got a promise from the agent's method: an inline agent runs on ` +
+            "the node's own thread, which cannot wait for its own event loop. Make the method synchronous, " +
+            `use agent.remote.${command}(), or run the agent with isolation 'thread'`,
+        );
+      }
+      return result;
+    },
     onExit(listener) {
       if (exit) setImmediate(() => listener(exit!));
       else exitListener = listener;

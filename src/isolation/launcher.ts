@@ -35,6 +35,13 @@ export interface AgentLauncher {
    */
   serveBlocking?(service: BlockingService): { close(): void };
   /**
+   * A thread agent's reverse mailbox: the node's thread parks on it in `agent.blocking.x()`
+   * and `spawnAgentSync` (see `src/blocking/reverse-mailbox.ts`).
+   */
+  readonly reverse?: ReverseMailboxLink;
+  /** An inline agent's blocking path: runs the agent's method directly (it must be synchronous). */
+  callDirect?(command: string, payload: unknown): unknown;
+  /**
    * Sends `message` with a socket's descriptor to a process agent started with a handle
    * channel; resolves once it was written (the node's copy is closed when the agent has
    * it). Absent for every other agent.
@@ -44,4 +51,17 @@ export interface AgentLauncher {
   onExit(listener: (exit: AgentExit) => void): void;
   /** Ends the agent now (the "then forced" of a graceful close). */
   terminate(): void;
+}
+
+/** What the node needs to park on a thread agent. */
+export interface ReverseMailboxLink {
+  memory: SharedArrayBuffer;
+  /** Bodies of the node's calls and the agent's answers too large for the call area. */
+  sidePort: MessagePort;
+  /** Bodies of the agent's call-backs and their answers too large for the call-back area. */
+  callbackPort: MessagePort;
+  /** Delivers the frames the agent posted, now (the node's event loop is not running). */
+  drain(): void;
+  /** True once the agent's thread has stopped. */
+  threadStopped(): boolean;
 }

@@ -4,11 +4,13 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { createMailboxMemory } from '../blocking/mailbox.ts';
+import { createReverseMemory } from '../blocking/reverse-mailbox.ts';
 import type { AgentExit } from '../errors.ts';
-import { PortTransport } from '../transports/port-transport.ts';
 import type { AgentInit } from './control.ts';
 import type { AgentLauncher } from './launcher.ts';
 import type { ThreadInit } from './thread-bootstrap.ts';
+import { threadStoppedProbe } from './thread-liveness.ts';
+import { DrainablePortTransport } from './thread-port-transport.ts';
 import { workerEntry } from './typescript-loader.ts';
 
 // From source (tests, tsx) the bootstrap is the .ts beside this file; in the built
@@ -23,14 +25,26 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
   // The connection gets a channel of its own: posting on a bare MessagePort skips the
   // argument handling of Worker.postMessage, which showed up in profiles of pipelined calls.
   const calls = new MessageChannel();
+  // The reverse mailbox (the node blocking on the agent) and its two side channels.
+  const reverseMemory = createReverseMemory();
+  const reverseSide = new MessageChannel();
+  const callbackSide = new MessageChannel();
   const start = workerEntry(bootstrapUrl);
-  const workerData: ThreadInit & { preload?: unknown } = { ...init, mailbox: memory, sidePort: port2, port: calls.port2, preload: start.preload };
+  const workerData: ThreadInit & { preload?: unknown } = {
+    ...init,
+    mailbox: memory,
+    sidePort: port2,
+    port: calls.port2,
+    reverse: { memory: reverseMemory, sidePort: reverseSide.port2, callbackPort: callbackSide.port2 },
+    preload: start.preload,
+  };
   const worker = new Worker(start.url, {
     workerData,
-    transferList: [port2, calls.port2],
+    transferList: [port2, calls.port2, reverseSide.port2, callbackSide.port2],
     resourceLimits,
     name: `agent:${init.name}`,
   });
+  const transport = new DrainablePortTransport(calls.port1);
   let crash: Error | undefined;
   let exitListener: ((exit: AgentExit) => void) | undefined;
   let exit: AgentExit | undefined;
@@ -41,6 +55,8 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
   worker.once('exit', (code) => {
     port1.close();
     calls.port1.close();
+    reverseSide.port1.close();
+    callbackSide.port1.close();
     exit = crash ? { code, signal: null, error: crash } : { code, signal: null };
     exitListener?.(exit);
   });
@@ -48,9 +64,15 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     isolation: 'thread',
     pid: process.pid,
     threadId: worker.threadId,
-    // The port closing means the thread ended: the exit (with its code and cause) closes the connection.
-    transport: new PortTransport(calls.port1, { reportClose: false }),
+    transport,
     mailbox: { memory, sidePort: port1 },
+    reverse: {
+      memory: reverseMemory,
+      sidePort: reverseSide.port1,
+      callbackPort: callbackSide.port1,
+      drain: () => transport.drain(),
+      threadStopped: threadStoppedProbe(worker),
+    },
     onExit(listener) {
       if (exit) listener(exit);
       else exitListener = listener;

@@ -53,7 +53,7 @@ export interface AgentMetrics {
   /**
    * One entry per direction and kind: `node-to-agent`/`async` (the node's calls into
    * the agent), `agent-to-node`/`async` (`main.async.*`), `agent-to-node`/`blocking`
-   * (`main.blocking.*`).
+   * (`main.blocking.*`), `node-to-agent`/`blocking` (`agent.blocking.*`, `callBlocking`).
    */
   calls: CallMetrics[];
   /**

@@ -117,12 +117,15 @@ export class AgentCallObserver implements ConnectionObserver {
   readonly nodeToAgent = new CallCounters('node-to-agent', 'async');
   readonly agentToNode = new CallCounters('agent-to-node', 'async');
   readonly blocking = new CallCounters('agent-to-node', 'blocking');
+  /** The node's blocking calls into the agent (`agent.blocking`, `callBlocking`). */
+  readonly nodeBlocking = new CallCounters('node-to-agent', 'blocking');
   /**
    * The node call the agent said it is serving (its last {@link SERVING_COMMAND}); the
    * parent of the calls it makes next. Only kept up to date while the node traces.
    */
   servingParent: number | undefined;
   private blockingIds = 0;
+  private nodeBlockingIds = 0;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
 
@@ -197,6 +200,26 @@ export class AgentCallObserver implements ConnectionObserver {
   /** It was answered (or not: `'closed'`). */
   blockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
     this.settled(this.blocking, token, outcome, error, performance.now());
+  }
+
+  /**
+   * The node's thread is about to park in a blocking call into the agent. Its own
+   * sequence of ids; no parent (the node's calls have none).
+   */
+  nodeBlockingStarted(command: string): unknown {
+    this.nodeBlockingIds = this.nodeBlockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.nodeBlockingIds + 1;
+    // A fresh read: the parked thread's event-loop turn does not end while it waits.
+    const now = performance.now();
+    this.nodeBlocking.started++;
+    if (!this.traced()) return now;
+    const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, this.nodeBlockingIds, undefined, now);
+    callChannel.start.publish(call);
+    return call;
+  }
+
+  /** The node's blocking call returned or threw (synchronously: `end` follows at once). */
+  nodeBlockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
+    this.settled(this.nodeBlocking, token, outcome, error, performance.now());
   }
 
   private started(counters: CallCounters, kind: CallKind, id: number, command: string, now: number): unknown {

@@ -13,7 +13,7 @@ import type { AgentMetrics } from './agent-metrics.ts';
 /** Which way a call goes. */
 export type CallDirection = 'node-to-agent' | 'agent-to-node';
 
-/** How the caller waits: for a promise, or parked on a mailbox (`main.blocking`). */
+/** How the caller waits: for a promise, or parked on a mailbox (`main.blocking`, or the node's `agent.blocking`). */
 export type CallKind = 'async' | 'blocking';
 
 /**
@@ -32,7 +32,8 @@ export interface CallTraceContext {
   readonly method: string;
   /**
    * The call's id: for async calls the request id on the agent's connection (one
-   * sequence per direction), for blocking calls the agent's count of blocking calls.
+   * sequence per direction), for blocking calls the agent's count of its blocking calls
+   * (`agent-to-node`) or the node's count of its own (`node-to-agent`: `agent.blocking`).
    * `(agent, direction, kind, callId)` names a call among those in flight.
    */
   readonly callId: number;

@@ -1,0 +1,112 @@
+/**
+ * The agent's blocking calls into a node that is itself parked on this agent (inside
+ * `agent.blocking.x()`): they go through the call-back slot of the reverse mailbox, which
+ * the parked node serves from its wait (see `reverse-mailbox.ts`). When the slot is shut
+ * (the node is not parked) the caller falls back to the forward mailbox.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { deserializeError, type WireError } from '../error-codec.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import type { SideMessage } from './mailbox.ts';
+import { CALLBACK_AREA_OFFSET, CallbackPhase, Flag, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
+
+/** The result of {@link ParkedNodeLink.tryCall}: the answer, or `undefined` if the node is not parked. */
+export type CallbackOutcome = { value: unknown } | undefined;
+
+/** Makes blocking calls into a parked node. */
+export class ParkedNodeLink {
+  private readonly header: Int32Array;
+  private readonly area: ByteArea;
+  /** Tags call-back bodies on the side port, so that a stale one is recognised and skipped. */
+  private seq = 0;
+
+  constructor(
+    memory: SharedArrayBuffer,
+    private readonly sidePort: MessagePort,
+    private readonly maxMessageBytes: number,
+  ) {
+    this.header = reverseHeader(memory);
+    this.area = new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES);
+  }
+
+  /** Whether the node is parked on this agent right now. */
+  nodeBlocked(): boolean {
+    return Atomics.load(this.header, RSlot.NODE_BLOCKED) === 1;
+  }
+
+  /** Counts a batch posted on the connection's port, and rings the node if it is parked. */
+  posted(): void {
+    Atomics.add(this.header, RSlot.POSTED, 1);
+    if (Atomics.load(this.header, RSlot.NODE_BLOCKED) === 1) ringDoorbell(this.header);
+  }
+
+  /**
+   * Calls `command` on the parked node. Returns `undefined` at once if the slot is shut;
+   * throws the node's error, or `TimeoutError` after `timeoutMs` (0 = none).
+   */
+  tryCall(command: string, payload: unknown, timeoutMs: number): CallbackOutcome {
+    const { header } = this;
+    if (Atomics.load(header, RSlot.CB_STATE) !== CallbackPhase.OPEN) return undefined;
+    const request: unknown[] = [command, payload];
+    let end: number;
+    try {
+      end = encodeInto(request, this.area, 0);
+    } catch (error) {
+      throw new DataCloneError(`an argument of blocking call '${command}'`, { cause: error });
+    }
+    let flags = 0;
+    const seq = (this.seq = (this.seq + 1) | 0);
+    if (end < 0) {
+      const body = encodeToNewBuffer(request);
+      if (body.length > this.maxMessageBytes) throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.maxMessageBytes);
+      // Posted before the CAS: if the slot shut meanwhile, the node skips it later (its seq is stale).
+      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
+      flags = Flag.VIA_PORT;
+      end = 0;
+    }
+    header[RSlot.CB_SEQ] = seq;
+    header[RSlot.CB_LENGTH] = end;
+    header[RSlot.CB_FLAGS] = flags;
+    if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.OPEN, CallbackPhase.REQUEST) !== CallbackPhase.OPEN) {
+      // The node left its wait just now: its event loop will serve the forward mailbox.
+      return undefined;
+    }
+    ringDoorbell(header);
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    for (;;) {
+      const phase = Atomics.load(header, RSlot.CB_STATE);
+      if (phase !== CallbackPhase.REQUEST && phase !== CallbackPhase.CLAIMED) break;
+      const left = deadline - performance.now();
+      if (left <= 0 && phase === CallbackPhase.REQUEST) {
+        // Withdraw; once CLAIMED the node runs a synchronous handler and answers soon.
+        if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.REQUEST, CallbackPhase.OPEN) === CallbackPhase.REQUEST) {
+          throw new TimeoutError(command, timeoutMs);
+        }
+        continue;
+      }
+      Atomics.wait(header, RSlot.CB_STATE, phase, left === Infinity || left <= 0 ? 50 : Math.min(left, 50));
+    }
+    const answerFlags = header[RSlot.CB_FLAGS]!;
+    let value: unknown;
+    if (answerFlags & Flag.VIA_PORT) {
+      const body = this.takeBody(seq, command);
+      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+    } else {
+      value = decode(this.area, 0, header[RSlot.CB_LENGTH]!);
+    }
+    // Reopen for the next call-back unless the node has shut the slot meanwhile.
+    Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);
+    if (answerFlags & Flag.ERROR) throw deserializeError(value as WireError, 'the node');
+    return { value };
+  }
+
+  private takeBody(seq: number, command: string): Uint8Array {
+    for (;;) {
+      const received = receiveMessageOnPort(this.sidePort);
+      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
+      const message = received.message as SideMessage;
+      if (message?.seq === seq) return message.body;
+    }
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * The node's side of the reverse mailbox (layout and wake-up rules in
+ * `reverse-mailbox.ts`): `agent.blocking.x()` writes the request, parks the node's own
+ * thread and returns the agent's (awaited) answer. This is the one place where the
+ * library parks the node's thread, and only because the node's code asked for it.
+ *
+ * Design, and why the node is never parked forever:
+ *
+ * - The node spins for the answer only if the agent was awake when the request went out
+ *   (spinning for it after its last answer, in a burst) and spinning has been paying;
+ *   otherwise it sleeps at once, which is what a machine with one free core needs (a
+ *   spinner there holds the core the thread it waits for needs).
+ * - It sleeps on the DOORBELL word in bounded slices of {@link SLICE_MS}. Between slices
+ *   it checks the deadline (the call's `timeoutMs`), whether the agent's thread has ended
+ *   (the LIFE word, which the agent's 'exit' hook sets and rings; and the worker's handle,
+ *   for a thread stopped without running JavaScript, e.g. at its heap limit), and
+ *   whether the mailbox was closed. So a timeout, an exit, a crash or a close wakes it
+ *   with a typed error within a slice at worst, and at once when the agent rang.
+ * - While parked it serves the agent: frames the agent posted on the connection's port
+ *   are read with `receiveMessageOnPort` and handled at once (async calls, log records,
+ *   start-up reports), and blocking call-backs arrive in the call-back slot. A handler
+ *   that answers synchronously is served; one that returns a promise cannot be (the
+ *   promise needs the event loop this thread is parked in), so that call fails at once
+ *   with `DeadlockError` instead of waiting for a timeout.
+ * - A timed-out call is withdrawn with the forward mailbox's CAS rules: a late answer is
+ *   dropped by sequence number, so the next call always reads its own answer.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import { isPromiseLike } from '../promise-like.ts';
+import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
+import {
+  CALLBACK_AREA_OFFSET,
+  CALL_AREA_OFFSET,
+  CallbackPhase,
+  Flag,
+  Life,
+  REVERSE_AREA_BYTES,
+  RSlot,
+  SpinGate,
+  reverseHeader,
+} from './reverse-mailbox.ts';
+
+/** Longest sleep between two checks of the deadline and of the agent's liveness. */
+export const SLICE_MS = 50;
+
+/** What the caller needs from the agent host around it. */
+export interface NodeCallerOptions {
+  /** Largest request body the node may send, and answer it accepts. */
+  maxMessageBytes: number;
+  /** Names the agent in error stacks. */
+  peerName: string;
+  /** Sends the node's queued async frames; returns the id of the last async request sent. */
+  beforeBlock(): number;
+  /** Delivers what the agent posted on the connection's port, and sends the answers. */
+  drain(): void;
+  /** Runs the node's handler for a blocking call-back of the agent (value, promise, or throws). */
+  dispatch(command: string, payload: unknown): unknown;
+  /** The error for a call-back whose handler returned a promise. */
+  cannotWait(command: string): Error;
+  /** The error for a call into an agent that has exited (`code` null if unknown). */
+  exitedError(code: number | null): Error;
+  /** The error once the mailbox is closed. */
+  closedError(): Error;
+  /** The error for a blocking call made while another one into this agent is parked. */
+  nestedError(command: string): Error;
+  /** True once the agent's thread has stopped (asked between slices; may be always false). */
+  threadStopped(): boolean;
+}
+
+/** Makes blocking calls from the node's thread into one thread agent. */
+export class NodeCaller {
+  private readonly header: Int32Array;
+  private readonly area: ByteArea;
+  private readonly callbackArea: ByteArea;
+  private readonly gate = new SpinGate(0.05);
+  private seq = 0;
+  /** A call or start-up wait is parked on this agent (there can be only one). */
+  private active = false;
+  /** The POSTED count when the port was last read while parked. */
+  private drainedAt = -1;
+
+  private readonly answered = (): boolean => {
+    const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
+    return phase === Phase.RESPONSE || phase === Phase.CLOSED;
+  };
+
+  /** The spin's exit test: answered, or a call-back to serve (which the spin cannot). */
+  private readonly answeredOrCalledBack = (): boolean => this.answered() || Atomics.load(this.header, RSlot.CB_STATE) === CallbackPhase.REQUEST;
+
+  constructor(
+    memory: SharedArrayBuffer,
+    private readonly sidePort: MessagePort,
+    private readonly callbackPort: MessagePort,
+    private readonly options: NodeCallerOptions,
+  ) {
+    this.header = reverseHeader(memory);
+    this.area = new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES);
+    this.callbackArea = new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES);
+  }
+
+  /** Whether the node's thread is parked on this agent now (for the deadlock checks). */
+  get parked(): boolean {
+    return this.active;
+  }
+
+  /** Closes the mailbox: later calls fail at once, a parked one wakes with the closed error. */
+  close(): void {
+    Atomics.store(this.header, RSlot.STATE, stateWord(0, Phase.CLOSED));
+    Atomics.notify(this.header, RSlot.STATE);
+    Atomics.add(this.header, RSlot.DOORBELL, 1);
+    Atomics.notify(this.header, RSlot.DOORBELL);
+  }
+
+  /**
+   * Calls the agent's `command` with `payload` (an args array, or the bytes of a
+   * byte-layer call) and returns its answer, parking this thread until then.
+   */
+  call(command: string, payload: unknown, timeoutMs: number): unknown {
+    if (this.active) throw this.options.nestedError(command);
+    const { header } = this;
+    const fence = this.options.beforeBlock();
+    const current = Atomics.load(header, RSlot.STATE);
+    if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
+    // The LIFE word only: a thread stopped silently is found by the probe after one slice.
+    if (Atomics.load(header, RSlot.LIFE) === Life.EXITED) this.throwIfExited();
+    // Blocked from before the request is out: the agent's method may call back at once.
+    this.enter();
+    try {
+      return this.callEntered(command, payload, timeoutMs, fence, current);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private callEntered(command: string, payload: unknown, timeoutMs: number, fence: number, current: number): unknown {
+    const { header } = this;
+    this.seq = (this.seq + 1) & SEQ_MASK;
+    const seq = this.seq;
+    const request: unknown[] = [command, payload];
+    let end: number;
+    try {
+      end = encodeInto(request, this.area, 0);
+    } catch (error) {
+      throw new DataCloneError(`an argument of blocking call '${command}'`, { cause: error });
+    }
+    let flags = 0;
+    if (end < 0) {
+      const body = encodeToNewBuffer(request);
+      if (body.length > this.options.maxMessageBytes) {
+        throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.options.maxMessageBytes);
+      }
+      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
+      flags = Flag.VIA_PORT;
+      end = 0;
+    }
+    header[RSlot.LENGTH] = end;
+    header[RSlot.FLAGS] = flags;
+    header[RSlot.FENCE] = fence;
+    if (Atomics.compareExchange(header, RSlot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) throw this.options.closedError();
+    // Spin only for an agent that is awake (spinning for this request, or running): one
+    // that must first be woken takes longer than a spin, and on a busy machine the waking
+    // thread may need the very core a spinner holds.
+    const agentAwake = Atomics.load(header, RSlot.SERVER_PARKED) === 0;
+    if (!agentAwake) Atomics.notify(header, RSlot.STATE);
+
+    const sent = performance.now();
+    if (!(agentAwake && this.gate.shouldSpin() && this.gate.spin(this.answeredOrCalledBack) && this.answered())) {
+      let deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
+      while (!this.park(this.answered, deadline)) {
+        if (this.abandon(seq)) throw new TimeoutError(command, timeoutMs);
+        // Being answered right now: that takes microseconds.
+        deadline = performance.now() + 1;
+      }
+    }
+    const word = Atomics.load(header, RSlot.STATE);
+    if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
+    if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
+    return this.readAnswer(seq, command);
+  }
+
+  /**
+   * Parks until `done()` (checked after every wake-up), serving the agent meanwhile.
+   * False if `deadline` (a `performance.now()` time) passed first; throws if the agent
+   * exited or the mailbox closed. For a wait that is not a call (start-up).
+   */
+  parkUntil(done: () => boolean, deadline: number): boolean {
+    if (this.active) throw this.options.nestedError('(start-up)');
+    this.enter();
+    try {
+      return this.park(done, deadline);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** The node's thread is blocked on this agent from now: call-backs come through the call-back slot. */
+  private enter(): void {
+    this.active = true;
+    Atomics.store(this.header, RSlot.NODE_BLOCKED, 1);
+    Atomics.compareExchange(this.header, RSlot.CB_STATE, CallbackPhase.SHUT, CallbackPhase.OPEN);
+  }
+
+  /** The node's thread goes back to its event loop: shut the call-back slot (serving a last one). */
+  private leave(): void {
+    Atomics.store(this.header, RSlot.CALLER_PARKED, 0);
+    this.shutCallbacks();
+    Atomics.store(this.header, RSlot.NODE_BLOCKED, 0);
+    this.active = false;
+  }
+
+  private park(done: () => boolean, deadline: number): boolean {
+    const { header } = this;
+    let sliceExpired = false;
+    try {
+      for (;;) {
+        Atomics.store(header, RSlot.CALLER_PARKED, 1);
+        // Read the bell before looking: news published after this read changes it (see reverse-mailbox.ts).
+        const bell = Atomics.load(header, RSlot.DOORBELL);
+        if (done()) return true;
+        // Read the port only if the agent posted since it was last read (a drain costs ~0.5 µs).
+        const posted = Atomics.load(header, RSlot.POSTED);
+        if (posted !== this.drainedAt) {
+          this.drainedAt = posted;
+          this.options.drain();
+        }
+        if (Atomics.load(header, RSlot.CB_STATE) === CallbackPhase.REQUEST) {
+          this.serveCallback();
+          continue;
+        }
+        if (done()) return true;
+        if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();
+        // The LIFE word each time; the thread probe (which takes a lock) after a silent slice.
+        if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) this.throwIfExited();
+        const now = performance.now();
+        if (now >= deadline) return false;
+        sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, Math.min(deadline - now, SLICE_MS)) === 'timed-out';
+      }
+    } finally {
+      Atomics.store(header, RSlot.CALLER_PARKED, 0);
+    }
+  }
+
+  /** Throws the exit error if the agent's thread has ended. */
+  private throwIfExited(): void {
+    const life = Atomics.load(this.header, RSlot.LIFE);
+    if (life === Life.EXITED) {
+      this.options.drain(); // its last frames may say why (a crash)
+      throw this.options.exitedError(Atomics.load(this.header, RSlot.EXIT_CODE));
+    }
+    if (life === Life.RUNNING && this.options.threadStopped()) {
+      this.options.drain();
+      throw this.options.exitedError(null);
+    }
+  }
+
+  /** Shuts the call-back slot as the node leaves its wait, serving a call-back that just came. */
+  private shutCallbacks(): void {
+    const { header } = this;
+    for (;;) {
+      const phase = Atomics.load(header, RSlot.CB_STATE);
+      if (phase === CallbackPhase.REQUEST) {
+        this.serveCallback();
+        continue;
+      }
+      if (Atomics.compareExchange(header, RSlot.CB_STATE, phase, CallbackPhase.SHUT) === phase) return;
+    }
+  }
+
+  /** Serves the agent's blocking call-back in the call-back slot (never throws). */
+  private serveCallback(): void {
+    const { header } = this;
+    if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.REQUEST, CallbackPhase.CLAIMED) !== CallbackPhase.REQUEST) return;
+    const seq = header[RSlot.CB_SEQ]!;
+    let value: unknown;
+    let isError = false;
+    try {
+      const request = this.readCallback(seq);
+      if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') throw new ProtocolError('malformed blocking call-back');
+      const [command, payload] = request as [string, unknown];
+      value = this.options.dispatch(command, payload);
+      if (isPromiseLike(value)) {
+        // Nobody can await it here; keep its rejection from becoming an unhandled one.
+        value.then(undefined, () => undefined);
+        value = this.options.cannotWait(command);
+        isError = true;
+      }
+    } catch (error) {
+      value = error;
+      isError = true;
+    }
+    this.answerCallback(seq, value, isError);
+  }
+
+  private readCallback(seq: number): unknown {
+    const { header } = this;
+    if (header[RSlot.CB_FLAGS]! & Flag.VIA_PORT) {
+      for (;;) {
+        const received = receiveMessageOnPort(this.callbackPort);
+        if (!received) throw new ProtocolError('blocking call-back body missing from the side port');
+        const message = received.message as SideMessage;
+        if (message?.seq !== seq) continue;
+        const { body } = message;
+        return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+      }
+    }
+    return decode(this.callbackArea, 0, header[RSlot.CB_LENGTH]!);
+  }
+
+  private answerCallback(seq: number, value: unknown, isError: boolean): void {
+    const { header } = this;
+    let flags = isError ? Flag.ERROR : 0;
+    let body = isError ? serializeError(value) : value;
+    let end: number;
+    try {
+      end = encodeInto(body, this.callbackArea, 0);
+    } catch (error) {
+      flags = Flag.ERROR;
+      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+      end = encodeInto(body, this.callbackArea, 0);
+    }
+    if (end < 0) {
+      const bytes = encodeToNewBuffer(body);
+      if (bytes.length > this.options.maxMessageBytes) {
+        flags = Flag.ERROR;
+        end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', bytes.length, this.options.maxMessageBytes)), this.callbackArea, 0);
+      } else {
+        this.callbackPort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
+        flags |= Flag.VIA_PORT;
+        end = 0;
+      }
+    }
+    header[RSlot.CB_LENGTH] = end;
+    header[RSlot.CB_FLAGS] = flags;
+    Atomics.store(header, RSlot.CB_STATE, CallbackPhase.RESPONSE);
+    Atomics.notify(header, RSlot.CB_STATE);
+  }
+
+  /** Withdraws call `seq` after its timeout; false if its answer is being written (take it instead). */
+  private abandon(seq: number): boolean {
+    const { header } = this;
+    const requested = stateWord(seq, Phase.REQUEST);
+    if (Atomics.compareExchange(header, RSlot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
+    const serving = stateWord(seq, Phase.SERVING);
+    if (Atomics.compareExchange(header, RSlot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving) return true;
+    return false;
+  }
+
+  private readAnswer(seq: number, command: string): unknown {
+    const { header } = this;
+    const flags = header[RSlot.FLAGS]!;
+    let value: unknown;
+    if (flags & Flag.VIA_PORT) {
+      const body = this.takeSideMessage(seq, command);
+      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+    } else {
+      value = decode(this.area, 0, header[RSlot.LENGTH]!);
+    }
+    if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
+    return value;
+  }
+
+  private takeSideMessage(seq: number, command: string): Uint8Array {
+    for (;;) {
+      const received = receiveMessageOnPort(this.sidePort);
+      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
+      const message = received.message as SideMessage;
+      if (message?.seq === seq) return message.body;
+    }
+  }
+}
