@@ -499,7 +499,10 @@ class Reader {
           throw new RangeError('[agent-ipc] codec: malformed v8 body', { cause: error });
         }
         if (!within) throw new RangeError('[agent-ipc] codec: v8 body claims more than its bytes can hold');
-        return v8.deserialize(body);
+        // Node's deserializer returns typed arrays as views into the bytes it is given when
+        // they are aligned: into the mailbox area, which the next call overwrites. So it
+        // gets a copy unless the caller owns the area (shareBytes).
+        return v8.deserialize(this.shareBytes ? body : Buffer.from(body));
       }
       default:
         throw new RangeError(`[agent-ipc] codec: unknown tag 0x${(tag ?? 0).toString(16)}`);

@@ -99,3 +99,14 @@ test('the byte area does not grow past its cap or past the limit given', (t) => 
   t.is(memory.byteLength, HEADER_BYTES + 1024);
   t.true(area.encode(new Uint8Array(5_000), Number.MAX_SAFE_INTEGER) > 5_000);
 });
+
+test('typed arrays that come back through the v8 fallback are not views into the area, which the next call overwrites', (t) => {
+  const area = new ByteArea(new SharedArrayBuffer(1 << 16), 64);
+  const value = new Map([['f', new Float64Array([1.5, 2.5, 3.5, 4.5])], ['b', new Uint8Array(64).fill(7)]]);
+  const end = encodeInto(value, area, 0);
+  const decoded = decode(area, 0, end) as Map<string, Float64Array | Uint8Array>;
+  t.deepEqual(decoded, value);
+  area.bytes.fill(0xff);
+  t.deepEqual(decoded.get('f'), new Float64Array([1.5, 2.5, 3.5, 4.5]));
+  t.deepEqual(decoded.get('b'), new Uint8Array(64).fill(7));
+});
