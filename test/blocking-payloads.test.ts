@@ -102,7 +102,10 @@ test('the byte area does not grow past its cap or past the limit given', (t) => 
 
 test('typed arrays that come back through the v8 fallback are not views into the area, which the next call overwrites', (t) => {
   const area = new ByteArea(new SharedArrayBuffer(1 << 16), 64);
-  const value = new Map([['f', new Float64Array([1.5, 2.5, 3.5, 4.5])], ['b', new Uint8Array(64).fill(7)]]);
+  const value = new Map<string, Float64Array | Uint8Array>([
+    ['f', new Float64Array([1.5, 2.5, 3.5, 4.5])],
+    ['b', new Uint8Array(64).fill(7)],
+  ]);
   const end = encodeInto(value, area, 0);
   const decoded = decode(area, 0, end) as Map<string, Float64Array | Uint8Array>;
   t.deepEqual(decoded, value);
