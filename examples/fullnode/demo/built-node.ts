@@ -14,20 +14,17 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const outDir = path.join(root, 'node_modules/.cache/agent-ipc-fullnode');
-
 /**
- * The library's public entries, as the example imports them (by package name), mapped to
- * dist/. The bundle lives under node_modules/.cache, from where Node's self-reference of
- * the package by its name does not reach the project's package.json, hence absolute paths.
+ * Inside the repository (gitignored), not under node_modules: from here the bundle's
+ * imports of `agent-ipc`, `agent-ipc/lines`, … resolve through Node's self-reference of
+ * the package by its name (the repository's package.json `exports`, i.e. dist/), exactly
+ * as they would in a project that installed the package. Under node_modules/ Node does
+ * not look for the package's own name.
  */
-const LIBRARY_ENTRIES: Record<string, string> = {
-  'agent-ipc': path.join(root, 'dist/index.js'),
-  'agent-ipc/agent': path.join(root, 'dist/agent.js'),
-  'agent-ipc/lines': path.join(root, 'dist/lines.js'),
-  'agent-ipc/lines/agent': path.join(root, 'dist/lines-agent.js'),
-  'agent-ipc/connection': path.join(root, 'dist/connection.js'),
-};
+const outDir = path.join(root, '.cache/agent-ipc-fullnode');
+
+/** The built entries the bundle imports (through the package's `exports`): they must exist. */
+const LIBRARY_ENTRIES = ['index', 'agent', 'lines', 'lines-agent', 'connection'].map((name) => path.join(root, `dist/${name}.js`));
 
 let building: Promise<string> | undefined;
 
@@ -38,7 +35,7 @@ export function builtFullNode(): Promise<string> {
 }
 
 async function buildOnce(): Promise<string> {
-  for (const file of Object.values(LIBRARY_ENTRIES)) {
+  for (const file of LIBRARY_ENTRIES) {
     try {
       statSync(file);
     } catch {
@@ -63,17 +60,9 @@ async function buildOnce(): Promise<string> {
     esbuildOptions(options) {
       options.outExtension = { '.js': '.js' };
     },
-    esbuildPlugins: [
-      {
-        name: 'agent-ipc-from-dist',
-        setup(esbuild) {
-          esbuild.onResolve({ filter: /^agent-ipc(\/|$)/ }, (args) => {
-            const target = LIBRARY_ENTRIES[args.path];
-            return target ? { path: target, external: true } : undefined;
-          });
-        },
-      },
-    ],
+    // The library stays external: its imports are by package name, and the bundle runs
+    // beside the repository's package.json (see outDir).
+    external: [/^agent-ipc(\/|$)/],
   });
   return path.join(outDir, 'main.js');
 }
