@@ -81,6 +81,19 @@ test('policy: the back-off is bounded, probes stay short, and a caught probe bri
   t.true(policy.nextBudget() > 0);
 });
 
+test('policy: a probe spins for the probe budget, however short the learned one is', (t) => {
+  // Learned in a fast regime: events within ~0.1 µs, so a budget of a few µs.
+  const policy = new SpinPolicy(LIMITS);
+  for (let i = 0; i < 20; i++) policy.caught(100);
+  const learned = policy.nextBudget();
+  t.true(learned < LIMITS.probeNs, `learned ${learned}`);
+  policy.missed(learned, 1_000_000, true);
+  parkedWaitsBeforeSpin(policy);
+  // The first event of a recovering regime comes later than a burst's (the other side was
+  // parked or just woken): a probe as short as the learned budget would always miss it.
+  t.is(policy.nextBudget(), LIMITS.probeNs);
+});
+
 test('policy: there is no floor — a site whose events come late stops spinning', (t) => {
   const policy = new SpinPolicy(LIMITS);
   for (let i = 0; i < 3; i++) policy.missed(policy.nextBudget() || 20_000, 400_000, false);

@@ -74,7 +74,11 @@ export class SpinPolicy {
       this.skipLeft--;
       return 0;
     }
-    return this.levelValue > 0 ? Math.min(this.budgetNs, this.limits.probeNs) : this.budgetNs;
+    // A probe spins for its own budget, not the learned one: that was learned in a fast
+    // regime (a few µs) and would miss the first event of a recovering one, which comes
+    // a little later (the other side was parked or just woken), keeping the back-off at
+    // its top level for good (measured: every probe of an agent's burst missed).
+    return this.levelValue > 0 ? this.limits.probeNs : this.budgetNs;
   }
 
   /** The spin caught the event, `delayNs` after the wait began. */
