@@ -5,9 +5,11 @@
  * spin, several agents bursting at once are all served, and nothing spins while idle.
  * Never its timing: the machine may be loaded.
  */
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
-import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
+import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
@@ -98,6 +100,24 @@ test('policy: there is no floor — a site whose events come late stops spinning
   const policy = new SpinPolicy(LIMITS);
   for (let i = 0; i < 3; i++) policy.missed(policy.nextBudget() || 20_000, 400_000, false);
   t.is(policy.nextBudget(), 0);
+});
+
+test('confinedToOneCpu: follows the thread\'s CPU affinity, also when it changes while running', (t) => {
+  t.is(confinedToOneCpu(performance.now()), availableParallelism() <= 1);
+  // A child that pins itself to one CPU mid-run (as `taskset -p` would): seen within the re-check interval.
+  const script = `
+    import { execFileSync } from 'node:child_process';
+    import { confinedToOneCpu } from ${JSON.stringify(new URL('../src/blocking/spin-budget.ts', import.meta.url).href)};
+    const before = confinedToOneCpu(performance.now());
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    const soon = confinedToOneCpu(performance.now());
+    const later = confinedToOneCpu(performance.now() + 1_000);
+    console.log(JSON.stringify({ before, soon, later }));`;
+  const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const seen = JSON.parse(out) as { before: boolean; soon: boolean; later: boolean };
+  t.is(seen.before, availableParallelism() <= 1);
+  t.is(seen.soon, seen.before, 'cached between checks (a system call each time would cost ~1 µs a call)');
+  t.true(seen.later, 'pinned to one CPU');
 });
 
 /** A clock that moves only when read: `step` ms per read, or the next of `jumps`. */

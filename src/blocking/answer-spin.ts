@@ -9,7 +9,7 @@
  * the CPU per call and was slower under load).
  */
 import { Phase, Slot, phaseOf } from './mailbox.ts';
-import { SpinEnd, SpinPolicy, spinUntil, type SpinLimits } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinLimits } from './spin-budget.ts';
 
 /**
  * In a burst the answer comes in a few µs when the server has a core; 200 µs covers a
@@ -38,9 +38,9 @@ export class AnswerSpin {
     const { header, policy } = this;
     // Asked on every call, so that a back-off counts calls, not only those the server watched.
     const planned = policy.nextBudget();
-    const budgetNs = Atomics.load(header, Slot.SERVER_PARKED) === 0 ? planned : 0;
-    this.budgetNs = budgetNs;
     const sent = (this.sentAt = performance.now());
+    const budgetNs = Atomics.load(header, Slot.SERVER_PARKED) === 0 && !confinedToOneCpu(sent) ? planned : 0;
+    this.budgetNs = budgetNs;
     if (budgetNs === 0) return false;
     const end = spinUntil(done, this.serverNotWatching, sent, budgetNs);
     if (end === SpinEnd.CAUGHT) {

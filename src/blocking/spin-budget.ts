@@ -22,7 +22,11 @@
  *   one pays one short spin per 2^level calls.
  *
  * Nothing here runs while idle: a policy is consulted only inside a call.
+ *
+ * One case needs no learning: a thread confined to one CPU ({@link confinedToOneCpu})
+ * never spins, since the thread it waits for cannot run until the spinner gives up.
  */
+import { availableParallelism } from 'node:os';
 
 /** What a policy needs to know about its wait site. */
 export interface SpinLimits {
@@ -177,4 +181,25 @@ export function spinUntil(done: () => boolean, giveUp: () => boolean, startMs: n
     if (giveUp()) return SpinEnd.GAVE_UP;
     lastMs = now;
   }
+}
+
+/**
+ * How often (ms) {@link confinedToOneCpu} asks the OS again: affinity can change while a
+ * process runs (`taskset -p`), and asking costs a system call (~1 µs).
+ */
+const CPU_CHECK_MS = 100;
+let cpusCheckedAt = -Infinity;
+let oneCpu = false;
+
+/**
+ * Whether this thread may only run on one CPU (`taskset -c 0`, a one-CPU cpuset): then
+ * the thread a spinner waits for can run only once the spinner stops, so every spin is
+ * lost time and no wait should spin. `now`: the caller's `performance.now()` reading.
+ */
+export function confinedToOneCpu(now: number): boolean {
+  if (now - cpusCheckedAt > CPU_CHECK_MS) {
+    cpusCheckedAt = now;
+    oneCpu = availableParallelism() <= 1;
+  }
+  return oneCpu;
 }
