@@ -1,25 +1,43 @@
 /**
  * A caller's spin for its answer before it parks, the same in both directions: an agent
  * waiting for the node (`main.blocking.x()`) and the node waiting for an agent
- * (`agent.blocking.x()`). The caller spins only while the server watches the mailbox
- * (SERVER_PARKED = 0: in its poll loop, serving, or spinning for this request) and its
- * {@link SpinPolicy} says spinning has paid lately. A server that must first be woken on
- * its event loop takes longer than a spin worth doing, and on a busy machine the spinner
- * would hold the core that server needs to wake up (measured: spinning then cost ~2.5×
- * the CPU per call and was slower under load).
+ * (`agent.blocking.x()`). Two wait sites, each with its own {@link SpinPolicy}:
+ *
+ * - the server watches the mailbox (SERVER_PARKED = 0: in its poll loop, serving, or
+ *   spinning for this request): in a burst the answer comes within µs;
+ * - the server sleeps on its event loop and must first be woken (an event-loop wake-up,
+ *   ~10–50 µs on a quiet machine): spinning through that saves the caller's own wake-up
+ *   after it, but only while the server gets a core of its own. On a busy machine the
+ *   spinner holds the core the waking server needs (measured: ~2.5× the CPU per call,
+ *   and slower), so this site backs off after any miss, and a server that never claimed
+ *   the request is *not* evidence against spinning here (its wake-up takes that long):
+ *   only a spinner that lost its own core is.
+ *
+ * A caller confined to one CPU never spins (see `confinedToOneCpu`).
  */
 import { Phase, Slot, phaseOf } from './mailbox.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinLimits } from './spin-budget.ts';
 
 /**
- * In a burst the answer comes in a few µs when the server has a core; 200 µs covers a
- * quick handler. See spin-budget.ts for how the budget is learned.
+ * The server watches: in a burst the answer comes in a few µs when the server has a
+ * core; 200 µs covers a quick handler. See spin-budget.ts for how the budget is learned.
  */
 export const ANSWER_SPIN: SpinLimits = { initialNs: 20_000, maxNs: 200_000, probeNs: 20_000, missesBeforeBackOff: 3 };
 
+/**
+ * The server must be woken: long enough for an event-loop wake-up on a quiet machine
+ * (the budget follows the wake-ups caught), no longer; any miss backs off.
+ */
+export const ANSWER_SPIN_AFTER_WAKE: SpinLimits = { initialNs: 60_000, maxNs: 100_000, probeNs: 60_000, missesBeforeBackOff: 1 };
+
+const never = (): boolean => false;
+
 /** One caller's spin for its answers (one per mailbox side). */
 export class AnswerSpin {
-  private readonly policy = new SpinPolicy(ANSWER_SPIN);
+  private readonly watched = new SpinPolicy(ANSWER_SPIN);
+  private readonly afterWake = new SpinPolicy(ANSWER_SPIN_AFTER_WAKE);
+  /** The last spin that missed: its policy, its budget, and whether it had evidence of a server without a core. */
+  private missPolicy: SpinPolicy = this.watched;
   private budgetNs = 0;
   private stalled = false;
   /** When the last call's wait began (`performance.now()`). */
@@ -33,16 +51,21 @@ export class AnswerSpin {
   /**
    * Spins until `done()` if that is worth it; true if `done()` became true meanwhile (and
    * the policy learned from it). False: the caller parks, then calls {@link parked}.
+   * Call right after publishing the request (and waking a parked server).
    */
   spin(done: () => boolean): boolean {
-    const { header, policy } = this;
-    // Asked on every call, so that a back-off counts calls, not only those the server watched.
-    const planned = policy.nextBudget();
+    const { header } = this;
     const sent = (this.sentAt = performance.now());
-    const budgetNs = Atomics.load(header, Slot.SERVER_PARKED) === 0 && !confinedToOneCpu(sent) ? planned : 0;
+    const serverWatching = Atomics.load(header, Slot.SERVER_PARKED) === 0;
+    const policy = serverWatching ? this.watched : this.afterWake;
+    // Asked on every call, so that a back-off counts calls, not only those that spin.
+    const planned = policy.nextBudget();
+    const budgetNs = confinedToOneCpu(sent) ? 0 : planned;
     this.budgetNs = budgetNs;
+    this.missPolicy = policy;
     if (budgetNs === 0) return false;
-    const end = spinUntil(done, this.serverNotWatching, sent, budgetNs);
+    // Watching: stop when the server stops watching (it went to sleep: a wake-up away).
+    const end = spinUntil(done, serverWatching ? this.serverNotWatching : never, sent, budgetNs);
     if (end === SpinEnd.CAUGHT) {
       policy.caught((performance.now() - sent) * 1e6);
       return true;
@@ -52,14 +75,14 @@ export class AnswerSpin {
       policy.missed(budgetNs, (performance.now() - sent) * 1e6, true);
       return true;
     }
-    // No progress while we spun — the server never claimed the request — means it had no
-    // core (or was busy elsewhere): spinning cannot pay now.
-    this.stalled = end === SpinEnd.PREEMPTED || (end === SpinEnd.TIMED_OUT && phaseOf(Atomics.load(header, Slot.STATE)) === Phase.REQUEST);
+    // Evidence that the server has no core: this thread lost its own; or a watching server
+    // never claimed the request while we spun (a sleeping one needs longer to wake).
+    this.stalled = end === SpinEnd.PREEMPTED || (serverWatching && end === SpinEnd.TIMED_OUT && phaseOf(Atomics.load(header, Slot.STATE)) === Phase.REQUEST);
     return false;
   }
 
   /** The caller parked after {@link spin} returned false, and its wait is over: learns how late the answer was. */
   parked(): void {
-    if (this.budgetNs > 0) this.policy.missed(this.budgetNs, (performance.now() - this.sentAt) * 1e6, this.stalled);
+    if (this.budgetNs > 0) this.missPolicy.missed(this.budgetNs, (performance.now() - this.sentAt) * 1e6, this.stalled);
   }
 }
