@@ -16,7 +16,7 @@
  * A caller confined to one CPU never spins (see `confinedToOneCpu`).
  */
 import { Phase, Slot, phaseOf } from './mailbox.ts';
-import { SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinLimits } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinLimits } from './spin-budget.ts';
 
 /**
  * The server watches: in a burst the answer comes in a few µs when the server has a
@@ -67,12 +67,12 @@ export class AnswerSpin {
     // Watching: stop when the server stops watching (it went to sleep: a wake-up away).
     const end = spinUntil(done, serverWatching ? this.serverNotWatching : never, sent, budgetNs);
     if (end === SpinEnd.CAUGHT) {
-      policy.caught((performance.now() - sent) * 1e6);
+      policy.caught((lastSpin.endedAt - sent) * 1e6);
       return true;
     }
     if (end === SpinEnd.PREEMPTED && done()) {
       // Came, but only because this thread lost its core to the server: a miss all the same.
-      policy.missed(budgetNs, (performance.now() - sent) * 1e6, true);
+      policy.missed(budgetNs, (lastSpin.endedAt - sent) * 1e6, true);
       return true;
     }
     // Evidence that the server has no core: this thread lost its own; or a watching server

@@ -13,7 +13,7 @@ import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { readBody, writeAnswer, type BodyArea } from './mailbox-body.ts';
-import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, lastSpin, spinUntil } from './spin-budget.ts';
 
 /**
  * A mailbox as its server sees it. Both mailboxes share the header slots STATE to
@@ -169,9 +169,9 @@ export class MailboxServer {
       if (budgetNs === 0) continue; // parks (or serves a request that just came)
       const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
       if (end === SpinEnd.CAUGHT) {
-        policy.caught((performance.now() - answeredAt) * 1e6);
+        policy.caught((lastSpin.endedAt - answeredAt) * 1e6);
       } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
-        policy.missed(budgetNs, (performance.now() - answeredAt) * 1e6, true);
+        policy.missed(budgetNs, (lastSpin.endedAt - answeredAt) * 1e6, true);
       } else if (end !== SpinEnd.GAVE_UP) {
         this.missPolicy = policy;
         this.missBudgetNs = budgetNs;
