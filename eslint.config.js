@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.runtimes/**', 'bench/results/**', 'docs/api/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.runtimes/**', 'bench/results/**', 'docs/api/**', 'coverage/**', 'examples/sync-format/samples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
