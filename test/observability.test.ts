@@ -4,6 +4,7 @@
  * right fields, calls an agent makes while serving a node call name it as their parent,
  * failed calls publish `error`, and the counters agree with the calls made.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import test from 'ava';
 import { spawnAgent, type Agent, type AgentExitMessage, type AgentSpawnMessage, type CallTraceContext, type Isolation } from '../src/index.ts';
@@ -140,6 +141,50 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
     } finally {
       channel('agent-ipc:agent:spawn').unsubscribe(onSpawn);
       channel('agent-ipc:agent:exit').unsubscribe(onExit);
+    }
+  });
+
+  test.serial(`${isolation}: a store bound to the call channel's start is in effect in the node's handlers, across await, for both kinds`, async (t) => {
+    const store = new AsyncLocalStorage<CallTraceContext>();
+    const start = tracingChannel('agent-ipc:call').start;
+    const seen: Array<[string, CallTraceContext | undefined]> = [];
+    const expose = {
+      ...nodeApi,
+      add(a: number, b: number): number {
+        seen.push(['add', store.getStore()]);
+        return a + b;
+      },
+      async addLater(a: number, b: number): Promise<number> {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        seen.push(['addLater', store.getStore()]);
+        return a + b;
+      },
+    };
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose });
+    try {
+      await agent.remote.nested(1);
+      t.deepEqual(seen, [
+        ['add', undefined],
+        ['add', undefined],
+      ], 'no store while none is bound');
+      seen.length = 0;
+      start.bindStore(store, (context) => context as CallTraceContext);
+      try {
+        t.deepEqual(await agent.remote.nested(1), [2, 3]);
+        t.is(await agent.remote.later(2), 3);
+      } finally {
+        start.unbindStore(store);
+      }
+      t.is(store.getStore(), undefined, 'the store is left outside the handlers');
+      const fields = seen.map(([where, context]) => [where, context?.agent, context?.direction, context?.kind, context?.method]);
+      t.deepEqual(fields, [
+        ['add', agent.name, 'agent-to-node', 'async', 'add'],
+        ['add', agent.name, 'agent-to-node', 'blocking', 'add'],
+        ['addLater', agent.name, 'agent-to-node', 'async', 'addLater'],
+      ]);
+      t.is(seen[1]![1]?.parentCallId, seen[0]![1]?.parentCallId, 'both calls of nested name the same parent');
+    } finally {
+      await agent.close();
     }
   });
 

@@ -54,6 +54,28 @@ function turnNow(): number {
   return turnClock;
 }
 
+/*
+ * Whether anyone traces: `start` is asked at every call (it has the subscribers of
+ * `tracingChannel.subscribe` and the bound stores, so they take effect at once), the
+ * other four events once per turn (a subscriber to only those takes effect from the
+ * next turn). Asking all five per call, as `TracingChannel.hasSubscribers` does, cost
+ * ~55 ns a call on Node 20 once any subscriber had come and gone: Node swaps a channel's
+ * prototype when its first subscriber comes or its last goes, which leaves the getter
+ * calls megamorphic; one of them costs ~10 ns then, ~1 ns before.
+ */
+const startChannel = callChannel.start;
+let othersTurn = -1;
+let othersOn = false;
+function tracing(): boolean {
+  if (startChannel.hasSubscribers) return true;
+  const now = currentTurn();
+  if (now !== othersTurn) {
+    othersTurn = now;
+    othersOn = callChannel.hasSubscribers;
+  }
+  return othersOn;
+}
+
 /**
  * Of the calls of one direction and kind after the first in a turn, about one in
  * `SAMPLE_EVERY` is timed (at a pseudo-random interval, so a periodic pattern of calls
@@ -190,6 +212,12 @@ class TracedCall implements CallTraceContext {
   error?: unknown;
   /** Whether `end` was published already (the synchronous part returned a promise). */
   pending = false;
+  /**
+   * Whether `start` was published. A call the node serves publishes it when its handler
+   * is run ({@link AgentCallObserver.run}: inside the stores bound to `start`), or when
+   * it settles if no handler ran (refused).
+   */
+  started = false;
   constructor(
     readonly agent: string,
     readonly direction: CallDirection,
@@ -199,6 +227,13 @@ class TracedCall implements CallTraceContext {
     readonly parentCallId: number | undefined,
     readonly startedAt: number,
   ) {}
+}
+
+/** Publishes `start` of a served call whose handler did not run inside {@link AgentCallObserver.run}. */
+function publishStart(call: TracedCall): void {
+  if (call.started) return;
+  call.started = true;
+  callChannel.start.publish(call);
 }
 
 /**
@@ -244,7 +279,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** Whether anyone traces calls; tells the agent when that changed. */
   traced(): boolean {
-    const on = callChannel.hasSubscribers;
+    const on = tracing();
     if (on !== this.announcing) {
       this.announcing = on;
       if (!on) this.servingParent = undefined;
@@ -259,6 +294,7 @@ export class AgentCallObserver implements ConnectionObserver {
     if (!this.traced()) return now;
     const call = new TracedCall(this.agent, 'node-to-agent', 'async', command, id, undefined, now);
     call.pending = true;
+    call.started = true;
     callChannel.start.publish(call);
     // The call's synchronous part (queueing its request) is over: it goes on later.
     callChannel.end.publish(call);
@@ -322,6 +358,7 @@ export class AgentCallObserver implements ConnectionObserver {
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
     if (this.traced()) {
       const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, this.nodeBlockingIds, undefined, performance.now());
+      call.started = true;
       callChannel.start.publish(call);
       return call;
     }
@@ -335,15 +372,27 @@ export class AgentCallObserver implements ConnectionObserver {
     this.settled(this.nodeBlocking, token, outcome, error);
   }
 
-  /** The traced context of a call the node serves, `start` published. */
+  /**
+   * Runs the handler of a call the node serves: `fn(a, b, c)`. When the call is traced,
+   * inside `start.runStores` — which publishes `start` with the stores bound to the
+   * `agent-ipc:call` start channel (`bindStore`) entered, so they are in effect in the
+   * handler and follow it across `await`s, as with Node's `traceSync`/`tracePromise`.
+   * Untraced: a plain call (fixed arity, nothing allocated).
+   */
+  run<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
+    if (!(token instanceof TracedCall) || token.started) return fn(a, b, c);
+    token.started = true;
+    return callChannel.start.runStores(token, fn, undefined, a, b, c);
+  }
+
+  /** The traced context of a call the node serves; `start` is published when its handler runs (see {@link run}). */
   private trace(kind: CallKind, id: number, command: string, now: number): TracedCall {
-    const call = new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
-    callChannel.start.publish(call);
-    return call;
+    return new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
   }
 
   private pending(token: unknown): void {
     if (!(token instanceof TracedCall)) return;
+    publishStart(token);
     token.pending = true;
     callChannel.end.publish(token);
   }
@@ -357,6 +406,7 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   private settledTraced(counters: CallCounters, call: TracedCall, outcome: CallOutcome, error: unknown, now: number): void {
+    publishStart(call);
     const ms = now - call.startedAt;
     counters.settled(outcome, ms, 1);
     call.outcome = outcome;
