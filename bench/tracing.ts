@@ -58,7 +58,7 @@ function agentModule(name: string, agentEntry: string): URL {
   const file = path.join(work, `${name}.mjs`);
   writeFileSync(
     file,
-    `import { defineAgent } from ${JSON.stringify(pathToFileURL(agentEntry).href)};
+    `import { defineAgent } from ${JSON.stringify(`${pathToFileURL(agentEntry).href}?${name}`)};
 export default defineAgent((main) => ({
   add: (a, b) => a + b,
   burst(calls) {
@@ -72,8 +72,14 @@ export default defineAgent((main) => ({
   return pathToFileURL(file);
 }
 
+/**
+ * A build's entry points, as module instances of their own (a query string per `name`):
+ * each variant runs its own copy of the code, so the JIT's feedback from traced calls
+ * (context objects where numbers were) does not slow the untraced variant, and each
+ * copy is optimised for what it measures, as in a process that never traces.
+ */
 async function load(dir: string, name: string): Promise<{ lib: Lib; entry: URL }> {
-  const lib = (await import(pathToFileURL(path.join(dir, 'index.js')).href)) as Lib;
+  const lib = (await import(`${pathToFileURL(path.join(dir, 'index.js')).href}?${name}`)) as Lib;
   return { lib, entry: agentModule(name, path.join(dir, 'agent.js')) };
 }
 
@@ -117,7 +123,8 @@ interface Variant {
 
 const spawn = (lib: Lib, entry: URL, name: string): Promise<BenchAgent> =>
   lib.spawnAgent(entry, { name, isolation: ISOLATION, expose: { add: (a: number, b: number) => a + b } });
-const current = await load(path.resolve('dist'), 'current');
+const untraced = await load(path.resolve('dist'), 'untraced');
+const traced = await load(path.resolve('dist'), 'traced');
 const variants: Variant[] = [];
 for (const [k, spec] of (values.baseline ?? []).entries()) {
   const at = spec.indexOf('=');
@@ -125,8 +132,8 @@ for (const [k, spec] of (values.baseline ?? []).entries()) {
   const baseline = await load(path.resolve(at > 0 ? spec.slice(at + 1) : spec), `baseline-${k}`);
   variants.push({ name, agent: await spawn(baseline.lib, baseline.entry, `baseline-${k}`), traced: false });
 }
-variants.push({ name: 'no subscriber', agent: await spawn(current.lib, current.entry, 'untraced'), traced: false });
-variants.push({ name: 'one subscriber', agent: await spawn(current.lib, current.entry, 'traced'), traced: true });
+variants.push({ name: 'no subscriber', agent: await spawn(untraced.lib, untraced.entry, 'untraced'), traced: false });
+variants.push({ name: 'one subscriber', agent: await spawn(traced.lib, traced.entry, 'traced'), traced: true });
 const only = values.only?.split(',');
 const measured = only ? variants.filter((v) => only.includes(v.name)) : variants;
 

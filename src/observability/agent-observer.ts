@@ -257,8 +257,6 @@ export class AgentCallObserver implements ConnectionObserver {
    * parent of the calls it makes next. Only kept up to date while the node traces.
    */
   servingParent: number | undefined;
-  private blockingIds = 0;
-  private nodeBlockingIds = 0;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
 
@@ -326,12 +324,12 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
-    this.blockingIds = this.blockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.blockingIds + 1;
     const counters = this.blocking;
-    counters.started++;
+    // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
+    const id = ++counters.started;
     // A fresh read: the blocking server may answer many calls in one turn (while it
     // spins, or an inline agent's loop), so the turn's clock could be far behind.
-    if (this.traced()) return this.trace('blocking', this.blockingIds, command, performance.now());
+    if (this.traced()) return this.trace('blocking', id, command, performance.now());
     const weight = counters.sample();
     if (weight === 0) return UNTIMED;
     return weight === 1 ? performance.now() : sampledToken(performance.now());
@@ -352,12 +350,11 @@ export class AgentCallObserver implements ConnectionObserver {
    * sequence of ids; no parent (the node's calls have none).
    */
   nodeBlockingStarted(command: string): unknown {
-    this.nodeBlockingIds = this.nodeBlockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.nodeBlockingIds + 1;
     const counters = this.nodeBlocking;
-    counters.started++;
+    const id = ++counters.started;
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
     if (this.traced()) {
-      const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, this.nodeBlockingIds, undefined, performance.now());
+      const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, id, undefined, performance.now());
       call.started = true;
       callChannel.start.publish(call);
       return call;
