@@ -6,11 +6,11 @@
  * and optionally against other builds of the library (`--baseline [label=]dir`, repeatable:
  * e.g. the commit before the call observer, or this commit with the observer switched
  * off), all in the same process. Rounds are interleaved (every variant measured in every
- * round, in a rotating order) and medians of per-round ratios are reported, with the
+ * round, in a new random order) and medians of per-round ratios are reported, with the
  * middle half of those ratios (quartiles), because the 2-core machines vary several-fold
  * from minute to minute.
  *
- *   npx tsup && node --import=tsx bench/tracing.ts [--rounds 15] [--isolation thread|inline|process]
+ *   npx tsup && node --expose-gc --import=tsx bench/tracing.ts [--rounds 15] [--isolation thread|inline|process]
  *     [--baseline [label=]<dir with index.js and agent.js>]... [--only <variant>,...]
  *
  * Inline agents run on the node's thread: the least noisy view of the per-call cost.
@@ -139,10 +139,31 @@ const measured = only ? variants.filter((v) => only.includes(v.name)) : variants
 
 type Measure = 'async' | 'blocking' | 'nodeBlocking';
 const samples = new Map<string, Record<Measure, number[]>>(variants.map((v) => [v.name, { async: [], blocking: [], nodeBlocking: [] }]));
+/** xorshift32, seeded: the same orders in every run. */
+let seed = 0x9e3779b9;
+const random = (n: number): number => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) % n;
+};
+/** `xs` in a new random order (Fisher–Yates). */
+const shuffled = <T>(xs: T[]): T[] => {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = random(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+};
+const gc = (globalThis as { gc?: () => void }).gc;
 for (let round = -1; round < ROUNDS; round++) {
-  // Rotate the order so no variant always runs first (or right after another).
-  for (let k = 0; k < measured.length; k++) {
-    const v = measured[(k + Math.max(round, 0)) % measured.length]!;
+  // A new order every round, so no variant always runs first or right after another (a
+  // rotation would keep each one's predecessor, and the garbage the traced variant
+  // leaves would always be collected in the same variant's time). With --expose-gc,
+  // each variant starts from a collected heap.
+  for (const v of shuffled(measured)) {
+    gc?.();
     if (v.traced) calls.subscribe(subscriber);
     try {
       const rate = await asyncRate(v.agent);
