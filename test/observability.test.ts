@@ -241,6 +241,31 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
   });
 }
 
+for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolation[]) {
+  test.serial(`${isolation}: a burst of calls in one turn is counted exactly, its latency sampled`, async (t) => {
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, timeoutMs: 30_000 });
+    try {
+      const n = 2000;
+      // Each way, n calls answer i + 1: the sum of 1..n, twice.
+      t.is(await agent.remote.burst(n), n * (n + 1));
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const [, asyncIn, blockingIn] = metrics.calls;
+      for (const calls of [asyncIn!, blockingIn!]) {
+        t.like(calls, { calls: n, ok: n, inFlight: 0, errors: 0 });
+        const { latency } = calls;
+        t.is(latency.count, n, 'every settled call is counted, timed or not');
+        t.true(latency.minMs > 0 && latency.minMs <= latency.p50Ms && latency.p50Ms <= latency.p99Ms && latency.p99Ms <= latency.maxMs * 1.01);
+        // The samples are weighed: the estimate of the sum is of the calls' order, not of the samples'.
+        t.true(latency.totalMs >= latency.minMs * n * 0.1, `totalMs ${latency.totalMs} against minMs ${latency.minMs}`);
+        t.is(latency.meanMs, latency.totalMs / n);
+      }
+      t.is(metrics.parkedMs, blockingIn!.latency.totalMs);
+    } finally {
+      await agent.close();
+    }
+  });
+}
+
 test.serial('metrics of an exited agent resolve at once with its last runtime sample', async (t) => {
   const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });
   const before = await agent.metrics({ timeoutMs: 10_000 });
