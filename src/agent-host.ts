@@ -479,7 +479,7 @@ export class AgentHost implements Agent<unknown> {
     }
     let result: unknown;
     try {
-      result = serveBlocking(this, handler, payload);
+      result = observer.run(token, serveBlocking, this, handler, payload);
     } catch (error) {
       observer.blockingSettled(token, 'error', error);
       throw error;

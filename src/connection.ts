@@ -530,7 +530,8 @@ export class IpcConnection {
     }
     let result: unknown;
     try {
-      result = handler(payload, info as IncomingCall);
+      // Through the observer when it runs handlers (tracing: the stores bound to the channel).
+      result = this.observer?.run ? this.observer.run(token, handler, payload, info as IncomingCall, undefined) : handler(payload, info as IncomingCall);
     } catch (error) {
       // `failed`, not `error !== undefined`: `throw undefined` must reject too.
       this.reply(id, controller, error, true, token);

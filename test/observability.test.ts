@@ -4,6 +4,7 @@
  * right fields, calls an agent makes while serving a node call name it as their parent,
  * failed calls publish `error`, and the counters agree with the calls made.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import test from 'ava';
 import { spawnAgent, type Agent, type AgentExitMessage, type AgentSpawnMessage, type CallTraceContext, type Isolation } from '../src/index.ts';
@@ -143,6 +144,50 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
     }
   });
 
+  test.serial(`${isolation}: a store bound to the call channel's start is in effect in the node's handlers, across await, for both kinds`, async (t) => {
+    const store = new AsyncLocalStorage<CallTraceContext>();
+    const start = tracingChannel('agent-ipc:call').start;
+    const seen: Array<[string, CallTraceContext | undefined]> = [];
+    const expose = {
+      ...nodeApi,
+      add(a: number, b: number): number {
+        seen.push(['add', store.getStore()]);
+        return a + b;
+      },
+      async addLater(a: number, b: number): Promise<number> {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        seen.push(['addLater', store.getStore()]);
+        return a + b;
+      },
+    };
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose });
+    try {
+      await agent.remote.nested(1);
+      t.deepEqual(seen, [
+        ['add', undefined],
+        ['add', undefined],
+      ], 'no store while none is bound');
+      seen.length = 0;
+      start.bindStore(store, (context) => context as CallTraceContext);
+      try {
+        t.deepEqual(await agent.remote.nested(1), [2, 3]);
+        t.is(await agent.remote.later(2), 3);
+      } finally {
+        start.unbindStore(store);
+      }
+      t.is(store.getStore(), undefined, 'the store is left outside the handlers');
+      const fields = seen.map(([where, context]) => [where, context?.agent, context?.direction, context?.kind, context?.method]);
+      t.deepEqual(fields, [
+        ['add', agent.name, 'agent-to-node', 'async', 'add'],
+        ['add', agent.name, 'agent-to-node', 'blocking', 'add'],
+        ['addLater', agent.name, 'agent-to-node', 'async', 'addLater'],
+      ]);
+      t.is(seen[1]![1]?.parentCallId, seen[0]![1]?.parentCallId, 'both calls of nested name the same parent');
+    } finally {
+      await agent.close();
+    }
+  });
+
   test.serial(`${isolation}: stats agree with the calls made, traced or not`, async (t) => {
     const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi });
     try {
@@ -190,6 +235,31 @@ for (const isolation of ['inline', 'thread', 'process'] as const satisfies reado
       if (isolation === 'inline') t.is(runtime!.cpuUserMs, undefined);
       // Stats and metrics count the same calls.
       t.deepEqual({ ...agent.stats }, { callsOut: 7, callsIn: 6, blockingCalls: 6, errors: 3 });
+    } finally {
+      await agent.close();
+    }
+  });
+}
+
+for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolation[]) {
+  test.serial(`${isolation}: a burst of calls in one turn is counted exactly, its latency sampled`, async (t) => {
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, timeoutMs: 30_000 });
+    try {
+      const n = 2000;
+      // Each way, n calls answer i + 1: the sum of 1..n, twice.
+      t.is(await agent.remote.burst(n), n * (n + 1));
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const [, asyncIn, blockingIn] = metrics.calls;
+      for (const calls of [asyncIn!, blockingIn!]) {
+        t.like(calls, { calls: n, ok: n, inFlight: 0, errors: 0 });
+        const { latency } = calls;
+        t.is(latency.count, n, 'every settled call is counted, timed or not');
+        t.true(latency.minMs > 0 && latency.minMs <= latency.p50Ms && latency.p50Ms <= latency.p99Ms && latency.p99Ms <= latency.maxMs * 1.01);
+        // The samples are weighed: the estimate of the sum is of the calls' order, not of the samples'.
+        t.true(latency.totalMs >= latency.minMs * n * 0.1, `totalMs ${latency.totalMs} against minMs ${latency.minMs}`);
+        t.is(latency.meanMs, latency.totalMs / n);
+      }
+      t.is(metrics.parkedMs, blockingIn!.latency.totalMs);
     } finally {
       await agent.close();
     }

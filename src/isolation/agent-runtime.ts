@@ -52,7 +52,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   let logLevel = init.log?.level;
   const serving = new ServingAnnouncer((command, args) => connection.request(command, args));
   const connection: IpcConnection = new IpcConnection(env.transport, {
-    handlers: serving.handlers(methods),
+    handlers: methods,
+    observer: serving,
     timeoutMs: init.timeoutMs,
     maxMessageBytes: init.maxMessageBytes,
     maxInFlight: init.maxInFlight,

@@ -4,39 +4,117 @@
  * behind `agent.stats`, the latency histograms behind `agent.metrics()`, and the
  * `agent-ipc:call` tracing channel.
  *
- * Cost when nobody traces: a few counter increments and one histogram record per call,
- * no object allocated, and few clock reads (see {@link turnNow}). The tracing context
- * is built only while the channel has subscribers (`hasSubscribers` is read once per
- * call start).
+ * Cost when nobody traces: a counter or two per call, no object allocated, and clock
+ * reads and histogram records for the first call of each direction and kind in an
+ * event-loop turn and about one in 64 of the others (see {@link turnNow} and
+ * {@link CallCounters.sample}). The tracing context is built only while the channel has
+ * subscribers (`hasSubscribers` is read once per call start); traced calls are all timed.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { CallOutcome, ConnectionObserver } from './call-observer.ts';
 import { callChannel, type CallDirection, type CallKind, type CallTraceContext } from './channels.ts';
 
 /*
- * The clock of one event-loop turn (up to its microtask checkpoint): read once, then
- * reused. A clock read costs as much as the rest of the observer together (measured:
- * ~0.7 µs per async call with two reads, most of it the reads), and the node's calls
- * into an agent leave in batches and are answered in batches, so within one turn they
- * all start, or all settle, at the same moment anyway. Used for the start of every call
- * (its receipt, for an async call the node serves: the latency includes the wait behind
- * the calls before it in the batch) and the settle of the node's calls; a call the node
- * serves settles on a fresh read, since its handler's time is what is measured, and a
- * blocking call also starts on one. Resolution: one turn of the node's event loop.
+ * The event-loop turn (up to its next microtask checkpoint) and its clock. A clock read
+ * costs more than everything else the observer does for a call (measured: ~0.06–0.2 µs
+ * each on these machines, a `histogram.record` ~0.03–0.1 µs, against ~0.07 µs for a
+ * whole blocking call of an inline agent), so reads are shared and spared:
+ *
+ * - The node's calls into an agent leave in batches and are answered in batches, so
+ *   within one turn they all start, or all settle, at the same moment anyway: their start
+ *   and settle use the turn's clock, read once (resolution: one turn of the event loop).
+ *   The start of every call the node serves (its receipt) uses it too: an async call's
+ *   latency includes the wait behind the calls before it in the batch.
+ * - A call the node serves settles on a fresh read (its handler's time is what is
+ *   measured), and a blocking call also starts on one (a spinning server or an inline
+ *   agent's loop answers many in one turn). Those reads are what costs, so not every such
+ *   call is timed: see {@link CallCounters.sample}.
  */
 let turnClock = -1;
+let turn = 0;
+let turnEnding = false;
 const endOfTurn = (): void => {
+  turn++;
+  turnEnding = false;
   turnClock = -1;
 };
+/** The current turn's number (a microtask marks its end). */
+function currentTurn(): number {
+  if (!turnEnding) {
+    turnEnding = true;
+    queueMicrotask(endOfTurn);
+  }
+  return turn;
+}
 function turnNow(): number {
   if (turnClock < 0) {
     turnClock = performance.now();
-    queueMicrotask(endOfTurn);
+    currentTurn();
   }
   return turnClock;
 }
 
-/** Counters and latency of one direction and kind of call. */
+/*
+ * Whether anyone traces: `start` is asked at every call (it has the subscribers of
+ * `tracingChannel.subscribe` and the bound stores, so they take effect at once), the
+ * other four events once per turn (a subscriber to only those takes effect from the
+ * next turn). Asking all five per call, as `TracingChannel.hasSubscribers` does, cost
+ * ~55 ns a call on Node 20 once any subscriber had come and gone: Node swaps a channel's
+ * prototype when its first subscriber comes or its last goes, which leaves the getter
+ * calls megamorphic; one of them costs ~10 ns then, ~1 ns before.
+ */
+const startChannel = callChannel.start;
+let othersTurn = -1;
+let othersOn = false;
+function tracing(): boolean {
+  if (startChannel.hasSubscribers) return true;
+  const now = currentTurn();
+  if (now !== othersTurn) {
+    othersTurn = now;
+    othersOn = callChannel.hasSubscribers;
+  }
+  return othersOn;
+}
+
+/**
+ * Of the calls of one direction and kind after the first in a turn, about one in
+ * `SAMPLE_EVERY` is timed (at a pseudo-random interval, so a periodic pattern of calls
+ * cannot alias with it). 64: the clock pair and histogram record (~0.3 µs) cost a
+ * back-to-back blocking call ~5 ns on average, and a burst of 10 000 calls still
+ * yields ~150 timings.
+ */
+const SAMPLE_EVERY = 64;
+/** xorshift32 state for the sampling intervals (quality is not needed, only no period). */
+let sampleSeed = 0x2545f491;
+/** An interval uniform in [1, 2·SAMPLE_EVERY − 1]: mean SAMPLE_EVERY. */
+function sampleInterval(): number {
+  let x = sampleSeed;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  sampleSeed = x;
+  return 1 + ((x >>> 0) % (2 * SAMPLE_EVERY - 1));
+}
+
+/*
+ * The token of a call nobody traces is a number, so no object is allocated per call:
+ * its start time (ms, >= 0) if it is timed with weight 1, `-start - 1` (<= -1) if it is
+ * timed as a sample (weight SAMPLE_EVERY), or UNTIMED (counted, not timed).
+ */
+const UNTIMED = -0.5;
+const sampledToken = (start: number): number => -start - 1;
+
+/**
+ * Counters and latency of one direction and kind of call.
+ *
+ * Counts are exact. Latency: every call is timed that is the first of its direction and
+ * kind in its event-loop turn, and every traced call; of the others, one in about
+ * {@link SAMPLE_EVERY} (see {@link sample}). The histogram holds the timed calls;
+ * `totalMs` weighs each sampled one by SAMPLE_EVERY (an unbiased estimate of the sum
+ * over all calls, exact while no call was sampled). The node's calls into an agent are
+ * all timed for free (the turn's clock) and only their histogram record is sampled, so
+ * their `totalMs` is exact.
+ */
 export class CallCounters {
   /** Calls started. */
   started = 0;
@@ -46,21 +124,47 @@ export class CallCounters {
   timeouts = 0;
   aborted = 0;
   closed = 0;
-  /** Sum of start-to-settle latencies, in ms. */
+  /** Sum of start-to-settle latencies, in ms (estimated, see the class). */
   totalMs = 0;
-  /** Start-to-settle latency in nanoseconds. */
+  /** Start-to-settle latency of the timed calls, in nanoseconds. */
   readonly latency: RecordableHistogram = createHistogram();
+  /** The turn of the last call that was timed as the first of its turn. */
+  private turn = -1;
+  private countdown = 1;
   constructor(
     readonly direction: CallDirection,
     readonly kind: CallKind,
   ) {}
 
-  /** Calls started and not settled yet. */
-  get inFlight(): number {
-    return this.started - this.ok - this.errors - this.timeouts - this.aborted - this.closed;
+  /** Calls settled. */
+  get settledCalls(): number {
+    return this.ok + this.errors + this.timeouts + this.aborted + this.closed;
   }
 
-  settled(outcome: CallOutcome, ms: number): void {
+  /** Calls started and not settled yet. */
+  get inFlight(): number {
+    return this.started - this.settledCalls;
+  }
+
+  /**
+   * Whether to time the call that starts (or settles) now: its weight, 0 if not. The
+   * first call of a turn always (a call alone in its turn costs a turn of the event loop
+   * anyway, and nothing is estimated while calls come one at a time); of the calls after
+   * it in the same turn, one in about SAMPLE_EVERY.
+   */
+  sample(): number {
+    const now = currentTurn();
+    if (now !== this.turn) {
+      this.turn = now;
+      return 1;
+    }
+    if (--this.countdown > 0) return 0;
+    this.countdown = sampleInterval();
+    return SAMPLE_EVERY;
+  }
+
+  /** A call settled that was not timed. */
+  count(outcome: CallOutcome): void {
     switch (outcome) {
       case 'ok':
         this.ok++;
@@ -78,7 +182,23 @@ export class CallCounters {
         this.closed++;
         break;
     }
+  }
+
+  /** A timed call settled after `ms`; `weight`: 1, or SAMPLE_EVERY for a sampled one. */
+  settled(outcome: CallOutcome, ms: number, weight: number): void {
+    this.count(outcome);
+    this.totalMs += ms * weight;
+    this.record(ms);
+  }
+
+  /** A call settled after `ms`, timed for free: in the total, in the histogram if sampled. */
+  settledTimed(outcome: CallOutcome, ms: number): void {
+    this.count(outcome);
     this.totalMs += ms;
+    if (this.sample() !== 0) this.record(ms);
+  }
+
+  private record(ms: number): void {
     // The histogram takes integers >= 1: nanoseconds, at least 1.
     const ns = Math.round(ms * 1e6);
     this.latency.record(ns >= 1 ? ns : 1);
@@ -92,6 +212,12 @@ class TracedCall implements CallTraceContext {
   error?: unknown;
   /** Whether `end` was published already (the synchronous part returned a promise). */
   pending = false;
+  /**
+   * Whether `start` was published. A call the node serves publishes it when its handler
+   * is run ({@link AgentCallObserver.run}: inside the stores bound to `start`), or when
+   * it settles if no handler ran (refused).
+   */
+  started = false;
   constructor(
     readonly agent: string,
     readonly direction: CallDirection,
@@ -101,6 +227,13 @@ class TracedCall implements CallTraceContext {
     readonly parentCallId: number | undefined,
     readonly startedAt: number,
   ) {}
+}
+
+/** Publishes `start` of a served call whose handler did not run inside {@link AgentCallObserver.run}. */
+function publishStart(call: TracedCall): void {
+  if (call.started) return;
+  call.started = true;
+  callChannel.start.publish(call);
 }
 
 /**
@@ -124,8 +257,6 @@ export class AgentCallObserver implements ConnectionObserver {
    * parent of the calls it makes next. Only kept up to date while the node traces.
    */
   servingParent: number | undefined;
-  private blockingIds = 0;
-  private nodeBlockingIds = 0;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
 
@@ -146,7 +277,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** Whether anyone traces calls; tells the agent when that changed. */
   traced(): boolean {
-    const on = callChannel.hasSubscribers;
+    const on = tracing();
     if (on !== this.announcing) {
       this.announcing = on;
       if (!on) this.servingParent = undefined;
@@ -161,6 +292,7 @@ export class AgentCallObserver implements ConnectionObserver {
     if (!this.traced()) return now;
     const call = new TracedCall(this.agent, 'node-to-agent', 'async', command, id, undefined, now);
     call.pending = true;
+    call.started = true;
     callChannel.start.publish(call);
     // The call's synchronous part (queueing its request) is over: it goes on later.
     callChannel.end.publish(call);
@@ -168,12 +300,18 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   outgoingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.nodeToAgent, token, outcome, error, turnNow());
+    if (typeof token === 'number') this.nodeToAgent.settledTimed(outcome, turnNow() - token);
+    else this.settledTraced(this.nodeToAgent, token as TracedCall, outcome, error, turnNow());
   }
 
   incomingStarted(id: number, command: string): unknown {
     if (command === SERVING_COMMAND) return undefined;
-    return this.started(this.agentToNode, 'async', id, command, turnNow());
+    const counters = this.agentToNode;
+    counters.started++;
+    if (this.traced()) return this.trace('async', id, command, turnNow());
+    const weight = counters.sample();
+    if (weight === 0) return UNTIMED;
+    return weight === 1 ? turnNow() : sampledToken(turnNow());
   }
 
   incomingPending(token: unknown): void {
@@ -181,15 +319,20 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   incomingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    if (token !== undefined) this.settled(this.agentToNode, token, outcome, error, performance.now());
+    if (token !== undefined) this.settled(this.agentToNode, token, outcome, error);
   }
 
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
-    this.blockingIds = this.blockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.blockingIds + 1;
+    const counters = this.blocking;
+    // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
+    const id = ++counters.started;
     // A fresh read: the blocking server may answer many calls in one turn (while it
     // spins, or an inline agent's loop), so the turn's clock could be far behind.
-    return this.started(this.blocking, 'blocking', this.blockingIds, command, performance.now());
+    if (this.traced()) return this.trace('blocking', id, command, performance.now());
+    const weight = counters.sample();
+    if (weight === 0) return UNTIMED;
+    return weight === 1 ? performance.now() : sampledToken(performance.now());
   }
 
   /** Its handler returned a promise. */
@@ -199,7 +342,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** It was answered (or not: `'closed'`). */
   blockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.blocking, token, outcome, error, performance.now());
+    this.settled(this.blocking, token, outcome, error);
   }
 
   /**
@@ -207,43 +350,62 @@ export class AgentCallObserver implements ConnectionObserver {
    * sequence of ids; no parent (the node's calls have none).
    */
   nodeBlockingStarted(command: string): unknown {
-    this.nodeBlockingIds = this.nodeBlockingIds >= Number.MAX_SAFE_INTEGER ? 1 : this.nodeBlockingIds + 1;
+    const counters = this.nodeBlocking;
+    const id = ++counters.started;
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
-    const now = performance.now();
-    this.nodeBlocking.started++;
-    if (!this.traced()) return now;
-    const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, this.nodeBlockingIds, undefined, now);
-    callChannel.start.publish(call);
-    return call;
+    if (this.traced()) {
+      const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, id, undefined, performance.now());
+      call.started = true;
+      callChannel.start.publish(call);
+      return call;
+    }
+    const weight = counters.sample();
+    if (weight === 0) return UNTIMED;
+    return weight === 1 ? performance.now() : sampledToken(performance.now());
   }
 
   /** The node's blocking call returned or threw (synchronously: `end` follows at once). */
   nodeBlockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.nodeBlocking, token, outcome, error, performance.now());
+    this.settled(this.nodeBlocking, token, outcome, error);
   }
 
-  private started(counters: CallCounters, kind: CallKind, id: number, command: string, now: number): unknown {
-    counters.started++;
-    if (!this.traced()) return now;
-    const call = new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
-    callChannel.start.publish(call);
-    return call;
+  /**
+   * Runs the handler of a call the node serves: `fn(a, b, c)`. When the call is traced,
+   * inside `start.runStores` — which publishes `start` with the stores bound to the
+   * `agent-ipc:call` start channel (`bindStore`) entered, so they are in effect in the
+   * handler and follow it across `await`s, as with Node's `traceSync`/`tracePromise`.
+   * Untraced: a plain call (fixed arity, nothing allocated).
+   */
+  run<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
+    if (!(token instanceof TracedCall) || token.started) return fn(a, b, c);
+    token.started = true;
+    return callChannel.start.runStores(token, fn, undefined, a, b, c);
+  }
+
+  /** The traced context of a call the node serves; `start` is published when its handler runs (see {@link run}). */
+  private trace(kind: CallKind, id: number, command: string, now: number): TracedCall {
+    return new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
   }
 
   private pending(token: unknown): void {
     if (!(token instanceof TracedCall)) return;
+    publishStart(token);
     token.pending = true;
     callChannel.end.publish(token);
   }
 
-  private settled(counters: CallCounters, token: unknown, outcome: CallOutcome, error: unknown, now: number): void {
-    if (typeof token === 'number') {
-      counters.settled(outcome, now - token);
-      return;
-    }
-    const call = token as TracedCall;
+  /** A call that started with a fresh or turn clock read (or none) settled: read the clock if it was timed. */
+  private settled(counters: CallCounters, token: unknown, outcome: CallOutcome, error: unknown): void {
+    if (typeof token !== 'number') this.settledTraced(counters, token as TracedCall, outcome, error, performance.now());
+    else if (token === UNTIMED) counters.count(outcome);
+    else if (token >= 0) counters.settled(outcome, performance.now() - token, 1);
+    else counters.settled(outcome, performance.now() + token + 1, SAMPLE_EVERY);
+  }
+
+  private settledTraced(counters: CallCounters, call: TracedCall, outcome: CallOutcome, error: unknown, now: number): void {
+    publishStart(call);
     const ms = now - call.startedAt;
-    counters.settled(outcome, ms);
+    counters.settled(outcome, ms, 1);
     call.outcome = outcome;
     call.durationMs = ms;
     if (outcome !== 'ok') {

@@ -2,7 +2,7 @@
  * The call observer seam: the one place every call an agent's connection carries is
  * seen to start and to settle, with its outcome. `stats`, tracing and metrics are all
  * built on it (see {@link AgentCallObserver}); the connection and the blocking servers
- * only call these four hooks and know nothing of what is done with them.
+ * only call these hooks and know nothing of what is done with them.
  *
  * A hook's return value is an opaque token the caller keeps with the call and hands
  * back when it settles, so the observer needs no table of calls in flight.
@@ -29,6 +29,12 @@ export interface ConnectionObserver {
   outgoingSettled(token: unknown, outcome: CallOutcome, error: unknown): void;
   /** A request from the other side is about to be served (or refused). */
   incomingStarted(id: number, command: string): unknown;
+  /**
+   * Runs its handler: must call `fn(a, b, c)` once and return what it returns (or throw
+   * what it throws). Lets the observer run the handler in a context (agent-ipc's enters
+   * the stores bound to its tracing channel). Absent: the handler is called directly.
+   */
+  run?<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R;
   /** Its handler returned a promise: the call goes on after this turn. */
   incomingPending(token: unknown): void;
   /** Its answer was queued (or dropped, `'closed'`). */

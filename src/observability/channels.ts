@@ -42,7 +42,7 @@ export interface CallTraceContext {
    * (its `direction` is `'node-to-agent'`, its `kind` `'async'`). `undefined` otherwise.
    */
   readonly parentCallId: number | undefined;
-  /** `performance.now()` on the node's thread when the call started (read once per event-loop turn: all calls started in one turn share it). */
+  /** `performance.now()` on the node's thread when the call started (for async calls read once per event-loop turn: those started in one turn share it; for blocking calls read at the call). */
   readonly startedAt: number;
   /** Set when the call settled: how it ended. */
   outcome?: CallOutcome;

@@ -28,7 +28,7 @@ export function observedBlockingHandlers(handlers: HandlerTable, observer: () =>
       }
       let result: unknown;
       try {
-        result = handler(payload, call);
+        result = seen ? seen.run(token, handler, payload, call, undefined) : handler(payload, call);
       } catch (error) {
         seen?.blockingSettled(token, 'error', error);
         throw error;

@@ -14,11 +14,11 @@
  * covers the announcement too. It is sent only when the served call changes.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Handler, HandlerTable, IncomingCall } from '../connection.ts';
+import type { ConnectionObserver } from './call-observer.ts';
 import { SERVING_COMMAND } from './agent-observer.ts';
 
 /** Tracks the node call an agent serves and announces it. @internal */
-export class ServingAnnouncer {
+export class ServingAnnouncer implements ConnectionObserver {
   private on = false;
   private store: AsyncLocalStorage<number> | undefined;
   /** The call id last announced (0: none). */
@@ -39,18 +39,24 @@ export class ServingAnnouncer {
     this.announced = 0;
   }
 
-  /** `methods`, each handler run in the store of the call it serves while the node traces. */
-  handlers(methods: HandlerTable): HandlerTable {
-    return {
-      get: (command) => {
-        const handler = methods.get(command);
-        if (!handler || !this.on) return handler;
-        const store = this.store!;
-        const served: Handler = (payload: unknown, call: IncomingCall) => store.run(call.id, handler, payload, call);
-        return served;
-      },
-    };
+  // The agent's connection reports to the announcer (ConnectionObserver): a served call's
+  // token is its request id while the node traces, and its handler runs in the store
+  // holding that id. The handler is called as it is (no wrapper per call, and no
+  // AbortController for a handler that does not take the call's signal), so a node that
+  // traces costs the agent one `store.run` per served call.
+  outgoingStarted(): unknown {
+    return undefined;
   }
+  outgoingSettled(): void {}
+  incomingStarted(id: number): unknown {
+    return this.on ? id : undefined;
+  }
+  run<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
+    // The store is there whenever a token is: setTracing(true) made it.
+    return token === undefined || !this.store ? fn(a, b, c) : this.store.run(token as number, fn, a, b, c);
+  }
+  incomingPending(): void {}
+  incomingSettled(): void {}
 
   /** Called before every call the agent makes: announces the served call if it changed. */
   beforeCall(): void {
