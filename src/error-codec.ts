@@ -15,6 +15,7 @@
 import {
   AbortError,
   AgentExitedError,
+  AgentUnresponsiveError,
   AgentIpcError,
   BlockingNotAllowedError,
   ConnectionClosedError,
@@ -23,6 +24,7 @@ import {
   MessageTooLargeError,
   ProtocolError,
   RemoteError,
+  StartupTimeoutError,
   ThrownValueError,
   TooManyCallsError,
   TimeoutError,
@@ -80,6 +82,8 @@ for (const cls of [
   UnknownMethodError,
   DataCloneError,
   ThrownValueError,
+  StartupTimeoutError,
+  AgentUnresponsiveError,
 ]) {
   registerError(cls);
 }

@@ -5,6 +5,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { deserializeError, serializeError, type WireError } from '../src/error-codec.ts';
+import * as errors from '../src/errors.ts';
 import { ProtocolError, RemoteError, ThrownValueError } from '../src/errors.ts';
 
 test('records that are not records become a ProtocolError, never a throw', (t) => {
@@ -72,4 +73,38 @@ test('arbitrary values thrown and arbitrary records received never make the code
     { numRuns: 1000, seed: 0x5eed },
   );
   t.pass();
+});
+
+test('every error class agent-ipc exports is registered: it comes back as itself, with its code and fields', (t) => {
+  const classes = Object.entries(errors).filter(
+    (entry): entry is [string, typeof Error] => typeof entry[1] === 'function' && entry[1].prototype instanceof Error && entry[1] !== errors.RemoteError,
+  );
+  t.true(classes.length >= 15, `${classes.length} classes`);
+  for (const [exported, cls] of classes) {
+    const name = (cls.prototype as Error).name;
+    t.is(name, exported, `${exported}: its prototype carries its name`);
+    const wire: WireError = { name, message: 'm', code: 'ERR_SOME_CODE', props: { timeoutMs: 5 } };
+    const error = deserializeError(structuredClone(wire));
+    t.true(error instanceof cls, `${exported}: rebuilt as its class, got ${error.name}`);
+    t.is(error.name, exported);
+    t.is((error as { code?: unknown }).code, 'ERR_SOME_CODE', `${exported}: its code`);
+    t.is((error as { timeoutMs?: unknown }).timeoutMs, 5, `${exported}: its fields`);
+  }
+});
+
+test('StartupTimeoutError and AgentUnresponsiveError round-trip through the codec as themselves', (t) => {
+  const startup = new errors.StartupTimeoutError('slow', 50);
+  const unresponsive = new errors.AgentUnresponsiveError('stuck', { code: null, signal: 'SIGKILL' }, 75);
+  for (const [original, cls] of [
+    [startup, errors.StartupTimeoutError],
+    [unresponsive, errors.AgentUnresponsiveError],
+  ] as const) {
+    const back = deserializeError(structuredClone(serializeError(original)));
+    t.true(back instanceof cls, original.name);
+    t.is(back.message, original.message);
+    t.is((back as { code?: unknown }).code, original.code);
+    t.is((back as { timeoutMs?: unknown }).timeoutMs, original.timeoutMs);
+  }
+  t.true(deserializeError(structuredClone(serializeError(unresponsive))) instanceof errors.AgentExitedError, 'still an AgentExitedError');
+  t.is((deserializeError(structuredClone(serializeError(startup))) as errors.StartupTimeoutError).agentName, 'slow');
 });
