@@ -10,7 +10,6 @@ import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
 import { invalidOption } from './invalid-option.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
-import { observedBlockingHandlers } from './observability/inline-blocking.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
 import { launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
@@ -104,11 +103,9 @@ export function createAgentHost(
     }
   }
   let launcher: AgentLauncher;
-  // eslint-disable-next-line prefer-const -- read by the inline launcher's handlers, set below
-  let host: AgentHost | undefined;
   switch (resolved.isolation) {
     case 'inline':
-      launcher = launchInline(init, observedBlockingHandlers(handlers, () => host?.observer));
+      launcher = launchInline(init);
       break;
     case 'thread':
       launcher = launchThread(init, resolved.resourceLimits);
@@ -117,7 +114,7 @@ export function createAgentHost(
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles, sandbox: resolved.sandbox });
       break;
   }
-  host = new AgentHost(launcher, {
+  const host = new AgentHost(launcher, {
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,

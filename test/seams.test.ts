@@ -1,0 +1,92 @@
+/**
+ * One seam per concern, held to it: every isolation serves an agent's blocking calls the
+ * same way (the same stats, the same DeadlockError), and the line server starts its
+ * agents with every agent option `spawnAgent` takes. A launcher that grows its own path
+ * again, or an option the line server drops, fails here.
+ */
+import test from 'ava';
+import { DeadlockError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
+import type SeamsAgent from './fixtures/seams-agent.ts';
+import type { Outcome, SeamsNodeApi } from './fixtures/seams-agent.ts';
+
+const entry = new URL('./fixtures/seams-agent.ts', import.meta.url);
+const isolations: Isolation[] = ['inline', 'thread', 'process'];
+
+/** What one isolation did with the fixed sequence of blocking calls. */
+interface Observed {
+  outcomes: Outcome[];
+  /** How the node's calls back into the agent, made while serving its blocking call, ended. */
+  callBacks: { remote: string; blocking: string };
+  stats: { blockingCalls: number; errors: number; callsIn: number };
+  blockingMetrics: { calls: number; ok: number; errors: number };
+}
+
+async function runSequence(isolation: Isolation): Promise<Observed> {
+  // Set once spawned: the handlers call back into it.
+  const spawned: { agent?: Agent<typeof SeamsAgent> } = {};
+  let remoteAttempt: Promise<unknown> | undefined;
+  let blocking = 'answered';
+  const expose: SeamsNodeApi = {
+    add: (a, b) => a + b,
+    fail(message): never {
+      throw new RangeError(message);
+    },
+    callBack() {
+      // The agent is waiting on this very call: calling into it cannot be answered.
+      remoteAttempt = spawned.agent!.remote.ping();
+      remoteAttempt.catch(() => undefined);
+      try {
+        spawned.agent!.blocking.ping();
+      } catch (error) {
+        blocking = (error as Error).name;
+      }
+      return 'served';
+    },
+    later: () => Promise.resolve(1),
+  };
+  const agent = (spawned.agent = await spawnAgent<typeof SeamsAgent>(entry, { isolation, expose, name: `seams-${isolation}` }));
+  try {
+    const outcomes = await agent.remote.sequence();
+    const remote = await remoteAttempt!.then(
+      () => 'answered',
+      (error: unknown) => (error as Error).name,
+    );
+    const stats = agent.stats;
+    const metrics = await agent.metrics({ timeoutMs: 100 });
+    const blockingRow = metrics.calls.find((row) => row.direction === 'agent-to-node' && row.kind === 'blocking');
+    return {
+      outcomes,
+      callBacks: { remote, blocking },
+      // callsOut is left out: the node's own calls differ (agent.blocking refuses at the call site).
+      stats: { blockingCalls: stats.blockingCalls, errors: stats.errors, callsIn: stats.callsIn },
+      blockingMetrics: { calls: blockingRow?.calls ?? -1, ok: blockingRow?.ok ?? -1, errors: blockingRow?.errors ?? -1 },
+    };
+  } finally {
+    await agent.close();
+  }
+}
+
+test('the same blocking calls give the same stats, metrics and DeadlockError under every isolation', async (t) => {
+  const seen = new Map<Isolation, Observed>();
+  for (const isolation of isolations) seen.set(isolation, await runSequence(isolation));
+  const thread = seen.get('thread')!;
+  // The thread agent's behaviour is the reference; it is checked on its own first.
+  t.deepEqual(thread.outcomes, [{ value: 3 }, { error: 'RangeError' }, { error: 'UnknownMethodError' }, { value: 'served' }]);
+  t.deepEqual(thread.callBacks, { remote: DeadlockError.name, blocking: DeadlockError.name });
+  t.deepEqual(thread.stats, { blockingCalls: 4, errors: 2, callsIn: 0 });
+  t.deepEqual(thread.blockingMetrics, { calls: 4, ok: 2, errors: 2 });
+  for (const isolation of isolations) t.deepEqual(seen.get(isolation), thread, `isolation '${isolation}' diverges from 'thread'`);
+});
+
+for (const isolation of ['inline', 'thread'] as const) {
+  test(`${isolation}: while the node's thread is parked in agent.blocking, a call-back whose handler returns a promise is DeadlockError`, async (t) => {
+    const agent = await spawnAgent<typeof SeamsAgent>(entry, {
+      isolation,
+      expose: { add: (a: number, b: number) => a + b, fail: () => undefined, callBack: () => '', later: () => Promise.resolve(1) },
+    });
+    t.teardown(() => agent.close());
+    t.deepEqual(agent.blocking.callLater(), { error: DeadlockError.name });
+    t.is(agent.stats.blockingCalls, 1);
+    t.is(agent.stats.errors, 1);
+  });
+}
