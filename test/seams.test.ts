@@ -5,11 +5,17 @@
  * again, or an option the line server drops, fails here.
  */
 import test from 'ava';
-import { DeadlockError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
+import { pino } from 'pino';
+import { DeadlockError, MessageTooLargeError, TimeoutError, TooManyCallsError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
+import { createLineServer } from '../src/lines/index.ts';
+import { AGENT_OPTIONS } from '../src/spawn-options.ts';
+import { LineClient } from './fixtures/lines/line-client.ts';
+import type { OptionsNodeApi, OptionsProbe } from './fixtures/lines/options-protocol.ts';
 import type SeamsAgent from './fixtures/seams-agent.ts';
 import type { Outcome, SeamsNodeApi } from './fixtures/seams-agent.ts';
 
 const entry = new URL('./fixtures/seams-agent.ts', import.meta.url);
+const optionsProtocol = new URL('./fixtures/lines/options-protocol.ts', import.meta.url);
 const isolations: Isolation[] = ['inline', 'thread', 'process'];
 
 /** What one isolation did with the fixed sequence of blocking calls. */
@@ -90,3 +96,63 @@ for (const isolation of ['inline', 'thread'] as const) {
     t.is(agent.stats.errors, 1);
   });
 }
+
+/** The agent options `spawnAgent` takes and the line server must pass through, with values a test can see from inside. */
+const lineAgentOptions = {
+  data: { bigBytes: 8192, calls: 3 } satisfies OptionsProbe,
+  maxMessageBytes: 4096,
+  maxInFlight: 2,
+  timeoutMs: 300,
+  startupTimeoutMs: 20_000,
+  resourceLimits: { maxOldGenerationSizeMb: 96 },
+};
+
+for (const isolation of ['thread', 'process'] as const) {
+  test(`${isolation}: the line server starts its agents with every agent option`, async (t) => {
+    const records: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
+    const expose: OptionsNodeApi = { size: (text) => text.length, slow: () => new Promise<void>((resolve) => setTimeout(resolve, 1000)) };
+    const server = createLineServer({ agent: optionsProtocol, expose, isolation, logger, name: 'opts', ...lineAgentOptions });
+    t.teardown(() => server.close());
+    const { port } = await server.listen(0, '127.0.0.1');
+    const client = await LineClient.connect(port);
+    t.teardown(() => client.destroy());
+    const seen = JSON.parse((await client.next()) ?? 'null') as Record<string, unknown>;
+    t.deepEqual(seen.data, lineAgentOptions.data);
+    t.is(seen.isolation, isolation);
+    // maxMessageBytes: the agent's own connection refuses the 8 KiB call.
+    t.is(seen.big, MessageTooLargeError.name);
+    // maxInFlight 2: the third call is refused at once; timeoutMs: the other two time out.
+    t.deepEqual(seen.calls, [TimeoutError.name, TimeoutError.name, TooManyCallsError.name]);
+    // resourceLimits: a 96 MiB old generation (plus the young one), not Node's default of gigabytes.
+    t.true((seen.heapLimitMb as number) < 512, `heap limit ${String(seen.heapLimitMb)} MiB`);
+    // logger: the agent's record came through the server's logger.
+    t.truthy(records.find((record) => record.agentSaw === 'opts-1' && record.msg === 'options probe'));
+  });
+}
+
+test('the line server refuses a bad agent option with the TypeError spawnAgent gives', async (t) => {
+  const bad: Array<[string, unknown]> = [
+    ['isolation', 'fiber'],
+    ['data', () => 1],
+    ['logger', {}],
+    ['timeoutMs', -1],
+    ['startupTimeoutMs', 'soon'],
+    ['maxMessageBytes', 10],
+    ['maxInFlight', 0],
+    ['resourceLimits', { maxOldGenerationSizeMb: -5 }],
+    ['sandbox', 'yes'],
+  ];
+  // Every agent option is in the list: one added later must be added here too.
+  t.deepEqual(bad.map(([option]) => option).sort(), [...AGENT_OPTIONS].sort());
+  for (const [option, value] of bad) {
+    const fromSpawn = await spawnAgent(entry, { [option]: value }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    t.true(fromSpawn instanceof TypeError, `spawnAgent ${option}`);
+    const fromServer = t.throws(() => createLineServer({ agent: optionsProtocol, [option]: value }), { instanceOf: TypeError }, `line server ${option}`);
+    t.is(fromServer?.message ?? 'no error from the line server', fromSpawn?.message ?? 'no error from spawnAgent');
+    t.true(fromServer?.message.includes(`'${option}`) === true, `message names '${option}'`);
+  }
+});
