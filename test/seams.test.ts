@@ -8,7 +8,14 @@ import test from 'ava';
 import { pino } from 'pino';
 import { DeadlockError, MessageTooLargeError, TimeoutError, TooManyCallsError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
 import { createLineServer } from '../src/lines/index.ts';
+import { IpcConnection } from '../src/connection-layer.ts';
 import { AGENT_OPTIONS } from '../src/spawn-options.ts';
+import { StreamFrameWriter } from '../src/transports/stream-frame-writer.ts';
+import { StreamChannel } from '../src/transports/stream-frames.ts';
+import { StreamLink, StreamTransport } from '../src/transports/stream-transport.ts';
+import { FrameKind, type Batch } from '../src/wire.ts';
+import { table } from './helpers/connection-pair.ts';
+import { streamPair } from './helpers/stream-pair.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
 import type { OptionsNodeApi, OptionsProbe } from './fixtures/lines/options-protocol.ts';
 import type SeamsAgent from './fixtures/seams-agent.ts';
@@ -155,4 +162,32 @@ test('the line server refuses a bad agent option with the TypeError spawnAgent g
     t.is(fromServer?.message ?? 'no error from the line server', fromSpawn?.message ?? 'no error from spawnAgent');
     t.true(fromServer?.message.includes(`'${option}`) === true, `message names '${option}'`);
   }
+});
+
+test('a stream transport reports a batch it cannot send and writes nothing; the connection fails only the frames that do not go', async (t) => {
+  // The writer alone: too large is reported, not turned into frames of its own.
+  const written: Batch[] = [];
+  const writer = new StreamFrameWriter(1024, { write: (_frame, batch) => written.push(batch) });
+  const error = t.throws(() => writer.send(StreamChannel.AGENT, [FrameKind.NOTIFY, 'x', [new Uint8Array(4096)]]), { instanceOf: MessageTooLargeError });
+  t.true((error?.size ?? 0) > 4096);
+  t.is(error?.limit, 1024);
+  t.deepEqual(written, []);
+
+  // Through a connection: a batch of a too-large request, a fine one and a too-large
+  // answer; each fails (or not) where it belongs, and the other side is not left waiting.
+  const { a, b } = streamPair();
+  const connA = new IpcConnection(new StreamTransport(new StreamLink(a, { maxMessageBytes: 16 * 1024 }), StreamChannel.AGENT), { peerName: 'b' });
+  const connB = new IpcConnection(new StreamTransport(new StreamLink(b, { maxMessageBytes: 16 * 1024 }), StreamChannel.AGENT), {
+    peerName: 'a',
+    handlers: table({ add: (x: number, y: number) => x + y, big: (n: number) => new Uint8Array(n) }),
+  });
+  t.teardown(() => (connA.close(), connB.close()));
+  const tooLarge = connA.request('add', [new Uint8Array(64 * 1024), 1]);
+  const fine = connA.request('add', [1, 2]);
+  const bigAnswer = connA.request('big', [64 * 1024]);
+  await t.throwsAsync(tooLarge, { instanceOf: MessageTooLargeError, message: /request 'add'/ });
+  t.is(await fine, 3);
+  await t.throwsAsync(bigAnswer, { instanceOf: MessageTooLargeError, message: /the answer to request #/ });
+  t.false(connA.closed);
+  t.false(connB.closed);
 });
