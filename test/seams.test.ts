@@ -14,6 +14,7 @@ import { StreamFrameWriter } from '../src/transports/stream-frame-writer.ts';
 import { StreamChannel } from '../src/transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../src/transports/stream-transport.ts';
 import { FrameKind, type Batch } from '../src/wire.ts';
+import { spawnForTest } from './helpers/agents.ts';
 import { table } from './helpers/connection-pair.ts';
 import { streamPair } from './helpers/stream-pair.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
@@ -93,11 +94,10 @@ test('the same blocking calls give the same stats, metrics and DeadlockError und
 
 for (const isolation of ['inline', 'thread'] as const) {
   test(`${isolation}: while the node's thread is parked in agent.blocking, a call-back whose handler returns a promise is DeadlockError`, async (t) => {
-    const agent = await spawnAgent<typeof SeamsAgent>(entry, {
+    const agent = await spawnForTest<typeof SeamsAgent>(t, entry, {
       isolation,
       expose: { add: (a: number, b: number) => a + b, fail: () => undefined, callBack: () => '', later: () => Promise.resolve(1) },
     });
-    t.teardown(() => agent.close());
     t.deepEqual(agent.blocking.callLater(), { error: DeadlockError.name });
     t.is(agent.stats.blockingCalls, 1);
     t.is(agent.stats.errors, 1);
