@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { serveBlocking, serveBlockingNow, servingBlockingOf } from './blocking-context.ts';
+import { servedForwardMailbox } from './blocking/mailbox.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
@@ -221,7 +222,7 @@ export class AgentHost implements Agent<unknown> {
       maxMessageBytes,
     };
     if (launcher.mailbox) {
-      this.mailbox = new MailboxServer(launcher.mailbox.memory, launcher.mailbox.sidePort, service);
+      this.mailbox = new MailboxServer(servedForwardMailbox(launcher.mailbox.memory), launcher.mailbox.sidePort, service);
       this.mailbox.start();
     }
     this.blockingService = launcher.serveBlocking?.(service);

@@ -5,9 +5,11 @@
  * spin, several agents bursting at once are all served, and nothing spins while idle.
  * Never its timing: the machine may be loaded.
  */
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
-import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
+import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
@@ -81,10 +83,41 @@ test('policy: the back-off is bounded, probes stay short, and a caught probe bri
   t.true(policy.nextBudget() > 0);
 });
 
+test('policy: a probe spins for the probe budget, however short the learned one is', (t) => {
+  // Learned in a fast regime: events within ~0.1 µs, so a budget of a few µs.
+  const policy = new SpinPolicy(LIMITS);
+  for (let i = 0; i < 20; i++) policy.caught(100);
+  const learned = policy.nextBudget();
+  t.true(learned < LIMITS.probeNs, `learned ${learned}`);
+  policy.missed(learned, 1_000_000, true);
+  parkedWaitsBeforeSpin(policy);
+  // The first event of a recovering regime comes later than a burst's (the other side was
+  // parked or just woken): a probe as short as the learned budget would always miss it.
+  t.is(policy.nextBudget(), LIMITS.probeNs);
+});
+
 test('policy: there is no floor — a site whose events come late stops spinning', (t) => {
   const policy = new SpinPolicy(LIMITS);
   for (let i = 0; i < 3; i++) policy.missed(policy.nextBudget() || 20_000, 400_000, false);
   t.is(policy.nextBudget(), 0);
+});
+
+test('confinedToOneCpu: follows the thread\'s CPU affinity, also when it changes while running', (t) => {
+  t.is(confinedToOneCpu(performance.now()), availableParallelism() <= 1);
+  // A child that pins itself to one CPU mid-run (as `taskset -p` would): seen within the re-check interval.
+  const script = `
+    import { execFileSync } from 'node:child_process';
+    import { confinedToOneCpu } from ${JSON.stringify(new URL('../src/blocking/spin-budget.ts', import.meta.url).href)};
+    const before = confinedToOneCpu(performance.now());
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    const soon = confinedToOneCpu(performance.now());
+    const later = confinedToOneCpu(performance.now() + 1_000);
+    console.log(JSON.stringify({ before, soon, later }));`;
+  const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const seen = JSON.parse(out) as { before: boolean; soon: boolean; later: boolean };
+  t.is(seen.before, availableParallelism() <= 1);
+  t.is(seen.soon, seen.before, 'cached between checks (a system call each time would cost ~1 µs a call)');
+  t.true(seen.later, 'pinned to one CPU');
 });
 
 /** A clock that moves only when read: `step` ms per read, or the next of `jumps`. */

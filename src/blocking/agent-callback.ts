@@ -4,11 +4,11 @@
  * the parked node serves from its wait (see `reverse-mailbox.ts`). When the slot is shut
  * (the node is not parked) the caller falls back to the forward mailbox.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import type { MessagePort } from 'node:worker_threads';
+import { ByteArea } from '../codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
-import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
-import type { SideMessage } from './mailbox.ts';
+import { TimeoutError } from '../errors.ts';
+import { FixedArea, readBody, writeRequest } from './mailbox-body.ts';
 import { CALLBACK_AREA_OFFSET, CallbackPhase, Flag, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
 
 /** The result of {@link ParkedNodeLink.tryCall}: the answer, or `undefined` if the node is not parked. */
@@ -17,7 +17,7 @@ export type CallbackOutcome = { value: unknown } | undefined;
 /** Makes blocking calls into a parked node. */
 export class ParkedNodeLink {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
+  private readonly area: FixedArea;
   /** Tags call-back bodies on the side port, so that a stale one is recognised and skipped. */
   private seq = 0;
 
@@ -27,7 +27,7 @@ export class ParkedNodeLink {
     private readonly maxMessageBytes: number,
   ) {
     this.header = reverseHeader(memory);
-    this.area = new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES);
+    this.area = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
   }
 
   /** Whether the node is parked on this agent right now. */
@@ -48,23 +48,9 @@ export class ParkedNodeLink {
   tryCall(command: string, payload: unknown, timeoutMs: number): CallbackOutcome {
     const { header } = this;
     if (Atomics.load(header, RSlot.CB_STATE) !== CallbackPhase.OPEN) return undefined;
-    const request: unknown[] = [command, payload];
-    let end: number;
-    try {
-      end = encodeInto(request, this.area, 0);
-    } catch (error) {
-      throw new DataCloneError(`an argument of blocking call '${command}'`, { cause: error });
-    }
-    let flags = 0;
     const seq = (this.seq = (this.seq + 1) | 0);
-    if (end < 0) {
-      const body = encodeToNewBuffer(request);
-      if (body.length > this.maxMessageBytes) throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.maxMessageBytes);
-      // Posted before the CAS: if the slot shut meanwhile, the node skips it later (its seq is stale).
-      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
-      flags = Flag.VIA_PORT;
-      end = 0;
-    }
+    // A body on the side port is posted before the CAS: if the slot shuts meanwhile, the node skips it later (its seq is stale).
+    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.maxMessageBytes);
     header[RSlot.CB_SEQ] = seq;
     header[RSlot.CB_LENGTH] = end;
     header[RSlot.CB_FLAGS] = flags;
@@ -88,25 +74,10 @@ export class ParkedNodeLink {
       Atomics.wait(header, RSlot.CB_STATE, phase, left === Infinity || left <= 0 ? 50 : Math.min(left, 50));
     }
     const answerFlags = header[RSlot.CB_FLAGS]!;
-    let value: unknown;
-    if (answerFlags & Flag.VIA_PORT) {
-      const body = this.takeBody(seq, command);
-      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
-    } else {
-      value = decode(this.area, 0, header[RSlot.CB_LENGTH]!);
-    }
+    const value = readBody(this.area, this.sidePort, seq, answerFlags, header[RSlot.CB_LENGTH]!, `blocking call '${command}': answer body`);
     // Reopen for the next call-back unless the node has shut the slot meanwhile.
     Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);
     if (answerFlags & Flag.ERROR) throw deserializeError(value as WireError, 'the node');
     return { value };
-  }
-
-  private takeBody(seq: number, command: string): Uint8Array {
-    for (;;) {
-      const received = receiveMessageOnPort(this.sidePort);
-      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
-      const message = received.message as SideMessage;
-      if (message?.seq === seq) return message.body;
-    }
   }
 }

@@ -3,20 +3,12 @@
  * agent's thread in `Atomics.wait` (after a short adaptive spin) and returns the
  * answer as a plain value. See `mailbox.ts` for the layout and the phase machine.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
+import type { MessagePort } from 'node:worker_threads';
 import { deserializeError, type WireError } from '../error-codec.ts';
-import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
-import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
-
-/**
- * The agent's spin for an answer while the node watches the mailbox: in a burst the
- * answer comes in a few µs when the node has a core; 200 µs covers a quick handler.
- * See spin-budget.ts for how it learns.
- */
-const ANSWER_SPIN = { initialNs: 20_000, maxNs: 200_000, probeNs: 20_000, missesBeforeBackOff: 3 };
-
+import { ProtocolError, TimeoutError } from '../errors.ts';
+import { AnswerSpin } from './answer-spin.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
+import { readBody, writeRequest } from './mailbox-body.ts';
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -39,15 +31,14 @@ export interface BlockingCallerOptions {
 export class BlockingCaller {
   private readonly header: Int32Array;
   private readonly area: MailboxArea;
-  private readonly policy = new SpinPolicy(ANSWER_SPIN);
+  private readonly spin: AnswerSpin;
   private seq = 0;
 
-  /** The spin's exit tests, one function each for all calls (no closure per call). */
+  /** The spin's exit test, one function for all calls (no closure per call). */
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, Slot.STATE));
     return phase === Phase.RESPONSE || phase === Phase.CLOSED;
   };
-  private readonly nodeNotWatching = (): boolean => Atomics.load(this.header, Slot.NODE_PARKED) === 1;
 
   constructor(
     memory: SharedArrayBuffer,
@@ -56,6 +47,7 @@ export class BlockingCaller {
   ) {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
     this.area = new MailboxArea(memory);
+    this.spin = new AnswerSpin(this.header);
   }
 
   /**
@@ -70,26 +62,7 @@ export class BlockingCaller {
 
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
-    const request: unknown[] = [command, payload];
-    let end: number;
-    try {
-      end = this.area.encode(request, this.options.maxMessageBytes);
-    } catch (error) {
-      throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
-    }
-    if (end > this.options.maxMessageBytes) {
-      throw new MessageTooLargeError(`blocking call '${command}' request`, end, this.options.maxMessageBytes);
-    }
-    let flags = 0;
-    if (end < 0) {
-      const body = encodeToNewBuffer(request);
-      if (body.length > this.options.maxMessageBytes) {
-        throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.options.maxMessageBytes);
-      }
-      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
-      flags = Flag.VIA_PORT;
-      end = 0;
-    }
+    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
     // Plain writes: the CAS on STATE below publishes them (see "Memory order" in mailbox.ts).
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
@@ -98,7 +71,7 @@ export class BlockingCaller {
     if (Atomics.compareExchange(header, Slot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) {
       throw this.options.closedError();
     }
-    if (Atomics.load(header, Slot.NODE_PARKED) === 1) Atomics.notify(header, Slot.STATE);
+    if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
 
     if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
     return this.readAnswer(seq, command);
@@ -106,31 +79,13 @@ export class BlockingCaller {
 
   /**
    * Waits until the answer to `seq` is there; false if the call was given up (timeout).
-   * Spins first only if the node is watching this mailbox and the policy says spinning
-   * has paid lately. A node that must first be woken on its event loop takes longer than
-   * a spin worth doing, and on a busy machine the spinner would hold the core the node
-   * needs to wake up (measured: spinning then cost ~2.5× the CPU per call and was slower
-   * under load). See "Spinning" in mailbox.ts.
+   * Spins first if that pays (see answer-spin.ts), then parks.
    */
   private awaitAnswer(seq: number, command: string, timeoutMs: number): boolean {
-    const { header, policy } = this;
-    // Asked on every call, so that a back-off counts calls, not only those the node watched.
-    const planned = policy.nextBudget();
-    const budgetNs = Atomics.load(header, Slot.NODE_PARKED) === 0 ? planned : 0;
-    const sent = performance.now();
-    let end: number = SpinEnd.TIMED_OUT;
-    if (budgetNs > 0) end = spinUntil(this.answered, this.nodeNotWatching, sent, budgetNs);
-    if (end === SpinEnd.CAUGHT) {
-      policy.caught((performance.now() - sent) * 1e6);
-    } else if (end === SpinEnd.PREEMPTED && this.answered()) {
-      // Came, but only because this thread lost its core to the node: a miss all the same.
-      policy.missed(budgetNs, (performance.now() - sent) * 1e6, true);
-    } else {
-      // No progress while we spun: the node never claimed the request, so it had no
-      // core (or was busy elsewhere) — spinning cannot pay now.
-      const stalled = end === SpinEnd.PREEMPTED || (end === SpinEnd.TIMED_OUT && phaseOf(Atomics.load(header, Slot.STATE)) === Phase.REQUEST);
-      if (!this.park(seq, sent, timeoutMs)) return false;
-      if (budgetNs > 0) policy.missed(budgetNs, (performance.now() - sent) * 1e6, stalled);
+    const { header, spin } = this;
+    if (!spin.spin(this.answered)) {
+      if (!this.park(seq, spin.sentAt, timeoutMs)) return false;
+      spin.parked();
     }
     const word = Atomics.load(header, Slot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
@@ -151,9 +106,9 @@ export class BlockingCaller {
         if (this.abandon(seq)) return false;
         continue;
       }
-      Atomics.store(header, Slot.AGENT_PARKED, 1);
+      Atomics.store(header, Slot.CALLER_PARKED, 1);
       Atomics.wait(header, Slot.STATE, word, left === Infinity ? undefined : left);
-      Atomics.store(header, Slot.AGENT_PARKED, 0);
+      Atomics.store(header, Slot.CALLER_PARKED, 0);
     }
   }
 
@@ -176,24 +131,8 @@ export class BlockingCaller {
     const { header } = this;
     // Plain reads: written before the answer's STATE store, which this thread has seen.
     const flags = header[Slot.FLAGS]!;
-    let value: unknown;
-    if (flags & Flag.VIA_PORT) {
-      const body = this.takeSideMessage(seq, command);
-      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
-    } else {
-      value = decode(this.area.current(), 0, header[Slot.LENGTH]!);
-    }
+    const value = readBody(this.area, this.sidePort, seq, flags, header[Slot.LENGTH]!, `blocking call '${command}': answer body`);
     if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
     return value;
-  }
-
-  private takeSideMessage(seq: number, command: string): Uint8Array {
-    for (;;) {
-      const received = receiveMessageOnPort(this.sidePort);
-      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
-      const message = received.message as SideMessage;
-      if (message.seq === seq) return message.body;
-      // A body left behind by an abandoned call: skip it.
-    }
   }
 }

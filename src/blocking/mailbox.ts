@@ -1,6 +1,9 @@
 /**
  * The blocking mailbox: one `SharedArrayBuffer` per agent thread, shared by the agent
- * (which parks in `Atomics.wait`) and the node (which answers on its event loop).
+ * (the caller, which parks in `Atomics.wait`) and the node (the server, which answers on
+ * its event loop). The reverse mailbox (`reverse-mailbox.ts`, the node blocking on an
+ * agent) reuses this header's first six slots and this phase machine with the roles
+ * swapped, and both are served by the same `MailboxServer` (server.ts).
  *
  * Layout: a 64-byte header of int32 slots, then the byte area.
  *
@@ -10,8 +13,8 @@
  * | LENGTH | end offset of the encoded request or answer in the byte area     |
  * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
  * | FENCE  | request: id of the agent's last async request sent before it     |
- * | NODE_PARKED  | 1 while the node does not watch this mailbox (asleep, or between turns) |
- * | AGENT_PARKED | 1 while the agent sleeps in `Atomics.wait`                      |
+ * | SERVER_PARKED | 1 while the node does not watch this mailbox (asleep, or between turns) |
+ * | CALLER_PARKED | 1 while the agent sleeps in `Atomics.wait`                     |
 
  * Phases of one call (who moves it):
  *
@@ -37,20 +40,21 @@
  * after its atomic load of STATE has seen that store; JavaScript's memory model makes
  * them visible then, without a full fence per slot.
  *
- * Spinning (see spin-budget.ts for how each wait learns whether spinning pays): NODE_PARKED
+ * Spinning (see spin-budget.ts for how each wait learns whether spinning pays): SERVER_PARKED
  * is 0 only while the node watches this mailbox — in its poll loop, serving or spinning
  * for the next request — and 1 while it sleeps on its event loop or has yielded a turn.
  * The agent spins for an answer only while it is 0: a node that must first be woken
  * takes longer than a spin worth doing, and the waking thread may need the spinner's
  * core. The node spins after an answer only when its policy says so, with one policy for
- * an agent that was spinning (AGENT_PARKED = 0 when answered) and one for an agent it had
+ * an agent that was spinning (CALLER_PARKED = 0 when answered) and one for an agent it had
  * to wake; never while another mailbox on its thread has a request waiting.
  */
 
 import { ByteArea, encodeInto, type Shortfall } from '../codec.ts';
+import type { ServedMailbox } from './server.ts';
 
 /** Header slot indexes (int32). */
-export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3, NODE_PARKED: 4, AGENT_PARKED: 5 } as const;
+export const Slot = { STATE: 0, LENGTH: 1, FLAGS: 2, FENCE: 3, SERVER_PARKED: 4, CALLER_PARKED: 5 } as const;
 
 /** Bytes before the byte area. */
 export const HEADER_BYTES = 64;
@@ -157,4 +161,20 @@ export class MailboxArea {
       return false; // no memory: the side port still works
     }
   }
+}
+
+/** The forward mailbox in `memory` as its server (the node) sees it. */
+export function servedForwardMailbox(memory: SharedArrayBuffer): ServedMailbox {
+  const header = new Int32Array(memory, 0, HEADER_BYTES / 4);
+  return {
+    header,
+    area: new MailboxArea(memory),
+    callerName: 'the agent',
+    wakeCaller(): boolean {
+      // The agent sleeps on STATE itself (it waits for nothing else).
+      if (Atomics.load(header, Slot.CALLER_PARKED) !== 1) return false;
+      Atomics.notify(header, Slot.STATE);
+      return true;
+    },
+  };
 }

@@ -25,23 +25,15 @@
  * - A timed-out call is withdrawn with the forward mailbox's CAS rules: a late answer is
  *   dropped by sequence number, so the next call always reads its own answer.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
-import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
-import { DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
+import type { MessagePort } from 'node:worker_threads';
+import { ByteArea } from '../codec.ts';
+import { deserializeError, type WireError } from '../error-codec.ts';
+import { ProtocolError, TimeoutError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
-import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import {
-  CALLBACK_AREA_OFFSET,
-  CALL_AREA_OFFSET,
-  CallbackPhase,
-  Flag,
-  Life,
-  REVERSE_AREA_BYTES,
-  RSlot,
-  SpinGate,
-  reverseHeader,
-} from './reverse-mailbox.ts';
+import { AnswerSpin } from './answer-spin.ts';
+import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord } from './mailbox.ts';
+import { FixedArea, readBody, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Flag, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
@@ -73,9 +65,9 @@ export interface NodeCallerOptions {
 /** Makes blocking calls from the node's thread into one thread agent. */
 export class NodeCaller {
   private readonly header: Int32Array;
-  private readonly area: ByteArea;
-  private readonly callbackArea: ByteArea;
-  private readonly gate = new SpinGate(0.05);
+  private readonly area: FixedArea;
+  private readonly callbackArea: FixedArea;
+  private readonly spin: AnswerSpin;
   private seq = 0;
   /** A call or start-up wait is parked on this agent (there can be only one). */
   private active = false;
@@ -97,8 +89,9 @@ export class NodeCaller {
     private readonly options: NodeCallerOptions,
   ) {
     this.header = reverseHeader(memory);
-    this.area = new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES);
-    this.callbackArea = new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES);
+    this.area = new FixedArea(new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES));
+    this.callbackArea = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
+    this.spin = new AnswerSpin(this.header);
   }
 
   /** Whether the node's thread is parked on this agent now (for the deadlock checks). */
@@ -139,41 +132,25 @@ export class NodeCaller {
     const { header } = this;
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
-    const request: unknown[] = [command, payload];
-    let end: number;
-    try {
-      end = encodeInto(request, this.area, 0);
-    } catch (error) {
-      throw new DataCloneError(`an argument of blocking call '${command}'`, { cause: error });
-    }
-    let flags = 0;
-    if (end < 0) {
-      const body = encodeToNewBuffer(request);
-      if (body.length > this.options.maxMessageBytes) {
-        throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.options.maxMessageBytes);
-      }
-      this.sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
-      flags = Flag.VIA_PORT;
-      end = 0;
-    }
+    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
     header[RSlot.LENGTH] = end;
     header[RSlot.FLAGS] = flags;
     header[RSlot.FENCE] = fence;
     if (Atomics.compareExchange(header, RSlot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) throw this.options.closedError();
-    // Spin only for an agent that is awake (spinning for this request, or running): one
-    // that must first be woken takes longer than a spin, and on a busy machine the waking
-    // thread may need the very core a spinner holds.
-    const agentAwake = Atomics.load(header, RSlot.SERVER_PARKED) === 0;
-    if (!agentAwake) Atomics.notify(header, RSlot.STATE);
-
-    const sent = performance.now();
-    if (!(agentAwake && this.gate.shouldSpin() && this.gate.spin(this.answeredOrCalledBack) && this.answered())) {
-      let deadline = timeoutMs > 0 ? sent + timeoutMs : Infinity;
+    // An agent waiting on its event loop is woken; one that is awake (spinning for this
+    // request, or running) is worth spinning for (see answer-spin.ts).
+    if (Atomics.load(header, RSlot.SERVER_PARKED) === 1) Atomics.notify(header, RSlot.STATE);
+    const { spin } = this;
+    const caught = spin.spin(this.answeredOrCalledBack);
+    // A call-back may have ended the spin: the wait below serves it.
+    if (!caught || !this.answered()) {
+      let deadline = timeoutMs > 0 ? spin.sentAt + timeoutMs : Infinity;
       while (!this.park(this.answered, deadline)) {
         if (this.abandon(seq)) throw new TimeoutError(command, timeoutMs);
         // Being answered right now: that takes microseconds.
         deadline = performance.now() + 1;
       }
+      if (!caught) spin.parked();
     }
     const word = Atomics.load(header, RSlot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
@@ -296,42 +273,12 @@ export class NodeCaller {
 
   private readCallback(seq: number): unknown {
     const { header } = this;
-    if (header[RSlot.CB_FLAGS]! & Flag.VIA_PORT) {
-      for (;;) {
-        const received = receiveMessageOnPort(this.callbackPort);
-        if (!received) throw new ProtocolError('blocking call-back body missing from the side port');
-        const message = received.message as SideMessage;
-        if (message?.seq !== seq) continue;
-        const { body } = message;
-        return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
-      }
-    }
-    return decode(this.callbackArea, 0, header[RSlot.CB_LENGTH]!);
+    return readBody(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
   }
 
   private answerCallback(seq: number, value: unknown, isError: boolean): void {
     const { header } = this;
-    let flags = isError ? Flag.ERROR : 0;
-    let body = isError ? serializeError(value) : value;
-    let end: number;
-    try {
-      end = encodeInto(body, this.callbackArea, 0);
-    } catch (error) {
-      flags = Flag.ERROR;
-      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
-      end = encodeInto(body, this.callbackArea, 0);
-    }
-    if (end < 0) {
-      const bytes = encodeToNewBuffer(body);
-      if (bytes.length > this.options.maxMessageBytes) {
-        flags = Flag.ERROR;
-        end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', bytes.length, this.options.maxMessageBytes)), this.callbackArea, 0);
-      } else {
-        this.callbackPort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
-        flags |= Flag.VIA_PORT;
-        end = 0;
-      }
-    }
+    const { end, flags } = writeAnswer(this.callbackArea, this.callbackPort, seq, value, isError, this.options.maxMessageBytes);
     header[RSlot.CB_LENGTH] = end;
     header[RSlot.CB_FLAGS] = flags;
     Atomics.store(header, RSlot.CB_STATE, CallbackPhase.RESPONSE);
@@ -351,23 +298,8 @@ export class NodeCaller {
   private readAnswer(seq: number, command: string): unknown {
     const { header } = this;
     const flags = header[RSlot.FLAGS]!;
-    let value: unknown;
-    if (flags & Flag.VIA_PORT) {
-      const body = this.takeSideMessage(seq, command);
-      value = decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
-    } else {
-      value = decode(this.area, 0, header[RSlot.LENGTH]!);
-    }
+    const value = readBody(this.area, this.sidePort, seq, flags, header[RSlot.LENGTH]!, `blocking call '${command}': answer body`);
     if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
     return value;
-  }
-
-  private takeSideMessage(seq: number, command: string): Uint8Array {
-    for (;;) {
-      const received = receiveMessageOnPort(this.sidePort);
-      if (!received) throw new ProtocolError(`blocking call '${command}': answer body missing from the side port`);
-      const message = received.message as SideMessage;
-      if (message?.seq === seq) return message.body;
-    }
   }
 }

@@ -43,7 +43,10 @@
  * its heap limit runs no JavaScript. So the node sleeps in bounded slices and, between
  * them, asks the worker's handle whether its thread still runs (see `thread-liveness.ts`).
  */
+import { ByteArea } from '../codec.ts';
 import { Flag, HEADER_BYTES } from './mailbox.ts';
+import { FixedArea } from './mailbox-body.ts';
+import type { ServedMailbox } from './server.ts';
 
 /** Header slots of the reverse mailbox (int32 indexes). STATE..FENCE match `mailbox.ts`. */
 export const RSlot = {
@@ -92,67 +95,24 @@ export function reverseHeader(memory: SharedArrayBuffer): Int32Array {
   return new Int32Array(memory, 0, HEADER_BYTES / 4);
 }
 
+/** The reverse mailbox in `memory` as its server (the agent) sees it. */
+export function servedReverseMailbox(memory: SharedArrayBuffer): ServedMailbox {
+  const header = reverseHeader(memory);
+  return {
+    header,
+    area: new FixedArea(new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES)),
+    callerName: 'the node',
+    wakeCaller(): boolean {
+      // The node sleeps on DOORBELL, which other news rings too (see above).
+      const parked = Atomics.load(header, RSlot.CALLER_PARKED) === 1;
+      ringDoorbell(header);
+      return parked;
+    },
+  };
+}
+
 /** Tells a parked node that something changed (call only after publishing the change). */
 export function ringDoorbell(header: Int32Array): void {
   Atomics.add(header, RSlot.DOORBELL, 1);
   if (Atomics.load(header, RSlot.CALLER_PARKED) === 1) Atomics.notify(header, RSlot.DOORBELL);
 }
-
-/**
- * When to spin instead of sleeping at once. Simple and safe on one core: spin only while
- * spinning has been paying. Each spin that runs out doubles the number of waits that then
- * sleep at once (up to {@link MAX_SKIP}), and a spin that catches its event clears that.
- * A sleep that happened to be short is no evidence either way — on one core the other
- * thread got to run only because this one slept — so only spins themselves count.
- */
-export class SpinGate {
-  private skip = 0;
-  private penalty = 0;
-  constructor(readonly windowMs: number) {}
-
-  /** Whether this wait should spin first. */
-  shouldSpin(): boolean {
-    if (this.skip === 0) return true;
-    this.skip--;
-    return false;
-  }
-
-  /** The spin caught what it waited for. */
-  paid(): void {
-    this.penalty = 0;
-  }
-
-  /** The spin ran out. */
-  missed(): void {
-    this.penalty = Math.min(MAX_SKIP, this.penalty === 0 ? 1 : this.penalty * 2);
-    this.skip = this.penalty;
-  }
-
-  /**
-   * Spins until `done()` or the window ends; true if `done()`. A catch late in the window
-   * counts as a miss: on a machine whose cores are all busy the other thread ran only in
-   * pieces, and sleeping would have been cheaper than spinning that long.
-   */
-  spin(done: () => boolean): boolean {
-    const start = performance.now();
-    const end = start + this.windowMs;
-    for (let i = 0; ; i++) {
-      if (done()) {
-        if (i < 64 || performance.now() - start < this.windowMs * PAYING_FRACTION) this.paid();
-        else this.missed();
-        return true;
-      }
-      // One clock read per 64 looks: the clock costs more than a look.
-      if ((i & 63) === 63 && performance.now() > end) {
-        this.missed();
-        return false;
-      }
-    }
-  }
-}
-
-/** A spin pays if it caught its event within this fraction of its window. */
-export const PAYING_FRACTION = 0.2;
-
-/** Most waits a missed spin makes sleep at once. */
-export const MAX_SKIP = 1024;

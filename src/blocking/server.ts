@@ -1,19 +1,37 @@
 /**
- * The node's side of the mailbox: woken by `Atomics.waitAsync` (never blocking its
- * thread), it runs the same handler an async call would run — sync or async — and
- * writes the answer. After answering it spins briefly for the agent's next request,
- * so a burst of blocking calls does not pay a thread wake-up per call; it yields to
- * its event loop at least every {@link TURN_BUDGET_MS} so timers and I/O keep going.
+ * The serving side of a mailbox, in either direction: the node serving an agent's
+ * blocking calls (`main.blocking.x()`, the forward mailbox of `mailbox.ts`), and an agent
+ * serving the node's (`agent.blocking.x()`, the reverse mailbox of `reverse-mailbox.ts`).
+ * Woken by `Atomics.waitAsync` (never blocking its thread), it runs the same handler an
+ * async call would run — sync or async — and writes the answer. After answering it spins
+ * for the caller's next request while spinning pays (a burst then costs no thread
+ * wake-up per call); it yields to its event loop at least every {@link TURN_BUDGET_MS}
+ * so timers and I/O keep going.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ByteArea, decode, encodeToNewBuffer } from '../codec.ts';
-import { serializeError } from '../error-codec.ts';
-import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, HEADER_BYTES, MailboxArea, Phase, Slot, phaseOf, seqOf, stateWord, type SideMessage } from './mailbox.ts';
-import { SpinEnd, SpinPolicy, spinUntil } from './spin-budget.ts';
+import type { MessagePort } from 'node:worker_threads';
+import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
+import { Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
+import { readBody, writeAnswer, type BodyArea } from './mailbox-body.ts';
+import { SpinEnd, SpinPolicy, lastSpin, spinUntil } from './spin-budget.ts';
 
-/** Longest stretch the node serves one agent's burst before letting its event loop run. */
+/**
+ * A mailbox as its server sees it. Both mailboxes share the header slots STATE to
+ * CALLER_PARKED ({@link Slot}) and the phase machine of `mailbox.ts`; they differ in
+ * their byte area and in how a parked caller is woken.
+ */
+export interface ServedMailbox {
+  /** The int32 header; slots as {@link Slot}. */
+  readonly header: Int32Array;
+  /** Where requests and answers are written. */
+  readonly area: BodyArea;
+  /** Called after the answer's RESPONSE store: wakes the caller if it sleeps; true if it did. */
+  wakeCaller(): boolean;
+  /** Who makes the requests ('the agent', 'the node'), for error messages. */
+  readonly callerName: string;
+}
+
+/** Longest stretch a server serves one caller's burst before letting its event loop run. */
 export const TURN_BUDGET_MS = 1;
 
 /**
@@ -35,7 +53,8 @@ const REQUEST_SPIN_AFTER_WAKE = { initialNs: 60_000, maxNs: 60_000, probeNs: 60_
 /**
  * The servers on this thread that are serving (not closed). The node's thread is shared
  * by all its agents' mailboxes: while it spins for one agent's next request, it stops
- * as soon as another mailbox has a request waiting, and does not spin at all then.
+ * as soon as another mailbox has a request waiting, and does not spin at all then. (An
+ * agent's thread has one server, for the node's calls.)
  */
 const servers = new Set<MailboxServer>();
 
@@ -44,7 +63,7 @@ function anotherRequestPending(self: MailboxServer): boolean {
   return false;
 }
 
-/** What the server needs from the agent it serves. */
+/** What the server needs from the side it serves for. */
 export interface MailboxServerOptions {
   /** Runs the handler of `command` (throws or returns a value or a promise). */
   dispatch(command: string, payload: unknown): unknown;
@@ -53,14 +72,14 @@ export interface MailboxServerOptions {
    * has been started, or `undefined` if it already has (see IpcConnection.whenIncomingStarted).
    */
   asyncCallsStarted(fence: number): Promise<void> | undefined;
-  /** Largest answer body the agent accepts. */
+  /** Largest answer body the caller accepts. */
   maxMessageBytes: number;
 }
 
-/** Serves one agent's blocking calls. */
+/** Serves the blocking calls of one mailbox. */
 export class MailboxServer {
   private readonly header: Int32Array;
-  private readonly area: MailboxArea;
+  private readonly area: BodyArea;
   private readonly policy = new SpinPolicy(REQUEST_SPIN);
   private readonly policyAfterWake = new SpinPolicy(REQUEST_SPIN_AFTER_WAKE);
   /** The policy of the last spin that missed (recorded when the request comes). */
@@ -73,8 +92,8 @@ export class MailboxServer {
   private missBudgetNs = 0;
   private missAnsweredAt = 0;
   private missStalled = false;
-  /** Whether the agent was parked (so had to be woken) when the last answer was written. */
-  private agentWasParked = false;
+  /** Whether the caller was parked (so had to be woken) when the last answer was written. */
+  private callerWasParked = false;
   /** The spin's give-up test, one function for all calls. */
   private readonly othersWaiting = (): boolean => anotherRequestPending(this);
   private closed = false;
@@ -84,12 +103,12 @@ export class MailboxServer {
   served = 0;
 
   constructor(
-    memory: SharedArrayBuffer,
+    private readonly mailbox: ServedMailbox,
     private readonly sidePort: MessagePort,
     private readonly options: MailboxServerOptions,
   ) {
-    this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
-    this.area = new MailboxArea(memory);
+    this.header = mailbox.header;
+    this.area = mailbox.area;
   }
 
   /** Starts serving. */
@@ -98,7 +117,7 @@ export class MailboxServer {
     this.poll();
   }
 
-  /** Closes the mailbox: a parked agent wakes with an error, later calls fail at once. */
+  /** Closes the mailbox: a parked caller wakes with an error, later calls fail at once. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -110,9 +129,9 @@ export class MailboxServer {
   private readonly poll = (): void => {
     if (this.closed) return;
     const { header } = this;
-    // NODE_PARKED = 0 tells the agent that this mailbox is watched right now, so a
+    // SERVER_PARKED = 0 tells the caller that this mailbox is watched right now, so a
     // request is seen within µs: only then is spinning for the answer worth it.
-    Atomics.store(header, Slot.NODE_PARKED, 0);
+    Atomics.store(header, Slot.SERVER_PARKED, 0);
     const turnEnd = performance.now() + TURN_BUDGET_MS;
     for (;;) {
       const word = Atomics.load(header, Slot.STATE);
@@ -137,22 +156,22 @@ export class MailboxServer {
       const answeredAt = performance.now();
       if (answeredAt > turnEnd) {
         // The event loop's turn: not watching until it is back (the agent should not spin meanwhile).
-        Atomics.store(header, Slot.NODE_PARKED, 1);
+        Atomics.store(header, Slot.SERVER_PARKED, 1);
         setImmediate(this.poll);
         return;
       }
       // Spin for the agent's next request only if spinning has paid lately (each policy
       // knows, for an agent that was spinning or one that had to be woken), and never
       // while another agent's request waits for this thread.
-      const woken = this.agentWasParked;
+      const woken = this.callerWasParked;
       const policy = woken ? this.policyAfterWake : this.policy;
       const budgetNs = anotherRequestPending(this) ? 0 : policy.nextBudget();
       if (budgetNs === 0) continue; // parks (or serves a request that just came)
       const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
       if (end === SpinEnd.CAUGHT) {
-        policy.caught((performance.now() - answeredAt) * 1e6);
+        policy.caught((lastSpin.endedAt - answeredAt) * 1e6);
       } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
-        policy.missed(budgetNs, (performance.now() - answeredAt) * 1e6, true);
+        policy.missed(budgetNs, (lastSpin.endedAt - answeredAt) * 1e6, true);
       } else if (end !== SpinEnd.GAVE_UP) {
         this.missPolicy = policy;
         this.missBudgetNs = budgetNs;
@@ -178,15 +197,15 @@ export class MailboxServer {
    * pending per word: polls that an answer triggers do not stack up waiters.
    */
   private park(word: number): boolean {
-    Atomics.store(this.header, Slot.NODE_PARKED, 1);
+    Atomics.store(this.header, Slot.SERVER_PARKED, 1);
     if (Atomics.load(this.header, Slot.STATE) !== word) {
-      Atomics.store(this.header, Slot.NODE_PARKED, 0);
+      Atomics.store(this.header, Slot.SERVER_PARKED, 0);
       return false;
     }
     if (this.parkedOn === word) return true;
     const result = Atomics.waitAsync(this.header, Slot.STATE, word);
     if (!result.async) {
-      Atomics.store(this.header, Slot.NODE_PARKED, 0);
+      Atomics.store(this.header, Slot.SERVER_PARKED, 0);
       return false;
     }
     this.parkedOn = word;
@@ -208,12 +227,12 @@ export class MailboxServer {
       request = this.readRequest(seq);
     } catch (error) {
       Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
-      this.answer(seq, new ProtocolError('unreadable blocking request', { cause: error }), true);
+      this.answer(seq, new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: error }), true);
       return true;
     }
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
-      this.answer(seq, new ProtocolError('malformed blocking request'), true);
+      this.answer(seq, new ProtocolError(`malformed blocking request from ${this.mailbox.callerName}`), true);
       return true;
     }
     const [command, payload] = request as [string, unknown];
@@ -259,54 +278,20 @@ export class MailboxServer {
 
   private readRequest(seq: number): unknown {
     const { header } = this;
-    if (header[Slot.FLAGS]! & Flag.VIA_PORT) {
-      for (;;) {
-        const received = receiveMessageOnPort(this.sidePort);
-        if (!received) throw new ProtocolError('blocking request body missing from the side port');
-        const message = received.message as SideMessage;
-        if (message?.seq !== seq) continue;
-        const { body } = message;
-        return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
-      }
-    }
-    return decode(this.area.current(), 0, header[Slot.LENGTH]!);
+    return readBody(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'blocking request body');
   }
 
-  /** Writes the answer unless the agent gave up on `seq` (then it is dropped). */
+  /** Writes the answer unless the caller gave up on `seq` (then it is dropped). */
   private answer(seq: number, value: unknown, isError: boolean): void {
     const { header } = this;
     const serving = stateWord(seq, Phase.SERVING);
     if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.WRITING)) !== serving) return;
     this.served++;
-    let flags = isError ? Flag.ERROR : 0;
-    let body = isError ? serializeError(value) : value;
-    const limit = this.options.maxMessageBytes;
-    let end: number;
-    try {
-      end = this.area.encode(body, limit);
-    } catch (error) {
-      flags = Flag.ERROR;
-      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
-      end = this.area.encode(body, Number.MAX_SAFE_INTEGER);
-    }
-    if (end < 0 || end > limit) {
-      // Too big for the byte area even grown: a transferred buffer on the side port (no copy on arrival).
-      const bytes = end < 0 ? encodeToNewBuffer(body) : undefined;
-      const size = bytes ? bytes.length : end;
-      if (!bytes || size > limit) {
-        flags = Flag.ERROR;
-        end = this.area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER);
-      } else {
-        this.sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
-        flags |= Flag.VIA_PORT;
-        end = 0;
-      }
-    }
+    const { end, flags } = writeAnswer(this.area, this.sidePort, seq, value, isError, this.options.maxMessageBytes);
     // Plain writes: the STATE store below publishes them (see "Memory order" in mailbox.ts).
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
-    this.agentWasParked = Atomics.load(header, Slot.AGENT_PARKED) === 1;
-    if (this.agentWasParked) Atomics.notify(header, Slot.STATE);
+    this.callerWasParked = this.mailbox.wakeCaller();
   }
 }

@@ -22,7 +22,11 @@
  *   one pays one short spin per 2^level calls.
  *
  * Nothing here runs while idle: a policy is consulted only inside a call.
+ *
+ * One case needs no learning: a thread confined to one CPU ({@link confinedToOneCpu})
+ * never spins, since the thread it waits for cannot run until the spinner gives up.
  */
+import { availableParallelism } from 'node:os';
 
 /** What a policy needs to know about its wait site. */
 export interface SpinLimits {
@@ -74,7 +78,11 @@ export class SpinPolicy {
       this.skipLeft--;
       return 0;
     }
-    return this.levelValue > 0 ? Math.min(this.budgetNs, this.limits.probeNs) : this.budgetNs;
+    // A probe spins for its own budget, not the learned one: that was learned in a fast
+    // regime (a few µs) and would miss the first event of a recovering one, which comes
+    // a little later (the other side was parked or just woken), keeping the back-off at
+    // its top level for good (measured: every probe of an agent's burst missed).
+    return this.levelValue > 0 ? this.limits.probeNs : this.budgetNs;
   }
 
   /** The spin caught the event, `delayNs` after the wait began. */
@@ -153,24 +161,55 @@ const pause: () => void = typeof atomicsPause === 'function' ? atomicsPause : ()
 export const HAS_ATOMICS_PAUSE = typeof atomicsPause === 'function';
 
 /**
+ * The clock reading at which the last {@link spinUntil} on this thread ended (ms), for
+ * its caller's delay: a clock read costs 30–70 ns on these VMs, as much as a tenth of a
+ * whole blocking call in a burst, so the spin's last one is reused.
+ */
+export const lastSpin = { endedAt: 0 };
+
+/**
  * Spins until `done()`, or `giveUp()`, or `budgetNs` from `startMs` have passed, or the
  * spinner was descheduled. The clock is read (and `giveUp` asked) every 32 checks: both
- * cost more than a check.
+ * cost more than a check. When it ends, {@link lastSpin} holds the time.
  */
 export function spinUntil(done: () => boolean, giveUp: () => boolean, startMs: number, budgetNs: number, clock: SpinClock = performance): number {
   const limitMs = startMs + budgetNs / 1e6;
   let lastMs = startMs;
   for (;;) {
     for (let i = 0; i < 32; i++) {
-      // Caught — unless only because this thread was descheduled and the other one got its core.
-      if (done()) return clock.now() - lastMs > PREEMPTED_MS ? SpinEnd.PREEMPTED : SpinEnd.CAUGHT;
+      if (done()) {
+        // Caught — unless only because this thread was descheduled and the other one got its core.
+        const now = (lastSpin.endedAt = clock.now());
+        return now - lastMs > PREEMPTED_MS ? SpinEnd.PREEMPTED : SpinEnd.CAUGHT;
+      }
       pause();
     }
-    const now = clock.now();
+    const now = (lastSpin.endedAt = clock.now());
     if (now - lastMs > PREEMPTED_MS) return SpinEnd.PREEMPTED;
     if (done()) return SpinEnd.CAUGHT;
     if (now > limitMs) return SpinEnd.TIMED_OUT;
     if (giveUp()) return SpinEnd.GAVE_UP;
     lastMs = now;
   }
+}
+
+/**
+ * How often (ms) {@link confinedToOneCpu} asks the OS again: affinity can change while a
+ * process runs (`taskset -p`), and asking costs a system call (~1 µs).
+ */
+const CPU_CHECK_MS = 100;
+let cpusCheckedAt = -Infinity;
+let oneCpu = false;
+
+/**
+ * Whether this thread may only run on one CPU (`taskset -c 0`, a one-CPU cpuset): then
+ * the thread a spinner waits for can run only once the spinner stops, so every spin is
+ * lost time and no wait should spin. `now`: the caller's `performance.now()` reading.
+ */
+export function confinedToOneCpu(now: number): boolean {
+  if (now - cpusCheckedAt > CPU_CHECK_MS) {
+    cpusCheckedAt = now;
+    oneCpu = availableParallelism() <= 1;
+  }
+  return oneCpu;
 }

@@ -5,9 +5,9 @@
  * `src/blocking/reverse-mailbox.ts`).
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { AgentServer } from '../blocking/agent-server.ts';
+import { MailboxServer } from '../blocking/server.ts';
 import { ParkedNodeLink } from '../blocking/agent-callback.ts';
-import { Life, RSlot, reverseHeader, ringDoorbell } from '../blocking/reverse-mailbox.ts';
+import { Life, RSlot, reverseHeader, ringDoorbell, servedReverseMailbox } from '../blocking/reverse-mailbox.ts';
 import { UnknownMethodError } from '../errors.ts';
 import type { IncomingCall } from '../connection.ts';
 import { PortTransport } from '../transports/port-transport.ts';
@@ -64,7 +64,7 @@ const running = runAgent(init, {
   exit: (code) => process.exit(code),
   load: (entry) => import(entry) as Promise<Record<string, unknown>>,
   started(methods, connection) {
-    new AgentServer(init.reverse.memory, init.reverse.sidePort, {
+    new MailboxServer(servedReverseMailbox(init.reverse.memory), init.reverse.sidePort, {
       dispatch(command, payload) {
         const handler = methods.get(command);
         if (!handler) throw new UnknownMethodError(command);

@@ -1,0 +1,109 @@
+/**
+ * The body of a blocking call or of its answer, written by one side of a mailbox and read
+ * by the other: into the mailbox's byte area when it fits, else as a transferred buffer
+ * on the mailbox's side port, tagged with the call's sequence number (a body left behind
+ * by a call that was given up is recognised by its tag and skipped). One implementation
+ * for every mailbox — the forward one (agent → node), the reverse one (node → agent) and
+ * its call-back slot — so a size limit or an error rule is the same in every direction.
+ *
+ * Bodies are written before the phase that publishes them (a CAS or store on the state
+ * word, see "Memory order" in mailbox.ts); the caller of these functions does that.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort } from 'node:worker_threads';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { serializeError } from '../error-codec.ts';
+import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { Flag, type SideMessage } from './mailbox.ts';
+
+/** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
+export interface BodyArea {
+  /** The area as it is now. */
+  current(): ByteArea;
+  /** Encodes `value` at the area's start; the end offset, or -1 if it does not fit (within `limit`, for an area that grows). */
+  encode(value: unknown, limit: number): number;
+}
+
+/** A byte area of fixed size (the reverse mailbox's call and call-back areas). */
+export class FixedArea implements BodyArea {
+  constructor(private readonly area: ByteArea) {}
+  current(): ByteArea {
+    return this.area;
+  }
+  encode(value: unknown): number {
+    return encodeInto(value, this.area, 0);
+  }
+}
+
+/** Where a body went: its end in the area (0 when on the side port) and the FLAGS bits that say so. */
+export interface WrittenBody {
+  end: number;
+  flags: number;
+}
+
+/**
+ * Writes the request of blocking call `command` (`[command, payload]`). Throws, and
+ * sends nothing, if an argument cannot be encoded (`DataCloneError`) or the body is
+ * larger than `limit` (`MessageTooLargeError`): the call fails before it starts.
+ */
+export function writeRequest(area: BodyArea, sidePort: MessagePort, seq: number, command: string, payload: unknown, limit: number): WrittenBody {
+  const request: unknown[] = [command, payload];
+  let end: number;
+  try {
+    end = area.encode(request, limit);
+  } catch (error) {
+    throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
+  }
+  if (end > limit) throw new MessageTooLargeError(`blocking call '${command}' request`, end, limit);
+  if (end >= 0) return { end, flags: 0 };
+  const body = encodeToNewBuffer(request);
+  if (body.length > limit) throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, limit);
+  sidePort.postMessage({ seq, body } satisfies SideMessage, [body.buffer as ArrayBuffer]);
+  return { end: 0, flags: Flag.VIA_PORT };
+}
+
+/**
+ * Writes the answer to call `seq`: `value`, or the error `value` when `isError`. Never
+ * throws: an answer that cannot be encoded becomes a `DataCloneError` answer, one larger
+ * than `limit` a `MessageTooLargeError` answer, so the caller always gets an outcome.
+ */
+export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, value: unknown, isError: boolean, limit: number): WrittenBody {
+  let flags = isError ? Flag.ERROR : 0;
+  let body = isError ? serializeError(value) : value;
+  let end: number;
+  try {
+    end = area.encode(body, limit);
+  } catch (error) {
+    flags = Flag.ERROR;
+    body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+    end = area.encode(body, Number.MAX_SAFE_INTEGER);
+  }
+  if (end >= 0 && end <= limit) return { end, flags };
+  // Too big for the area (even grown): a transferred buffer on the side port, no copy on arrival.
+  const bytes = end < 0 ? encodeToNewBuffer(body) : undefined;
+  const size = bytes ? bytes.length : end;
+  if (!bytes || size > limit) {
+    return { end: area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR };
+  }
+  sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
+  return { end: 0, flags: flags | Flag.VIA_PORT };
+}
+
+/**
+ * Reads the body of call `seq` that the other side wrote with `flags` and `end`:
+ * decoded from the area, or taken from the side port (skipping bodies of calls given
+ * up). `what` names the body in the error thrown if it is missing.
+ */
+export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string): unknown {
+  if (!(flags & Flag.VIA_PORT)) return decode(area.current(), 0, end);
+  for (;;) {
+    const received = receiveMessageOnPort(sidePort);
+    if (!received) throw new ProtocolError(`${what} missing from the side port`);
+    const message = received.message as SideMessage;
+    if (message?.seq !== seq) continue;
+    const { body } = message;
+    if (!(body instanceof Uint8Array)) throw new ProtocolError(`${what} on the side port is not a byte array`);
+    // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
+    return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+  }
+}
