@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { serveBlocking, serveBlockingNow, servingBlockingOf } from './blocking-context.ts';
+import { serveBlocking, serveBlockingNow, servingBlockingOf } from './blocking/serving-context.ts';
 import { servedForwardMailbox } from './blocking/mailbox.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';

@@ -10,10 +10,10 @@
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import test from 'ava';
-import { decode, ByteArea } from '../src/codec.ts';
+import { decode, ByteArea } from '../src/blocking/value-codec.ts';
 import type { Agent, SpawnAgentOptions } from '../src/index.ts';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/isolation/process-blocking-frames.ts';
-import { ProcessBlockingServer, type ProcessBlockingServerOptions } from '../src/isolation/process-blocking-server.ts';
+import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/blocking/process-frames.ts';
+import { ProcessBlockingServer, type ProcessBlockingServerOptions } from '../src/blocking/process-server.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';

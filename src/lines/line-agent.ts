@@ -16,7 +16,7 @@ import { AgentExitedError, AgentUnresponsiveError, TimeoutError, type AgentExit 
 import { startResolvedAgent } from '../spawn.ts';
 import type { ResolvedSpawnOptions } from '../spawn-options.ts';
 import { lineEndpoint, type AgentConnections } from './line-endpoint.ts';
-import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './line-methods.ts';
+import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './shared/line-methods.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 import type { Promisified } from '../types.ts';
 

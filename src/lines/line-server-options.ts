@@ -9,7 +9,7 @@ import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
 import { AGENT_OPTIONS, checkKnownOptions, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
-import { RESERVED_PREFIX } from './line-methods.ts';
+import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
 /** How connections get agents: one fresh agent each, or a fixed pool shared by all. */
 export type LineAgents = 'per-connection' | { pool: number };

@@ -16,8 +16,8 @@
  * per call), a third of such a call's whole cost.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Handler, IncomingCall } from './connection.ts';
-import { isPromiseLike } from './promise-like.ts';
+import type { Handler, IncomingCall } from '../connection.ts';
+import { isPromiseLike } from '../promise-like.ts';
 
 let storage: AsyncLocalStorage<object> | undefined;
 /** Blocking handlers that returned a promise which has not settled: their awaits need the context. */
