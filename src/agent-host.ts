@@ -7,15 +7,24 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { serveBlocking, servingBlockingOf } from './blocking-context.ts';
+import { serveBlocking, serveBlockingNow, servingBlockingOf } from './blocking/serving-context.ts';
 import { servedForwardMailbox } from './blocking/mailbox.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, DeadlockError, ProtocolError, TimeoutError, UnknownMethodError, type AgentExit } from './errors.ts';
+import {
+  AgentExitedError,
+  BlockingNotAllowedError,
+  ConnectionClosedError,
+  DeadlockError,
+  ProtocolError,
+  TimeoutError,
+  UnknownMethodError,
+  type AgentExit,
+} from './errors.ts';
 import { Control } from './isolation/control.ts';
-import type { AgentLauncher } from './isolation/launcher.ts';
+import type { AgentLauncher, BlockingService } from './isolation/launcher.ts';
 import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
@@ -144,6 +153,20 @@ export class AgentHost implements Agent<unknown> {
   private runtimeWaiters: Array<() => void> = [];
   private startupError: Error | undefined;
   private crashError: Error | undefined;
+  /** The node's methods, as the agent's blocking calls find them. */
+  private readonly handlers: HandlerTable;
+  /** How deep the node's thread is in direct blocking calls into an inline agent (its "parked"). */
+  private callingDirect = 0;
+  /** The refusal of a handler's promise where the serving thread cannot wait (made once: no closure per call). */
+  private readonly cannotWaitParked = (command: string): Error => this.cannotWait(command);
+  private readonly cannotWaitInline = (command: string): Error =>
+    this.callingDirect > 0
+      ? this.cannotWait(command)
+      : new BlockingNotAllowedError(
+          `blocking call '${command}' under inline isolation got a promise from its handler: an inline agent runs on ` +
+            "the node's own thread, which cannot wait for its own event loop. Make the handler synchronous, " +
+            `use main.async.${command}(), or run the agent with isolation 'thread' or 'process'`,
+        );
 
   constructor(
     private readonly launcher: AgentLauncher,
@@ -155,6 +178,7 @@ export class AgentHost implements Agent<unknown> {
     this.pid = launcher.pid;
     this.threadId = launcher.isolation === 'process' ? undefined : launcher.threadId;
     this.defaultTimeoutMs = timeoutMs;
+    this.handlers = handlers;
     this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
     const observer = this.observer;
     const served: HandlerTable = {
@@ -190,29 +214,20 @@ export class AgentHost implements Agent<unknown> {
         this.connection.notify(Control.LOG_LEVEL, level);
       });
     }
-    if (launcher.mailbox) {
-      this.mailbox = new MailboxServer(servedForwardMailbox(launcher.mailbox.memory), launcher.mailbox.sidePort, {
-        dispatch: (command, payload) => this.dispatchBlocking(handlers, command, payload),
-        asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
-        maxMessageBytes,
-      });
-      this.mailbox.start();
-    }
-    this.blockingService = launcher.serveBlocking?.({
-      dispatch: (command, payload) => this.dispatchBlocking(handlers, command, payload),
+    // The one way the agent's blocking calls are served, whichever launcher carries them.
+    const service: BlockingService = {
+      dispatch: (command, payload) => this.serveBlockingCall(command, payload, undefined),
+      dispatchNow: (command, payload) => this.serveBlockingCall(command, payload, this.cannotWaitInline),
       asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
       maxMessageBytes,
-    });
+    };
+    if (launcher.mailbox) {
+      this.mailbox = new MailboxServer(servedForwardMailbox(launcher.mailbox.memory), launcher.mailbox.sidePort, service);
+      this.mailbox.start();
+    }
+    this.blockingService = launcher.serveBlocking?.(service);
     if (launcher.reverse) {
       const reverse = launcher.reverse;
-      // The agent's blocking call-backs while the node is parked: a handler's promise is
-      // refused with DeadlockError inside dispatchBlocking, so the observer records that error.
-      const parkedHandlers: HandlerTable = {
-        get: (command) => {
-          const handler = handlers.get(command);
-          return handler && this.parkedHandler(command, handler);
-        },
-      };
       this.nodeCaller = new NodeCaller(reverse.memory, reverse.sidePort, reverse.callbackPort, {
         maxMessageBytes,
         peerName,
@@ -224,7 +239,9 @@ export class AgentHost implements Agent<unknown> {
           reverse.drain();
           this.connection.flush();
         },
-        dispatch: (command, payload) => this.dispatchBlocking(parkedHandlers, command, payload),
+        // The agent's blocking call-backs while the node is parked: a handler's promise is
+        // refused with DeadlockError inside serveBlockingCall, so the observer records that error.
+        dispatch: (command, payload) => this.serveBlockingCall(command, payload, this.cannotWaitParked),
         cannotWait: (command) => this.cannotWait(command),
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
         closedError: () => new ConnectionClosedError(`agent '${name}' is closing`),
@@ -425,7 +442,16 @@ export class AgentHost implements Agent<unknown> {
     const token = observer.nodeBlockingStarted(method);
     let answer: unknown;
     try {
-      answer = nodeCaller ? nodeCaller.call(method, payload, timeoutMs) : callDirect!(method, payload);
+      if (nodeCaller) answer = nodeCaller.call(method, payload, timeoutMs);
+      else {
+        // The node's thread is now as good as parked: the agent's call-backs cannot wait either.
+        this.callingDirect++;
+        try {
+          answer = callDirect!(method, payload);
+        } finally {
+          this.callingDirect--;
+        }
+      }
     } catch (error) {
       observer.nodeBlockingSettled(token, blockingOutcome(error), error);
       throw error;
@@ -464,14 +490,21 @@ export class AgentHost implements Agent<unknown> {
   }
 
   /**
-   * Serves one blocking call of the agent, whichever way it came (mailbox or
-   * blocking socket), in the context that tells {@link refuse} a call back into this agent
-   * would deadlock.
+   * Serves one blocking call of the agent: where every launcher's blocking path ends (a
+   * thread agent's mailbox, a process agent's blocking socket, an inline agent's direct
+   * call, the agent's call-backs while the node's thread is parked). The call is reported
+   * to the observer (stats, metrics, tracing) and served in the context that tells
+   * {@link refuse} a call back into this agent would deadlock.
+   *
+   * `cannotWait`, when given, says the serving thread cannot run its event loop before
+   * this returns (inline agents, the parked node): the handler must answer synchronously,
+   * and a promise it returns is refused with the error `cannotWait` builds. Otherwise a
+   * promise is passed on and awaited by the blocking server.
    */
-  private dispatchBlocking(handlers: HandlerTable, command: string, payload: unknown): unknown {
+  private serveBlockingCall(command: string, payload: unknown, cannotWait: ((command: string) => Error) | undefined): unknown {
     const observer = this.observer;
     const token = observer.blockingStarted(command);
-    const handler = handlers.get(command);
+    const handler = this.handlers.get(command);
     if (!handler) {
       const error = new UnknownMethodError(command);
       observer.blockingSettled(token, 'error', error);
@@ -479,12 +512,19 @@ export class AgentHost implements Agent<unknown> {
     }
     let result: unknown;
     try {
-      result = observer.run(token, serveBlocking, this, handler, payload);
+      result = observer.run(token, cannotWait ? serveBlockingNow : serveBlocking, this, handler, payload);
     } catch (error) {
       observer.blockingSettled(token, 'error', error);
       throw error;
     }
     if (isPromiseLike(result)) {
+      if (cannotWait) {
+        // Nobody will await it; keep its rejection from becoming an unhandled one.
+        result.then(undefined, () => undefined);
+        const error = cannotWait(command);
+        observer.blockingSettled(token, 'error', error);
+        throw error;
+      }
       observer.blockingPending(token);
       return Promise.resolve(result).then(
         (value) => {

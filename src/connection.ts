@@ -424,9 +424,11 @@ export class IpcConnection {
   };
 
   /**
-   * A batch failed to serialize (a function or symbol somewhere in a payload). Send the
+   * The transport refused a batch: it failed to serialize (a function or symbol somewhere
+   * in a payload) or was too large for the transport (`MessageTooLargeError`). Send the
    * frames one by one so only the offending ones fail, each where it belongs: a request
-   * rejects at its call site, a response turns into an error for the caller.
+   * rejects at its call site, an answer turns into an error for the caller, a one-way
+   * frame is dropped. The one place a failed send becomes per-call errors.
    */
   private resendOneByOne(batch: Batch, batchError: unknown): void {
     for (let i = 0; i < batch.length; ) {
@@ -442,15 +444,16 @@ export class IpcConnection {
           const call = this.pending.take(id);
           if (call) {
             this.settle(call);
-            const cloneError = new DataCloneError(`an argument of '${call.command}'`, { cause: error });
-            this.observer?.outgoingSettled(call.token, 'error', cloneError);
-            call.reject(cloneError);
+            const sendError = error instanceof MessageTooLargeError ? tooLargeFor(`request '${call.command}'`, error) : new DataCloneError(`an argument of '${call.command}'`, { cause: error });
+            this.observer?.outgoingSettled(call.token, 'error', sendError);
+            call.reject(sendError);
           }
           // The id was used: say so, or the other side would wait for it (an ordering
           // fence of a blocking call names the last request id sent).
           this.transport.send([FrameKind.CANCEL, id]);
-        } else if (kind === FrameKind.RESPONSE) {
-          this.transport.send([FrameKind.ERROR, id, serializeError(new DataCloneError('the result of the call', { cause: error }))]);
+        } else if (kind === FrameKind.RESPONSE || (kind === FrameKind.ERROR && error instanceof MessageTooLargeError)) {
+          const answerError = error instanceof MessageTooLargeError ? tooLargeFor(`the answer to request #${id}`, error) : new DataCloneError('the result of the call', { cause: error });
+          this.transport.send([FrameKind.ERROR, id, serializeError(answerError)]);
         } else if (kind === FrameKind.NOTIFY) {
           // One-way and nobody waits for it: dropping it is all that can be done.
         } else {
@@ -637,4 +640,10 @@ function requestArgs(batch: Batch, from: number, end: number): unknown[] | typeo
 
 function isWireError(value: unknown): value is WireError {
   return value !== null && typeof value === 'object' && typeof (value as WireError).message === 'string' && typeof (value as WireError).name === 'string';
+}
+
+/** A transport's `MessageTooLargeError` for a batch, retold for the one frame `what` that was too large. */
+function tooLargeFor(what: string, error: MessageTooLargeError): MessageTooLargeError {
+  const estimated = error.message.includes('decoded values');
+  return new MessageTooLargeError(estimated ? `the decoded values of ${what} (estimated)` : what, error.size, error.limit);
 }

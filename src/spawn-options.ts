@@ -2,6 +2,8 @@
  * The options of `spawnAgent`, and their validation: every option is checked up front
  * and a bad one is a `TypeError` that names it.
  */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
@@ -80,11 +82,17 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
 const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
 
-/** Options after validation, with defaults filled in. */
-export interface ResolvedSpawnOptions {
+/**
+ * The options every agent takes, wherever it is started (`spawnAgent`, `spawnAgentSync`,
+ * the line server): validated once, by {@link resolveAgentOptions}, with the same
+ * messages. `expose` and `name` are the starter's own (the line server's `expose` has
+ * reserved names, its `name` is a prefix).
+ */
+export const AGENT_OPTIONS = ['isolation', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox'] as const;
+
+/** The agent options after validation, with defaults filled in. */
+export interface ResolvedAgentOptions {
   isolation: Isolation;
-  expose: object | undefined;
-  name: string | undefined;
   data: unknown;
   logger: Logger | undefined;
   timeoutMs: number;
@@ -95,28 +103,61 @@ export interface ResolvedSpawnOptions {
   sandbox: ResolvedSandbox | undefined;
 }
 
+/** `spawnAgent`'s options after validation, with defaults filled in. */
+export interface ResolvedSpawnOptions extends ResolvedAgentOptions {
+  expose: object | undefined;
+  name: string | undefined;
+}
+
+/** Refuses an option `known` does not list, naming those it does. */
+export function checkKnownOptions(options: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(options)) if (!known.includes(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${known.join(', ')})`);
+}
+
+/** An agent module given as a path or a `file:` URL, as a `file:` URL; `option` names it in errors. */
+export function resolveEntry(entry: unknown, option: string): string {
+  if (entry instanceof URL) {
+    if (entry.protocol !== 'file:') throw invalidOption(option, 'a file path or a file: URL', entry.href);
+    return entry.href;
+  }
+  if (typeof entry !== 'string' || entry.length === 0) throw invalidOption(option, 'a file path or a file: URL', entry);
+  if (entry.startsWith('file:')) return entry;
+  return pathToFileURL(path.resolve(entry)).href;
+}
+
 /** Checks a non-negative finite number option (ms). */
 export function checkMs(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidOption(option, 'a non-negative number of milliseconds', value);
   return value;
 }
 
+const SPAWN_OPTIONS: readonly string[] = [...AGENT_OPTIONS, 'expose', 'name'];
+
 /** Validates `spawnAgent` options. */
 export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  const known = new Set(['isolation', 'expose', 'name', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox']);
-  for (const key of Object.keys(o)) if (!known.has(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${[...known].join(', ')})`);
-
-  const isolation = o.isolation ?? 'thread';
-  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalidOption('isolation', "'thread', 'process' or 'inline'", isolation);
+  checkKnownOptions(o, SPAWN_OPTIONS);
   if (o.expose !== undefined && (o.expose === null || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {
     throw invalidOption('expose', 'an object of methods', o.expose);
   }
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidOption('name', 'a non-empty string', o.name);
+  return { ...resolveAgentOptions(o), expose: o.expose as object | undefined, name: o.name as string | undefined };
+}
+
+/**
+ * Validates the {@link AGENT_OPTIONS} among `o` (the caller has refused unknown keys):
+ * the one check of an agent's options, whoever starts it.
+ */
+export function resolveAgentOptions(o: Record<string, unknown>): ResolvedAgentOptions {
+  const isolation = o.isolation ?? 'thread';
+  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalidOption('isolation', "'thread', 'process' or 'inline'", isolation);
   const logger = o.logger as Logger | undefined;
-  if (logger !== undefined && (logger === null || typeof logger !== 'object' || typeof logger.info !== 'function' || typeof logger.child !== 'function')) {
+  if (
+    logger !== undefined &&
+    (logger === null || typeof logger !== 'object' || typeof logger.info !== 'function' || typeof logger.warn !== 'function' || typeof logger.child !== 'function')
+  ) {
     throw invalidOption('logger', 'a pino logger', logger);
   }
   const timeoutMs = o.timeoutMs === undefined ? 0 : checkMs('timeoutMs', o.timeoutMs);
@@ -130,10 +171,16 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
     throw invalidOption('maxInFlight', 'a positive integer', maxInFlight);
   }
   const resourceLimits = checkResourceLimits(o.resourceLimits, isolation as Isolation);
+  // An inline agent gets `data` by reference; the others get a structured clone of it.
+  if (isolation !== 'inline') {
+    try {
+      structuredClone(o.data);
+    } catch (error) {
+      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
+    }
+  }
   return {
     isolation: isolation as Isolation,
-    expose: o.expose as object | undefined,
-    name: o.name as string | undefined,
     data: o.data,
     logger,
     timeoutMs,

@@ -2,21 +2,17 @@
  * `spawnAgent`: validates the options, starts the agent in its isolation and resolves
  * once the agent's factory has run.
  */
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { AgentHost, type Agent } from './agent-host.ts';
 import type { HandlerTable } from './connection.ts';
 import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
-import { invalidOption } from './invalid-option.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
-import { observedBlockingHandlers } from './observability/inline-blocking.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
 import { launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
 import { logConfigOf } from './logging/log-config.ts';
 import { IpcServer, methodTable } from './rpc.ts';
-import { resolveSpawnOptions, type SpawnAgentOptions } from './spawn-options.ts';
+import { resolveEntry, resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnAgentOptions } from './spawn-options.ts';
 
 let spawned = 0;
 
@@ -59,8 +55,17 @@ export interface InternalSpawnOptions {
  * `spawnAgent` with the node's handle on the agent (and its internal options).
  * @internal
  */
-export async function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
-  const { host, startupTimeoutMs } = createAgentHost(entry, options, internal);
+export function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+  return startResolvedAgent(resolveEntry(entry, 'entry'), resolveSpawnOptions(options), internal);
+}
+
+/**
+ * Starts an agent from options already validated (by `resolveSpawnOptions`, or by
+ * `resolveAgentOptions` for whoever starts agents of its own: the line server).
+ * @internal
+ */
+export async function startResolvedAgent(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+  const { host, startupTimeoutMs } = hostOf(entryUrl, resolved, internal);
   try {
     await readyInTime(host, host.name, startupTimeoutMs, internal.signal);
   } catch (error) {
@@ -82,8 +87,10 @@ export function createAgentHost(
   options: SpawnAgentOptions | undefined,
   internal: InternalSpawnOptions = {},
 ): { host: AgentHost; startupTimeoutMs: number } {
-  const entryUrl = resolveEntry(entry);
-  const resolved = resolveSpawnOptions(options);
+  return hostOf(resolveEntry(entry, 'entry'), resolveSpawnOptions(options), internal);
+}
+
+function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions): { host: AgentHost; startupTimeoutMs: number } {
   const name = resolved.name ?? `agent-${++spawned}`;
   const handlers: HandlerTable = resolved.expose instanceof IpcServer ? resolved.expose.handlers() : methodTable(resolved.expose, "option 'expose'");
   const init: AgentInit = {
@@ -96,19 +103,10 @@ export function createAgentHost(
     maxInFlight: resolved.maxInFlight,
     log: resolved.logger ? logConfigOf(resolved.logger) : undefined,
   };
-  if (resolved.isolation !== 'inline') {
-    try {
-      structuredClone(resolved.data);
-    } catch (error) {
-      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
-    }
-  }
   let launcher: AgentLauncher;
-  // eslint-disable-next-line prefer-const -- read by the inline launcher's handlers, set below
-  let host: AgentHost | undefined;
   switch (resolved.isolation) {
     case 'inline':
-      launcher = launchInline(init, observedBlockingHandlers(handlers, () => host?.observer));
+      launcher = launchInline(init);
       break;
     case 'thread':
       launcher = launchThread(init, resolved.resourceLimits);
@@ -117,7 +115,7 @@ export function createAgentHost(
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles, sandbox: resolved.sandbox });
       break;
   }
-  host = new AgentHost(launcher, {
+  const host = new AgentHost(launcher, {
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,
@@ -149,14 +147,4 @@ function readyInTime(host: AgentHost, name: string, timeoutMs: number, signal: A
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   });
-}
-
-function resolveEntry(entry: string | URL): string {
-  if (entry instanceof URL) {
-    if (entry.protocol !== 'file:') throw invalidOption('entry', 'a file path or a file: URL', entry.href);
-    return entry.href;
-  }
-  if (typeof entry !== 'string' || entry.length === 0) throw invalidOption('entry', 'a file path or a file: URL', entry);
-  if (entry.startsWith('file:')) return entry;
-  return pathToFileURL(path.resolve(entry)).href;
 }

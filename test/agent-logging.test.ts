@@ -8,6 +8,7 @@ import test from 'ava';
 import pino from 'pino';
 import { spawnAgent, type Agent, type Isolation } from '../src/index.ts';
 import type LifecycleAgent from './fixtures/lifecycle-agent.ts';
+import { within } from './helpers/agents.ts';
 
 const entry = new URL('./fixtures/lifecycle-agent.ts', import.meta.url);
 
@@ -28,16 +29,6 @@ class Capture extends Writable {
 
 function nodeLogger(capture: Capture, level = 'info') {
   return pino({ level, redact: ['secret', 'user.password'] }, capture).child({ component: 'p2p' });
-}
-
-/** Polls `condition` (sync or async) every 10 ms until it holds or `ms` pass. */
-async function within(ms: number, condition: () => unknown): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return Boolean(await condition());
 }
 
 async function spawnAll(logger: pino.Logger, t: { teardown(fn: () => unknown): void }): Promise<Record<Isolation, Agent<typeof LifecycleAgent>>> {

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
-import { ByteArea } from '../src/codec.ts';
+import { ByteArea } from '../src/blocking/value-codec.ts';
 import { deserializeError, type WireError } from '../src/error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../src/errors.ts';
 import { Flag } from '../src/blocking/mailbox.ts';

@@ -6,7 +6,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import test from 'ava';
-import { serveBlocking, servingBlockingOf } from '../src/blocking-context.ts';
+import { serveBlocking, servingBlockingOf } from '../src/blocking/serving-context.ts';
 
 test('a sync handler sees its agent; nothing is served outside it', async (t) => {
   const agent = {};

@@ -5,7 +5,7 @@
  * port (src/blocking/mailbox.ts), seen from both sides as two threads would.
  */
 import test from 'ava';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer, type Shortfall } from '../src/codec.ts';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer, type Shortfall } from '../src/blocking/value-codec.ts';
 import { HEADER_BYTES, MailboxArea, createMailboxMemory } from '../src/blocking/mailbox.ts';
 
 const longValues: Array<[string, unknown]> = [

@@ -7,6 +7,7 @@ import test from 'ava';
 import { AgentExitedError, BlockingNotAllowedError, DeadlockError, MessageTooLargeError, spawnAgent, type Agent, type Isolation, type SpawnAgentOptions } from '../src/index.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
+import { spawnForTest } from './helpers/agents.ts';
 
 const entry = new URL('./fixtures/blocking-agent.ts', import.meta.url);
 
@@ -92,9 +93,8 @@ type Context = { teardown(fn: () => unknown): void };
 /** Spawns the blocking agent; it is closed when the test ends, pass or fail. */
 async function start(t: Context, isolation: Isolation = 'thread', options: SpawnAgentOptions = {}) {
   const state = newState();
-  const agent = await spawnAgent<typeof BlockingAgent>(entry, { isolation, expose: nodeApi(state), ...options });
+  const agent = await spawnForTest<typeof BlockingAgent>(t, entry, { isolation, expose: nodeApi(state), ...options });
   state.agent = agent;
-  t.teardown(() => agent.close({ timeoutMs: 1000 }));
   return { agent, state };
 }
 

@@ -1,6 +1,6 @@
 /** The blocking-call value codec: round trips, the v8 fallback, bounds and bad input. */
 import test from 'ava';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../src/codec.ts';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../src/blocking/value-codec.ts';
 import { DataCloneError } from '../src/errors.ts';
 
 function roundTrip(value: unknown, area = new ByteArea(new SharedArrayBuffer(1 << 16))): unknown {

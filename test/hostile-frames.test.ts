@@ -8,7 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { ByteArea, decode } from '../src/codec.ts';
+import { ByteArea, decode } from '../src/blocking/value-codec.ts';
 import { MAX_COST_PER_BYTE, decodedSizeEstimate } from '../src/decoded-size.ts';
 import { AgentIpcError, MessageTooLargeError, ProtocolError, spawnAgent } from '../src/index.ts';
 import { DECODE_BUDGET_FACTOR, StreamFrameReader, decodeStreamBody, encodeStreamFrame } from '../src/transports/stream-frames.ts';

@@ -11,7 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import type { Isolation } from '../src/index.ts';
 import type { LineAgents } from '../src/lines/index.ts';
-import { LineReceiver } from '../src/lines/line-receiver.ts';
+import { LineReceiver } from '../src/lines/shared/line-receiver.ts';
 import { Arena } from './fixtures/hostile/arena.ts';
 import { agentFootprint, collector, settledHeap, until } from './fixtures/hostile/footprint.ts';
 import * as peers from './fixtures/hostile/scenarios.ts';

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Buffer } from 'node:buffer';
 import { MessageTooLargeError, ProtocolError } from '../src/index.ts';
-import { LineReceiver } from '../src/lines/line-receiver.ts';
+import { LineReceiver } from '../src/lines/shared/line-receiver.ts';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 

@@ -6,10 +6,10 @@
 import test from 'ava';
 import { ConnectionClosedError, MessageTooLargeError } from '../src/index.ts';
 import type { MainHandle } from '../src/agent.ts';
-import { LineMethod } from '../src/lines/line-methods.ts';
-import { NodeLink } from '../src/lines/node-link.ts';
-import { MAX_UNACKNOWLEDGED, ProtocolSession } from '../src/lines/protocol-session.ts';
-import type { LineConnection, LineProtocol } from '../src/lines/protocol-types.ts';
+import { LineMethod } from '../src/lines/shared/line-methods.ts';
+import { NodeLink } from '../src/lines/agent/node-link.ts';
+import { MAX_UNACKNOWLEDGED, ProtocolSession } from '../src/lines/agent/protocol-session.ts';
+import type { LineConnection, LineProtocol } from '../src/lines/agent/protocol-types.ts';
 import type { AgentContext } from '../src/types.ts';
 
 interface FakeNode {

@@ -9,6 +9,7 @@ import test from 'ava';
 import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError, registerError, spawnAgent, type Agent, type SpawnAgentOptions } from '../src/index.ts';
 import type LifecycleAgent from './fixtures/lifecycle-agent.ts';
 import { VaultError, checksum, type LifecycleNodeApi } from './fixtures/lifecycle-agent.ts';
+import { spawnForTest, within } from './helpers/agents.ts';
 
 registerError(VaultError);
 
@@ -56,22 +57,12 @@ type Context = { teardown(fn: () => unknown): void };
 
 async function start(t: Context, options: SpawnAgentOptions = {}) {
   const state: { records: string[]; agent?: Agent<typeof LifecycleAgent> } = { records: [] };
-  const agent = await spawnAgent<typeof LifecycleAgent>(entry, { isolation: 'process', expose: nodeApi(state), ...options });
+  const agent = await spawnForTest<typeof LifecycleAgent>(t, entry, { isolation: 'process', expose: nodeApi(state), ...options });
   state.agent = agent;
-  t.teardown(() => agent.close({ timeoutMs: 1000 }));
   return { agent, state };
 }
 
 /** Polls `condition` every 10 ms until it holds or `ms` pass. */
-async function within(ms: number, condition: () => boolean): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return condition();
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

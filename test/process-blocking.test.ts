@@ -10,12 +10,13 @@
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import test from 'ava';
-import { decode, ByteArea } from '../src/codec.ts';
-import { spawnAgent, type Agent, type SpawnAgentOptions } from '../src/index.ts';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/isolation/process-blocking-frames.ts';
-import { ProcessBlockingServer, type ProcessBlockingServerOptions } from '../src/isolation/process-blocking-server.ts';
+import { decode, ByteArea } from '../src/blocking/value-codec.ts';
+import type { Agent, SpawnAgentOptions } from '../src/index.ts';
+import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/blocking/process-frames.ts';
+import { ProcessBlockingServer, type ProcessBlockingServerOptions } from '../src/blocking/process-server.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
+import { spawnForTest } from './helpers/agents.ts';
 
 const entry = new URL('./fixtures/blocking-agent.ts', import.meta.url);
 const peerPath = new URL('./fixtures/process-blocking-peer.ts', import.meta.url).pathname;
@@ -85,9 +86,8 @@ type Context = { teardown(fn: () => unknown): void };
 
 async function start(t: Context, options: SpawnAgentOptions = {}) {
   const state: NodeState = { records: [], gates: [], served: 0 };
-  const agent = await spawnAgent<typeof BlockingAgent>(entry, { isolation: 'process', expose: nodeApi(state), ...options });
+  const agent = await spawnForTest<typeof BlockingAgent>(t, entry, { isolation: 'process', expose: nodeApi(state), ...options });
   state.agent = agent;
-  t.teardown(() => agent.close({ timeoutMs: 1000 }));
   return { agent, state };
 }
 

@@ -10,18 +10,10 @@
 import { spawn } from 'node:child_process';
 import test from 'ava';
 import { gone } from './helpers/process-gone.ts';
+import { within } from './helpers/agents.ts';
 
 const doomedNode = new URL('./fixtures/doomed-node.ts', import.meta.url);
 
-
-async function within(ms: number, condition: () => boolean): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return condition();
-}
 
 /** Starts the doomed node and resolves with its agents' pids, once they are all up. */
 function startDoomedNode(mode: 'wait' | 'exit'): { pids: Promise<number[]>; node: ReturnType<typeof spawn> } {

@@ -6,6 +6,7 @@ import test from 'ava';
 import { AgentExitedError, ConnectionClosedError, TimeoutError, UnknownMethodError, registerError, spawnAgent, type Agent, type Isolation } from '../src/index.ts';
 import type EchoAgent from './fixtures/echo-agent.ts';
 import { StorageError } from './fixtures/echo-agent.ts';
+import { withSpawned } from './helpers/agents.ts';
 
 const echoAgent = new URL('./fixtures/echo-agent.ts', import.meta.url);
 const nodeApi = {
@@ -16,13 +17,8 @@ const nodeApi = {
   },
 };
 
-async function withAgent<T>(isolation: Isolation, body: (agent: Agent<typeof EchoAgent>) => Promise<T>, options = {}): Promise<T> {
-  const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { isolation, expose: nodeApi, ...options });
-  try {
-    return await body(agent);
-  } finally {
-    await agent.close();
-  }
+function withAgent<T>(isolation: Isolation, body: (agent: Agent<typeof EchoAgent>) => Promise<T>, options = {}): Promise<T> {
+  return withSpawned(echoAgent, { isolation, expose: nodeApi, ...options }, body);
 }
 
 for (const isolation of ['thread', 'inline'] as const) {

@@ -4,7 +4,6 @@
  * input (an oversized length, garbage, an unknown channel) closes the connection with a
  * typed error instead of throwing.
  */
-import { PassThrough, Duplex } from 'node:stream';
 import test from 'ava';
 import { IpcConnection } from '../src/connection-layer.ts';
 import { MessageTooLargeError, ProtocolError } from '../src/index.ts';
@@ -13,13 +12,7 @@ import { StreamChannel, StreamFrameReader, decodeStreamBody, encodeStreamFrame }
 import { StreamLink, StreamTransport } from '../src/transports/stream-transport.ts';
 import { FrameKind } from '../src/wire.ts';
 import { table } from './helpers/connection-pair.ts';
-
-/** Two connected in-memory duplex streams, and the raw pipes under them. */
-function streamPair(): { a: Duplex; b: Duplex; toB: PassThrough; toA: PassThrough } {
-  const toB = new PassThrough();
-  const toA = new PassThrough();
-  return { a: Duplex.from({ readable: toA, writable: toB }), b: Duplex.from({ readable: toB, writable: toA }), toB, toA };
-}
+import { streamPair } from './helpers/stream-pair.ts';
 
 function connectionPair(maxMessageBytes = 1024 * 1024, handlersB = table({})) {
   const { a, b, toB, toA } = streamPair();

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ByteArea, decode, encodeToNewBuffer } from '../src/codec.ts';
+import { ByteArea, decode, encodeToNewBuffer } from '../src/blocking/value-codec.ts';
 import { FrameKind } from '../src/wire.ts';
 import { IpcConnection, type Transport, type TransportSink } from '../src/connection-layer.ts';
 import { ProtocolError } from '../src/index.ts';

@@ -5,7 +5,7 @@
  * (the node is not parked) the caller falls back to the forward mailbox.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ByteArea } from '../codec.ts';
+import { ByteArea } from './value-codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { TimeoutError } from '../errors.ts';
 import { FixedArea, readBody, writeRequest } from './mailbox-body.ts';

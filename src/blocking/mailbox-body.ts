@@ -11,7 +11,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { receiveMessageOnPort } from 'node:worker_threads';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { Flag, type SideMessage } from './mailbox.ts';

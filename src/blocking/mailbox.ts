@@ -50,7 +50,7 @@
  * to wake; never while another mailbox on its thread has a request waiting.
  */
 
-import { ByteArea, encodeInto, type Shortfall } from '../codec.ts';
+import { ByteArea, encodeInto, type Shortfall } from './value-codec.ts';
 import type { ServedMailbox } from './server.ts';
 
 /** Header slot indexes (int32). */

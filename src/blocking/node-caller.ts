@@ -26,7 +26,7 @@
  *   dropped by sequence number, so the next call always reads its own answer.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ByteArea } from '../codec.ts';
+import { ByteArea } from './value-codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';

@@ -43,7 +43,7 @@
  * its heap limit runs no JavaScript. So the node sleeps in bounded slices and, between
  * them, asks the worker's handle whether its thread still runs (see `thread-liveness.ts`).
  */
-import { ByteArea } from '../codec.ts';
+import { ByteArea } from './value-codec.ts';
 import { Flag, HEADER_BYTES } from './mailbox.ts';
 import { FixedArea } from './mailbox-body.ts';
 import type { ServedMailbox } from './server.ts';

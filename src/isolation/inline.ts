@@ -1,21 +1,22 @@
 /**
  * Inline isolation: the agent runs on the node's own thread — the RFC's "current
  * architecture", and the baseline of every benchmark. The API is the same; blocking
- * calls become direct calls of the node's handler, which must then be synchronous
- * (the node's thread cannot wait for its own event loop).
+ * calls become direct calls into the agent host's blocking service (the same one a
+ * thread's mailbox and a process's blocking socket use), whose handler must then be
+ * synchronous (the node's thread cannot wait for its own event loop).
  */
 import { threadId } from 'node:worker_threads';
-import type { HandlerTable, IncomingCall } from '../connection.ts';
+import type { IncomingCall } from '../connection.ts';
 import { deserializeError, serializeError } from '../error-codec.ts';
-import { BlockingNotAllowedError, UnknownMethodError, type AgentExit } from '../errors.ts';
+import { BlockingNotAllowedError, ConnectionClosedError, UnknownMethodError, type AgentExit } from '../errors.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
-import type { AgentLauncher } from './launcher.ts';
+import type { AgentLauncher, BlockingService } from './launcher.ts';
 import { isPromiseLike } from '../promise-like.ts';
 
-/** Starts an inline agent serving `nodeHandlers` to its blocking calls. */
-export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): AgentLauncher {
+/** Starts an inline agent; its blocking calls are served by whoever calls `serveBlocking`. */
+export function launchInline(init: AgentInit): AgentLauncher {
   const [nodeEnd, agentEnd] = directTransportPair();
   let exitListener: ((exit: AgentExit) => void) | undefined;
   let exit: AgentExit | undefined;
@@ -25,33 +26,25 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
     // Reported on a later turn, as a real exit would be.
     setImmediate(() => exitListener?.(exit!));
   };
+  // The node's way of serving a blocking call, given by the agent host once it is built
+  // (before the agent's module has loaded, so before any blocking call can come).
+  let service: BlockingService | undefined;
   const running = runAgent(init, {
     transport: agentEnd,
     blocking: (connection) => ({
       call(command, payload) {
+        if (!service) throw new ConnectionClosedError(`agent '${init.name}' has no node to serve its blocking calls`);
         // Async calls sent before this one start before it (see docs/blocking-calls.md).
         connection.flush();
         agentEnd.deliver();
-        const handler = nodeHandlers.get(command);
-        if (!handler) throw new UnknownMethodError(command);
-        let result: unknown;
         try {
-          result = handler(payload, undefined as unknown as IncomingCall);
+          // Counted, traced and deadlock-checked by the agent host, like every isolation's.
+          return service.dispatchNow(command, payload);
         } catch (error) {
           // Through the error codec, as an async call's error would be, so a class the
           // agent registered comes back as that class here too.
           throw deserializeError(serializeError(error), 'the node');
         }
-        if (isPromiseLike(result)) {
-          // Nobody will await it; keep its rejection from becoming an unhandled one.
-          result.then(undefined, () => undefined);
-          throw new BlockingNotAllowedError(
-            `blocking call '${command}' under inline isolation got a promise from its handler: an inline agent runs on ` +
-              "the node's own thread, which cannot wait for its own event loop. Make the handler synchronous, " +
-              `use main.async.${command}(), or run the agent with isolation 'thread' or 'process'`,
-          );
-        }
-        return result;
       },
     }),
     exit: finish,
@@ -62,6 +55,11 @@ export function launchInline(init: AgentInit, nodeHandlers: HandlerTable): Agent
     pid: process.pid,
     threadId,
     transport: nodeEnd,
+    serveBlocking(given) {
+      service = given;
+      // Nothing to wake: an inline agent is never parked (its calls are direct ones).
+      return { close() {} };
+    },
     callDirect(command, payload) {
       // The node's blocking call into an inline agent: its method runs right here.
       const handler = running.methods.get(command);

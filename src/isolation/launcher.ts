@@ -9,10 +9,22 @@ import type { AgentExit } from '../errors.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { Isolation } from '../types.ts';
 
-/** How the node serves one blocking call, whatever carried it (see `AgentHost`). */
+/**
+ * How the node serves one blocking call, whatever carried it: the one seam every
+ * launcher's blocking path plugs into (a thread agent's mailbox, a process agent's
+ * blocking socket, an inline agent's direct call). Behind it, `AgentHost` counts and
+ * traces the call and runs it where a call back into the agent is a `DeadlockError`.
+ */
 export interface BlockingService {
   /** Runs the handler of `command` (throws or returns a value or a promise). */
   dispatch(command: string, payload: unknown): unknown;
+  /**
+   * Runs the handler of `command` for a caller on the node's own thread, which cannot
+   * wait for a promise (an inline agent): throws, or returns a value; a promise from the
+   * handler is refused with `BlockingNotAllowedError` (`DeadlockError` while the node's
+   * thread is itself in a blocking call into the agent).
+   */
+  dispatchNow(command: string, payload: unknown): unknown;
   /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
   asyncCallsStarted(fence: number): Promise<void> | undefined;
   /** Largest answer body the agent accepts. */
@@ -31,7 +43,8 @@ export interface AgentLauncher {
   readonly mailbox?: { memory: SharedArrayBuffer; sidePort: MessagePort };
   /**
    * Starts serving the agent's blocking calls where they do not come through a mailbox
-   * (a process agent's blocking socket), with the same handler seam as a mailbox.
+   * (a process agent's blocking socket, an inline agent's direct calls), with the same
+   * handler seam as a mailbox.
    */
   serveBlocking?(service: BlockingService): { close(): void };
   /**

@@ -3,7 +3,7 @@
  * passed it two sockets: fd 3 carries start-up and the agent connection (async calls
  * both ways, control messages), fd 4 the blocking calls. This thread owns both and
  * runs the agent with the same runtime as a thread agent: fd 3 through libuv, fd 4
- * with blocking reads and writes of its own (see `process-blocking-caller.ts`). A
+ * with blocking reads and writes of its own (see `process-caller.ts`). A
  * watchdog thread ends the agent if the node dies while this thread is busy.
  *
  * Started as `node <the node's execArgv> process-bootstrap.js <options JSON>`.
@@ -17,7 +17,7 @@ import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import { flushOnExit } from './exit-flush.ts';
-import { ProcessBlockingCaller } from './process-blocking-caller.ts';
+import { ProcessBlockingCaller } from '../blocking/process-caller.ts';
 import type { WatchdogData } from './process-watchdog.ts';
 import { workerEntry } from './typescript-loader.ts';
 

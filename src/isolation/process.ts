@@ -4,7 +4,7 @@
  * Node.js options. The node and the agent share two Unix sockets: the child's fd 3
  * carries stream frames (start-up, then the agent connection), fd 4 the blocking
  * calls, which the agent's main thread writes and reads itself with blocking system
- * calls (see `process-blocking-caller.ts`; the node's side is `process-blocking-server.ts`).
+ * calls (see `process-caller.ts`; the node's side is `process-server.ts`).
  *
  * Lifetimes are tied both ways: an agent that dies is noticed through its exit
  * status (and the streams' end), and an agent outlives no node — a parked call sees
@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { AgentExit } from '../errors.ts';
-import { ProcessBlockingServer } from './process-blocking-server.ts';
+import { ProcessBlockingServer } from '../blocking/process-server.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { childExecArgv } from './child-exec-argv.ts';

@@ -15,7 +15,7 @@ import type { Batch } from '../wire.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
 import { flushOnExit } from './exit-flush.ts';
-import { mailboxBlocking } from './mailbox-blocking.ts';
+import { mailboxBlocking } from '../blocking/agent-mailbox-path.ts';
 
 /** What a thread agent receives as `workerData`. */
 export interface ThreadInit extends AgentInit {

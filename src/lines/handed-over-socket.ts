@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { ConnectionClosedError, ProtocolError } from '../errors.ts';
-import { LineCarrier, type CarrierEvents } from './line-carrier.ts';
+import { LineCarrier, type CarrierEvents } from './shared/line-carrier.ts';
 
 /** A socket the node gives to its agent. */
 export class HandedOverSocket extends LineCarrier {

@@ -11,4 +11,4 @@ export type { LineServer, LineServerEvents, LineServerListener } from './line-se
 export type { LineServerOptions, LineAgents } from './line-server-options.ts';
 export type { AgentRestartInfo } from './agent-supply.ts';
 export type { LineConnectionInfo } from './served-connection.ts';
-export type { LineDirection, PeerAddress } from './line-methods.ts';
+export type { LineDirection, PeerAddress } from './shared/line-methods.ts';

@@ -13,9 +13,10 @@ import type { Socket } from 'node:net';
 import type { AgentHost } from '../agent-host.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { AgentExitedError, AgentUnresponsiveError, TimeoutError, type AgentExit } from '../errors.ts';
-import { startAgent } from '../spawn.ts';
+import { startResolvedAgent } from '../spawn.ts';
+import type { ResolvedSpawnOptions } from '../spawn-options.ts';
 import { lineEndpoint, type AgentConnections } from './line-endpoint.ts';
-import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './line-methods.ts';
+import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './shared/line-methods.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 import type { Promisified } from '../types.ts';
 
@@ -72,18 +73,22 @@ export class LineAgent implements AgentConnections {
     start: LineAgentStart = {},
   ): Promise<LineAgent> {
     const handle = new LineAgent(name, onDeath);
-    handle.agent = await startAgent(
+    // Every agent option as the server validated it (once, with spawnAgent's checks).
+    handle.agent = await startResolvedAgent(
       options.entry,
       {
         isolation: options.isolation,
-        expose: lineEndpoint(options.expose, handle),
         data: options.data,
         logger: options.logger,
         timeoutMs: options.timeoutMs,
         startupTimeoutMs: options.startupTimeoutMs,
-        name,
+        maxMessageBytes: options.maxMessageBytes,
+        maxInFlight: options.maxInFlight,
+        resourceLimits: options.resourceLimits,
         sandbox: options.sandbox,
-      },
+        expose: lineEndpoint(options.expose, handle),
+        name,
+      } satisfies Required<ResolvedSpawnOptions>,
       { handles: options.handOffSockets, signal: start.signal },
     );
     const remote = handle.agent.remote as Promisified<LineAgentMethods>;

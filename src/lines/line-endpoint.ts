@@ -6,7 +6,7 @@
 import type { Handler, HandlerTable } from '../connection.ts';
 import type { WireError } from '../error-codec.ts';
 import { IpcServer, type IpcCommand } from '../rpc.ts';
-import { LineMethod } from './line-methods.ts';
+import { LineMethod } from './shared/line-methods.ts';
 
 /** The node-side connection operations an agent may trigger. */
 export interface AgentConnections {

@@ -2,22 +2,24 @@
  * The options of `createLineServer`, and their validation: every option is checked up
  * front and a bad one is a `TypeError` that names it.
  */
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { invalidOption } from '../invalid-option.ts';
 import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
-import { checkSandboxEntry, resolveSandbox, type SandboxOptions } from '../isolation/sandbox-options.ts';
-import { DEFAULT_STARTUP_TIMEOUT_MS, checkMs } from '../spawn-options.ts';
+import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
+import { AGENT_OPTIONS, checkKnownOptions, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
-import { RESERVED_PREFIX } from './line-methods.ts';
+import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
 /** How connections get agents: one fresh agent each, or a fixed pool shared by all. */
 export type LineAgents = 'per-connection' | { pool: number };
 
-/** Options of {@link createLineServer}. */
-export interface LineServerOptions<Main extends object = object> {
+/**
+ * Options of {@link createLineServer}. Every agent option of `spawnAgent`
+ * (`maxMessageBytes`, `maxInFlight`, `resourceLimits`, `logger`, `data`, …) is taken
+ * too, with the same meaning and checks, and applies to each agent the server starts.
+ */
+export interface LineServerOptions<Main extends object = object> extends Pick<SpawnAgentOptions, 'maxMessageBytes' | 'maxInFlight' | 'resourceLimits'> {
   /** The agent module (a path or a `file:` URL) whose default export is `defineLineProtocol(...)`. */
   agent: string | URL;
   /**
@@ -78,41 +80,24 @@ export interface LineServerOptions<Main extends object = object> {
   sandbox?: boolean | SandboxOptions;
 }
 
-/** Options after validation, with defaults filled in. */
-export interface ResolvedLineServerOptions {
+/** Options after validation, with defaults filled in; the agent options as every agent gets them. */
+export interface ResolvedLineServerOptions extends ResolvedAgentOptions {
   entry: string;
   expose: HandlerTable;
-  isolation: Isolation;
   agents: LineAgents;
   delimiter: string;
   maxLineLength: number;
   highWaterMark: number;
-  data: unknown;
-  logger: Logger | undefined;
-  timeoutMs: number;
-  startupTimeoutMs: number;
   name: string;
   handOffSockets: boolean;
-  /** As given (validated): each agent's spawn resolves it again. */
-  sandbox: boolean | SandboxOptions | undefined;
 }
 
-const KNOWN = ['agent', 'expose', 'isolation', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'name', 'handOffSockets', 'sandbox'];
-const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
+const KNOWN: readonly string[] = ['agent', 'expose', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'name', 'handOffSockets', ...AGENT_OPTIONS];
 
 function positiveInteger(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidOption(option, 'a positive integer', value);
   return value;
-}
-
-function entryUrl(agent: unknown): string {
-  if (agent instanceof URL) {
-    if (agent.protocol !== 'file:') throw invalidOption('agent', 'a file path or a file: URL', agent.href);
-    return agent.href;
-  }
-  if (typeof agent !== 'string' || agent.length === 0) throw invalidOption('agent', 'a file path or a file: URL', agent);
-  return agent.startsWith('file:') ? agent : pathToFileURL(path.resolve(agent)).href;
 }
 
 function exposedHandlers(expose: unknown): HandlerTable {
@@ -128,10 +113,10 @@ function exposedHandlers(expose: unknown): HandlerTable {
 export function resolveLineServerOptions(options: unknown): ResolvedLineServerOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (!KNOWN.includes(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${KNOWN.join(', ')})`);
-
-  const isolation = o.isolation ?? 'thread';
-  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalidOption('isolation', "'thread', 'process' or 'inline'", isolation);
+  checkKnownOptions(o, KNOWN);
+  // The agent options: the same checks and messages as spawnAgent's.
+  const agentOptions = resolveAgentOptions(o);
+  const { isolation } = agentOptions;
   const agents = o.agents ?? 'per-connection';
   if (agents !== 'per-connection') {
     const pool = agents !== null && typeof agents === 'object' ? (agents as { pool?: unknown }).pool : undefined;
@@ -139,43 +124,24 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   }
   const delimiter = o.delimiter ?? '\r\n';
   if (typeof delimiter !== 'string' || delimiter.length === 0) throw invalidOption('delimiter', 'a non-empty string', delimiter);
-  const logger = o.logger as Logger | undefined;
-  if (logger !== undefined && (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.child !== 'function')) {
-    throw invalidOption('logger', 'a pino logger', logger);
-  }
-  const timeoutMs = o.timeoutMs ?? 0;
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw invalidOption('timeoutMs', 'a non-negative number of milliseconds', timeoutMs);
-  const startupTimeoutMs = o.startupTimeoutMs === undefined ? DEFAULT_STARTUP_TIMEOUT_MS : checkMs('startupTimeoutMs', o.startupTimeoutMs);
   const name = o.name ?? 'line-agent';
   if (typeof name !== 'string' || name.length === 0) throw invalidOption('name', 'a non-empty string', name);
   const handOffSockets = o.handOffSockets ?? false;
   if (typeof handOffSockets !== 'boolean') throw invalidOption('handOffSockets', 'a boolean', handOffSockets);
   // Only a process has a descriptor table of its own to receive a socket into.
   if (handOffSockets && isolation !== 'process') throw invalidOption('handOffSockets', "false unless isolation is 'process'", handOffSockets);
-  if (isolation !== 'inline') {
-    try {
-      structuredClone(o.data);
-    } catch (error) {
-      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
-    }
-  }
-  const entry = entryUrl(o.agent);
+  const entry = resolveEntry(o.agent, 'agent');
   // Checked now rather than at the first connection's agent.
-  if (resolveSandbox(o.sandbox, isolation as Isolation)) checkSandboxEntry(entry);
+  if (agentOptions.sandbox) checkSandboxEntry(entry);
   return {
+    ...agentOptions,
     entry,
     expose: exposedHandlers(o.expose),
-    isolation: isolation as Isolation,
     agents: agents === 'per-connection' ? agents : { pool: (agents as { pool: number }).pool },
     delimiter,
     maxLineLength: positiveInteger('maxLineLength', o.maxLineLength, 65_536),
     highWaterMark: positiveInteger('highWaterMark', o.highWaterMark, 256),
-    data: o.data,
-    logger,
-    timeoutMs,
-    startupTimeoutMs,
     name,
     handOffSockets,
-    sandbox: o.sandbox as boolean | SandboxOptions | undefined,
   };
 }

@@ -12,7 +12,7 @@ import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 import { AgentPool } from './agent-pool.ts';
 import type { AgentRestartInfo, AgentSupply } from './agent-supply.ts';
 import { PerConnectionAgents } from './per-connection-agents.ts';
-import type { PeerAddress } from './line-methods.ts';
+import type { PeerAddress } from './shared/line-methods.ts';
 import { resolveLineServerOptions, type LineServerOptions, type ResolvedLineServerOptions } from './line-server-options.ts';
 import { ServedConnection, type ConnectionHooks, type LineConnectionInfo } from './served-connection.ts';
 

@@ -20,9 +20,9 @@ import { AgentExitedError, ConnectionClosedError, UnknownMethodError } from '../
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
 import type { LineAgent, ServedByAgent } from './line-agent.ts';
-import type { CarrierEvents, LineCarrier } from './line-carrier.ts';
-import { LineMethod, type LineDirection, type PeerAddress } from './line-methods.ts';
-import { LineSocket } from './line-socket.ts';
+import type { CarrierEvents, LineCarrier } from './shared/line-carrier.ts';
+import { LineMethod, type LineDirection, type PeerAddress } from './shared/line-methods.ts';
+import { LineSocket } from './shared/line-socket.ts';
 
 /** A connection as `server.connections` and the server's events show it. */
 export interface LineConnectionInfo {

@@ -17,8 +17,9 @@
  * `Uint8Array`, as it would from a `MessagePort`.
  *
  * A receiver refuses a body longer than its `maxMessageBytes` before buffering it,
- * and a sender never writes one: a batch too large as a whole is split into its
- * frames, and a single frame too large fails on its own (see `stream-frame-writer.ts`).
+ * and a sender never writes one: its writer refuses the batch (see
+ * `stream-frame-writer.ts`), and the connection splits it into its frames, so that a
+ * single frame too large fails on its own.
  *
  * The same holds for what a body *decodes to*: a receiver refuses, undecoded, a body
  * whose decoded values are estimated to take more than {@link DECODE_BUDGET_FACTOR}

@@ -46,7 +46,6 @@ export class StreamLink {
         this.pendingWrites++;
         this.stream.write(frame, this.written);
       },
-      loopback: (channel, batch) => this.sinks.get(channel)?.onBatch(batch),
     });
     stream.on('data', this.receiveChunk);
     stream.on('end', () => this.end(undefined));
@@ -72,9 +71,10 @@ export class StreamLink {
   }
 
   /**
-   * Writes `batch` on `channel` as one frame, one `write` (see `StreamFrameWriter` for
-   * what happens to a batch over the size limit). Throws only if the batch cannot be
-   * serialized at all (a function, a symbol), as a `Transport` may.
+   * Writes `batch` on `channel` as one frame, one `write`. Throws, having written
+   * nothing, if the batch cannot be serialized at all (a function, a symbol) or is over
+   * the size limit (`MessageTooLargeError`), as a `Transport` may: the connection then
+   * sends its frames one by one and fails only those that do not go.
    */
   send(channel: number, batch: Batch): void {
     if (this.isOpen) this.writer.send(channel, batch);

@@ -17,7 +17,11 @@ export interface TransportSink {
 export interface Transport {
   /** Starts delivering to `sink`. Called once, by the connection. */
   attach(sink: TransportSink): void;
-  /** Sends one batch as one message. Throws synchronously if it cannot be serialized. */
+  /**
+   * Sends one batch as one message. Throws synchronously, having sent nothing, if it
+   * cannot be serialized or (a transport with a size limit) is too large
+   * (`MessageTooLargeError`): the connection then decides what fails, frame by frame.
+   */
   send(batch: Batch): void;
   /** Stops sending and receiving; further `send`s are ignored. */
   close(): void;

@@ -5,6 +5,6 @@
  * @packageDocumentation
  * @module agent-ipc/lines/agent
  */
-export { defineLineProtocol } from '../line-protocol.ts';
-export type { LineConnection, LineProtocol, LineProtocolDefinition, LineProtocolFactory } from '../protocol-types.ts';
-export type { LineDirection, PeerAddress } from '../line-methods.ts';
+export { defineLineProtocol } from './line-protocol.ts';
+export type { LineConnection, LineProtocol, LineProtocolDefinition, LineProtocolFactory } from './protocol-types.ts';
+export type { LineDirection, PeerAddress } from '../shared/line-methods.ts';

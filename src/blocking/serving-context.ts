@@ -16,8 +16,8 @@
  * per call), a third of such a call's whole cost.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Handler, IncomingCall } from './connection.ts';
-import { isPromiseLike } from './promise-like.ts';
+import type { Handler, IncomingCall } from '../connection.ts';
+import { isPromiseLike } from '../promise-like.ts';
 
 let storage: AsyncLocalStorage<object> | undefined;
 /** Blocking handlers that returned a promise which has not settled: their awaits need the context. */
@@ -28,9 +28,34 @@ export const IDLE_OFF_MS = 20;
 let offTimer: NodeJS.Timeout | undefined;
 let servedSinceCheck = false;
 
+/**
+ * The agent whose blocking call is being served by a handler that must answer before its
+ * caller returns (see {@link serveBlockingNow}); it takes precedence over the storage's,
+ * being always the innermost.
+ */
+let servingNow: object | undefined;
+
 /** The agent whose blocking call the current code serves, if any. */
 export function servingBlockingOf(): object | undefined {
-  return storage?.getStore();
+  return servingNow ?? storage?.getStore();
+}
+
+/**
+ * Runs `handler(payload)` as the serving of `agent`'s blocking call on a thread that
+ * cannot wait for a promise (an inline agent's call, or a call-back while the node's
+ * thread is parked): only the handler's synchronous part is served (a promise it returns
+ * is refused by the caller), so a plain variable set around it is the whole context.
+ * This keeps the inline path as cheap as a direct call: no `AsyncLocalStorage.run`, and
+ * no switching on of its process-wide promise hook.
+ */
+export function serveBlockingNow(agent: object, handler: Handler, payload: unknown): unknown {
+  const outer = servingNow;
+  servingNow = agent;
+  try {
+    return handler(payload, undefined as unknown as IncomingCall);
+  } finally {
+    servingNow = outer;
+  }
 }
 
 /**

@@ -13,10 +13,10 @@
  * The node answers each `send` once it has handed the lines to the socket; the answer
  * is the acknowledgement that flow control counts on (see `ProtocolSession.writable`).
  */
-import { serializeError } from '../error-codec.ts';
-import { methodProxy } from '../rpc.ts';
-import type { MainHandle, Promisified } from '../types.ts';
-import { LineMethod, type LineNodeMethods } from './line-methods.ts';
+import { serializeError } from '../../error-codec.ts';
+import { methodProxy } from '../../rpc.ts';
+import type { MainHandle, Promisified } from '../../types.ts';
+import { LineMethod, type LineNodeMethods } from '../shared/line-methods.ts';
 
 /** Nobody waits for these calls; a closed node is not an error for the agent. */
 const ignore = (): void => undefined;

@@ -5,10 +5,10 @@
  * serves one connection or, in a pool, many; the protocol code is the same either way
  * and in every isolation.
  */
-import { defineAgent } from '../definition.ts';
-import { deserializeError, type WireError } from '../error-codec.ts';
-import type { AgentContext, MainHandle } from '../types.ts';
-import { LineMethod, type LineAgentMethods, type OpenRequest } from './line-methods.ts';
+import { defineAgent } from '../../definition.ts';
+import { deserializeError, type WireError } from '../../error-codec.ts';
+import type { AgentContext, MainHandle } from '../../types.ts';
+import { LineMethod, type LineAgentMethods, type OpenRequest } from '../shared/line-methods.ts';
 import { NodeLink } from './node-link.ts';
 import { ProtocolSession } from './protocol-session.ts';
 import { SocketInbox } from './socket-inbox.ts';

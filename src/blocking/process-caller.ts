@@ -4,7 +4,7 @@
  * the node's answer arrives. That is two thread wake-ups per call (the node's, then
  * this thread's), as for a thread agent's mailbox, and no helper thread on the path.
  * The socket is the child's fd 4, left in blocking mode: nothing in this process opens
- * it with libuv. Frames are described in `process-blocking-frames.ts`.
+ * it with libuv. Frames are described in `process-frames.ts`.
  *
  * What wakes a parked call, besides its answer:
  * - the node's timeout: the request carries its timeout and the node answers TIMEOUT
@@ -14,11 +14,11 @@
  *   agent): `read` returns end of file.
  */
 import { readSync, writeSync } from 'node:fs';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { deserializeError, type WireError } from '../error-codec.ts';
 import { ConnectionClosedError, DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
-import type { BlockingPath } from './agent-runtime.ts';
-import { FRAME_HEADER_BYTES, FrameKind, MAX_FRAME_TIMEOUT_MS, readFrameHeader, writeFrameHeader } from './process-blocking-frames.ts';
+import type { BlockingPath } from '../isolation/agent-runtime.ts';
+import { FRAME_HEADER_BYTES, FrameKind, MAX_FRAME_TIMEOUT_MS, readFrameHeader, writeFrameHeader } from './process-frames.ts';
 
 /** Size of the reusable request and answer buffers; larger frames get a buffer of their own. */
 const BUFFER_BYTES = 64 * 1024;

@@ -1,6 +1,6 @@
 /**
  * The node's side of a process agent's blocking socket (frames in
- * `process-blocking-frames.ts`): reads the agent's requests on the node's event loop,
+ * `process-frames.ts`): reads the agent's requests on the node's event loop,
  * runs the same handler a thread agent's mailbox would (through `dispatch`, after the
  * ordering fence), and writes exactly one ANSWER, ERROR or TIMEOUT per request.
  *
@@ -14,12 +14,12 @@
  * body cannot be decoded is answered with a `ProtocolError`, as in a mailbox.
  */
 import type { Duplex } from 'node:stream';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../codec.ts';
+import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { ChunkQueue } from '../transports/chunk-queue.ts';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-blocking-frames.ts';
+import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
 const AREA_BYTES = 64 * 1024;

@@ -10,9 +10,9 @@
  * ran), and can end the connection (LOST: the server closes).
  */
 import type { Socket } from 'node:net';
-import type { AgentContext, MainHandle } from '../types.ts';
-import type { OpenRequest } from './line-methods.ts';
-import { LineSocket } from './line-socket.ts';
+import type { AgentContext, MainHandle } from '../../types.ts';
+import type { OpenRequest } from '../shared/line-methods.ts';
+import { LineSocket } from '../shared/line-socket.ts';
 import type { LineOutlet, NodeLink } from './node-link.ts';
 import { ProtocolSession } from './protocol-session.ts';
 import type { LineProtocolFactory } from './protocol-types.ts';

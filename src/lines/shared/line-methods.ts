@@ -12,7 +12,7 @@
  * `deliver` resolves once every line in it has been processed, and the node sends the
  * next batch only then, so lines of one connection are handled one at a time, in order.
  */
-import type { WireError } from '../error-codec.ts';
+import type { WireError } from '../../error-codec.ts';
 
 /** Prefix of every reserved method name; `expose` may not use it. */
 export const RESERVED_PREFIX = 'agent-ipc:lines:';

@@ -3,11 +3,11 @@
  * sequencing of the protocol's events (made → lines, one at a time → lost).
  */
 import { Buffer } from 'node:buffer';
-import { ConnectionClosedError, MessageTooLargeError } from '../errors.ts';
-import type { AgentContext, MainHandle } from '../types.ts';
-import type { LineDirection, OpenRequest, PeerAddress } from './line-methods.ts';
+import { ConnectionClosedError, MessageTooLargeError } from '../../errors.ts';
+import type { AgentContext, MainHandle } from '../../types.ts';
+import type { LineDirection, OpenRequest, PeerAddress } from '../shared/line-methods.ts';
 import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
-import { isPromiseLike } from '../promise-like.ts';
+import { isPromiseLike } from '../../promise-like.ts';
 import type { LineConnection, LineProtocol, LineProtocolFactory } from './protocol-types.ts';
 
 const ignore = (): void => undefined;

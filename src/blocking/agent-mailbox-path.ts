@@ -4,12 +4,12 @@
  * mailbox is served differs (the node's thread, or the process agent's I/O thread).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { BlockingCaller } from '../blocking/caller.ts';
+import { BlockingCaller } from './caller.ts';
 import type { IpcConnection } from '../connection.ts';
 import { ConnectionClosedError } from '../errors.ts';
 import { MAX_REQUEST_ID } from '../wire.ts';
-import type { BlockingPath } from './agent-runtime.ts';
-import type { AgentInit } from './control.ts';
+import type { BlockingPath } from '../isolation/agent-runtime.ts';
+import type { AgentInit } from '../isolation/control.ts';
 
 /** Builds an agent's blocking path over `memory`, once its connection exists. */
 export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, sidePort: MessagePort): (connection: IpcConnection) => BlockingPath {

@@ -9,7 +9,7 @@
  * socket nobody took would stay open.
  */
 import { Socket } from 'node:net';
-import { SOCKET_MESSAGE, type SocketMessage } from './line-methods.ts';
+import { SOCKET_MESSAGE, type SocketMessage } from '../shared/line-methods.ts';
 
 /** One inbox per process, even if the library is loaded twice (source and built copies). */
 const INBOX = Symbol.for('agent-ipc:lines:socket-inbox');

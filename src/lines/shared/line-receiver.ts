@@ -18,7 +18,7 @@
  *   them too); {@link LineReceiver.buffered} says how many there were.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
-import { MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { MessageTooLargeError, ProtocolError } from '../../errors.ts';
 
 /** How a {@link LineReceiver} frames lines. */
 export interface LineReceiverOptions {

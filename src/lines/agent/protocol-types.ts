@@ -2,8 +2,8 @@
  * Public types of the agent side of the line server: what a line protocol implements
  * and what it gets to talk to its peer.
  */
-import type { AgentContext, AgentDefinition, MainHandle } from '../types.ts';
-import type { LineAgentMethods, LineDirection, PeerAddress } from './line-methods.ts';
+import type { AgentContext, AgentDefinition, MainHandle } from '../../types.ts';
+import type { LineAgentMethods, LineDirection, PeerAddress } from '../shared/line-methods.ts';
 
 /**
  * One connection's protocol, as in Twisted's `LineReceiver`. The factory given to

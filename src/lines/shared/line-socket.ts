@@ -14,7 +14,7 @@
  * flow control, whichever side owns the socket.
  */
 import type { Socket } from 'node:net';
-import { ConnectionClosedError } from '../errors.ts';
+import { ConnectionClosedError } from '../../errors.ts';
 import { LineCarrier, type CarrierEvents } from './line-carrier.ts';
 import { LineReceiver } from './line-receiver.ts';
 

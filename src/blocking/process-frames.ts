@@ -1,8 +1,8 @@
 /**
  * The frames of a process agent's blocking socket (the child's fd 4). The agent's main
  * thread writes a request and reads the answer on this socket itself, with blocking
- * system calls (see `process-blocking-caller.ts`); the node reads and answers on its
- * event loop (see `process-blocking-server.ts`). There is at most one call in flight.
+ * system calls (see `process-caller.ts`); the node reads and answers on its
+ * event loop (see `process-server.ts`). There is at most one call in flight.
  *
  * Every frame is a fixed header and a body, integers little-endian:
  *
@@ -14,7 +14,7 @@
  * | 8      | 4    | seq: the call's number, chosen by the agent, echoed by the node |
  * | 12     | 4    | request: fence, the id of the agent's last async request before it |
  * | 16     | 4    | request: timeout in ms (0 = none), kept by the node             |
- * | 20     | len  | body: the blocking codec (`src/codec.ts`)                        |
+ * | 20     | len  | body: the blocking codec (`src/blocking/value-codec.ts`)                        |
  *
  * Bodies: a request carries `[command, payload]`; an answer the value; an error a
  * `WireError`; TIMEOUT and CLOSE carry none. The node answers each request exactly once,

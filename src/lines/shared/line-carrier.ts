@@ -10,7 +10,7 @@
  * - a close asked for before the protocol is ready waits until {@link LineCarrier.start};
  * - the owner hears {@link CarrierEvents.ending} exactly once, when the close is due.
  */
-import { isPromiseLike } from '../promise-like.ts';
+import { isPromiseLike } from '../../promise-like.ts';
 
 /** How a connection is to end. */
 export interface Ending {

@@ -43,8 +43,8 @@
  */
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
-import { MAX_COST_PER_BYTE, withinDecodeBudget } from './decoded-size.ts';
-import { DataCloneError } from './errors.ts';
+import { MAX_COST_PER_BYTE, withinDecodeBudget } from '../decoded-size.ts';
+import { DataCloneError } from '../errors.ts';
 
 const TAG_UNDEFINED = 0x00;
 const TAG_NULL = 0x01;
