@@ -13,7 +13,7 @@ import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { readBody, writeAnswer, type BodyArea } from './mailbox-body.ts';
-import { SpinEnd, SpinPolicy, lastSpin, spinUntil } from './spin-budget.ts';
+import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
 
 /**
  * A mailbox as its server sees it. Both mailboxes share the header slots STATE to
@@ -165,7 +165,10 @@ export class MailboxServer {
       // while another agent's request waits for this thread.
       const woken = this.callerWasParked;
       const policy = woken ? this.policyAfterWake : this.policy;
-      const budgetNs = anotherRequestPending(this) ? 0 : policy.nextBudget();
+      // Confined to one CPU, the caller can only run once this thread stops: if waking it
+      // handed it the core (the usual case), its next request is already here and the
+      // loop's next look serves it; if not, spinning would only delay it.
+      const budgetNs = anotherRequestPending(this) || confinedToOneCpu(answeredAt) ? 0 : policy.nextBudget();
       if (budgetNs === 0) continue; // parks (or serves a request that just came)
       const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
       if (end === SpinEnd.CAUGHT) {
