@@ -113,3 +113,16 @@ test('typed arrays that come back through the v8 fallback are not views into the
   t.deepEqual(decoded.get('f'), new Float64Array([1.5, 2.5, 3.5, 4.5]));
   t.deepEqual(decoded.get('b'), new Uint8Array(64).fill(7));
 });
+
+test('a large byte array is encoded into a buffer of its own size, written once (no growth, no copy out)', (t) => {
+  const data = new Uint8Array(3 << 20).map((_, i) => i % 253);
+  const encoded = encodeToNewBuffer(data);
+  // Grown (doubled) and copied out, the buffer would be twice the array's size.
+  t.true(encoded.buffer.byteLength <= data.length + 16, `buffer of ${encoded.buffer.byteLength} B for ${data.length} B`);
+  // Not copied out at the end: the bytes returned are a view of the buffer written.
+  t.true(encoded.byteLength < encoded.buffer.byteLength, 'a view of the buffer written, with its few unused bytes');
+  t.deepEqual(decode(new ByteArea(encoded.buffer, encoded.byteOffset, encoded.byteLength), 0, encoded.byteLength, true), data);
+  // A small value in a buffer much larger than it is copied out, not kept as a view.
+  const small = encodeToNewBuffer('x');
+  t.is(small.buffer.byteLength, small.byteLength);
+});
