@@ -19,11 +19,12 @@
  * Not part of `npm run bench` (its suites are in bench/suites/).
  */
 import { tracingChannel } from 'node:diagnostics_channel';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchAgentModule, type BuildAgent, type BuildLib } from './harness/build-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,36 +42,10 @@ const BLOCKING_CALLS = Number(values.blocking);
 const IN_FLIGHT = 256;
 const ISOLATION = values.isolation;
 
-interface Lib {
-  spawnAgent(entry: URL, options: object): Promise<BenchAgent>;
-}
-interface BenchAgent {
-  remote: { add(a: number, b: number): Promise<number>; burst(calls: number): Promise<number> };
-  /** Absent in builds before `agent.blocking`. */
-  blocking?: { add(a: number, b: number): number };
-  close(): Promise<void>;
-}
+type Lib = BuildLib;
+type BenchAgent = BuildAgent;
 
 const work = mkdtempSync(path.join(tmpdir(), 'agent-ipc-tracing-bench-'));
-
-/** An agent module (plain JS, so any build can load it) importing `agentEntry`. */
-function agentModule(name: string, agentEntry: string): URL {
-  const file = path.join(work, `${name}.mjs`);
-  writeFileSync(
-    file,
-    `import { defineAgent } from ${JSON.stringify(`${pathToFileURL(agentEntry).href}?${name}`)};
-export default defineAgent((main) => ({
-  add: (a, b) => a + b,
-  burst(calls) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < calls; i++) if (main.blocking.add(i, 1) !== i + 1) throw new Error('wrong answer');
-    return Number(process.hrtime.bigint() - start);
-  },
-}));
-`,
-  );
-  return pathToFileURL(file);
-}
 
 /**
  * A build's entry points, as module instances of their own (a query string per `name`):
@@ -80,7 +55,7 @@ export default defineAgent((main) => ({
  */
 async function load(dir: string, name: string): Promise<{ lib: Lib; entry: URL }> {
   const lib = (await import(`${pathToFileURL(path.join(dir, 'index.js')).href}?${name}`)) as Lib;
-  return { lib, entry: agentModule(name, path.join(dir, 'agent.js')) };
+  return { lib, entry: benchAgentModule(work, name, path.join(dir, 'agent.js')) };
 }
 
 /** Calls/s of `calls` pipelined `add` calls. */

@@ -23,6 +23,8 @@ export interface BuildLib {
 /** An agent spawned from {@link benchAgentModule}. */
 export interface BuildAgent {
   remote: { add(a: number, b: number): Promise<number>; burst(calls: number): Promise<number> };
+  /** Absent in builds before `agent.blocking`. */
+  blocking?: { add(a: number, b: number): number };
   close(): Promise<void>;
 }
 
@@ -35,13 +37,15 @@ export interface LoadedBuild {
 /**
  * Writes the bench agent module into `workDir`: `add(a, b)`, and `burst(n)`, which makes
  * `n` blocking calls to the node's `add` and returns the nanoseconds they took (timed in
- * the agent, so the node's scheduling of the async call around it does not count).
+ * the agent, so the node's scheduling of the async call around it does not count). It
+ * imports `agentEntry` as a module instance of its own (`?name`), so variants of one
+ * build do not share JIT feedback.
  */
 export function benchAgentModule(workDir: string, name: string, agentEntry: string): URL {
   const file = path.join(workDir, `${name}.mjs`);
   writeFileSync(
     file,
-    `import { defineAgent } from ${JSON.stringify(pathToFileURL(agentEntry).href)};
+    `import { defineAgent } from ${JSON.stringify(`${pathToFileURL(agentEntry).href}?${name}`)};
 export default defineAgent((main) => ({
   add: (a, b) => a + b,
   burst(calls) {
