@@ -3,9 +3,22 @@
  * records are not written in the agent but sent to the node, which writes them
  * through its own logger (one output, one configuration).
  */
-import pino, { type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 import type { AgentLogConfig } from './log-config.ts';
 import { encodeLogRecord, type LogRecord } from './log-record.ts';
+
+type Pino = typeof import('pino');
+let pinoModule: Pino | undefined;
+
+/**
+ * pino, loaded when an agent first touches `ctx.logger`, not when it starts: loading it
+ * takes 10–17 ms of a worker's start-up here (a bare Worker starts in ~30 ms), which an
+ * agent that never logs should not pay.
+ */
+function loadPino(): Pino {
+  return (pinoModule ??= createRequire(import.meta.url)('pino') as Pino);
+}
 
 /** Nothing is written in the agent; the hook below sends every record to the node instead. */
 const nowhere = { write(): void {} };
@@ -15,6 +28,7 @@ const nowhere = { write(): void {} };
  * call); an enabled record is handed to `send` with its child bindings.
  */
 export function createAgentLogger(config: AgentLogConfig, send: (record: LogRecord) => void): Logger {
+  const pino = loadPino();
   const chindings = pino.symbols.chindingsSym;
   return pino(
     {
@@ -37,5 +51,5 @@ export function createAgentLogger(config: AgentLogConfig, send: (record: LogReco
 
 /** The logger of an agent whose node gave no logger: every level disabled. */
 export function silentLogger(): Logger {
-  return pino({ enabled: false });
+  return loadPino()({ enabled: false });
 }
