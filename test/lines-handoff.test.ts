@@ -26,6 +26,12 @@ interface Seen {
   disconnects: Array<{ info: LineConnectionInfo; reason: Error | undefined }>;
   /** Resolves once `n` disconnect events were seen. */
   disconnected(n: number): Promise<void>;
+  /**
+   * Resolves once `n` connect events were seen. A handed-off connection can answer its
+   * peer before the node has the agent's answer to OPEN: a test that kills its agent must
+   * wait for this first, or the node rightly never saw it made (no `disconnect` then).
+   */
+  connected(n: number): Promise<void>;
 }
 
 /** A hand-off server (process agents) listening on a free port for the body's duration. */
@@ -41,6 +47,9 @@ async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body
     errors: [],
     disconnects: [],
     disconnected: (n) => (seen.disconnects.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push([n, resolve]))),
+    connected: async (n) => {
+      while (seen.connects.length < n) await new Promise((resolve) => setTimeout(resolve, 5));
+    },
   };
   server.on('connect', (info) => seen.connects.push(info));
   server.on('error', (error, connection) => seen.errors.push({ error, connection }));
@@ -343,12 +352,13 @@ test.serial('a full socket makes conn.writable false until it drains; the produc
 // --- crash containment ----------------------------------------------------------------
 
 test('an agent process killed with SIGKILL closes its connection and nothing else', async (t) => {
-  await withServer({}, async ({ port, server, errors, disconnects, disconnected }) => {
+  await withServer({}, async ({ port, server, errors, disconnects, disconnected, connected }) => {
     const bystander = await LineClient.connect(port);
     const victim = await LineClient.connect(port);
     const [bystanderPid, victimPid] = [await agentPid(bystander), await agentPid(victim)];
     t.not(bystanderPid, victimPid, 'one agent process per connection');
     t.not(victimPid, process.pid);
+    await connected(2);
     process.kill(victimPid, 'SIGKILL');
     t.deepEqual(await victim.rest(), [], "the agent's socket closed with its process");
     await disconnected(1);
@@ -369,11 +379,12 @@ test('an agent process killed with SIGKILL closes its connection and nothing els
 });
 
 test('in a pool, a killed agent closes all its connections and is replaced', async (t) => {
-  await withServer({ agents: { pool: 1 } }, async ({ port, node, disconnects, disconnected }) => {
+  await withServer({ agents: { pool: 1 } }, async ({ port, node, disconnects, disconnected, connected }) => {
     const a = await LineClient.connect(port);
     const b = await LineClient.connect(port);
     const [pa, pb] = [await agentPid(a), await agentPid(b)];
     t.is(pa, pb, 'both on the one pooled agent');
+    await connected(2);
     process.kill(pa, 'SIGKILL');
     t.deepEqual(await a.rest(), []);
     t.deepEqual(await b.rest(), []);
