@@ -99,8 +99,11 @@ for (const isolation of ['thread', 'inline'] as const) {
 
   test(`${isolation}: close() lets calls in progress finish, then exits with code 0`, async (t) => {
     const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { isolation, expose: nodeApi });
-    const inProgress = agent.remote.sleep(30);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    const inProgress = agent.remote.sleep(300);
+    // A call answered after it means the agent has started the sleep (it dispatches in
+    // order); a fixed pause did not, on a loaded machine, and close() then rightly found
+    // nothing in progress.
+    t.is(await agent.remote.echo('after'), 'after');
     const closing = agent.close();
     await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ConnectionClosedError }, 'no new calls while closing');
     t.is(await inProgress, 'slept');
