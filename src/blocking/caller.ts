@@ -4,11 +4,10 @@
  * answer as a plain value. See `mailbox.ts` for the layout and the phase machine.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { deserializeError, type WireError } from '../error-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import { AnswerSpin } from './answer-spin.ts';
-import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
-import { readBody, writeRequest } from './mailbox-body.ts';
+import { HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
+import { readAnswer, writeRequest } from './mailbox-body.ts';
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -74,7 +73,7 @@ export class BlockingCaller {
     if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
 
     if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
-    return this.readAnswer(seq, command);
+    return readAnswer(this.area, this.sidePort, this.header, seq, command, this.options.peerName);
   }
 
   /**
@@ -112,27 +111,11 @@ export class BlockingCaller {
     }
   }
 
-  /**
-   * Gives up on call `seq` after its timeout. True if it was withdrawn; false if the
-   * answer is already being written (then it is taken instead: it is microseconds away).
-   */
+  /** Withdraws call `seq` after its timeout; false if its answer is being written (then it is taken instead: it is microseconds away). */
   private abandon(seq: number): boolean {
-    const { header } = this;
-    const requested = stateWord(seq, Phase.REQUEST);
-    if (Atomics.compareExchange(header, Slot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
-    const serving = stateWord(seq, Phase.SERVING);
-    if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving) return true;
+    if (withdrawCall(this.header, seq)) return true;
     // CLAIMED or WRITING: the node holds the byte area for a moment; wait for the next phase.
-    Atomics.wait(header, Slot.STATE, Atomics.load(header, Slot.STATE), 1);
+    Atomics.wait(this.header, Slot.STATE, Atomics.load(this.header, Slot.STATE), 1);
     return false;
-  }
-
-  private readAnswer(seq: number, command: string): unknown {
-    const { header } = this;
-    // Plain reads: written before the answer's STATE store, which this thread has seen.
-    const flags = header[Slot.FLAGS]!;
-    const value = readBody(this.area, this.sidePort, seq, flags, header[Slot.LENGTH]!, `blocking call '${command}': answer body`);
-    if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
-    return value;
   }
 }

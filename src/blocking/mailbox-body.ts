@@ -12,9 +12,9 @@
 import type { MessagePort } from 'node:worker_threads';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
-import { serializeError } from '../error-codec.ts';
+import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, type SideMessage } from './mailbox.ts';
+import { Flag, Slot, type SideMessage } from './mailbox.ts';
 
 /** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
 export interface BodyArea {
@@ -106,4 +106,17 @@ export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, fla
     // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
     return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
   }
+}
+
+/**
+ * Reads the answer to call `seq` of blocking call `command` from a mailbox whose header
+ * (slots as `Slot`) the caller has seen in RESPONSE: the value, or the server's error
+ * rebuilt and thrown (`peerName` names the server in its stack).
+ */
+export function readAnswer(area: BodyArea, sidePort: MessagePort, header: Int32Array, seq: number, command: string, peerName: string): unknown {
+  // Plain reads: written before the answer's STATE store, which this thread has seen.
+  const flags = header[Slot.FLAGS]!;
+  const value = readBody(area, sidePort, seq, flags, header[Slot.LENGTH]!, `blocking call '${command}': answer body`);
+  if (flags & Flag.ERROR) throw deserializeError(value as WireError, peerName);
+  return value;
 }

@@ -178,3 +178,16 @@ export function servedForwardMailbox(memory: SharedArrayBuffer): ServedMailbox {
     },
   };
 }
+
+/**
+ * Withdraws call `seq` for its caller (a timeout), in either mailbox: REQUEST → IDLE if
+ * the server has not claimed it, SERVING → ABANDONED if it is being served (its answer is
+ * then dropped). False while the server holds the byte area (CLAIMED, WRITING): the
+ * caller waits for the next phase and tries again, or takes the answer.
+ */
+export function withdrawCall(header: Int32Array, seq: number): boolean {
+  const requested = stateWord(seq, Phase.REQUEST);
+  if (Atomics.compareExchange(header, Slot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
+  const serving = stateWord(seq, Phase.SERVING);
+  return Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving;
+}

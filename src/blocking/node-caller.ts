@@ -27,13 +27,12 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
-import { deserializeError, type WireError } from '../error-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { AnswerSpin } from './answer-spin.ts';
-import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord } from './mailbox.ts';
-import { FixedArea, readBody, writeAnswer, writeRequest } from './mailbox-body.ts';
-import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Flag, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
+import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
+import { FixedArea, readAnswer, readBody, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
@@ -146,7 +145,7 @@ export class NodeCaller {
     if (!caught || !this.answered()) {
       let deadline = timeoutMs > 0 ? spin.sentAt + timeoutMs : Infinity;
       while (!this.park(this.answered, deadline)) {
-        if (this.abandon(seq)) throw new TimeoutError(command, timeoutMs);
+        if (withdrawCall(header, seq)) throw new TimeoutError(command, timeoutMs);
         // Being answered right now: that takes microseconds.
         deadline = performance.now() + 1;
       }
@@ -155,7 +154,7 @@ export class NodeCaller {
     const word = Atomics.load(header, RSlot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
-    return this.readAnswer(seq, command);
+    return readAnswer(this.area, this.sidePort, header, seq, command, this.options.peerName);
   }
 
   /**
@@ -283,23 +282,5 @@ export class NodeCaller {
     header[RSlot.CB_FLAGS] = flags;
     Atomics.store(header, RSlot.CB_STATE, CallbackPhase.RESPONSE);
     Atomics.notify(header, RSlot.CB_STATE);
-  }
-
-  /** Withdraws call `seq` after its timeout; false if its answer is being written (take it instead). */
-  private abandon(seq: number): boolean {
-    const { header } = this;
-    const requested = stateWord(seq, Phase.REQUEST);
-    if (Atomics.compareExchange(header, RSlot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
-    const serving = stateWord(seq, Phase.SERVING);
-    if (Atomics.compareExchange(header, RSlot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving) return true;
-    return false;
-  }
-
-  private readAnswer(seq: number, command: string): unknown {
-    const { header } = this;
-    const flags = header[RSlot.FLAGS]!;
-    const value = readBody(this.area, this.sidePort, seq, flags, header[RSlot.LENGTH]!, `blocking call '${command}': answer body`);
-    if (flags & Flag.ERROR) throw deserializeError(value as WireError, this.options.peerName);
-    return value;
   }
 }
