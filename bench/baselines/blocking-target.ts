@@ -18,11 +18,17 @@ export interface BlockingTarget extends Fixture {
   measure(scenario: BlockingScenario): Promise<Measurement>;
 }
 
+/** Something that measures scenarios of type `S` (a blocking target, a load target). */
+interface ScenarioTarget<S> {
+  name: string;
+  measure(scenario: S): Promise<Measurement>;
+}
+
 /**
  * One table row: `target` running `scenario`. `startError` is why the target's fixture
  * failed to start, if it did; the row is then skipped (or failed) with that reason.
  */
-export function blockingCase(target: BlockingTarget, scenario: BlockingScenario, startError?: unknown): Case {
+export function blockingCase<S = BlockingScenario>(target: ScenarioTarget<S>, scenario: S, startError?: unknown): Case {
   return {
     name: target.name,
     setup() {
@@ -39,6 +45,18 @@ export function blockingCase(target: BlockingTarget, scenario: BlockingScenario,
  * every caller spot-checks it, so a contender that returned the wrong bytes, or none,
  * could not look fast.
  */
+const payloads = new Map<number, Uint8Array>();
+
+/** {@link makePayload}, built once per size (outside any timed region) and then served as it is. */
+export function cachedPayload(size: number): Uint8Array {
+  let payload = payloads.get(size);
+  if (payload === undefined) {
+    payload = makePayload(size);
+    payloads.set(size, payload);
+  }
+  return payload;
+}
+
 export function makePayload(size: number): Uint8Array {
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31) & 0xff;

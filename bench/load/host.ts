@@ -3,7 +3,7 @@
  * callers of the load suites. One implementation for every contender, with payloads
  * built once and served as they are, so no contender pays for building them.
  */
-import { makePayload } from '../baselines/blocking-target.ts';
+import { cachedPayload } from '../baselines/blocking-target.ts';
 import { makeText } from './payloads.ts';
 
 export interface LoadHostApi {
@@ -12,18 +12,9 @@ export interface LoadHostApi {
   text(size: number): string;
 }
 
-const payloads = new Map<number, Uint8Array>();
-
 export const loadHost: LoadHostApi = {
   add: (a, b) => a + b,
-  bytes(size) {
-    let payload = payloads.get(size);
-    if (payload === undefined) {
-      payload = makePayload(size);
-      payloads.set(size, payload);
-    }
-    return payload;
-  },
+  bytes: (size) => cachedPayload(size),
   text: (size) => makeText(size),
 };
 

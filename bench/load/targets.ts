@@ -7,6 +7,7 @@
  */
 import { SyncMessagePort } from 'sync-message-port';
 import { atomicsFloorTarget } from '../baselines/atomics-floor.ts';
+import { blockingCase } from '../baselines/blocking-target.ts';
 import { SkipCase, type Case, type Measurement } from '../harness/case.ts';
 import type { Fixture } from '../harness/fixture.ts';
 import { BenchWorker } from '../harness/worker.ts';
@@ -28,14 +29,7 @@ function measurement(s: LoadScenario, ns: number): Measurement {
 
 /** A table row: `target` running `scenario`; a target that failed to start fails (or skips) the row. */
 export function loadCase(target: LoadTarget, scenario: LoadScenario, startError?: unknown): Case {
-  return {
-    name: target.name,
-    setup() {
-      if (startError === undefined) return;
-      throw startError instanceof Error ? startError : new Error(String(startError));
-    },
-    run: () => target.measure(scenario),
-  };
+  return blockingCase(target, scenario, startError);
 }
 
 /** agent-ipc: an agent (bench/agents/load-caller.ts) calling the node with `main.blocking`. */

@@ -6,7 +6,7 @@
  */
 import { SkipCase, type Case, type Measurement } from '../harness/case.ts';
 import { pipeline } from '../harness/pipeline.ts';
-import { makePayload, type BlockingScenario, type BlockingTarget } from '../baselines/blocking-target.ts';
+import { cachedPayload, type BlockingScenario, type BlockingTarget } from '../baselines/blocking-target.ts';
 import type AdderAgent from '../agents/adder.ts';
 import type BlockingCallerAgent from '../agents/blocking-caller.ts';
 // Type-only: erased at run time, so a missing core fails in loadAgentIpc, not here.
@@ -89,18 +89,9 @@ export function agentIpcAsyncCase(o: AsyncOptions): Case {
 export function agentIpcBlockingTarget(): BlockingTarget {
   let agent: Agent<typeof BlockingCallerAgent> | undefined;
   let died: Promise<never> | undefined;
-  // Payloads are built once, outside any timed region, and served as they are.
-  const payloads = new Map<number, Uint8Array>();
   const expose: BenchNodeApi = {
     add: (a, b) => a + b,
-    bytes(size) {
-      let payload = payloads.get(size);
-      if (payload === undefined) {
-        payload = makePayload(size);
-        payloads.set(size, payload);
-      }
-      return payload;
-    },
+    bytes: (size) => cachedPayload(size),
   };
 
   const guarded = <T>(p: Promise<T>): Promise<T> => {
