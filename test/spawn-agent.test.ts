@@ -113,6 +113,23 @@ for (const isolation of ['thread', 'inline'] as const) {
     await agent.close(); // idempotent
   });
 
+  test(`${isolation}: close() during a call never loses its answer, with many agents closing at once`, async (t) => {
+    // Twelve agents at once make the node's thread busy as their threads exit, which is
+    // when a thread's exit event used to overtake its last answer (about 1 close in 10
+    // beside two CPU-bound processes, before the node read the port on exit).
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { isolation, expose: nodeApi });
+        const inProgress = agent.remote.sleep(60 + i * 7);
+        t.is(await agent.remote.echo('after'), 'after');
+        const closing = agent.close();
+        t.is(await inProgress, 'slept');
+        await closing;
+        t.deepEqual(await agent.exited, { code: 0, signal: null });
+      }),
+    );
+  });
+
   test(`${isolation}: a factory that throws makes spawnAgent reject with that error`, async (t) => {
     const error = await t.throwsAsync(spawnAgent(new URL('./fixtures/throwing-factory-agent.ts', import.meta.url), { isolation }));
     t.true(error instanceof RangeError);

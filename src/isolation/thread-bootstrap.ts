@@ -75,7 +75,8 @@ const running = runAgent(init, {
     }).start();
   },
 });
-// Messages a dying worker posted are still delivered to the node before its exit event.
+// Frames flushed here reach the node before it reports the exit: its exit handler reads
+// the port first (thread.ts).
 flushOnExit(running.connection);
 // Tell a node parked on this agent when the thread ends through JavaScript (process.exit,
 // an uncaught error, a close). Registered after the exit flush, so the last frames (a

@@ -53,6 +53,11 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     crash ??= error;
   });
   worker.once('exit', (code) => {
+    // Node delivers what a dying worker posted on its own parentPort before 'exit', but
+    // not what it posted on a port of ours: the agent's last answers (a close that waited
+    // for calls in progress) may still be queued here. Read them now, or closing the
+    // connection below would reject calls whose answers had arrived.
+    transport.drain();
     port1.close();
     calls.port1.close();
     reverseSide.port1.close();
