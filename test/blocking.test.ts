@@ -147,7 +147,10 @@ test('a timed-out blocking call throws TimeoutError; its late answer is dropped 
   const { agent, state } = await start(t);
   const recorded = new Promise<string>((resolve) => (state.onRecord = resolve));
   t.is(await agent.remote.timeoutThenNext(), 'started');
-  const result = JSON.parse(await recorded) as { first: string; second: number[] };
+  // An agent that dies before it records must fail the test, not stall it (seen once on
+  // Node 24, not reproduced since: this says how, if it happens again).
+  const died = agent.exited.then((exit) => Promise.reject(new Error(`the agent exited before recording: ${JSON.stringify(exit)}`)));
+  const result = JSON.parse(await Promise.race([recorded, died])) as { first: string; second: number[] };
   t.is(result.first, 'TimeoutError');
   // Gate 1's late answer [0xee] was written while call 2 was in flight; call 2 got its own.
   t.deepEqual(result.second, [2, 2]);
