@@ -512,7 +512,7 @@ export class AgentHost implements Agent<unknown> {
     }
     let result: unknown;
     try {
-      result = observer.run(token, cannotWait ? serveBlockingNow : serveBlocking, this, handler, payload);
+      result = cannotWait ? observer.run(token, serveBlockingNow, this, handler, payload) : serveBlocking(this, handler, payload, observer, token);
     } catch (error) {
       observer.blockingSettled(token, 'error', error);
       throw error;

@@ -86,9 +86,17 @@ test('the byte area grows for a large body, and the other side sees it before it
   const end = writer.encode(body, Number.MAX_SAFE_INTEGER);
   t.true(end > 1024);
   t.true(memory.byteLength >= HEADER_BYTES + end);
-  // The reader's old view is stale; current() follows the growth.
+  // The reader's old view is stale, and is read again only for a body that ends past it.
   t.is(readerView.bytes.length, 1024);
-  t.deepEqual(decode(reader.current(), 0, end), body);
+  t.is(reader.current(), readerView);
+  t.throws(() => decode(readerView, 0, end), { instanceOf: RangeError, message: /truncated/ });
+  t.deepEqual(decode(reader.current(end), 0, end), body);
+  // The writer sees what the other side grew before growing it further.
+  const grown = memory.byteLength;
+  const readerEnd = reader.encode(['t'.repeat(9000)], Number.MAX_SAFE_INTEGER);
+  t.true(readerEnd > 1024);
+  t.is(memory.byteLength, grown, 'written into the grown area, not grown again');
+  t.deepEqual(decode(writer.current(readerEnd), 0, readerEnd), ['t'.repeat(9000)]);
 });
 
 test('the byte area does not grow past its cap or past the limit given', (t) => {

@@ -102,3 +102,17 @@ test('truncated, trailing and unknown-tag input is a RangeError, never a hang or
   view.setUint32(1, 0xffffffff, true);
   t.throws(() => decode(area, 0, 5), { instanceOf: RangeError });
 });
+
+test('short strings decoded again are right, whatever was decoded before them', (t) => {
+  // Same length, same first and last byte (so the same slot of the recent-strings table),
+  // different middles; then non-ASCII text of that shape, then the first one again.
+  const area = new ByteArea(new SharedArrayBuffer(1 << 12));
+  const words = ['axb', 'ayb', 'axb', 'aéb', 'a\u0000b', 'axb', '', 'k', 'k', 'keyName', 'keyNamf'];
+  for (const word of words) t.is(roundTrip(word, area), word);
+  t.deepEqual(roundTrip({ axb: 1, ayb: 2, azb: { axb: 3 } }, area), { axb: 1, ayb: 2, azb: { axb: 3 } });
+  // A string's bytes edited in place after it was decoded once: the new text is read.
+  const end = encodeInto('axb', area, 0);
+  t.is(decode(area, 0, end), 'axb');
+  area.bytes[6] = 'q'.charCodeAt(0); // tag, u32 length, then 'a' at 5
+  t.is(decode(area, 0, end), 'aqb');
+});
