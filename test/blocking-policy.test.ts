@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
-import { HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
+import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
@@ -149,6 +149,22 @@ test('spinUntil: caught, timed out, given up, and preempted', (t) => {
   const gapClock = fakeClock(0.001, [0.001, 5]);
   const result = spinUntil(() => armed, () => ((armed = gapClock.reads >= 1), false), 0, 100_000_000, gapClock);
   t.is(result, SpinEnd.PREEMPTED);
+});
+
+test('spinUntil: a catch within the first checks is untimed only when asked', (t) => {
+  const never = (): boolean => false;
+  let checks = 0;
+  const clock = fakeClock(0.001);
+  t.is(spinUntil(() => ++checks > 5, never, 10, 1_000_000, clock, true), SpinEnd.CAUGHT);
+  t.is(clock.reads, 0, 'no clock read');
+  t.is(lastSpin.endedAt, 10 + FIRST_CHECKS_NS / 1e6);
+  checks = 0;
+  t.is(spinUntil(() => ++checks > 5, never, 10, 1_000_000, clock, false), SpinEnd.CAUGHT);
+  t.is(clock.reads, 1, 'timed');
+  // Past the first checks, every catch is timed, and a gap still means preempted.
+  let armed = false;
+  const gapClock = fakeClock(0.001, [0.001, 5]);
+  t.is(spinUntil(() => armed, () => ((armed = gapClock.reads >= 1), false), 0, 100_000_000, gapClock, true), SpinEnd.PREEMPTED);
 });
 
 test('Atomics.pause is used exactly where the runtime has it (not on Node.js 20 or 22)', (t) => {

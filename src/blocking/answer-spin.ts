@@ -65,7 +65,8 @@ export class AnswerSpin {
     this.missPolicy = policy;
     if (budgetNs === 0) return false;
     // Watching: stop when the server stops watching (it went to sleep: a wake-up away).
-    const end = spinUntil(done, serverWatching ? this.serverNotWatching : never, sent, budgetNs);
+    // A server that watches was not woken: its answer in the first checks is taken untimed.
+    const end = spinUntil(done, serverWatching ? this.serverNotWatching : never, sent, budgetNs, performance, serverWatching);
     if (end === SpinEnd.CAUGHT) {
       policy.caught((lastSpin.endedAt - sent) * 1e6);
       return true;

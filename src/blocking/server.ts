@@ -170,7 +170,9 @@ export class MailboxServer {
       // loop's next look serves it; if not, spinning would only delay it.
       const budgetNs = anotherRequestPending(this) || confinedToOneCpu(answeredAt) ? 0 : policy.nextBudget();
       if (budgetNs === 0) continue; // parks (or serves a request that just came)
-      const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs);
+      // A caller that was not woken (it spun for this answer) is on a core: its next
+      // request in the first checks is taken untimed.
+      const end = spinUntil(this.requestPending, this.othersWaiting, answeredAt, budgetNs, performance, !woken);
       if (end === SpinEnd.CAUGHT) {
         policy.caught((lastSpin.endedAt - answeredAt) * 1e6);
       } else if (end === SpinEnd.PREEMPTED && this.requestPending()) {
