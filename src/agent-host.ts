@@ -91,6 +91,17 @@ export interface Agent<Remote = unknown> {
    * still in flight at exit reject with `AgentExitedError`.
    */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Lets the node's process exit while this agent runs, as `worker.unref()` does for a
+   * worker: the agent's thread or process and the node's ends of its channels no longer
+   * keep the event loop alive. For tools and CLIs that start an agent (often with
+   * `spawnAgentSync`) and never close it; a server should `close()` its agents instead.
+   * Calls in flight still settle if the process lives on; a call with a timeout keeps
+   * the loop alive until it settles. Inline agents have nothing to unref. Returns the agent.
+   */
+  unref(): this;
+  /** Undoes {@link Agent.unref}: the agent keeps the process alive again (the default). Returns the agent. */
+  ref(): this;
   /** Counters for metrics (a snapshot). */
   readonly stats: Readonly<AgentStats>;
   /**
@@ -381,6 +392,16 @@ export class AgentHost implements Agent<unknown> {
   sendHandle(message: object, socket: Socket): Promise<void> {
     if (!this.launcher.sendHandle) return Promise.reject(new TypeError(`[agent-ipc] agent '${this.name}' cannot be handed sockets`));
     return this.launcher.sendHandle(message, socket);
+  }
+
+  unref(): this {
+    this.launcher.setRef?.(false);
+    return this;
+  }
+
+  ref(): this {
+    this.launcher.setRef?.(true);
+    return this;
   }
 
   /** Forces the agent down at once (used when startup fails). */

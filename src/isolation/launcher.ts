@@ -64,6 +64,12 @@ export interface AgentLauncher {
   onExit(listener: (exit: AgentExit) => void): void;
   /** Ends the agent now (the "then forced" of a graceful close). */
   terminate(): void;
+  /**
+   * Whether the agent's thread or process and the node's ends of its channels keep the
+   * node's event loop alive (`true`, the default) or not. Absent for inline agents,
+   * which have nothing of their own.
+   */
+  setRef?(ref: boolean): void;
 }
 
 /** What the node needs to park on a thread agent. */

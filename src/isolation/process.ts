@@ -156,5 +156,15 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     terminate() {
       if (!exit) child.kill('SIGKILL');
     },
+    setRef(ref) {
+      // The child, its sockets (the agent's link, the blocking socket, the lifeline) and
+      // the handle channel, if any: each is a handle of the node's event loop.
+      // The stdio pipes are net.Sockets (typed as plain streams).
+      const handles = [child, child.stdio[3], blockingSocket, lifeline, child.channel] as Array<{ ref?(): unknown; unref?(): unknown } | null | undefined>;
+      for (const handle of handles) {
+        if (ref) handle?.ref?.();
+        else handle?.unref?.();
+      }
+    },
   };
 }

@@ -85,5 +85,15 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     terminate() {
       void worker.terminate();
     },
+    setRef(ref) {
+      // The worker, and the one port the node listens on (the others are read on demand).
+      if (ref) {
+        worker.ref();
+        calls.port1.ref();
+      } else {
+        worker.unref();
+        calls.port1.unref();
+      }
+    },
   };
 }
