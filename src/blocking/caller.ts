@@ -100,7 +100,8 @@ export class BlockingCaller {
       const word = Atomics.load(header, Slot.STATE);
       const phase = phaseOf(word);
       if (phase === Phase.RESPONSE || phase === Phase.CLOSED) return true;
-      const left = deadline - performance.now();
+      // No deadline (the default): no clock read, ~70 ns on these VMs, per wake-up.
+      const left = deadline === Infinity ? Infinity : deadline - performance.now();
       if (left <= 0) {
         if (this.abandon(seq)) return false;
         continue;

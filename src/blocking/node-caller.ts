@@ -210,9 +210,14 @@ export class NodeCaller {
         if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();
         // The LIFE word each time; the thread probe (which takes a lock) after a silent slice.
         if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) this.throwIfExited();
-        const now = performance.now();
-        if (now >= deadline) return false;
-        sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, Math.min(deadline - now, SLICE_MS)) === 'timed-out';
+        // No deadline (the default): no clock read, ~70 ns on these VMs, per wake-up.
+        let sliceMs = SLICE_MS;
+        if (deadline !== Infinity) {
+          const now = performance.now();
+          if (now >= deadline) return false;
+          sliceMs = Math.min(deadline - now, SLICE_MS);
+        }
+        sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, sliceMs) === 'timed-out';
       }
     } finally {
       Atomics.store(header, RSlot.CALLER_PARKED, 0);
