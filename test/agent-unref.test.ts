@@ -2,7 +2,9 @@
  * `agent.unref()` and `agent.ref()`: a tool that starts an agent and never closes it must
  * still be able to exit, as with `worker.unref()`. Each case runs in a child process of
  * its own, which must end by itself: it prints what it saw and exits with code 0. One that
- * has not ended after 30 s is killed, and fails on its exit code.
+ * has not ended after 30 s is killed, and fails on its exit code. The children run as
+ * `node --input-type=module -e …`, which their thread agents inherit (on Node.js 22 and
+ * later that once stopped a worker's entry from loading: see src/isolation/thread.ts).
  */
 import { spawn } from 'node:child_process';
 import test from 'ava';

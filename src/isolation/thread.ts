@@ -18,6 +18,11 @@ import { workerEntry } from './typescript-loader.ts';
 const here = import.meta.url;
 const bootstrapUrl = here.endsWith('.ts') ? new URL('./thread-bootstrap.ts', here) : new URL('./thread-bootstrap.js', here);
 
+/** Whether the node was started with `--input-type`, which its workers inherit. */
+function inheritsInputType(): boolean {
+  return process.execArgv.some((option) => option === '--input-type' || option.startsWith('--input-type='));
+}
+
 /** Starts a thread agent. */
 export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | undefined): AgentLauncher {
   const memory = createMailboxMemory();
@@ -38,12 +43,19 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     reverse: { memory: reverseMemory, sidePort: reverseSide.port2, callbackPort: callbackSide.port2 },
     preload: start.preload,
   };
-  const worker = new Worker(start.url, {
+  const workerOptions = {
     workerData,
     transferList: [port2, calls.port2, reverseSide.port2, callbackSide.port2],
     resourceLimits,
     name: `agent:${init.name}`,
-  });
+  };
+  // A worker inherits the node's execArgv, and with `--input-type` in it (a node started
+  // as `node --input-type=module -e …`) Node.js 22 and later refuse a worker entry given
+  // as a URL ("--input-type can only be used with string input"). A string entry is
+  // accepted, so the entry is then imported from one.
+  const worker = inheritsInputType()
+    ? new Worker(`import(${JSON.stringify(start.url.href)});`, { ...workerOptions, eval: true })
+    : new Worker(start.url, workerOptions);
   const transport = new DrainablePortTransport(calls.port1);
   let crash: Error | undefined;
   let exitListener: ((exit: AgentExit) => void) | undefined;
