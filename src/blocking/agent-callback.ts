@@ -6,10 +6,9 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
-import { deserializeError, type WireError } from '../error-codec.ts';
 import { TimeoutError } from '../errors.ts';
-import { FixedArea, readBody, writeRequest } from './mailbox-body.ts';
-import { CALLBACK_AREA_OFFSET, CallbackPhase, Flag, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
+import { FixedArea, readAnswer, writeRequest } from './mailbox-body.ts';
+import { CALLBACK_AREA_OFFSET, CallbackPhase, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
 
 /** The result of {@link ParkedNodeLink.tryCall}: the answer, or `undefined` if the node is not parked. */
 export type CallbackOutcome = { value: unknown } | undefined;
@@ -73,11 +72,11 @@ export class ParkedNodeLink {
       }
       Atomics.wait(header, RSlot.CB_STATE, phase, left === Infinity || left <= 0 ? 50 : Math.min(left, 50));
     }
-    const answerFlags = header[RSlot.CB_FLAGS]!;
-    const value = readBody(this.area, this.sidePort, seq, answerFlags, header[RSlot.CB_LENGTH]!, `blocking call '${command}': answer body`);
-    // Reopen for the next call-back unless the node has shut the slot meanwhile.
-    Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);
-    if (answerFlags & Flag.ERROR) throw deserializeError(value as WireError, 'the node');
-    return { value };
+    try {
+      return { value: readAnswer(this.area, this.sidePort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, command, 'the node') };
+    } finally {
+      // Reopen for the next call-back unless the node has shut the slot meanwhile.
+      Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);
+    }
   }
 }

@@ -73,7 +73,8 @@ export class BlockingCaller {
     if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
 
     if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
-    return readAnswer(this.area, this.sidePort, this.header, seq, command, this.options.peerName);
+    // Plain reads: written before the answer's STATE store, which this thread has seen.
+    return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName);
   }
 
   /**

@@ -14,7 +14,7 @@ import { receiveMessageOnPort } from 'node:worker_threads';
 import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { Flag, Slot, type SideMessage } from './mailbox.ts';
+import { Flag, type SideMessage } from './mailbox.ts';
 
 /** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
 export interface BodyArea {
@@ -92,34 +92,31 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
 /**
  * Reads the body of call `seq` that the other side wrote with `flags` and `end`:
  * decoded from the area, or taken from the side port (skipping bodies of calls given
- * up). `what` names the body in the error thrown if it is missing.
+ * up). `what` names the body in the error thrown if it is missing, after the name of
+ * blocking call `call` if given: the text is built only then, not on every call.
  */
-export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string): unknown {
+export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string, call?: string): unknown {
   if (!(flags & Flag.VIA_PORT)) return decode(area.current(end), 0, end);
+  const named = (): string => (call === undefined ? what : `blocking call '${call}': ${what}`);
   for (;;) {
     const received = receiveMessageOnPort(sidePort);
-    if (!received) throw new ProtocolError(`${what} missing from the side port`);
+    if (!received) throw new ProtocolError(`${named()} missing from the side port`);
     const message = received.message as SideMessage;
     if (message?.seq !== seq) continue;
     const { body } = message;
-    if (!(body instanceof Uint8Array)) throw new ProtocolError(`${what} on the side port is not a byte array`);
+    if (!(body instanceof Uint8Array)) throw new ProtocolError(`${named()} on the side port is not a byte array`);
     // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
     return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
   }
 }
 
 /**
- * Reads the answer to call `seq` of blocking call `command` from a mailbox whose header
- * (slots as `Slot`) the caller has seen in RESPONSE: the value, or the server's error
- * rebuilt and thrown (`peerName` names the server in its stack).
+ * Reads the answer to call `seq` of blocking call `command`, written with `flags` and
+ * `end` (read from the header once the caller saw the answer published): the value, or
+ * the server's error rebuilt and thrown (`peerName` names the server in its stack).
  */
-export function readAnswer(area: BodyArea, sidePort: MessagePort, header: Int32Array, seq: number, command: string, peerName: string): unknown {
-  // Plain reads: written before the answer's STATE store, which this thread has seen.
-  const flags = header[Slot.FLAGS]!;
-  const end = header[Slot.LENGTH]!;
-  // The area directly when the body is there: the side port's error text (a template
-  // string) would otherwise be built on every call, ~40 ns of a ~100 ns read.
-  const value = flags & Flag.VIA_PORT ? readBody(area, sidePort, seq, flags, end, `blocking call '${command}': answer body`) : decode(area.current(end), 0, end);
+export function readAnswer(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, command: string, peerName: string): unknown {
+  const value = readBody(area, sidePort, seq, flags, end, 'answer body', command);
   if (flags & Flag.ERROR) throw deserializeError(value as WireError, peerName);
   return value;
 }

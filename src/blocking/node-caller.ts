@@ -154,7 +154,8 @@ export class NodeCaller {
     const word = Atomics.load(header, RSlot.STATE);
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
-    return readAnswer(this.area, this.sidePort, header, seq, command, this.options.peerName);
+    // Plain reads: written before the answer's STATE store, which this thread has seen.
+    return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName);
   }
 
   /**
