@@ -154,14 +154,15 @@ export class MailboxArea {
    * then sends it through the side port, or refuses it.
    */
   encode(value: unknown, limit: number): number {
-    let end = encodeInto(value, this.view, 0, this.shortfall);
-    // Too small: first take up what the other side may have grown, then grow.
-    while (end < 0 && (this.refresh() || (this.shortfall.bytes <= limit && this.grow(this.shortfall.bytes) && this.refresh()))) {
-      end = encodeInto(value, this.view, 0, this.shortfall);
+    for (;;) {
+      const end = encodeInto(value, this.view, 0, this.shortfall);
+      if (end >= 0) return end;
+      // Too small: first take up what the other side may have grown, then grow it.
+      if (!this.refresh() && !(this.shortfall.bytes <= limit && this.grow(this.shortfall.bytes))) return -1;
     }
-    return end;
   }
 
+  /** Grows the buffer to hold `endOffset` bytes of area (and its view with it); false if it cannot. */
   private grow(endOffset: number): boolean {
     const { memory } = this;
     const max = memory.growable ? memory.maxByteLength : memory.byteLength;
@@ -169,10 +170,10 @@ export class MailboxArea {
     if (wanted > max) return false;
     try {
       memory.grow(Math.min(max, Math.max(wanted, memory.byteLength * 2)));
-      return true;
     } catch {
       return false; // no memory: the side port still works
     }
+    return this.refresh();
   }
 }
 
