@@ -38,7 +38,12 @@ interface Seen {
 async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body: (seen: Seen) => Promise<void>): Promise<void> {
   const node = new TestNode();
   const server = createLineServer({ agent: testProtocol, expose: node.api, isolation: 'process', handOffSockets: true, ...options });
-  const waiting: Array<[number, () => void]> = [];
+  // Waits for a list of events to reach a length; looked at again after every event.
+  const waiting: Array<{ list: unknown[]; n: number; resolve: () => void }> = [];
+  const atLeast = (list: unknown[], n: number): Promise<void> => (list.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ list, n, resolve })));
+  const wake = (): void => {
+    for (const wait of waiting) if (wait.list.length >= wait.n) wait.resolve();
+  };
   const seen: Seen = {
     server,
     node,
@@ -46,16 +51,17 @@ async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body
     connects: [],
     errors: [],
     disconnects: [],
-    disconnected: (n) => (seen.disconnects.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push([n, resolve]))),
-    connected: async (n) => {
-      while (seen.connects.length < n) await new Promise((resolve) => setTimeout(resolve, 5));
-    },
+    disconnected: (n) => atLeast(seen.disconnects, n),
+    connected: (n) => atLeast(seen.connects, n),
   };
-  server.on('connect', (info) => seen.connects.push(info));
+  server.on('connect', (info) => {
+    seen.connects.push(info);
+    wake();
+  });
   server.on('error', (error, connection) => seen.errors.push({ error, connection }));
   server.on('disconnect', (info, reason) => {
     seen.disconnects.push({ info, reason });
-    for (const [n, resolve] of waiting) if (seen.disconnects.length >= n) resolve();
+    wake();
   });
   try {
     seen.port = (await server.listen(0, '127.0.0.1')).port;
