@@ -22,7 +22,10 @@ function runChild(body: string): Promise<{ code: number | null; out: string }> {
     // the test then fails on its exit code.
     const stop = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.once('error', reject);
+    child.once('error', (error) => {
+      clearTimeout(stop);
+      reject(error);
+    });
     child.once('close', (code) => {
       clearTimeout(stop);
       resolve({ code, out });
