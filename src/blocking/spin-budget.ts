@@ -197,23 +197,28 @@ export function spinUntil(
   clock: SpinClock = performance,
   untimedFirstChecks = false,
 ): number {
+  // A loop of its own, not a flag in the loop below: folded into it, a burst call measured
+  // 3–21% slower in interleaved A/Bs (three runs of 25 rounds), at parity kept apart.
+  if (untimedFirstChecks) {
+    for (let i = 0; i < CHECKS_PER_READ; i++) {
+      if (done()) {
+        lastSpin.endedAt = startMs + FIRST_CHECKS_NS / 1e6;
+        return SpinEnd.CAUGHT;
+      }
+      pause();
+    }
+  }
   const limitMs = startMs + budgetNs / 1e6;
   let lastMs = startMs;
-  let untimed = untimedFirstChecks;
   for (;;) {
     for (let i = 0; i < CHECKS_PER_READ; i++) {
       if (done()) {
-        if (untimed) {
-          lastSpin.endedAt = startMs + FIRST_CHECKS_NS / 1e6;
-          return SpinEnd.CAUGHT;
-        }
         // Caught — unless only because this thread was descheduled and the other one got its core.
         const now = (lastSpin.endedAt = clock.now());
         return now - lastMs > PREEMPTED_MS ? SpinEnd.PREEMPTED : SpinEnd.CAUGHT;
       }
       pause();
     }
-    untimed = false;
     const now = (lastSpin.endedAt = clock.now());
     if (now - lastMs > PREEMPTED_MS) return SpinEnd.PREEMPTED;
     if (done()) return SpinEnd.CAUGHT;
