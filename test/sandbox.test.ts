@@ -127,7 +127,7 @@ test('escape: spawning a shell fails with ERR_ACCESS_DENIED', async (t) => {
 
 test('escape: a worker thread is denied, or (while agent-ipc needs one) confined like the agent', async (t) => {
   if (BOOTSTRAP_STARTS_WORKER) {
-    // The permission model cannot grant agent-ipc its I/O thread and deny threads to
+    // The permission model cannot grant agent-ipc its watchdog thread and deny threads to
     // the agent's code; a thread runs under the process's permissions all the same.
     t.deepEqual(await shared.remote.worker(secret), { started: true, read: 'ERR_ACCESS_DENIED' });
   } else {

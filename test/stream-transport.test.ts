@@ -80,8 +80,13 @@ test('a length over maxMessageBytes closes the connection with MessageTooLargeEr
   t.true(connA.closed);
 });
 
-test('a body that does not decode, or an unknown channel, closes with ProtocolError', async (t) => {
-  for (const frame of [Buffer.from([0, 0, 0, 3, 0, 1, 2, 3]), encodeStreamFrame(9, [FrameKind.NOTIFY, 'x', 0])]) {
+test('a body that does not decode, or an unknown or retired channel, closes with ProtocolError', async (t) => {
+  const frames = [
+    Buffer.from([0, 0, 0, 3, 0, 1, 2, 3]),
+    encodeStreamFrame(9, [FrameKind.NOTIFY, 'x', 0]),
+    encodeStreamFrame(StreamChannel.RETIRED_BLOCKING, [FrameKind.NOTIFY, 'x', 0]),
+  ];
+  for (const frame of frames) {
     const { connA, toA } = connectionPair();
     const pending = connA.request('anything', []);
     toA.write(frame);

@@ -76,7 +76,7 @@ async function memoryPerAgent(): Promise<SummaryTable> {
   await pause(200);
   const sizes = processes.map((a) => residentBytes(a.pid));
   if (sizes.every((s) => s !== undefined)) {
-    rows.push(['agent-ipc process', fmt((sizes as number[]).reduce((x, y) => x + y, 0) / MEMORY_AGENTS / MiB), 'VmRSS of the agent process (main + I/O thread)']);
+    rows.push(['agent-ipc process', fmt((sizes as number[]).reduce((x, y) => x + y, 0) / MEMORY_AGENTS / MiB), 'VmRSS of the agent process (main + watchdog thread)']);
   }
   await Promise.all(processes.map((a) => a.close()));
 
@@ -205,9 +205,9 @@ const suite: Suite = {
         summaries: built.memory ? [memory, built.memory.table] : [memory],
         notes: [
           'agent-ipc-inline: the same agent module loaded on the node\'s own thread (isolation: \'inline\'); its blocking calls are direct calls.',
-          'agent-ipc-process: a child process; its main thread exchanges batches with the node over a Unix socket (length-prefixed v8.serialize frames, one write per batch), and its I/O thread serves the main thread\'s blocking mailbox by forwarding each call over a second socket.',
+          'agent-ipc-process: a child process; its main thread exchanges batches with the node over a Unix socket (length-prefixed v8.serialize frames, one write per batch), and makes its blocking calls itself on a second socket (a write, then a blocking read for the answer); a watchdog thread ends it if the node dies.',
           'fork-ipc: child_process.fork with one process.send per call and a pending map; fork-ipc-advanced uses serialization: \'advanced\' (v8.serialize) instead of JSON.',
-          'The agent → node table times the calls in the calling process: agent-ipc agents park in Atomics.wait per call; the fork child awaits each reply (it cannot block). A blocking call of a process agent costs up to four thread wake-ups (agent thread → I/O thread → node → I/O thread → agent thread) against two for the fork round trip, which is the price of real synchronous calls from a process; there is no target for it.',
+          'The agent → node table times the calls in the calling process: agent-ipc thread agents park in Atomics.wait per call, process agents in a blocking read of their socket; the fork child awaits each reply (it cannot block). A blocking call of a process agent costs two thread wake-ups (the node\'s, then the agent\'s), as the fork round trip does, plus a socket write and read each way; there is no target for it.',
           'The spawn table and the first memory table run from source under tsx, so each agent thread or process also registers tsx and compiles its modules: start-up and memory are higher than from the built package.',
           'The goals on start-up and memory are measured from the built package (dist/, rebuilt first if src/ is newer) in a plain node process forked without tsx (bench/built/probe.mjs): what a user of the npm package gets.',
         ],

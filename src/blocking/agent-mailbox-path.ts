@@ -1,7 +1,7 @@
 /**
- * The blocking path of thread and process agents: the agent's thread parks on the
- * mailbox (see src/blocking/). Both bootstraps build it the same way; only where the
- * mailbox is served differs (the node's thread, or the process agent's I/O thread).
+ * The blocking path of thread agents: the agent's thread parks on the mailbox (see
+ * src/blocking/), which the node's thread serves. (A process agent's blocking calls go
+ * over a socket instead: `process-caller.ts`.)
  */
 import type { MessagePort } from 'node:worker_threads';
 import { BlockingCaller } from './caller.ts';

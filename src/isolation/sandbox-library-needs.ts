@@ -1,8 +1,7 @@
 /**
  * What agent-ipc's own code in a sandboxed agent needs, beyond what the agent's module
- * needs: its files and dependencies (pino), a JavaScript bootstrap, while the process
- * bootstrap starts an I/O thread for blocking calls worker threads, and on Node.js 25+
- * the network.
+ * needs: its files and dependencies (pino), a JavaScript bootstrap, worker threads
+ * (the process bootstrap starts a watchdog thread), and on Node.js 25+ the network.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -11,9 +10,9 @@ import { invalidOption } from '../invalid-option.ts';
 import { dependencyDirs, packageRoot, realpath } from './sandbox-read-paths.ts';
 
 /**
- * Whether `process-bootstrap` starts a worker thread of its own (its I/O thread,
- * `process-io-thread.ts`, which serves blocking calls while the main thread is
- * parked). The one place that grants a sandboxed agent `--allow-worker` on the
+ * Whether `process-bootstrap` starts a worker thread of its own (its watchdog,
+ * `process-watchdog.ts`, which ends the agent when the node is gone and the agent's
+ * main thread is too busy to notice). The one place that grants a sandboxed agent `--allow-worker` on the
  * library's account: the permission model cannot grant a thread to the library and
  * deny one to the agent's code, so while this is true a sandboxed agent can start
  * worker threads (which run under the same permissions). Set it to false when the
@@ -23,7 +22,7 @@ export const BOOTSTRAP_STARTS_WORKER = true;
 
 /**
  * Whether the agent's streams to the node need the network permission: the bootstrap
- * and its I/O thread open fds 3 and 4 (and handed-off sockets) as `net.Socket`s, which
+ * and its watchdog open fds 3 and 5 (and handed-off sockets) as `net.Socket`s, which
  * Node.js 25+ checks as network use (`ERR_ACCESS_DENIED`, permission `Net`, without
  * `--allow-net`). So on those releases a sandboxed agent has the network, as it has on
  * every earlier one, which has no network permission at all.

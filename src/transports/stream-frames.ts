@@ -76,8 +76,12 @@ export function checkDecodeBudget(body: Uint8Array, maxBodyBytes: number, what =
 export const StreamChannel = {
   /** The agent's connection: async calls both ways, control messages. */
   AGENT: 0,
-  /** Blocking calls the agent's I/O thread forwards to the node. */
-  BLOCKING: 1,
+  /**
+   * Retired: blocking calls an I/O thread of the agent used to forward. They now have a
+   * socket of their own (`blocking/process-frames.ts`); a frame on this channel is a
+   * protocol error. Kept so that the number is not reused.
+   */
+  RETIRED_BLOCKING: 1,
   /** node → agent, first frame only: the agent's start-up parameters. */
   SETUP: 2,
 } as const;
