@@ -2,7 +2,8 @@
  * The spin policy of blocking calls (src/blocking/spin-budget.ts): its state machine with
  * a fake clock, and its behaviour through real worker threads — a parked agent is still
  * woken by close, timeout and the death of its thread after the sides have learned to
- * spin, several agents bursting at once are all served, and nothing spins while idle.
+ * spin, several agents bursting at once are all served, and nothing spins while idle;
+ * and one server driven in-process, for what its after-wake spin learns from.
  * Never its timing: the machine may be loaded.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,6 +11,10 @@ import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
+import { MessageChannel } from 'node:worker_threads';
+import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord } from '../src/blocking/mailbox.ts';
+import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
+import { MailboxServer, type ServedMailbox } from '../src/blocking/server.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
@@ -165,6 +170,61 @@ test('spinUntil: a catch within the first checks is untimed only when asked', (t
   let armed = false;
   const gapClock = fakeClock(0.001, [0.001, 5]);
   t.is(spinUntil(() => armed, () => ((armed = gapClock.reads >= 1), false), 0, 100_000_000, gapClock, true), SpinEnd.PREEMPTED);
+});
+
+test('server: a woken caller whose next request is already there is served, and its after-wake spin learns nothing from it', async (t) => {
+  // One thread plays both sides: the mailbox's wakeCaller hook stands for a parked agent
+  // that was woken by the answer and published its next request at once (it took the
+  // node's core). Such requests are no evidence that spinning pays (see server.ts).
+  const memory = createMailboxMemory();
+  const forward = servedForwardMailbox(memory);
+  const { header } = forward;
+  const callerArea = new MailboxArea(memory);
+  const { port1, port2 } = new MessageChannel();
+  const calls = 50;
+  let seq = 0;
+  const answers: number[] = [];
+  const publish = (): void => {
+    seq++;
+    const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [seq, 1], 1 << 20);
+    header[Slot.LENGTH] = end;
+    header[Slot.FLAGS] = flags;
+    header[Slot.FENCE] = 0;
+    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
+  };
+  let allAnswered!: () => void;
+  const done = new Promise<void>((resolve) => (allAnswered = resolve));
+  const mailbox: ServedMailbox = {
+    ...forward,
+    wakeCaller() {
+      const word = Atomics.load(header, Slot.STATE);
+      answers.push(readAnswer(callerArea, port1, seqOf(word), header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number);
+      if (answers.length < calls) publish();
+      else allAnswered();
+      return true; // "the caller was parked, and has been woken"
+    },
+  };
+  const server = new MailboxServer(mailbox, port2, {
+    dispatch: (_command, payload) => (payload as number[])[0]! + (payload as number[])[1]!,
+    asyncCallsStarted: () => undefined,
+    maxMessageBytes: 1 << 20,
+  });
+  const afterWake = (server as unknown as { policyAfterWake: SpinPolicy }).policyAfterWake;
+  let asked = 0;
+  let caught = 0;
+  const nextBudget = afterWake.nextBudget.bind(afterWake);
+  const caughtAt = afterWake.caught.bind(afterWake);
+  afterWake.nextBudget = () => (asked++, nextBudget());
+  afterWake.caught = (delayNs) => (caught++, caughtAt(delayNs));
+  publish();
+  server.start();
+  await done;
+  server.close();
+  port1.close();
+  t.deepEqual(answers, Array.from({ length: calls }, (_, i) => i + 2), 'every call answered, in order');
+  t.is(caught, 0, 'no request that was already there counted as a catch');
+  // Only after the last answer (no next request) may the policy be asked.
+  t.true(asked <= 1, `the after-wake policy was asked ${asked} times`);
 });
 
 test('Atomics.pause is used exactly where the runtime has it (not on Node.js 20 or 22)', (t) => {
