@@ -38,6 +38,13 @@ const SIZES = [
   { key: '1MiB', size: MiB, calls: 12 },
 ];
 
+/**
+ * Short bursts (calm only, reported): a round of this many calls is over in ~1–20 ms, so
+ * the spin policy's state from the round before decides most of it.
+ */
+const SHORT_BURST_CALLS = 1_000;
+const SHORT_BURST_ROUNDS = 15;
+
 interface Plan {
   burstCalls: number;
   burstRounds: number;
@@ -143,6 +150,13 @@ export default async function loadBody(ctx: ConditionContext): Promise<SuiteResu
     if (!single) return;
 
     const [agentIpc, synckit, smp] = burstTargets;
+    if (ctx.condition.key === 'calm') {
+      // Reported, no goal: whether bursts this short reach the spinning state (see
+      // docs/blocking-calls.md, "Open: short bursts on a calm machine").
+      groups.push(
+        await table('burst-short', `short bursts: ${SHORT_BURST_CALLS.toLocaleString('en-US')} back-to-back add(i, 1) calls per round, each round started anew`, 'µs/call', burstTargets, { kind: 'burst', calls: SHORT_BURST_CALLS }, SHORT_BURST_ROUNDS),
+      );
+    }
     for (const gap of GAPS) {
       const workIterations = Math.round(gap.us * ctx.workPerUs);
       groups.push(
