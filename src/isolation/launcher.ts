@@ -72,6 +72,20 @@ export interface AgentLauncher {
   setRef?(ref: boolean): void;
 }
 
+/** A handle of the node's event loop (a worker, a child process, a socket, a port). */
+export interface LoopHandle {
+  ref?(): unknown;
+  unref?(): unknown;
+}
+
+/** Refs or unrefs each of `handles` (absent ones skipped): every launcher's `setRef`. */
+export function setHandlesRef(handles: ReadonlyArray<LoopHandle | null | undefined>, ref: boolean): void {
+  for (const handle of handles) {
+    if (ref) handle?.ref?.();
+    else handle?.unref?.();
+  }
+}
+
 /** What the node needs to park on a thread agent. */
 export interface ReverseMailboxLink {
   memory: SharedArrayBuffer;

@@ -20,7 +20,7 @@ import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { childExecArgv } from './child-exec-argv.ts';
 import type { AgentInit } from './control.ts';
-import type { AgentLauncher } from './launcher.ts';
+import { setHandlesRef, type AgentLauncher, type LoopHandle } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
 import { sandboxLaunch } from './sandbox-launch.ts';
 import type { ResolvedSandbox } from './sandbox-options.ts';
@@ -158,13 +158,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     },
     setRef(ref) {
       // The child, its sockets (the agent's link, the blocking socket, the lifeline) and
-      // the handle channel, if any: each is a handle of the node's event loop.
-      // The stdio pipes are net.Sockets (typed as plain streams).
-      const handles = [child, child.stdio[3], blockingSocket, lifeline, child.channel] as Array<{ ref?(): unknown; unref?(): unknown } | null | undefined>;
-      for (const handle of handles) {
-        if (ref) handle?.ref?.();
-        else handle?.unref?.();
-      }
+      // the handle channel, if any. The stdio pipes are net.Sockets (typed as plain streams).
+      setHandlesRef([child, child.stdio[3] as LoopHandle | null, blockingSocket as LoopHandle, lifeline as LoopHandle, child.channel], ref);
     },
   };
 }

@@ -7,7 +7,7 @@ import { createMailboxMemory } from '../blocking/mailbox.ts';
 import { createReverseMemory } from '../blocking/reverse-mailbox.ts';
 import type { AgentExit } from '../errors.ts';
 import type { AgentInit } from './control.ts';
-import type { AgentLauncher } from './launcher.ts';
+import { setHandlesRef, type AgentLauncher } from './launcher.ts';
 import type { ThreadInit } from './thread-bootstrap.ts';
 import { threadStoppedProbe } from './thread-liveness.ts';
 import { DrainablePortTransport } from './thread-port-transport.ts';
@@ -99,13 +99,7 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
     },
     setRef(ref) {
       // The worker, and the one port the node listens on (the others are read on demand).
-      if (ref) {
-        worker.ref();
-        calls.port1.ref();
-      } else {
-        worker.unref();
-        calls.port1.unref();
-      }
+      setHandlesRef([worker, calls.port1], ref);
     },
   };
 }
