@@ -8,10 +8,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
-import { MessageChannel } from 'node:worker_threads';
 import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord } from '../src/blocking/mailbox.ts';
 import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
 import { MailboxServer, type ServedMailbox } from '../src/blocking/server.ts';
@@ -217,10 +217,14 @@ test('server: a woken caller whose next request is already there is served, and 
   afterWake.nextBudget = () => (asked++, nextBudget());
   afterWake.caught = (delayNs) => (caught++, caughtAt(delayNs));
   publish();
-  server.start();
-  await done;
-  server.close();
-  port1.close();
+  try {
+    server.start();
+    await done;
+  } finally {
+    server.close();
+    port1.close();
+    port2.close();
+  }
   t.deepEqual(answers, Array.from({ length: calls }, (_, i) => i + 2), 'every call answered, in order');
   t.is(caught, 0, 'no request that was already there counted as a catch');
   // Only after the last answer (no next request) may the policy be asked.

@@ -42,7 +42,12 @@ async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body
   const waiting: Array<{ list: unknown[]; n: number; resolve: () => void }> = [];
   const atLeast = (list: unknown[], n: number): Promise<void> => (list.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ list, n, resolve })));
   const wake = (): void => {
-    for (const wait of waiting) if (wait.list.length >= wait.n) wait.resolve();
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const wait = waiting[i]!;
+      if (wait.list.length < wait.n) continue;
+      waiting.splice(i, 1);
+      wait.resolve();
+    }
   };
   const seen: Seen = {
     server,
