@@ -169,12 +169,8 @@ export class MailboxServer {
       // A woken caller whose next request is already here took this thread's core when
       // it was woken (or never fell asleep): nothing to spin for, and nothing to learn.
       // Counted as catches, such requests kept the back-off from holding beside a
-      // CPU-bound neighbour (9 in 10 of that site's catches were these, between misses
-      // of its full budget). Not counting them, in 3 interleaved runs each way of the
-      // load-neighbour, load-calm and load-crowd suites: beside the neighbour, bursts
-      // went from 1.01× to 1.12× synckit and 1 KiB bodies from 0.79× to 0.93×
-      // sync-message-port; 8 callers from 0.92× to 1.04× the no-spin floor's speed; calm
-      // calls 200 µs apart from 1.72× to 1.96× synckit; calm bursts did not move.
+      // CPU-bound neighbour (bursts there 1.01× → 1.12× synckit without them; the A/B is
+      // in docs/blocking-calls.md, "When the agent and the node spin").
       if (woken && this.requestPending()) continue;
       const policy = woken ? this.policyAfterWake : this.policy;
       // Confined to one CPU, the caller can only run once this thread stops: if waking it
