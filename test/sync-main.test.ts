@@ -5,7 +5,7 @@
  * and process rules. Nothing here asserts on timing.
  */
 import { tracingChannel } from 'node:diagnostics_channel';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -231,6 +231,7 @@ test('spawnAgentSync returns a started agent, usable at once both ways', async (
 
 test('spawnAgentSync throws a syntax error of the module at once', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agent-ipc-sync-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'broken.mjs');
   writeFileSync(file, 'export default {{ not javascript\n');
   t.throws(() => spawnAgentSync(pathToFileURL(file)), { instanceOf: SyntaxError });
