@@ -1,6 +1,7 @@
 /** The blocking-call value codec: round trips, the v8 fallback, bounds and bad input. */
 import test from 'ava';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from '../src/blocking/value-codec.ts';
+import fc from 'fast-check';
+import { ByteArea, decode, decodeCall, encodeCallInto, encodeInto, encodeToNewBuffer } from '../src/blocking/value-codec.ts';
 import { DataCloneError } from '../src/errors.ts';
 
 function roundTrip(value: unknown, area = new ByteArea(new SharedArrayBuffer(1 << 16))): unknown {
@@ -115,4 +116,74 @@ test('short strings decoded again are right, whatever was decoded before them', 
   t.is(decode(area, 0, end), 'axb');
   area.bytes[6] = 'q'.charCodeAt(0); // tag, u32 length, then 'a' at 5
   t.is(decode(area, 0, end), 'aqb');
+});
+
+// ── the call envelope (value-codec.ts): the same bytes and values as the general paths ──
+
+const asciiString = (maxLength: number, minLength = 0): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), minLength, maxLength });
+const callArg: fc.Arbitrary<unknown> = fc.oneof(
+  fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  asciiString(300),
+  fc.constantFrom(-0, 0.5, Number.NaN, 2 ** 31, null, undefined, true),
+  fc.string({ maxLength: 30 }),
+  fc.array(fc.integer(), { maxLength: 3 }),
+);
+const call = fc.record({
+  command: fc.oneof(asciiString(30), fc.constantFrom('add', 'getBlock', 'héllo', 'x'.repeat(70))),
+  args: fc.oneof(
+    // The common shape, and the same with anything else mixed in.
+    // Strings around the general writer's switch from UTF-8 to ASCII bodies (64 chars) included.
+    fc.array(fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), asciiString(300), asciiString(70, 60), asciiString(260, 250)), { maxLength: 8 }),
+    fc.array(callArg, { maxLength: 10 }),
+    fc.constantFrom<unknown>('not an array', undefined, { 0: 1 }),
+  ),
+});
+
+test('call envelope: wherever it writes a request, its bytes are the general writer\'s, and both readers agree', (t) => {
+  let written = 0;
+  fc.assert(
+    fc.property(call, ({ command, args }) => {
+      const general = new ByteArea(new SharedArrayBuffer(1 << 14));
+      const end = encodeInto([command, args], general, 0);
+      const fast = new ByteArea(new SharedArrayBuffer(1 << 14));
+      const fastEnd = encodeCallInto(command, args, fast);
+      if (fastEnd >= 0) {
+        written++;
+        if (fastEnd !== end) return false;
+        if (Buffer.compare(Buffer.from(fast.bytes.subarray(0, end)), Buffer.from(general.bytes.subarray(0, end))) !== 0) return false;
+      }
+      t.deepEqual(decodeCall(general, end), decode(general, 0, end));
+      return true;
+    }),
+    { numRuns: 3000 },
+  );
+  t.true(written > 500, `the envelope wrote ${written} of the requests itself`);
+});
+
+test('call envelope: on damaged bytes its reader returns or throws exactly what the general reader does', (t) => {
+  const outcome = (read: () => unknown): { value?: unknown; error?: string } => {
+    try {
+      return { value: read() };
+    } catch (error) {
+      return { error: `${(error as Error).name}: ${(error as Error).message}` };
+    }
+  };
+  fc.assert(
+    fc.property(call, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.integer({ min: -8, max: 8 }), ({ command, args }, edits, shift) => {
+      const area = new ByteArea(new SharedArrayBuffer(1 << 14));
+      const end = encodeInto([command, args], area, 0);
+      for (const [at, byte] of edits) area.bytes[at % Math.max(1, end)] = byte;
+      const claimed = Math.max(0, end + shift);
+      t.deepEqual(outcome(() => decodeCall(area, claimed)), outcome(() => decode(area, 0, claimed)));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('call envelope: a request too large for its area, or holding a hole, is left to the general writer', (t) => {
+  t.is(encodeCallInto('add', [1, 2], new ByteArea(new SharedArrayBuffer(64))), -1, 'an area smaller than the worst case');
+  // eslint-disable-next-line no-sparse-arrays
+  t.is(encodeCallInto('add', [1, , 3], new ByteArea(new SharedArrayBuffer(1 << 14))), -1);
+  t.is(encodeCallInto('add', Array.from({ length: 9 }, () => 1), new ByteArea(new SharedArrayBuffer(1 << 14))), -1, 'more args than the envelope writes');
 });

@@ -12,7 +12,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
-import { readBody, writeAnswer, type BodyArea } from './mailbox-body.ts';
+import { readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
 
 /**
@@ -237,7 +237,7 @@ export class MailboxServer {
     const fence = header[Slot.FENCE]!;
     let request: unknown;
     try {
-      request = this.readRequest(seq);
+      request = readRequest(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!);
     } catch (error) {
       Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
       this.answer(seq, new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: error }), true);
@@ -287,11 +287,6 @@ export class MailboxServer {
     }
     this.answer(seq, result, false);
     return true;
-  }
-
-  private readRequest(seq: number): unknown {
-    const { header } = this;
-    return readBody(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'blocking request body');
   }
 
   /** Writes the answer unless the caller gave up on `seq` (then it is dropped). */

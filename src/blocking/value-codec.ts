@@ -539,26 +539,136 @@ class Reader {
     const start = this.pos;
     this.pos += length;
     if (length === 0) return '';
-    if (length < SHORT_STRING) {
-      const bytes = this.area.bytes;
-      // Method names and object keys repeat call after call: the string decoded last time
-      // for this slot is returned when its chars match (no allocation).
-      const slot = (length * 31 + bytes[start]! * 7 + bytes[start + length - 1]!) & (RECENT_STRINGS - 1);
-      const recent = recentStrings[slot];
-      if (recent !== undefined && recent.length === length) {
-        let i = 0;
-        while (i < length && recent.charCodeAt(i) === bytes[start + i]) i++;
-        if (i === length) return recent;
-      }
-      let s = '';
-      for (let i = start; i < start + length; i++) {
-        const c = bytes[i]!;
-        if (c > 0x7f) return this.area.buffer.utf8Slice(start, start + length);
-        s += String.fromCharCode(c);
-      }
-      recentStrings[slot] = s;
-      return s;
-    }
+    if (length < SHORT_STRING) return shortAscii(this.area.bytes, start, length) ?? this.area.buffer.utf8Slice(start, start + length);
     return this.area.buffer.utf8Slice(start, start + length);
   }
+}
+
+/**
+ * The `length` bytes (1 to SHORT_STRING − 1) at `start` as a string if they are all
+ * ASCII, else `undefined` (the caller decodes them as UTF-8). Method names and object
+ * keys repeat call after call: the string decoded last time for this slot of
+ * {@link recentStrings} is returned when its chars match (no allocation).
+ */
+function shortAscii(bytes: Uint8Array, start: number, length: number): string | undefined {
+  const slot = (length * 31 + bytes[start]! * 7 + bytes[start + length - 1]!) & (RECENT_STRINGS - 1);
+  const recent = recentStrings[slot];
+  if (recent !== undefined && recent.length === length) {
+    let i = 0;
+    while (i < length && recent.charCodeAt(i) === bytes[start + i]) i++;
+    if (i === length) return recent;
+  }
+  let s = '';
+  for (let i = start; i < start + length; i++) {
+    const c = bytes[i]!;
+    if (c > 0x7f) return undefined;
+    s += String.fromCharCode(c);
+  }
+  recentStrings[slot] = s;
+  return s;
+}
+
+/*
+ * The call envelope. Every blocking request is the value `[command, args]`, and most
+ * are a method name and a few int32s or ASCII strings (`main.blocking.getBlock(hash)`,
+ * `add(i, 1)`). These two functions write and read exactly the bytes the general writer
+ * and reader do for such a request, without their per-value dispatch, and hand anything
+ * else to them: the wire format is unchanged, and a reader of either kind reads what a
+ * writer of either kind wrote. Measured in a tight loop (Node.js 20, with other jobs
+ * running: read them as ratios): encoding `['add', [i, 1]]` ~150 → ~17 ns (the general
+ * path also builds the `[command, args]` array), decoding it ~111 → ~32 ns.
+ */
+
+/** Args the envelope writes itself: at most this many, strings at most this long. */
+const ENVELOPE_MAX_ARGS = 8;
+const ENVELOPE_MAX_STRING = 256;
+
+/**
+ * Writes the request `[command, args]` at the start of `area` if it has the common
+ * shape (see above) and fits; returns its end, or -1 when the general writer must do it
+ * (it then writes over whatever this one left).
+ */
+export function encodeCallInto(command: string, args: unknown, area: ByteArea): number {
+  if (!Array.isArray(args) || args.length > ENVELOPE_MAX_ARGS) return -1;
+  const length = command.length;
+  if (length >= LONG_STRING) return -1;
+  const { bytes, view } = area;
+  if (bytes.length < 15 + length + args.length * (5 + ENVELOPE_MAX_STRING)) return -1;
+  bytes[0] = TAG_ARRAY;
+  view.setUint32(1, 2, true);
+  bytes[5] = TAG_STRING;
+  view.setUint32(6, length, true);
+  for (let i = 0; i < length; i++) {
+    const c = command.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    bytes[10 + i] = c;
+  }
+  let pos = 10 + length;
+  bytes[pos] = TAG_ARRAY;
+  view.setUint32(pos + 1, args.length, true);
+  pos += 5;
+  for (let i = 0; i < args.length; i++) {
+    const arg: unknown = args[i];
+    if (typeof arg === 'number') {
+      if ((arg | 0) !== arg || Object.is(arg, -0)) return -1;
+      bytes[pos] = TAG_INT32;
+      view.setInt32(pos + 1, arg, true);
+      pos += 5;
+    } else if (typeof arg === 'string' && arg.length <= ENVELOPE_MAX_STRING) {
+      // As the general writer: shorter than LONG_STRING as UTF-8 (all ASCII here), longer as ASCII.
+      bytes[pos] = arg.length < LONG_STRING ? TAG_STRING : TAG_ASCII;
+      view.setUint32(pos + 1, arg.length, true);
+      pos += 5;
+      for (let k = 0; k < arg.length; k++) {
+        const c = arg.charCodeAt(k);
+        if (c > 0x7f) return -1;
+        bytes[pos + k] = c;
+      }
+      pos += arg.length;
+    } else {
+      // Anything else, holes included (the general writer sends a sparse array through v8).
+      return -1;
+    }
+  }
+  return pos;
+}
+
+/**
+ * Reads a request written from `0` to `end` of `area`: the common shape directly, any
+ * other (or anything malformed) through {@link decode}, which then returns or throws
+ * exactly as it would have. Bounds are checked before every read, as in the general
+ * reader, and strings are built as it builds them.
+ */
+export function decodeCall(area: ByteArea, end: number): unknown {
+  const { bytes, view, buffer } = area;
+  if (end > bytes.length || end < 15 || bytes[0] !== TAG_ARRAY || view.getUint32(1, true) !== 2 || bytes[5] !== TAG_STRING) return decode(area, 0, end);
+  const length = view.getUint32(6, true);
+  let pos = 10 + length;
+  if (length === 0 || length >= SHORT_STRING || pos + 5 > end) return decode(area, 0, end);
+  const command = shortAscii(bytes, 10, length);
+  if (command === undefined || bytes[pos] !== TAG_ARRAY) return decode(area, 0, end);
+  const count = view.getUint32(pos + 1, true);
+  pos += 5;
+  // Each arg takes at least 5 bytes: a count beyond that is the general reader's to refuse.
+  if (count > ENVELOPE_MAX_ARGS || count * 5 > end - pos) return decode(area, 0, end);
+  const args = new Array<unknown>(count);
+  for (let i = 0; i < count; i++) {
+    if (pos + 5 > end) return decode(area, 0, end);
+    const tag = bytes[pos];
+    if (tag === TAG_INT32) {
+      args[i] = view.getInt32(pos + 1, true);
+      pos += 5;
+      continue;
+    }
+    if (tag !== TAG_STRING && tag !== TAG_ASCII) return decode(area, 0, end);
+    const size = view.getUint32(pos + 1, true);
+    const start = pos + 5;
+    if (size > end - start) return decode(area, 0, end);
+    if (tag === TAG_ASCII) args[i] = buffer.latin1Slice(start, start + size);
+    else if (size === 0) args[i] = '';
+    else if (size < SHORT_STRING) args[i] = shortAscii(bytes, start, size) ?? buffer.utf8Slice(start, start + size);
+    else args[i] = buffer.utf8Slice(start, start + size);
+    pos = start + size;
+  }
+  return pos === end ? [command, args] : decode(area, 0, end);
 }
