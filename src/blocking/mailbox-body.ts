@@ -114,9 +114,9 @@ export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, fla
 }
 
 /** Reads the request of call `seq` (see {@link readBody}); one in the area through the call envelope's reader. */
-export function readRequest(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number): unknown {
+export function readRequest(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what = 'blocking request body'): unknown {
   if (!(flags & Flag.VIA_PORT)) return decodeCall(area.current(end), end);
-  return readBody(area, sidePort, seq, flags, end, 'blocking request body');
+  return readBody(area, sidePort, seq, flags, end, what);
 }
 
 /**

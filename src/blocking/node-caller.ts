@@ -31,7 +31,7 @@ import { ProtocolError, TimeoutError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
-import { FixedArea, readAnswer, readBody, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
@@ -278,7 +278,7 @@ export class NodeCaller {
 
   private readCallback(seq: number): unknown {
     const { header } = this;
-    return readBody(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
+    return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
   }
 
   private answerCallback(seq: number, value: unknown, isError: boolean): void {
