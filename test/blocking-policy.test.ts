@@ -12,7 +12,7 @@ import { MessageChannel } from 'node:worker_threads';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
-import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord } from '../src/blocking/mailbox.ts';
+import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord, withdrawCall } from '../src/blocking/mailbox.ts';
 import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
 import { MailboxServer, type ServedMailbox } from '../src/blocking/server.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
@@ -229,6 +229,71 @@ test('server: a woken caller whose next request is already there is served, and 
   t.is(caught, 0, 'no request that was already there counted as a catch');
   // Only after the last answer (no next request) may the policy be asked.
   t.true(asked <= 1, `the after-wake policy was asked ${asked} times`);
+});
+
+test('server: a request withdrawn while the server reads it is dropped, and the one sent in its place is served', async (t) => {
+  // The server reads a body in the area before it claims the call (one CAS to SERVING).
+  // Here the caller gives up on call 1 (a timeout: REQUEST → IDLE) and writes call 2
+  // into the area while the server is reading call 1: the server's claim must fail, and
+  // call 2 must be served from its own bytes, call 1 never answered.
+  const memory = createMailboxMemory();
+  const forward = servedForwardMailbox(memory);
+  const { header } = forward;
+  const callerArea = new MailboxArea(memory);
+  const { port1, port2 } = new MessageChannel();
+  const publish = (seq: number, a: number): void => {
+    const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [a, 1], 1 << 20);
+    header[Slot.LENGTH] = end;
+    header[Slot.FLAGS] = flags;
+    header[Slot.FENCE] = 0;
+    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
+  };
+  let raced = false;
+  const answers: Array<[number, number]> = [];
+  let answered!: () => void;
+  const done = new Promise<void>((resolve) => (answered = resolve));
+  const mailbox: ServedMailbox = {
+    ...forward,
+    area: {
+      current(end?: number) {
+        if (!raced) {
+          // Mid-read: call 1 is withdrawn and call 2 written over its bytes.
+          raced = true;
+          t.true(withdrawCall(header, 1), 'call 1 could still be withdrawn');
+          publish(2, 41);
+        }
+        return forward.area.current(end);
+      },
+      encode: (value, limit) => forward.area.encode(value, limit),
+    },
+    wakeCaller() {
+      const word = Atomics.load(header, Slot.STATE);
+      answers.push([seqOf(word), readAnswer(callerArea, port1, seqOf(word), header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number]);
+      answered();
+      return false;
+    },
+  };
+  const served: number[] = [];
+  const server = new MailboxServer(mailbox, port2, {
+    dispatch: (_command, payload) => {
+      served.push((payload as number[])[0]!);
+      return (payload as number[])[0]! + (payload as number[])[1]!;
+    },
+    asyncCallsStarted: () => undefined,
+    maxMessageBytes: 1 << 20,
+  });
+  publish(1, 9);
+  try {
+    server.start();
+    await done;
+  } finally {
+    server.close();
+    port1.close();
+    port2.close();
+  }
+  t.true(raced);
+  t.deepEqual(served, [41], 'only call 2 reached its handler');
+  t.deepEqual(answers, [[2, 42]], 'and only call 2 was answered');
 });
 
 test('Atomics.pause is used exactly where the runtime has it (not on Node.js 20 or 22)', (t) => {

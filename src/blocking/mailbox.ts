@@ -18,12 +18,17 @@
 
  * Phases of one call (who moves it):
  *
- *     IDLE ─agent→ REQUEST ─node→ CLAIMED ─node→ SERVING ─node→ WRITING ─node→ RESPONSE ─agent→ (next REQUEST)
- *                     └─agent (timeout)→ IDLE      └─agent (timeout)→ ABANDONED
+ *     IDLE ─agent→ REQUEST ─node→ SERVING ─node→ WRITING ─node→ RESPONSE ─agent→ (next REQUEST)
+ *                     │  └─node→ CLAIMED ─node→ ┘ (a body on the side port)
+ *                     └─agent (timeout)→ IDLE      SERVING ─agent (timeout)→ ABANDONED
  *     any ─node (close)→ CLOSED
  *
- * The node decodes the request while CLAIMED, so once SERVING the byte area is free and
- * a timed-out agent may move on. The node writes an answer only after winning the
+ * The node decodes a request in the byte area *before* it claims it, with one CAS
+ * `seq|REQUEST → seq|SERVING`: the agent writes the area only after moving STATE off its
+ * request (a timeout's `REQUEST → IDLE`), so a claim that succeeds proves the bytes read
+ * were the request's, and one that fails drops them. A body on the side port is claimed
+ * first (CLAIMED), since reading takes it off the port. Once SERVING the byte area is
+ * free and a timed-out agent may move on. The node writes an answer only after winning the
  * CAS `seq|SERVING → seq|WRITING`; a late answer to an abandoned call loses that CAS
  * and is dropped, so the next call always reads its own answer. A body larger than the
  * byte area makes its writer grow the area (up to MAX_AREA_BYTES); larger still, it
@@ -195,9 +200,10 @@ export function servedForwardMailbox(memory: SharedArrayBuffer): ServedMailbox {
 
 /**
  * Withdraws call `seq` for its caller (a timeout), in either mailbox: REQUEST → IDLE if
- * the server has not claimed it, SERVING → ABANDONED if it is being served (its answer is
- * then dropped). False while the server holds the byte area (CLAIMED, WRITING): the
- * caller waits for the next phase and tries again, or takes the answer.
+ * the server has not claimed it (it may be reading it: its claim then fails), SERVING →
+ * ABANDONED if it is being served (its answer is then dropped). False while the server
+ * holds the byte area or the side port's body (CLAIMED, WRITING): the caller waits for
+ * the next phase and tries again, or takes the answer.
  */
 export function withdrawCall(header: Int32Array, seq: number): boolean {
   const requested = stateWord(seq, Phase.REQUEST);

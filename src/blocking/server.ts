@@ -11,7 +11,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
-import { Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
+import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
 
@@ -233,17 +233,34 @@ export class MailboxServer {
   private serve(word: number): boolean {
     const seq = seqOf(word);
     const { header } = this;
-    if (Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
+    const flags = header[Slot.FLAGS]!;
     const fence = header[Slot.FENCE]!;
+    // A body on the side port is claimed before it is read (reading takes it off the port).
+    const onPort = (flags & Flag.VIA_PORT) !== 0;
+    if (onPort && Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
     let request: unknown;
+    let unreadable: unknown;
+    let readable = true;
     try {
-      request = readRequest(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!);
+      request = readRequest(this.area, this.sidePort, seq, flags, header[Slot.LENGTH]!);
     } catch (error) {
-      Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
-      this.answer(seq, new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: error }), true);
+      unreadable = error;
+      readable = false;
+    }
+    // A body in the area is read first and claimed after, in one CAS straight to SERVING:
+    // the caller writes the area only once it has moved STATE off this request (a timeout
+    // withdraws it: REQUEST → IDLE), so if STATE still holds `word` the bytes read were
+    // the request's, whole; if not, what was read is dropped and the next look serves
+    // whatever came instead. One fenced store per call fewer than claiming first
+    // (CLAIMED, then SERVING), each of which pulls the state's cache line away from a
+    // spinning caller: see docs/blocking-calls.md, "Per-call CPU, and what was tried".
+    const serving = stateWord(seq, Phase.SERVING);
+    if (onPort) Atomics.store(header, Slot.STATE, serving);
+    else if (Atomics.compareExchange(header, Slot.STATE, word, serving) !== word) return true;
+    if (!readable) {
+      this.answer(seq, new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: unreadable }), true);
       return true;
     }
-    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.SERVING));
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
       this.answer(seq, new ProtocolError(`malformed blocking request from ${this.mailbox.callerName}`), true);
       return true;
