@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import test from 'ava';
 import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
@@ -172,43 +172,79 @@ test('spinUntil: a catch within the first checks is untimed only when asked', (t
   t.is(spinUntil(() => armed, () => ((armed = gapClock.reads >= 1), false), 0, 100_000_000, gapClock, true), SpinEnd.PREEMPTED);
 });
 
-test('server: a woken caller whose next request is already there is served, and its after-wake spin learns nothing from it', async (t) => {
-  // One thread plays both sides: the mailbox's wakeCaller hook stands for a parked agent
-  // that was woken by the answer and published its next request at once (it took the
-  // node's core). Such requests are no evidence that spinning pays (see server.ts).
+/**
+ * A forward mailbox with both sides on this thread, for the server's tests: `publish`
+ * sends `add(a, 1)` as call `seq`, as an agent would; `answer` reads the answer in the
+ * mailbox now, with its call's seq.
+ */
+function oneThreadMailbox(): {
+  forward: ServedMailbox;
+  header: Int32Array;
+  serverPort: MessagePort;
+  publish(seq: number, a: number): void;
+  answer(): [number, number];
+  close(): void;
+} {
   const memory = createMailboxMemory();
   const forward = servedForwardMailbox(memory);
   const { header } = forward;
   const callerArea = new MailboxArea(memory);
   const { port1, port2 } = new MessageChannel();
+  return {
+    forward,
+    header,
+    serverPort: port2,
+    publish(seq, a) {
+      const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [a, 1], 1 << 20);
+      header[Slot.LENGTH] = end;
+      header[Slot.FLAGS] = flags;
+      header[Slot.FENCE] = 0;
+      Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
+    },
+    answer() {
+      const seq = seqOf(Atomics.load(header, Slot.STATE));
+      return [seq, readAnswer(callerArea, port1, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number];
+    },
+    close() {
+      port1.close();
+      port2.close();
+    },
+  };
+}
+
+/** A server of `mailbox` whose only method adds its two arguments; `served` collects the first of each call's. */
+function addServer(mailbox: ServedMailbox, port: MessagePort, served: number[] = []): MailboxServer {
+  return new MailboxServer(mailbox, port, {
+    dispatch: (_command, payload) => {
+      const [a, b] = payload as [number, number];
+      served.push(a);
+      return a + b;
+    },
+    asyncCallsStarted: () => undefined,
+    maxMessageBytes: 1 << 20,
+  });
+}
+
+test('server: a woken caller whose next request is already there is served, and its after-wake spin learns nothing from it', async (t) => {
+  // One thread plays both sides: the mailbox's wakeCaller hook stands for a parked agent
+  // that was woken by the answer and published its next request at once (it took the
+  // node's core). Such requests are no evidence that spinning pays (see server.ts).
+  const box = oneThreadMailbox();
   const calls = 50;
   let seq = 0;
   const answers: number[] = [];
-  const publish = (): void => {
-    seq++;
-    const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [seq, 1], 1 << 20);
-    header[Slot.LENGTH] = end;
-    header[Slot.FLAGS] = flags;
-    header[Slot.FENCE] = 0;
-    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
-  };
   let allAnswered!: () => void;
   const done = new Promise<void>((resolve) => (allAnswered = resolve));
   const mailbox: ServedMailbox = {
-    ...forward,
+    ...box.forward,
     wakeCaller() {
-      const word = Atomics.load(header, Slot.STATE);
-      answers.push(readAnswer(callerArea, port1, seqOf(word), header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number);
-      if (answers.length < calls) publish();
+      answers.push(box.answer()[1]);
+      if (answers.length < calls) box.publish(++seq, seq);
       else allAnswered();
       return true; // "the caller was parked, and has been woken"
     },
   };
-  const server = new MailboxServer(mailbox, port2, {
-    dispatch: (_command, payload) => (payload as number[])[0]! + (payload as number[])[1]!,
-    asyncCallsStarted: () => undefined,
-    maxMessageBytes: 1 << 20,
-  });
+  const server = addServer(mailbox, box.serverPort);
   const afterWake = (server as unknown as { policyAfterWake: SpinPolicy }).policyAfterWake;
   let asked = 0;
   let caught = 0;
@@ -216,14 +252,13 @@ test('server: a woken caller whose next request is already there is served, and 
   const caughtAt = afterWake.caught.bind(afterWake);
   afterWake.nextBudget = () => (asked++, nextBudget());
   afterWake.caught = (delayNs) => (caught++, caughtAt(delayNs));
-  publish();
+  box.publish(++seq, seq);
   try {
     server.start();
     await done;
   } finally {
     server.close();
-    port1.close();
-    port2.close();
+    box.close();
   }
   t.deepEqual(answers, Array.from({ length: calls }, (_, i) => i + 2), 'every call answered, in order');
   t.is(caught, 0, 'no request that was already there counted as a catch');
@@ -236,18 +271,8 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
   // Here the caller gives up on call 1 (a timeout: REQUEST → IDLE) and writes call 2
   // into the area while the server is reading call 1: the server's claim must fail, and
   // call 2 must be served from its own bytes, call 1 never answered.
-  const memory = createMailboxMemory();
-  const forward = servedForwardMailbox(memory);
-  const { header } = forward;
-  const callerArea = new MailboxArea(memory);
-  const { port1, port2 } = new MessageChannel();
-  const publish = (seq: number, a: number): void => {
-    const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [a, 1], 1 << 20);
-    header[Slot.LENGTH] = end;
-    header[Slot.FLAGS] = flags;
-    header[Slot.FENCE] = 0;
-    Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
-  };
+  const box = oneThreadMailbox();
+  const { forward, header } = box;
   let raced = false;
   const answers: Array<[number, number]> = [];
   let answered!: () => void;
@@ -260,36 +285,27 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
           // Mid-read: call 1 is withdrawn and call 2 written over its bytes.
           raced = true;
           t.true(withdrawCall(header, 1), 'call 1 could still be withdrawn');
-          publish(2, 41);
+          box.publish(2, 41);
         }
         return forward.area.current(end);
       },
       encode: (value, limit) => forward.area.encode(value, limit),
     },
     wakeCaller() {
-      const word = Atomics.load(header, Slot.STATE);
-      answers.push([seqOf(word), readAnswer(callerArea, port1, seqOf(word), header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number]);
+      answers.push(box.answer());
       answered();
       return false;
     },
   };
   const served: number[] = [];
-  const server = new MailboxServer(mailbox, port2, {
-    dispatch: (_command, payload) => {
-      served.push((payload as number[])[0]!);
-      return (payload as number[])[0]! + (payload as number[])[1]!;
-    },
-    asyncCallsStarted: () => undefined,
-    maxMessageBytes: 1 << 20,
-  });
-  publish(1, 9);
+  const server = addServer(mailbox, box.serverPort, served);
+  box.publish(1, 9);
   try {
     server.start();
     await done;
   } finally {
     server.close();
-    port1.close();
-    port2.close();
+    box.close();
   }
   t.true(raced);
   t.deepEqual(served, [41], 'only call 2 reached its handler');
