@@ -212,6 +212,17 @@ function oneThreadMailbox(): {
   };
 }
 
+/** Runs `server` until `done`, then closes it and the mailbox's ports, whatever happened. */
+async function serveUntil(server: MailboxServer, box: { close(): void }, done: Promise<void>): Promise<void> {
+  try {
+    server.start();
+    await done;
+  } finally {
+    server.close();
+    box.close();
+  }
+}
+
 /** A server of `mailbox` whose only method adds its two arguments; `served` collects the first of each call's. */
 function addServer(mailbox: ServedMailbox, port: MessagePort, served: number[] = []): MailboxServer {
   return new MailboxServer(mailbox, port, {
@@ -253,13 +264,7 @@ test('server: a woken caller whose next request is already there is served, and 
   afterWake.nextBudget = () => (asked++, nextBudget());
   afterWake.caught = (delayNs) => (caught++, caughtAt(delayNs));
   box.publish(++seq, seq);
-  try {
-    server.start();
-    await done;
-  } finally {
-    server.close();
-    box.close();
-  }
+  await serveUntil(server, box, done);
   t.deepEqual(answers, Array.from({ length: calls }, (_, i) => i + 2), 'every call answered, in order');
   t.is(caught, 0, 'no request that was already there counted as a catch');
   // Only after the last answer (no next request) may the policy be asked.
@@ -300,13 +305,7 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
   const served: number[] = [];
   const server = addServer(mailbox, box.serverPort, served);
   box.publish(1, 9);
-  try {
-    server.start();
-    await done;
-  } finally {
-    server.close();
-    box.close();
-  }
+  await serveUntil(server, box, done);
   t.true(raced);
   t.deepEqual(served, [41], 'only call 2 reached its handler');
   t.deepEqual(answers, [[2, 42]], 'and only call 2 was answered');
