@@ -14,7 +14,7 @@
  * body cannot be decoded is answered with a `ProtocolError`, as in a mailbox.
  */
 import type { Duplex } from 'node:stream';
-import { ByteArea, decode, encodeInto, encodeToNewBuffer } from './value-codec.ts';
+import { ByteArea, decodeCall, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
@@ -105,7 +105,7 @@ export class ProcessBlockingServer {
     }
     let request: unknown;
     try {
-      request = decode(new ByteArea(body.buffer, body.byteOffset, body.length), 0, body.length);
+      request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length);
     } catch (error) {
       return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }));
     }
