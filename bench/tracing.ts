@@ -46,6 +46,8 @@ type Lib = BuildLib;
 type BenchAgent = BuildAgent;
 
 const work = mkdtempSync(path.join(tmpdir(), 'agent-ipc-tracing-bench-'));
+// Removed however the run ends: a baseline that fails to load used to leave it behind.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 /**
  * A build's entry points, as module instances of their own (a query string per `name`):
@@ -158,7 +160,6 @@ for (let round = -1; round < ROUNDS; round++) {
   if (round >= 0) process.stdout.write(`round ${round + 1}/${ROUNDS}\r`);
 }
 for (const v of variants) await v.agent.close();
-rmSync(work, { recursive: true, force: true });
 
 /** The q-quantile of `xs` (linear interpolation); NaN for none. */
 const quantile = (xs: number[], q: number): number => {
