@@ -101,12 +101,11 @@ export class ProcessBlockingCaller implements BlockingPath {
   /** Encodes and writes one request frame (one `write` when it fits the reusable buffer). */
   private send(command: string, payload: unknown, seq: number, fence: number, timeoutMs: number): void {
     // The common shape first (value-codec.ts, "The call envelope"): the same bytes, sooner.
-    const fast = encodeCallInto(command, payload, this.outBody);
-    let end = fast < 0 ? -1 : FRAME_HEADER_BYTES + fast;
-    const request: unknown[] = [command, payload];
-    if (end < 0) {
+    let end = encodeCallInto(command, payload, this.outBody);
+    if (end >= 0) end += FRAME_HEADER_BYTES;
+    else {
       try {
-        end = encodeInto(request, this.out, FRAME_HEADER_BYTES);
+        end = encodeInto([command, payload], this.out, FRAME_HEADER_BYTES);
       } catch (error) {
         throw error instanceof DataCloneError ? new DataCloneError(`an argument of blocking call '${command}'`, { cause: error.cause }) : error;
       }
@@ -118,7 +117,7 @@ export class ProcessBlockingCaller implements BlockingPath {
       this.write(this.outBuffer, end);
       return;
     }
-    const body = encodeToNewBuffer(request);
+    const body = encodeToNewBuffer([command, payload]);
     if (body.length > this.options.maxMessageBytes) throw new MessageTooLargeError(`blocking call '${command}' request`, body.length, this.options.maxMessageBytes);
     writeFrameHeader(this.outBuffer, body.length, FrameKind.REQUEST, seq, fence, timeoutMs);
     this.write(this.outBuffer, FRAME_HEADER_BYTES);

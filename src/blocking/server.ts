@@ -239,13 +239,11 @@ export class MailboxServer {
     const onPort = (flags & Flag.VIA_PORT) !== 0;
     if (onPort && Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
     let request: unknown;
-    let unreadable: unknown;
-    let readable = true;
+    let unreadable: ProtocolError | undefined;
     try {
       request = readRequest(this.area, this.sidePort, seq, flags, header[Slot.LENGTH]!);
     } catch (error) {
-      unreadable = error;
-      readable = false;
+      unreadable = new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: error });
     }
     // A body in the area is read first and claimed after, in one CAS straight to SERVING:
     // the caller writes the area only once it has moved STATE off this request (a timeout
@@ -257,8 +255,8 @@ export class MailboxServer {
     const serving = stateWord(seq, Phase.SERVING);
     if (onPort) Atomics.store(header, Slot.STATE, serving);
     else if (Atomics.compareExchange(header, Slot.STATE, word, serving) !== word) return true;
-    if (!readable) {
-      this.answer(seq, new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: unreadable }), true);
+    if (unreadable) {
+      this.answer(seq, unreadable, true);
       return true;
     }
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {

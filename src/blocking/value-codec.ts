@@ -598,11 +598,7 @@ export function encodeCallInto(command: string, args: unknown, area: ByteArea): 
   view.setUint32(1, 2, true);
   bytes[5] = TAG_STRING;
   view.setUint32(6, length, true);
-  for (let i = 0; i < length; i++) {
-    const c = command.charCodeAt(i);
-    if (c > 0x7f) return -1;
-    bytes[10 + i] = c;
-  }
+  if (!asciiInto(bytes, 10, command)) return -1;
   let pos = 10 + length;
   bytes[pos] = TAG_ARRAY;
   view.setUint32(pos + 1, args.length, true);
@@ -619,11 +615,7 @@ export function encodeCallInto(command: string, args: unknown, area: ByteArea): 
       bytes[pos] = arg.length < LONG_STRING ? TAG_STRING : TAG_ASCII;
       view.setUint32(pos + 1, arg.length, true);
       pos += 5;
-      for (let k = 0; k < arg.length; k++) {
-        const c = arg.charCodeAt(k);
-        if (c > 0x7f) return -1;
-        bytes[pos + k] = c;
-      }
+      if (!asciiInto(bytes, pos, arg)) return -1;
       pos += arg.length;
     } else {
       // Anything else, holes included (the general writer sends a sparse array through v8).
@@ -631,6 +623,16 @@ export function encodeCallInto(command: string, args: unknown, area: ByteArea): 
     }
   }
   return pos;
+}
+
+/** Copies `s` to `bytes` at `at`, one byte a char; false (stopping there) at a char that is not ASCII. */
+function asciiInto(bytes: Uint8Array, at: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return false;
+    bytes[at + i] = c;
+  }
+  return true;
 }
 
 /**
