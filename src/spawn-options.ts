@@ -63,6 +63,17 @@ export interface SpawnAgentOptions<Local extends object = object> {
    * thread shares the node's process and cannot be sandboxed. Default `false`.
    */
   sandbox?: boolean | SandboxOptions;
+  /**
+   * Thread and process agents: the agent's CPU priority, as a nice value from 0 to 19
+   * (what `os.setPriority` takes; higher runs less often when cores are short, e.g.
+   * `os.constants.priority.PRIORITY_BELOW_NORMAL`, 10). The agent lowers itself to it
+   * before its module loads — a thread agent its own thread, a process agent its whole
+   * process — so the node's thread wins the CPU over busy agents. Never raised above
+   * the node's own: a value below the node's nice value is taken as the node's.
+   * Default: the node's (nothing is changed). An inline agent runs on the node's thread,
+   * so with `'inline'` it is a `TypeError`.
+   */
+  priority?: number;
 }
 
 /** Options of `agent.close()`. */
@@ -88,7 +99,7 @@ const ISOLATIONS: readonly Isolation[] = ['thread', 'process', 'inline'];
  * messages. `expose` and `name` are the starter's own (the line server's `expose` has
  * reserved names, its `name` is a prefix).
  */
-export const AGENT_OPTIONS = ['isolation', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox'] as const;
+export const AGENT_OPTIONS = ['isolation', 'data', 'logger', 'timeoutMs', 'startupTimeoutMs', 'maxMessageBytes', 'maxInFlight', 'resourceLimits', 'sandbox', 'priority'] as const;
 
 /** The agent options after validation, with defaults filled in. */
 export interface ResolvedAgentOptions {
@@ -101,6 +112,8 @@ export interface ResolvedAgentOptions {
   maxInFlight: number;
   resourceLimits: ResourceLimits | undefined;
   sandbox: ResolvedSandbox | undefined;
+  /** Absent: the agent keeps the node's priority. */
+  priority: number | undefined;
 }
 
 /** `spawnAgent`'s options after validation, with defaults filled in. */
@@ -189,7 +202,18 @@ export function resolveAgentOptions(o: Record<string, unknown>): ResolvedAgentOp
     maxInFlight,
     resourceLimits,
     sandbox: resolveSandbox(o.sandbox, isolation as Isolation),
+    priority: checkPriority(o.priority, isolation as Isolation),
   };
+}
+
+/** Checks the `priority` option: a nice value an agent can lower itself to. */
+function checkPriority(value: unknown, isolation: Isolation): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 19) throw invalidOption('priority', 'an integer nice value from 0 to 19', value);
+  if (isolation === 'inline') {
+    throw new TypeError("[agent-ipc] option 'priority' needs isolation 'thread' or 'process': an inline agent runs on the node's own thread, whose priority is the node's");
+  }
+  return value;
 }
 
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;

@@ -102,6 +102,7 @@ function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: Inte
     maxMessageBytes: resolved.maxMessageBytes,
     maxInFlight: resolved.maxInFlight,
     log: resolved.logger ? logConfigOf(resolved.logger) : undefined,
+    priority: resolved.priority,
   };
   let launcher: AgentLauncher;
   switch (resolved.isolation) {

@@ -23,6 +23,9 @@ test('flags parse into options; defaults need no setup', (t) => {
   t.is(parseCliArgs(['--p2p-multiprocess=thread']).p2p, 'thread');
   t.is(parseCliArgs(['--p2p-multiprocess']).agents, 'per-connection');
   t.deepEqual(parseCliArgs(['--p2p-multiprocess', '--p2p-agents', '2']).agents, { pool: 2 });
+  t.is(parseCliArgs(['--p2p-multiprocess']).agentPriority, undefined);
+  t.is(parseCliArgs(['--p2p-multiprocess', '--p2p-agent-priority', '0']).agentPriority, 0);
+  t.is(parseCliArgs(['--p2p-multiprocess', '--p2p-agent-priority=19']).agentPriority, 19);
   t.deepEqual(parseCliArgs(['--bootstrap', '127.0.0.1:40403', '[::1]:40404', '--bootstrap=example.org:1']).bootstrap, [
     { host: '127.0.0.1', port: 40403 },
     { host: '::1', port: 40404 },
@@ -38,6 +41,9 @@ test('bad flags get a message naming the flag and what it wants', (t) => {
     [['--generate-blocks', '-3'], /--generate-blocks wants a whole number of blocks, got '-3'/],
     [['--generate-blocks', '2.5'], /--generate-blocks wants a whole number/],
     [['--bootstrap', 'localhost'], /--bootstrap wants HOST:PORT/],
+    [['--p2p-multiprocess', '--p2p-agent-priority', '20'], /--p2p-agent-priority wants a nice value from 0 to 19, got '20'/],
+    [['--p2p-multiprocess', '--p2p-agent-priority', '-1'], /--p2p-agent-priority needs a value|--p2p-agent-priority wants a nice value/],
+    [['--p2p-agent-priority', '5'], /--p2p-agent-priority needs --p2p-multiprocess/],
     [['--bootstrap', 'localhost:0'], /port from 1 to 65535/],
     [['--p2p-multiprocess=fork'], /takes 'thread' or 'process'/],
     [['--p2p-multiprocess', '--p2p-agents', '0'], /--p2p-agents wants a number of agents/],

@@ -112,6 +112,7 @@ const lineAgentOptions = {
   timeoutMs: 300,
   startupTimeoutMs: 20_000,
   resourceLimits: { maxOldGenerationSizeMb: 96 },
+  priority: 1,
 };
 
 for (const isolation of ['thread', 'process'] as const) {
@@ -133,6 +134,9 @@ for (const isolation of ['thread', 'process'] as const) {
     t.deepEqual(seen.calls, [TimeoutError.name, TimeoutError.name, TooManyCallsError.name]);
     // resourceLimits: a 96 MiB old generation (plus the young one), not Node's default of gigabytes.
     t.true((seen.heapLimitMb as number) < 512, `heap limit ${String(seen.heapLimitMb)} MiB`);
+    // priority: the agent lowered itself to it (by one step only: this test times calls out at 300 ms, and a
+    // lower priority under the load of the other test files made the agent miss them).
+    t.is(seen.priority, 1);
     // logger: the agent's record came through the server's logger.
     t.truthy(records.find((record) => record.agentSaw === 'opts-1' && record.msg === 'options probe'));
   });
@@ -149,6 +153,7 @@ test('the line server refuses a bad agent option with the TypeError spawnAgent g
     ['maxInFlight', 0],
     ['resourceLimits', { maxOldGenerationSizeMb: -5 }],
     ['sandbox', 'yes'],
+    ['priority', 25],
   ];
   // Every agent option is in the list: one added later must be added here too.
   t.deepEqual(bad.map(([option]) => option).sort(), [...AGENT_OPTIONS].sort());

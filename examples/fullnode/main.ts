@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       bootstrap: cli.bootstrap,
       p2p: cli.p2p,
       agents: cli.agents,
+      agentPriority: cli.agentPriority,
       logger,
       signal: abort.signal,
       generateBlocks: generating,

@@ -3,6 +3,7 @@
  * runs the factory, serves the node's calls, and closes on request. Thread, process
  * and inline agents differ only in the transport, the blocking path and how they exit.
  */
+import { lowerPriority } from './agent-priority.ts';
 import type { Logger } from 'pino';
 import { IpcConnection, type Handler } from '../connection.ts';
 import { findDefinition } from '../definition.ts';
@@ -129,6 +130,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
 
   void (async () => {
     try {
+      // Before the module loads: its top level runs at the agent's priority too.
+      if (init.priority !== undefined && init.isolation !== 'inline') lowerPriority(init.priority, init.isolation);
       const loaded = await env.load(init.entry);
       // The node gave up on this start (start-up timeout) while the module loaded: an
       // inline agent cannot be stopped, so its factory must not run now.

@@ -43,4 +43,6 @@ export interface AgentInit {
   maxInFlight: number;
   /** How to set up `ctx.logger`; absent when the node gave no logger (agents log nothing). */
   log?: AgentLogConfig;
+  /** The `priority` option (a nice value): lowered to it at start-up; absent, unchanged. */
+  priority?: number;
 }

@@ -86,6 +86,7 @@ export class LineAgent implements AgentConnections {
         maxInFlight: options.maxInFlight,
         resourceLimits: options.resourceLimits,
         sandbox: options.sandbox,
+        priority: options.priority,
         expose: lineEndpoint(options.expose, handle),
         name,
       } satisfies Required<ResolvedSpawnOptions>,

@@ -19,7 +19,7 @@ export type LineAgents = 'per-connection' | { pool: number };
  * (`maxMessageBytes`, `maxInFlight`, `resourceLimits`, `logger`, `data`, …) is taken
  * too, with the same meaning and checks, and applies to each agent the server starts.
  */
-export interface LineServerOptions<Main extends object = object> extends Pick<SpawnAgentOptions, 'maxMessageBytes' | 'maxInFlight' | 'resourceLimits'> {
+export interface LineServerOptions<Main extends object = object> extends Pick<SpawnAgentOptions, 'maxMessageBytes' | 'maxInFlight' | 'resourceLimits' | 'priority'> {
   /** The agent module (a path or a `file:` URL) whose default export is `defineLineProtocol(...)`. */
   agent: string | URL;
   /**

@@ -17,6 +17,8 @@ export interface CliOptions {
   p2p: Isolation;
   /** `per-connection`, or a pool of agents started with the node. */
   agents: 'per-connection' | { pool: number };
+  /** The agents' CPU priority (nice value); `undefined`: the node's default for them. */
+  agentPriority: number | undefined;
   logLevel: string;
   help: boolean;
 }
@@ -40,13 +42,16 @@ export const USAGE = `usage: npm run fullnode -- [options]
   --p2p-agents N            with --p2p-multiprocess: N agents started with the node, the
                             connections shared among them (default: an agent per
                             connection, started when the connection opens)
+  --p2p-agent-priority N    with --p2p-multiprocess: the agents' CPU priority as a nice
+                            value from 0 to 19 (default 10, below normal, so the node's
+                            own thread comes first when cores are short; 0: the node's)
   --log-level LEVEL         fatal, error, warn, info (default), debug, trace or silent
   --help                    this text
 
 HTTP API: GET /status, GET /block/:hash`;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const VALUE_FLAGS = ['--data-dir', '--generate-blocks', '--port', '--http-port', '--host', '--bootstrap', '--p2p-agents', '--log-level'];
+const VALUE_FLAGS = ['--data-dir', '--generate-blocks', '--port', '--http-port', '--host', '--bootstrap', '--p2p-agents', '--p2p-agent-priority', '--log-level'];
 
 function port(flag: string, value: string): number {
   const n = Number(value);
@@ -72,6 +77,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     bootstrap: [],
     p2p: 'inline',
     agents: 'per-connection',
+    agentPriority: undefined,
     logLevel: 'info',
     help: false,
   };
@@ -127,6 +133,10 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new UsageError(`--p2p-agents wants a number of agents from 1 to 64, got '${value}'`);
         options.agents = { pool: Number(value) };
         break;
+      case '--p2p-agent-priority':
+        if (!/^\d+$/.test(value) || Number(value) > 19) throw new UsageError(`--p2p-agent-priority wants a nice value from 0 to 19, got '${value}'`);
+        options.agentPriority = Number(value);
+        break;
       case '--log-level':
         if (!LOG_LEVELS.includes(value)) throw new UsageError(`--log-level wants one of ${LOG_LEVELS.join(', ')}, got '${value}'`);
         options.logLevel = value;
@@ -134,5 +144,6 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     }
   }
   if (options.agents !== 'per-connection' && options.p2p === 'inline') throw new UsageError('--p2p-agents needs --p2p-multiprocess (inline P2P has no agents)');
+  if (options.agentPriority !== undefined && options.p2p === 'inline') throw new UsageError('--p2p-agent-priority needs --p2p-multiprocess (inline P2P has no agents)');
   return options;
 }

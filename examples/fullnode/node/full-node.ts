@@ -5,6 +5,7 @@
  * legacy architecture) or `'thread'` / `'process'` (an agent per connection) — the
  * protocol code and the node API are the same in all three.
  */
+import { constants } from 'node:os';
 import * as http from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -38,6 +39,14 @@ const PEER_PROTOCOL = import.meta.url.endsWith('.ts') ? new URL('../p2p/peer-pro
 registerError(InvalidBlockError);
 registerError(DecodeError);
 
+/**
+ * The P2P agents' default CPU priority: `os.constants.priority.PRIORITY_BELOW_NORMAL`.
+ * Syncing from four peers on 2 cores (more busy threads than cores), the node's HTTP p99
+ * was 0.107× inline's with agents at the node's priority and 0.050× with them at this
+ * one, at the same sync time (docs/isolation.md, "CPU priority").
+ */
+export const AGENT_PRIORITY = constants.priority.PRIORITY_BELOW_NORMAL;
+
 export interface FullNodeOptions {
   /** Where the chain is stored (created if missing). */
   dataDir: string;
@@ -49,6 +58,12 @@ export interface FullNodeOptions {
    * started when it opens (the default), or one of a pool started with the node.
    */
   agents?: 'per-connection' | { pool: number };
+  /**
+   * The agents' CPU priority, a nice value (agent-ipc's `priority` option). Default
+   * {@link AGENT_PRIORITY}: below normal, so that when busy threads outnumber cores the
+   * node's own thread (storage, the HTTP API, every agent's calls) runs first.
+   */
+  agentPriority?: number;
   /** Address for P2P and HTTP. Default `127.0.0.1`. */
   host?: string;
   /** P2P port; `0` (the default) picks a free one. */
@@ -197,6 +212,7 @@ export class FullNode {
       expose: api,
       isolation: this.p2p,
       agents: this.p2p === 'inline' ? 'per-connection' : (options.agents ?? 'per-connection'),
+      priority: this.p2p === 'inline' ? undefined : (options.agentPriority ?? AGENT_PRIORITY),
       data: settings,
       logger: options.logger,
       name: 'peer',

@@ -1,0 +1,79 @@
+/**
+ * The `priority` option: an agent lowers its own CPU priority before its module loads
+ * (a thread agent its thread, a process agent every thread of its process), never to
+ * above the node's, and leaves the node's thread as it was. (The line server passes it
+ * on: test/seams.test.ts, with every agent option.)
+ */
+import { getPriority, setPriority } from 'node:os';
+import test from 'ava';
+import { spawnAgent, spawnAgentSync } from '../src/index.ts';
+import type PriorityAgent from './fixtures/priority-agent.ts';
+
+const entry = new URL('./fixtures/priority-agent.ts', import.meta.url);
+const linux = process.platform === 'linux';
+
+test.serial('thread: the agent runs at the priority asked for, its module included, and the node keeps its own', async (t) => {
+  const node = getPriority(0);
+  const agent = await spawnAgent<typeof PriorityAgent>(entry, { priority: 17 });
+  t.teardown(() => agent.close());
+  const seen = await agent.remote.priority();
+  t.is(seen.atLoad, 17);
+  t.is(seen.now, 17);
+  if (linux) t.is(seen.thread, 17);
+  t.is(getPriority(0), node, "the node's thread is unchanged");
+  // An agent without the option keeps the node's priority.
+  const plain = await spawnAgent<typeof PriorityAgent>(entry);
+  t.teardown(() => plain.close());
+  t.is((await plain.remote.priority()).now, node);
+});
+
+test.serial('spawnAgentSync applies it too', async (t) => {
+  const agent = spawnAgentSync<typeof PriorityAgent>(entry, { priority: 16 });
+  t.teardown(() => agent.close());
+  t.is((await agent.remote.priority()).atLoad, 16);
+});
+
+test.serial('process: every thread of the agent runs at the priority asked for', async (t) => {
+  const agent = await spawnAgent<typeof PriorityAgent>(entry, { isolation: 'process', priority: 15 });
+  t.teardown(() => agent.close());
+  const seen = await agent.remote.priority();
+  t.is(seen.atLoad, 15);
+  t.is(getPriority(agent.pid), 15);
+  if (linux) {
+    t.true(seen.processThreads.length > 1, 'V8 and libuv threads are there');
+    t.deepEqual([...new Set(seen.processThreads)], [15], `every thread: ${seen.processThreads.join(' ')}`);
+  }
+});
+
+test('bad values and inline agents are TypeErrors that name the option', async (t) => {
+  for (const priority of [-1, 20, 1.5, '5', null, Number.NaN]) {
+    await t.throwsAsync(spawnAgent(entry, { priority: priority as number }), {
+      instanceOf: TypeError,
+      message: /^\[agent-ipc\] option 'priority' must be an integer nice value from 0 to 19, got /,
+    });
+  }
+  await t.throwsAsync(spawnAgent(entry, { isolation: 'inline', priority: 10 }), {
+    instanceOf: TypeError,
+    message: /option 'priority' needs isolation 'thread' or 'process': an inline agent runs on the node's own thread/,
+  });
+});
+
+// Last: it lowers this test file's own thread, which an unprivileged thread cannot undo.
+test.serial('a value below the node\'s own priority is taken as the node\'s (an agent is never raised above it)', async (t) => {
+  const before = getPriority(0);
+  const node = Math.max(before, 12);
+  setPriority(0, node);
+  t.teardown(() => {
+    try {
+      setPriority(0, before);
+    } catch {
+      // unprivileged: the rest of this file runs lowered, which changes nothing it checks
+    }
+  });
+  for (const isolation of ['thread', 'process'] as const) {
+    const agent = await spawnAgent<typeof PriorityAgent>(entry, { isolation, priority: 3 });
+    const seen = await agent.remote.priority();
+    await agent.close();
+    t.is(seen.now, node, isolation);
+  }
+});
