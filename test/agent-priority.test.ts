@@ -1,12 +1,14 @@
 /**
  * The `priority` option: an agent lowers its own CPU priority before its module loads
  * (a thread agent its thread, a process agent every thread of its process), never to
- * above the node's, and leaves the node's thread as it was. (The line server passes it
- * on: test/seams.test.ts, with every agent option.)
+ * above the node's, and leaves the node's thread as it was. The line server passes it
+ * on to the agents it starts.
  */
+import { channel } from 'node:diagnostics_channel';
 import { getPriority, setPriority } from 'node:os';
 import test from 'ava';
 import { spawnAgent, spawnAgentSync } from '../src/index.ts';
+import { createLineServer } from '../src/lines/index.ts';
 import type PriorityAgent from './fixtures/priority-agent.ts';
 
 const entry = new URL('./fixtures/priority-agent.ts', import.meta.url);
@@ -42,6 +44,25 @@ test.serial('process: every thread of the agent runs at the priority asked for',
   if (linux) {
     t.true(seen.processThreads.length > 1, 'V8 and libuv threads are there');
     t.deepEqual([...new Set(seen.processThreads)], [15], `every thread: ${seen.processThreads.join(' ')}`);
+  }
+});
+
+test.serial('the line server starts its agents at the priority asked for', async (t) => {
+  const protocol = new URL('./fixtures/lines/test-protocol.ts', import.meta.url);
+  const pids: number[] = [];
+  const onSpawn = (message: unknown): void => {
+    pids.push((message as { pid: number }).pid);
+  };
+  channel('agent-ipc:agent:spawn').subscribe(onSpawn);
+  const expose = { event() {}, gate: async () => {}, add: (a: number, b: number) => a + b };
+  const server = createLineServer({ agent: protocol, expose, isolation: 'process', agents: { pool: 1 }, priority: 14 });
+  try {
+    await server.listen(0, '127.0.0.1');
+    t.is(pids.length, 1);
+    t.is(getPriority(pids[0]), 14);
+  } finally {
+    channel('agent-ipc:agent:spawn').unsubscribe(onSpawn);
+    await server.close();
   }
 });
 

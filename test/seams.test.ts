@@ -105,6 +105,11 @@ for (const isolation of ['inline', 'thread'] as const) {
 }
 
 /** The agent options `spawnAgent` takes and the line server must pass through, with values a test can see from inside. */
+/*
+ * Not `priority`: this test times calls out at 300 ms, and agents lowered even one step
+ * missed that under CI's load. The line server passing `priority` on is checked in
+ * test/agent-priority.test.ts.
+ */
 const lineAgentOptions = {
   data: { bigBytes: 8192, calls: 3 } satisfies OptionsProbe,
   maxMessageBytes: 4096,
@@ -112,7 +117,6 @@ const lineAgentOptions = {
   timeoutMs: 300,
   startupTimeoutMs: 20_000,
   resourceLimits: { maxOldGenerationSizeMb: 96 },
-  priority: 1,
 };
 
 for (const isolation of ['thread', 'process'] as const) {
@@ -134,9 +138,6 @@ for (const isolation of ['thread', 'process'] as const) {
     t.deepEqual(seen.calls, [TimeoutError.name, TimeoutError.name, TooManyCallsError.name]);
     // resourceLimits: a 96 MiB old generation (plus the young one), not Node's default of gigabytes.
     t.true((seen.heapLimitMb as number) < 512, `heap limit ${String(seen.heapLimitMb)} MiB`);
-    // priority: the agent lowered itself to it (by one step only: this test times calls out at 300 ms, and a
-    // lower priority under the load of the other test files made the agent miss them).
-    t.is(seen.priority, 1);
     // logger: the agent's record came through the server's logger.
     t.truthy(records.find((record) => record.agentSaw === 'opts-1' && record.msg === 'options probe'));
   });
