@@ -7,7 +7,6 @@
  * proof of work cheap; nothing here depends on timing.
  */
 import { Buffer } from 'node:buffer';
-import { channel } from 'node:diagnostics_channel';
 import { getPriority } from 'node:os';
 import test from 'ava';
 import type { Isolation } from '../src/index.ts';
@@ -17,25 +16,21 @@ import { mine } from '../examples/fullnode/chain/proof-of-work.ts';
 import { encodeTransaction } from '../examples/fullnode/chain/transaction.ts';
 import { AGENT_PRIORITY, FullNode } from '../examples/fullnode/node/full-node.ts';
 import { RawPeer } from './fixtures/fullnode/raw-peer.ts';
+import { recordSpawns } from './helpers/agents.ts';
 import { endpoint, startNode, tempDir, waitFor, waitForSameBest, TEST_NETWORK } from './fixtures/fullnode/test-nodes.ts';
 
 const MODES: Isolation[] = ['inline', 'thread', 'process'];
 
 for (const mode of MODES) {
   test.serial(`${mode}: two nodes sync to the same best block, then relay new blocks`, async (t) => {
-    const pids: number[] = [];
-    const onSpawn = (message: unknown): void => {
-      pids.push((message as { pid: number }).pid);
-    };
-    channel('agent-ipc:agent:spawn').subscribe(onSpawn);
-    t.teardown(() => channel('agent-ipc:agent:spawn').unsubscribe(onSpawn));
+    const spawned = recordSpawns(t);
     const source = await startNode(t, { p2p: mode, generateBlocks: 120 });
     const node = await startNode(t, { p2p: mode, bootstrap: [endpoint(source)] });
     await waitForSameBest(node, source);
     // The P2P agents run below the node's priority (process agents: seen from here).
     if (mode === 'process') {
-      t.is(pids.length, 2, 'one agent per side of the connection');
-      for (const pid of pids) t.is(getPriority(pid), AGENT_PRIORITY);
+      t.is(spawned.length, 2, 'one agent per side of the connection');
+      for (const { pid } of spawned) t.is(getPriority(pid), AGENT_PRIORITY);
     }
     t.is(node.storage.best.height, 120);
     t.is(node.vertices.stats.added, 120);

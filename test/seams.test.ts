@@ -104,11 +104,11 @@ for (const isolation of ['inline', 'thread'] as const) {
   });
 }
 
-/** The agent options `spawnAgent` takes and the line server must pass through, with values a test can see from inside. */
-/*
- * Not `priority`: this test times calls out at 300 ms, and agents lowered even one step
- * missed that under CI's load. The line server passing `priority` on is checked in
- * test/agent-priority.test.ts.
+/**
+ * The agent options `spawnAgent` takes and the line server must pass through, with values
+ * a test can see from inside. Not `priority`: this test times calls out at 300 ms, which
+ * agents lowered even one step missed under CI's load; the line server passing it on is
+ * checked in test/agent-priority.test.ts.
  */
 const lineAgentOptions = {
   data: { bigBytes: 8192, calls: 3 } satisfies OptionsProbe,

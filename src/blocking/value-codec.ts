@@ -538,10 +538,19 @@ class Reader {
     this.need(length);
     const start = this.pos;
     this.pos += length;
-    if (length === 0) return '';
-    if (length < SHORT_STRING) return shortAscii(this.area.bytes, start, length) ?? this.area.buffer.utf8Slice(start, start + length);
-    return this.area.buffer.utf8Slice(start, start + length);
+    return utf8At(this.area, start, length);
   }
+}
+
+/**
+ * The `length` bytes at `start` of `area` as the string a TAG_STRING (UTF-8) value holds:
+ * short all-ASCII ones through {@link shortAscii}. The general reader and the call
+ * envelope's both read strings here, so they build the very same ones.
+ */
+function utf8At(area: ByteArea, start: number, length: number): string {
+  if (length === 0) return '';
+  if (length < SHORT_STRING) return shortAscii(area.bytes, start, length) ?? area.buffer.utf8Slice(start, start + length);
+  return area.buffer.utf8Slice(start, start + length);
 }
 
 /**
@@ -666,10 +675,8 @@ export function decodeCall(area: ByteArea, end: number): unknown {
     const size = view.getUint32(pos + 1, true);
     const start = pos + 5;
     if (size > end - start) return decode(area, 0, end);
-    if (tag === TAG_ASCII) args[i] = buffer.latin1Slice(start, start + size);
-    else if (size === 0) args[i] = '';
-    else if (size < SHORT_STRING) args[i] = shortAscii(bytes, start, size) ?? buffer.utf8Slice(start, start + size);
-    else args[i] = buffer.utf8Slice(start, start + size);
+    // TAG_ASCII as the general reader reads it: a byte copy.
+    args[i] = tag === TAG_ASCII ? buffer.latin1Slice(start, start + size) : utf8At(area, start, size);
     pos = start + size;
   }
   return pos === end ? [command, args] : decode(area, 0, end);

@@ -21,9 +21,9 @@ import { getPriority, setPriority } from 'node:os';
 /**
  * Lowers the priority of the calling thread (a thread agent) or of the whole process (a
  * process agent) to `priority` (a nice value, as `os.setPriority` takes), unless it is
- * already that low.
+ * already that low. `threads` lists a process's threads (a parameter for the tests).
  */
-export function lowerPriority(priority: number, scope: 'thread' | 'process'): void {
+export function lowerPriority(priority: number, scope: 'thread' | 'process', threads: () => number[] = processThreads): void {
   if (scope === 'thread') {
     // On Linux, 0 is the calling thread: the agent's, not the node's.
     setPriority(0, Math.max(priority, getPriority(0)));
@@ -33,7 +33,15 @@ export function lowerPriority(priority: number, scope: 'thread' | 'process'): vo
   // threads the process has started already (V8's and libuv's) are set one by one, those
   // it starts later inherit the main thread's. Elsewhere (macOS, Windows) the pid names
   // the whole process. A sandboxed agent may not read /proc: then its main thread only.
-  for (const id of processThreads()) setPriority(id, Math.max(priority, getPriority(id)));
+  for (const id of threads()) {
+    try {
+      setPriority(id, Math.max(priority, getPriority(id)));
+    } catch (error) {
+      // A thread that ended since it was listed (ESRCH) has nothing left to lower; any
+      // other failure is the start-up's (the agent does not start, with this error).
+      if ((error as { info?: { code?: string } }).info?.code !== 'ESRCH') throw error;
+    }
+  }
 }
 
 function processThreads(): number[] {

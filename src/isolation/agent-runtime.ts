@@ -130,8 +130,9 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
 
   void (async () => {
     try {
-      // Before the module loads: its top level runs at the agent's priority too.
-      if (init.priority !== undefined && init.isolation !== 'inline') lowerPriority(init.priority, init.isolation);
+      // Before the module loads: its top level runs at the agent's priority too. (Never
+      // set for an inline agent: the option's check refuses it.)
+      if (init.priority !== undefined) lowerPriority(init.priority, init.isolation === 'process' ? 'process' : 'thread');
       const loaded = await env.load(init.entry);
       // The node gave up on this start (start-up timeout) while the module loaded: an
       // inline agent cannot be stopped, so its factory must not run now.

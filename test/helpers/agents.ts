@@ -1,13 +1,28 @@
 /**
  * Starting agents in tests: one spawn that closes its agent when the test ends, one
- * that closes it when a body is done, and polling for a condition without asserting on
+ * that closes it when a body is done, a record of the agents started meanwhile, and polling for a condition without asserting on
  * time.
  */
-import { spawnAgent, type Agent, type SpawnAgentOptions } from '../../src/index.ts';
+import { channel } from 'node:diagnostics_channel';
+import { spawnAgent, type Agent, type AgentSpawnMessage, type SpawnAgentOptions } from '../../src/index.ts';
 
 /** What of ava's test context the helpers use. */
 export interface Teardown {
   teardown(fn: () => unknown): void;
+}
+
+/**
+ * Records every `agent-ipc:agent:spawn` message from now until the test ends: agents
+ * started out of the test's reach (by a line server, a full node) show their pid here.
+ */
+export function recordSpawns(t: Teardown): AgentSpawnMessage[] {
+  const spawned: AgentSpawnMessage[] = [];
+  const onSpawn = (message: unknown): void => {
+    spawned.push(message as AgentSpawnMessage);
+  };
+  channel('agent-ipc:agent:spawn').subscribe(onSpawn);
+  t.teardown(() => channel('agent-ipc:agent:spawn').unsubscribe(onSpawn));
+  return spawned;
 }
 
 /** Spawns `entry` for the current test and closes it when the test ends (a second to finish, then forced). */
