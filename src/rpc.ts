@@ -20,17 +20,22 @@ export function methodTable(methods: object | undefined, what: string): Map<stri
     const fn = (methods as Record<string, unknown>)[name];
     if (typeof fn !== 'function') continue;
     const method = fn as (...args: unknown[]) => unknown;
-    table.set(name, (payload: unknown) => {
-      // A typed call carries an args array; a byte-layer call carries one Uint8Array.
-      if (!Array.isArray(payload)) return method.call(methods, payload);
-      // A hostile argument list can be a sparse array of billions of holes (a blocking
-      // call's arguments come through the codec, whose v8 fallback keeps holes): `apply`
-      // would walk them all. No honest call has this many arguments.
-      if (payload.length > MAX_ARGUMENTS) throw new RangeError(`[agent-ipc] call '${name}' has ${payload.length} arguments; at most ${MAX_ARGUMENTS} are accepted`);
-      return method.apply(methods, payload);
-    });
+    // A typed call carries an args array; a byte-layer call carries one Uint8Array. A
+    // hostile argument list can be a sparse array of billions of holes (a blocking call's
+    // arguments come through the codec, whose v8 fallback keeps holes): `apply` would walk
+    // them all. No honest call has this many arguments. (The usual case first and the
+    // rest out of line: this runs in every call, see "Hot paths" in docs/blocking-calls.md.)
+    table.set(name, (payload: unknown) =>
+      Array.isArray(payload) && payload.length <= MAX_ARGUMENTS ? method.apply(methods, payload) : callWithOther(methods, method, name, payload),
+    );
   }
   return table;
+}
+
+/** A call whose payload is not an argument list of accepted length: a byte-layer call's bytes, or too many arguments. */
+function callWithOther(methods: object, method: (...args: unknown[]) => unknown, name: string, payload: unknown): unknown {
+  if (!Array.isArray(payload)) return method.call(methods, payload);
+  throw new RangeError(`[agent-ipc] call '${name}' has ${payload.length} arguments; at most ${MAX_ARGUMENTS} are accepted`);
 }
 
 /**

@@ -266,6 +266,43 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
   });
 }
 
+for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolation[]) {
+  // The other four events are asked once per turn (agent-observer.ts), on a path kept
+  // apart from start's check: a subscriber to end alone must still see every call.
+  test.serial(`${isolation}: a subscriber to end alone sees blocking calls both ways from the next turn, and nothing once it leaves`, async (t) => {
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, timeoutMs: 30_000 });
+    const ended: CallTraceContext[] = [];
+    const onEnd = (message: unknown): void => {
+      const context = message as CallTraceContext;
+      if (context.agent === agent.name && context.kind === 'blocking') ended.push(context);
+    };
+    const end = channel('tracing:agent-ipc:call:end');
+    try {
+      end.subscribe(onEnd);
+      await new Promise((resolve) => setImmediate(resolve));
+      // A blocking call first: no other call has asked whether anyone traces yet.
+      t.is(agent.blocking.echo(3), 3);
+      const n = 50;
+      t.is(await agent.remote.burst(n), n * (n + 1));
+      t.is(ended.filter((c) => c.direction === 'agent-to-node' && c.method === 'add' && c.outcome === 'ok').length, n);
+      t.deepEqual(
+        ended.filter((c) => c.direction === 'node-to-agent').map((c) => [c.method, c.outcome]),
+        [['echo', 'ok']],
+      );
+      end.unsubscribe(onEnd);
+      await new Promise((resolve) => setImmediate(resolve));
+      const seen = ended.length;
+      t.is(await agent.remote.burst(n), n * (n + 1));
+      t.is(agent.blocking.echo(4), 4);
+      t.is(ended.length, seen, 'nothing is published once the subscriber left');
+      t.like(agent.stats, { blockingCalls: 2 * n });
+    } finally {
+      end.unsubscribe(onEnd);
+      await agent.close();
+    }
+  });
+}
+
 test.serial('metrics of an exited agent resolve at once with its last runtime sample', async (t) => {
   const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });
   const before = await agent.metrics({ timeoutMs: 10_000 });

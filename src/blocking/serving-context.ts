@@ -43,21 +43,24 @@ export function servingBlockingOf(): object | undefined {
 }
 
 /**
- * Runs `handler(payload)` as the serving of `agent`'s blocking call on a thread that
- * cannot wait for a promise (an inline agent's call, or a call-back while the node's
- * thread is parked): only the handler's synchronous part is served (a promise it returns
- * is refused by the caller), so a plain variable set around it is the whole context.
- * This keeps the inline path as cheap as a direct call: no `AsyncLocalStorage.run`, and
- * no switching on of its process-wide promise hook.
+ * Marks `agent`'s blocking call as served on a thread that cannot wait for a promise (an
+ * inline agent's call, or a call-back while the node's thread is parked), until
+ * {@link leaveServingNow} is given what this returns. Only the handler's synchronous part
+ * is served there (a promise it returns is refused by the caller), so a plain variable set
+ * around it is the whole context. This keeps the inline path as cheap as a direct call:
+ * no `AsyncLocalStorage.run`, and no switching on of its process-wide promise hook. (A
+ * pair of calls, not a wrapper with `try`/`finally`: the caller's own `try` restores it,
+ * and the inline path keeps the bytecode; see "Hot paths" in docs/blocking-calls.md.)
  */
-export function serveBlockingNow(agent: object, handler: Handler, payload: unknown): unknown {
+export function enterServingNow(agent: object): object | undefined {
   const outer = servingNow;
   servingNow = agent;
-  try {
-    return handler(payload, undefined as unknown as IncomingCall);
-  } finally {
-    servingNow = outer;
-  }
+  return outer;
+}
+
+/** Ends what {@link enterServingNow} began, given what it returned. */
+export function leaveServingNow(outer: object | undefined): void {
+  servingNow = outer;
 }
 
 /**
@@ -93,7 +96,8 @@ export interface HandlerRunner {
   run<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R;
 }
 
-function callHandler(handler: Handler, payload: unknown): unknown {
+/** Calls a handler as a blocking call's: with no {@link IncomingCall}. */
+export function callHandler(handler: Handler, payload: unknown): unknown {
   // A blocking call has no IncomingCall (it cannot be cancelled from the agent's side).
   return handler(payload, undefined as unknown as IncomingCall);
 }

@@ -28,12 +28,15 @@ export function launchInline(init: AgentInit): AgentLauncher {
   };
   // The node's way of serving a blocking call, given by the agent host once it is built
   // (before the agent's module has loaded, so before any blocking call can come).
-  let service: BlockingService | undefined;
+  let service: Pick<BlockingService, 'dispatchNow'> = {
+    dispatchNow() {
+      throw new ConnectionClosedError(`agent '${init.name}' has no node to serve its blocking calls`);
+    },
+  };
   const running = runAgent(init, {
     transport: agentEnd,
     blocking: (connection) => ({
       call(command, payload) {
-        if (!service) throw new ConnectionClosedError(`agent '${init.name}' has no node to serve its blocking calls`);
         // Async calls sent before this one start before it (see docs/blocking-calls.md).
         connection.flush();
         agentEnd.deliver();
@@ -41,9 +44,7 @@ export function launchInline(init: AgentInit): AgentLauncher {
           // Counted, traced and deadlock-checked by the agent host, like every isolation's.
           return service.dispatchNow(command, payload);
         } catch (error) {
-          // Through the error codec, as an async call's error would be, so a class the
-          // agent registered comes back as that class here too.
-          throw deserializeError(serializeError(error), 'the node');
+          throw acrossTheBoundary(error, 'the node');
         }
       },
     }),
@@ -68,7 +69,7 @@ export function launchInline(init: AgentInit): AgentLauncher {
       try {
         result = handler(payload, undefined as unknown as IncomingCall);
       } catch (error) {
-        throw deserializeError(serializeError(error), `agent '${init.name}'`);
+        throw acrossTheBoundary(error, `agent '${init.name}'`);
       }
       if (isPromiseLike(result)) {
         result.then(undefined, () => undefined);
@@ -89,4 +90,17 @@ export function launchInline(init: AgentInit): AgentLauncher {
       finish(1);
     },
   };
+}
+
+/*
+ * The rare ends of an inline blocking call, out of line. The call itself is a chain of
+ * small functions (the agent's stub, this launcher's `call`, the agent host's serving,
+ * the observer's hooks) which V8 inlines into the agent's calling code only while their
+ * bytecode stays under its inlining budget; an error message built in place would spend
+ * that budget on every call (see "Hot paths" in docs/blocking-calls.md).
+ */
+
+/** A handler's error, through the error codec as an async call's would be, so a class the other side registered comes back as that class. */
+function acrossTheBoundary(error: unknown, from: string): Error {
+  return deserializeError(serializeError(error), from);
 }

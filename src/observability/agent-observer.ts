@@ -115,6 +115,13 @@ function isTraced(token: unknown): token is TracedCall {
   return typeof token === 'object' && token !== null;
 }
 
+/** {@link AgentCallObserver.run} for a traced call: its handler inside the stores bound to `start`. */
+function runTraced<A, B, C, R>(token: TracedCall, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
+  if (token.started) return fn(a, b, c);
+  token.started = true;
+  return callChannel.start.runStores(token, fn, undefined, a, b, c);
+}
+
 /**
  * Counters and latency of one direction and kind of call.
  *
@@ -174,12 +181,35 @@ export class CallCounters {
     return SAMPLE_EVERY;
   }
 
+  /**
+   * The token of an untraced call that starts now, for a fresh clock read: {@link sample}'s
+   * choice, with the usual case of a burst (same turn, not the sampled call) tested first
+   * in a few loads and the rest out of line (see "Hot paths" in docs/blocking-calls.md).
+   */
+  startToken(): number {
+    // `turn` is the current turn's number whenever it equals the one recorded here (a
+    // recorded turn ends by incrementing it).
+    if (this.turn === turn && --this.countdown > 0) return UNTIMED;
+    return this.timedStartToken();
+  }
+
+  private timedStartToken(): number {
+    if (this.turn !== currentTurn()) {
+      this.turn = turn;
+      return performance.now();
+    }
+    this.countdown = sampleInterval();
+    return sampledToken(performance.now());
+  }
+
   /** A call settled that was not timed. */
   count(outcome: CallOutcome): void {
+    if (outcome === 'ok') this.ok++;
+    else this.countFailure(outcome);
+  }
+
+  private countFailure(outcome: Exclude<CallOutcome, 'ok'>): void {
     switch (outcome) {
-      case 'ok':
-        this.ok++;
-        break;
       case 'error':
         this.errors++;
         break;
@@ -286,6 +316,16 @@ export class AgentCallObserver implements ConnectionObserver {
     this.servingParent = typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : undefined;
   }
 
+  /**
+   * Whether a call may skip {@link traced}: nobody subscribes to `start`, the other four
+   * events were asked this turn and nobody subscribes to them, and the agent was not told
+   * to announce. A handful of loads, so that the blocking path stays small (see "Hot
+   * paths" in docs/blocking-calls.md); the rest is {@link traced}'s.
+   */
+  private untraced(): boolean {
+    return !startChannel.hasSubscribers && othersTurn === turn && !othersOn && !this.announcing;
+  }
+
   /** Whether anyone traces calls; tells the agent when that changed. */
   traced(): boolean {
     const on = tracing();
@@ -336,14 +376,17 @@ export class AgentCallObserver implements ConnectionObserver {
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
     const counters = this.blocking;
+    counters.started++;
+    return this.untraced() ? counters.startToken() : this.blockingStartedMaybeTraced(command);
+  }
+
+  private blockingStartedMaybeTraced(command: string): unknown {
+    const counters = this.blocking;
     // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
-    const id = ++counters.started;
     // A fresh read: the blocking server may answer many calls in one turn (while it
     // spins, or an inline agent's loop), so the turn's clock could be far behind.
-    if (this.traced()) return this.trace('blocking', id, command, performance.now());
-    const weight = counters.sample();
-    if (weight === 0) return UNTIMED;
-    return weight === 1 ? performance.now() : sampledToken(performance.now());
+    if (this.traced()) return this.trace('blocking', counters.started, command, performance.now());
+    return counters.startToken();
   }
 
   /** Its handler returned a promise. */
@@ -353,7 +396,8 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** It was answered (or not: `'closed'`). */
   blockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.blocking, token, outcome, error);
+    if (token === UNTIMED) this.blocking.count(outcome);
+    else this.settled(this.blocking, token, outcome, error);
   }
 
   /**
@@ -362,22 +406,24 @@ export class AgentCallObserver implements ConnectionObserver {
    */
   nodeBlockingStarted(command: string): unknown {
     const counters = this.nodeBlocking;
-    const id = ++counters.started;
+    counters.started++;
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
-    if (this.traced()) {
-      const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, id, undefined, performance.now());
-      call.started = true;
-      callChannel.start.publish(call);
-      return call;
-    }
-    const weight = counters.sample();
-    if (weight === 0) return UNTIMED;
-    return weight === 1 ? performance.now() : sampledToken(performance.now());
+    return this.untraced() ? counters.startToken() : this.nodeBlockingStartedMaybeTraced(command);
+  }
+
+  private nodeBlockingStartedMaybeTraced(command: string): unknown {
+    const counters = this.nodeBlocking;
+    if (!this.traced()) return counters.startToken();
+    const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, counters.started, undefined, performance.now());
+    call.started = true;
+    callChannel.start.publish(call);
+    return call;
   }
 
   /** The node's blocking call returned or threw (synchronously: `end` follows at once). */
   nodeBlockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.nodeBlocking, token, outcome, error);
+    if (token === UNTIMED) this.nodeBlocking.count(outcome);
+    else this.settled(this.nodeBlocking, token, outcome, error);
   }
 
   /**
@@ -388,9 +434,7 @@ export class AgentCallObserver implements ConnectionObserver {
    * Untraced: a plain call (fixed arity, nothing allocated).
    */
   run<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
-    if (!isTraced(token) || token.started) return fn(a, b, c);
-    token.started = true;
-    return callChannel.start.runStores(token, fn, undefined, a, b, c);
+    return isTraced(token) ? runTraced(token, fn, a, b, c) : fn(a, b, c);
   }
 
   /** The traced context of a call the node serves; `start` is published when its handler runs (see {@link run}). */

@@ -60,7 +60,12 @@ export class ServingAnnouncer implements ConnectionObserver {
 
   /** Called before every call the agent makes: announces the served call if it changed. */
   beforeCall(): void {
-    if (!this.on) return;
+    // Only this check runs while the node does not trace: small enough to be inlined
+    // into every call stub.
+    if (this.on) this.announceIfChanged();
+  }
+
+  private announceIfChanged(): void {
     const serving = this.store!.getStore() ?? 0;
     if (serving === this.announced) return;
     this.announced = serving;

@@ -31,8 +31,12 @@ class DirectTransport implements Transport {
    * node first, as they would with a real boundary.
    */
   deliver(): void {
+    // Usually nothing is queued: only this check runs, inlined into the blocking call.
+    if (this.queued.length !== 0) this.deliverQueued();
+  }
+
+  private deliverQueued(): void {
     const batches = this.queued;
-    if (batches.length === 0) return;
     this.queued = [];
     const peer = this.peer;
     for (const batch of batches) if (!peer.closed) peer.sink?.onBatch(batch);
