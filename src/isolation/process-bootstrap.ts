@@ -25,6 +25,8 @@ import { workerEntry } from './typescript-loader.ts';
 export interface ProcessArgs {
   name: string;
   maxMessageBytes: number;
+  /** Sandboxed without `allowWorker`: drop the worker permission once the watchdog runs. */
+  dropWorker?: boolean;
 }
 
 /** The descriptor of the agent stream in a process agent. */
@@ -57,6 +59,11 @@ watchdog.on('error', (error) => {
   process.stderr.write(`[agent-ipc] agent '${args.name}': its watchdog thread failed: ${error.stack ?? error.message}\n`);
   process.exit(WATCHDOG_FAILED);
 });
+// A sandbox grants worker threads for the watchdog alone (sandbox-library-needs.ts). It
+// has been made (the permission is checked when a Worker is made), so where Node.js can
+// take a permission back, it goes now, before the agent's module is loaded: the agent's
+// own threads then fail with ERR_ACCESS_DENIED. Node.js 20 and 22 cannot.
+if (args.dropWorker) (process.permission as { drop?: (scope: string) => void } | undefined)?.drop?.('worker');
 
 const link = new StreamLink(new Socket({ fd: AGENT_FD, readable: true, writable: true }), { maxMessageBytes: args.maxMessageBytes });
 let begun = false;

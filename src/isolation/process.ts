@@ -49,7 +49,6 @@ export interface ProcessOptions {
 
 /** Starts a process agent. */
 export function launchProcess(init: AgentInit, start: ProcessOptions = {}): AgentLauncher {
-  const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes };
   // stdout and stderr are the node's (console output of agents shows as a thread's would).
   // fd 3: agent connection, fd 4: blocking calls, fd 5: the lifeline (never written;
   // its end tells the agent's watchdog that the node is gone, see process-watchdog.ts).
@@ -60,6 +59,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   // A sandboxed agent starts with its own permission options and only the variables
   // the node passes it (env undefined: the node's environment, as before).
   const sandboxed = start.sandbox ? sandboxLaunch(init.entry, start.sandbox, bootstrapUrl) : undefined;
+  const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes };
+  if (sandboxed?.dropWorker) args.dropWorker = true;
   const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb, sandboxed?.flags), fileURLToPath(sandboxed?.bootstrap ?? bootstrapUrl), JSON.stringify(args)], {
     stdio,
     windowsHide: true,

@@ -12,13 +12,25 @@ import { dependencyDirs, packageRoot, realpath } from './sandbox-read-paths.ts';
 /**
  * Whether `process-bootstrap` starts a worker thread of its own (its watchdog,
  * `process-watchdog.ts`, which ends the agent when the node is gone and the agent's
- * main thread is too busy to notice). The one place that grants a sandboxed agent `--allow-worker` on the
- * library's account: the permission model cannot grant a thread to the library and
- * deny one to the agent's code, so while this is true a sandboxed agent can start
- * worker threads (which run under the same permissions). Set it to false when the
- * bootstrap no longer starts a thread; the sandbox tests check which way it is.
+ * main thread is too busy to notice). The one place that grants a sandboxed agent
+ * `--allow-worker` on the library's account: the permission model cannot grant a thread
+ * to the library and deny one to the agent's code at start-up. Where Node.js can take a
+ * permission back at run time (`process.permission.drop`, Node.js 24 and later), the
+ * bootstrap drops it once the watchdog runs, before the agent's module loads (see
+ * {@link dropsLibraryWorker}); on earlier releases a sandboxed agent can start worker
+ * threads (which run under the same permissions). Set it to false when the bootstrap no
+ * longer starts a thread; the sandbox tests check which way it is.
  */
 export const BOOTSTRAP_STARTS_WORKER = true;
+
+/**
+ * Whether the agent's bootstrap should drop the worker permission after starting its
+ * watchdog: it was granted on the library's account alone (the agent did not ask for
+ * `allowWorker`).
+ */
+export function dropsLibraryWorker(allowWorker: boolean): boolean {
+  return BOOTSTRAP_STARTS_WORKER && !allowWorker;
+}
 
 /**
  * Whether the agent's streams to the node need the network permission: the bootstrap
