@@ -251,7 +251,7 @@ export class AgentHost implements Agent<unknown> {
           this.connection.flush();
         },
         // The agent's blocking call-backs while the node is parked: a handler's promise is
-        // refused with DeadlockError inside serveBlockingCall, so the observer records that error.
+        // refused with DeadlockError inside serveBlockingCallNow, so the observer records that error.
         dispatch: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitParked),
         cannotWait: (command) => this.cannotWait(command),
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
@@ -544,7 +544,7 @@ export class AgentHost implements Agent<unknown> {
    * returns. The handler must answer synchronously; a promise it returns is refused with
    * the error `cannotWait` builds.
    *
-   * This is an inline agent's whole blocking call (~0.07 µs), so it is kept small: V8
+   * This is an inline agent's whole blocking call (40–100 ns), so it is kept small: V8
    * inlines the chain from the agent's `main.blocking` stub down to the handler only
    * while the bytecode it pulls in stays under a budget, and what does not fit costs a
    * call. The rare ends are out of line, and an untraced call (its token a number)
