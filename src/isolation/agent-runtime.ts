@@ -3,10 +3,10 @@
  * runs the factory, serves the node's calls, and closes on request. Thread, process
  * and inline agents differ only in the transport, the blocking path and how they exit.
  */
-import { lowerPriority } from './agent-priority.ts';
 import type { Logger } from 'pino';
 import { IpcConnection, type Handler } from '../connection.ts';
 import { findDefinition } from '../definition.ts';
+import { lowerPriority } from './agent-priority.ts';
 import { serializeError } from '../error-codec.ts';
 import { ConnectionClosedError, ProtocolError } from '../errors.ts';
 import { methodProxy, methodTable } from '../rpc.ts';

@@ -103,6 +103,10 @@ function sampleInterval(): number {
  */
 const UNTIMED = -0.5;
 const sampledToken = (start: number): number => -start - 1;
+/** The token of an untraced call timed with `weight` (1, or SAMPLE_EVERY), starting now. */
+function timedToken(weight: number): number {
+  return weight === 1 ? performance.now() : sampledToken(performance.now());
+}
 
 /**
  * Whether a call's token is its traced context: the only tokens that are objects (the
@@ -171,35 +175,27 @@ export class CallCounters {
    * it in the same turn, one in about SAMPLE_EVERY.
    */
   sample(): number {
-    const now = currentTurn();
-    if (now !== this.turn) {
-      this.turn = now;
+    // The usual case of a burst (same turn, not the sampled call) in a few loads, the rest
+    // out of line ("Hot paths" in docs/blocking-calls.md). `turn` is the current turn's
+    // number whenever it equals the one recorded here (a recorded turn ends by
+    // incrementing it).
+    if (this.turn === turn && --this.countdown > 0) return 0;
+    return this.sampleAtTurnOrCountdown();
+  }
+
+  private sampleAtTurnOrCountdown(): number {
+    if (this.turn !== currentTurn()) {
+      this.turn = turn;
       return 1;
     }
-    if (--this.countdown > 0) return 0;
     this.countdown = sampleInterval();
     return SAMPLE_EVERY;
   }
 
-  /**
-   * The token of an untraced call that starts now, for a fresh clock read: {@link sample}'s
-   * choice, with the usual case of a burst (same turn, not the sampled call) tested first
-   * in a few loads and the rest out of line (see "Hot paths" in docs/blocking-calls.md).
-   */
+  /** The token of an untraced call that starts now, timed (if {@link sample} says so) on a fresh clock read. */
   startToken(): number {
-    // `turn` is the current turn's number whenever it equals the one recorded here (a
-    // recorded turn ends by incrementing it).
-    if (this.turn === turn && --this.countdown > 0) return UNTIMED;
-    return this.timedStartToken();
-  }
-
-  private timedStartToken(): number {
-    if (this.turn !== currentTurn()) {
-      this.turn = turn;
-      return performance.now();
-    }
-    this.countdown = sampleInterval();
-    return sampledToken(performance.now());
+    const weight = this.sample();
+    return weight === 0 ? UNTIMED : timedToken(weight);
   }
 
   /** A call settled that was not timed. */
@@ -317,17 +313,17 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   /**
-   * Whether a call may skip {@link traced}: nobody subscribes to `start`, the other four
-   * events were asked this turn and nobody subscribes to them, and the agent was not told
-   * to announce. A handful of loads, so that the blocking path stays small (see "Hot
-   * paths" in docs/blocking-calls.md); the rest is {@link traced}'s.
+   * Whether anyone traces calls; tells the agent when that changed. The usual answer —
+   * nobody subscribes to `start`, the other four events were asked this turn and have
+   * nobody, and the agent was not told to announce — in a handful of loads; the rest out
+   * of line, so the blocking path stays small ("Hot paths" in docs/blocking-calls.md).
    */
-  private untraced(): boolean {
-    return !startChannel.hasSubscribers && othersTurn === turn && !othersOn && !this.announcing;
+  traced(): boolean {
+    if (!startChannel.hasSubscribers && othersTurn === turn && !othersOn && !this.announcing) return false;
+    return this.tracedNow();
   }
 
-  /** Whether anyone traces calls; tells the agent when that changed. */
-  traced(): boolean {
+  private tracedNow(): boolean {
     const on = tracing();
     if (on !== this.announcing) {
       this.announcing = on;
@@ -376,17 +372,15 @@ export class AgentCallObserver implements ConnectionObserver {
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
     const counters = this.blocking;
-    counters.started++;
-    return this.untraced() ? counters.startToken() : this.blockingStartedMaybeTraced(command);
+    // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
+    const id = ++counters.started;
+    return this.traced() ? this.blockingTraced(command, id) : counters.startToken();
   }
 
-  private blockingStartedMaybeTraced(command: string): unknown {
-    const counters = this.blocking;
-    // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
+  private blockingTraced(command: string, id: number): TracedCall {
     // A fresh read: the blocking server may answer many calls in one turn (while it
     // spins, or an inline agent's loop), so the turn's clock could be far behind.
-    if (this.traced()) return this.trace('blocking', counters.started, command, performance.now());
-    return counters.startToken();
+    return this.trace('blocking', id, command, performance.now());
   }
 
   /** Its handler returned a promise. */
@@ -396,8 +390,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** It was answered (or not: `'closed'`). */
   blockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    if (token === UNTIMED) this.blocking.count(outcome);
-    else this.settled(this.blocking, token, outcome, error);
+    this.settled(this.blocking, token, outcome, error);
   }
 
   /**
@@ -406,15 +399,13 @@ export class AgentCallObserver implements ConnectionObserver {
    */
   nodeBlockingStarted(command: string): unknown {
     const counters = this.nodeBlocking;
-    counters.started++;
+    const id = ++counters.started;
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
-    return this.untraced() ? counters.startToken() : this.nodeBlockingStartedMaybeTraced(command);
+    return this.traced() ? this.nodeBlockingTraced(command, id) : counters.startToken();
   }
 
-  private nodeBlockingStartedMaybeTraced(command: string): unknown {
-    const counters = this.nodeBlocking;
-    if (!this.traced()) return counters.startToken();
-    const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, counters.started, undefined, performance.now());
+  private nodeBlockingTraced(command: string, id: number): TracedCall {
+    const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, id, undefined, performance.now());
     call.started = true;
     callChannel.start.publish(call);
     return call;
@@ -422,8 +413,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** The node's blocking call returned or threw (synchronously: `end` follows at once). */
   nodeBlockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    if (token === UNTIMED) this.nodeBlocking.count(outcome);
-    else this.settled(this.nodeBlocking, token, outcome, error);
+    this.settled(this.nodeBlocking, token, outcome, error);
   }
 
   /**
@@ -451,8 +441,13 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** A call that started with a fresh or turn clock read (or none) settled: read the clock if it was timed. */
   private settled(counters: CallCounters, token: unknown, outcome: CallOutcome, error: unknown): void {
+    // Untimed first, and alone: the usual case of a burst, small enough to be inlined.
+    if (token === UNTIMED) counters.count(outcome);
+    else this.settledTimed(counters, token, outcome, error);
+  }
+
+  private settledTimed(counters: CallCounters, token: unknown, outcome: CallOutcome, error: unknown): void {
     if (typeof token !== 'number') this.settledTraced(counters, token as TracedCall, outcome, error, performance.now());
-    else if (token === UNTIMED) counters.count(outcome);
     else if (token >= 0) counters.settled(outcome, performance.now() - token, 1);
     else counters.settled(outcome, performance.now() + token + 1, SAMPLE_EVERY);
   }
