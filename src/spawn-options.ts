@@ -211,7 +211,7 @@ function checkPriority(value: unknown, isolation: Isolation): number | undefined
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 19) throw invalidOption('priority', 'an integer nice value from 0 to 19', value);
   if (isolation === 'inline') {
-    throw new TypeError("[agent-ipc] option 'priority' needs isolation 'thread' or 'process': an inline agent runs on the node's own thread, whose priority is the node's");
+    throw invalidOption('priority', "unset under isolation 'inline' (an inline agent runs on the node's own thread, whose priority is the node's; isolation 'thread' or 'process' can be lowered)", value);
   }
   return value;
 }

@@ -68,7 +68,7 @@ test('bad values and inline agents are TypeErrors that name the option', async (
   }
   await t.throwsAsync(spawnAgent(entry, { isolation: 'inline', priority: 10 }), {
     instanceOf: TypeError,
-    message: /option 'priority' needs isolation 'thread' or 'process': an inline agent runs on the node's own thread/,
+    message: /option 'priority' must be unset under isolation 'inline' \(an inline agent runs on the node's own thread/,
   });
 });
 
