@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import test from 'ava';
 import { spawnAgent, type Agent, type AgentExitMessage, type AgentSpawnMessage, type CallTraceContext, type Isolation } from '../src/index.ts';
+import { observedAgents } from '../src/observability/agent-observer.ts';
 import type TracedAgent from './fixtures/traced-agent.ts';
 
 const tracedAgent = new URL('./fixtures/traced-agent.ts', import.meta.url);
@@ -267,9 +268,10 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
 }
 
 for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolation[]) {
-  // The other four events are asked once per turn (agent-observer.ts), on a path kept
-  // apart from start's check: a subscriber to end alone must still see every call.
-  test.serial(`${isolation}: a subscriber to end alone sees blocking calls both ways from the next turn, and nothing once it leaves`, async (t) => {
+  // The observer reads one field per call, cleared when a subscription changes
+  // (tracing-switch.ts): a subscriber to end alone must see every call from the next one,
+  // in the same turn, and its leaving must stop them as soon.
+  test.serial(`${isolation}: a subscriber to end alone sees blocking calls both ways at once, and nothing once it leaves`, async (t) => {
     const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi, timeoutMs: 30_000 });
     const ended: CallTraceContext[] = [];
     const onEnd = (message: unknown): void => {
@@ -278,9 +280,8 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
     };
     const end = channel('tracing:agent-ipc:call:end');
     try {
+      // A blocking call first, in the same turn: no other call has looked since.
       end.subscribe(onEnd);
-      await new Promise((resolve) => setImmediate(resolve));
-      // A blocking call first: no other call has asked whether anyone traces yet.
       t.is(agent.blocking.echo(3), 3);
       const n = 50;
       t.is(await agent.remote.burst(n), n * (n + 1));
@@ -290,10 +291,9 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
         [['echo', 'ok']],
       );
       end.unsubscribe(onEnd);
-      await new Promise((resolve) => setImmediate(resolve));
       const seen = ended.length;
-      t.is(await agent.remote.burst(n), n * (n + 1));
       t.is(agent.blocking.echo(4), 4);
+      t.is(await agent.remote.burst(n), n * (n + 1));
       t.is(ended.length, seen, 'nothing is published once the subscriber left');
       t.like(agent.stats, { blockingCalls: 2 * n });
     } finally {
@@ -302,6 +302,23 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
     }
   });
 }
+
+test.serial('an exited agent is no longer told of tracing changes, whichever isolation and however it ended', async (t) => {
+  const before = observedAgents();
+  const agents = await Promise.all(
+    (['inline', 'thread', 'process'] as const).map(async (isolation) => spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi })),
+  );
+  t.is(observedAgents(), before + 3);
+  await agents[0]!.close();
+  await agents[1]!.close({ timeoutMs: 0 });
+  t.is(observedAgents(), before + 1);
+  process.kill(agents[2]!.pid, 'SIGKILL');
+  await agents[2]!.exited;
+  t.is(observedAgents(), before);
+  // One whose factory throws is gone as well.
+  await t.throwsAsync(spawnAgent(new URL('./fixtures/throwing-factory-agent.ts', import.meta.url), { isolation: 'thread' }));
+  t.is(observedAgents(), before);
+});
 
 test.serial('metrics of an exited agent resolve at once with its last runtime sample', async (t) => {
   const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });

@@ -8,11 +8,13 @@
  * reads and histogram records for the first call of each direction and kind in an
  * event-loop turn and about one in 64 of the others (see {@link turnNow} and
  * {@link CallCounters.sample}). The tracing context is built only while the channel has
- * subscribers (`hasSubscribers` is read once per call start); traced calls are all timed.
+ * subscribers (one boolean read per call start, see tracing-switch.ts); traced calls are
+ * all timed.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { CallOutcome, ConnectionObserver } from './call-observer.ts';
 import { callChannel, type CallDirection, type CallKind, type CallTraceContext } from './channels.ts';
+import { onTracingChange, recheck as recheckTracing } from './tracing-switch.ts';
 
 /*
  * The event-loop turn (up to its next microtask checkpoint) and its clock. A clock read
@@ -37,6 +39,7 @@ const endOfTurn = (): void => {
   turn++;
   turnEnding = false;
   turnClock = -1;
+  recheckTracing();
 };
 /** The current turn's number (a microtask marks its end). */
 function currentTurn(): number {
@@ -55,26 +58,18 @@ function turnNow(): number {
 }
 
 /*
- * Whether anyone traces: `start` is asked at every call (it has the subscribers of
- * `tracingChannel.subscribe` and the bound stores, so they take effect at once), the
- * other four events once per turn (a subscriber to only those takes effect from the
- * next turn). Asking all five per call, as `TracingChannel.hasSubscribers` does, cost
- * ~55 ns a call on Node 20 once any subscriber had come and gone: Node swaps a channel's
- * prototype when its first subscriber comes or its last goes, which leaves the getter
- * calls megamorphic; one of them costs ~10 ns then, ~1 ns before.
+ * Whether anyone traces: set when a subscription changes (tracing-switch.ts says how; it
+ * is also asked again once per turn, at the turn's end, as a backstop), and passed on to
+ * the observers of live agents, whose `traced()` then reads one field of its own.
  */
-const startChannel = callChannel.start;
-let othersTurn = -1;
-let othersOn = false;
-function tracing(): boolean {
-  if (startChannel.hasSubscribers) return true;
-  const now = currentTurn();
-  if (now !== othersTurn) {
-    othersTurn = now;
-    othersOn = callChannel.hasSubscribers;
-  }
-  return othersOn;
-}
+let tracingOn = false;
+const observers = new Set<AgentCallObserver>();
+/** How many agents' observers are told of tracing changes (those not exited yet). @internal */
+export const observedAgents = (): number => observers.size;
+onTracingChange((on) => {
+  tracingOn = on;
+  for (const observer of observers) observer.tracingChanged();
+});
 
 /**
  * Of the calls of one direction and kind after the first in a turn, about one in
@@ -296,12 +291,19 @@ export class AgentCallObserver implements ConnectionObserver {
   servingParent: number | undefined;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
+  /**
+   * Whether {@link traced} found nobody tracing and the agent not announcing, and nothing
+   * changed since: its answer in one load. Cleared when tracing starts or stops.
+   */
+  private quiet = false;
 
   constructor(
     private readonly agent: string,
     /** Tells the agent to start or stop announcing the call it serves. */
     private readonly announce: (on: boolean) => void,
-  ) {}
+  ) {
+    observers.add(this);
+  }
 
   /**
    * The agent's {@link SERVING_COMMAND}: `[callId]` of the node call it serves now, or
@@ -314,22 +316,32 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /**
    * Whether anyone traces calls; tells the agent when that changed. The usual answer —
-   * nobody subscribes to `start`, the other four events were asked this turn and have
-   * nobody, and the agent was not told to announce — in a handful of loads; the rest out
-   * of line, so the blocking path stays small ("Hot paths" in docs/blocking-calls.md).
+   * nobody traces, and the agent was not told to announce — in one load; the rest out of
+   * line, so the blocking path stays small ("Hot paths" in docs/blocking-calls.md).
    */
   traced(): boolean {
-    if (!startChannel.hasSubscribers && othersTurn === turn && !othersOn && !this.announcing) return false;
+    if (this.quiet) return false;
     return this.tracedNow();
   }
 
+  /** Tracing started or stopped: the next {@link traced} looks again. */
+  tracingChanged(): void {
+    this.quiet = false;
+  }
+
+  /** The agent has exited: it is no longer told of tracing changes. */
+  dispose(): void {
+    observers.delete(this);
+  }
+
   private tracedNow(): boolean {
-    const on = tracing();
+    const on = tracingOn;
     if (on !== this.announcing) {
       this.announcing = on;
       if (!on) this.servingParent = undefined;
       this.announce(on);
     }
+    this.quiet = !on;
     return on;
   }
 
