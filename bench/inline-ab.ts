@@ -3,7 +3,8 @@
  * in ns a call, for this build and other builds of the library, **each build in
  * processes of its own**: a round starts one process per build, in a new random order,
  * and each process reports the median of its bursts; the table gives the median of those
- * per-process figures, with quartiles.
+ * per-process figures, with quartiles, and each other build's median ratio to this one
+ * over the rounds (the paired figure, which the machine's drift between rounds cancels).
  *
  *   npx tsup && node --import=tsx bench/inline-ab.ts [--rounds 12] [--calls 1000000] [--bursts 9]
  *     [--node <path to another node binary>] [--baseline [label=]<dir with index.js and agent.js>]...
@@ -79,9 +80,14 @@ if (values.child !== undefined) {
   }
   const version = execFileSync(values.node, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`inline agent, main.blocking.add back to back: ${rounds} rounds of one process per build, ${BURSTS} bursts of ${CALLS} calls each; Node ${version}; load ${load} → ${loadavg()[0]!.toFixed(1)}`);
-  console.log('build'.padEnd(24) + 'ns/call median'.padStart(16) + '   quartiles');
+  // Per-round ratios as well: the machine's speed drifts between rounds (this VM's by
+  // 1.5× within minutes), and a ratio of two builds measured in the same round cancels it.
+  const ours = figures.get(builds[0]!.label)!;
+  console.log('build'.padEnd(24) + 'ns/call median'.padStart(16) + '   quartiles' + '   ÷ this build, per round: median [quartiles]');
   for (const { label } of builds) {
     const s = summarize(figures.get(label)!);
-    console.log(label.padEnd(24) + s.median.toFixed(1).padStart(16) + `   ${s.q1.toFixed(1)}–${s.q3.toFixed(1)}`);
+    const ratio = summarize(figures.get(label)!.map((ns, round) => ns / ours[round]!));
+    const ratioText = label === builds[0]!.label ? '' : `   ${ratio.median.toFixed(3)} [${ratio.q1.toFixed(3)}–${ratio.q3.toFixed(3)}]`;
+    console.log(label.padEnd(24) + s.median.toFixed(1).padStart(16) + `   ${s.q1.toFixed(1)}–${s.q3.toFixed(1)}`.padEnd(14) + ratioText);
   }
 }

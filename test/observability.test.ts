@@ -303,6 +303,41 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
   });
 }
 
+for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolation[]) {
+  // Within one burst — one event-loop turn for an inline agent, often for a spinning
+  // thread agent's server — a subscription change must reach the very next call: the
+  // blocking hooks' fast path skips even the tracing check (agent-observer.ts).
+  test.serial(`${isolation}: a subscriber that comes and goes in the middle of a burst sees exactly the calls that started and ended while it was there`, async (t) => {
+    const ended: CallTraceContext[] = [];
+    const onEnd = (message: unknown): void => {
+      const context = message as CallTraceContext;
+      if (context.kind === 'blocking' && context.method === 'add') ended.push(context);
+    };
+    const end = channel('tracing:agent-ipc:call:end');
+    let served = 0;
+    const add = (a: number, b: number): number => {
+      served++;
+      if (served === 10) end.subscribe(onEnd);
+      if (served === 30) end.unsubscribe(onEnd);
+      return a + b;
+    };
+    const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: { ...nodeApi, add }, timeoutMs: 30_000 });
+    try {
+      const n = 50;
+      t.is(await agent.remote.burst(n), n * (n + 1));
+      // Calls 11–29: started after the subscription, ended before it left (the 10th
+      // started untraced; the 30th ended after it).
+      t.deepEqual(
+        ended.map((c) => c.callId),
+        Array.from({ length: 19 }, (_, i) => 11 + i),
+      );
+    } finally {
+      end.unsubscribe(onEnd);
+      await agent.close();
+    }
+  });
+}
+
 test.serial('an exited agent is no longer told of tracing changes, whichever isolation and however it ended', async (t) => {
   const before = observedAgents();
   const agents = await Promise.all(

@@ -187,10 +187,24 @@ export class CallCounters {
     return SAMPLE_EVERY;
   }
 
-  /** The token of an untraced call that starts now, timed (if {@link sample} says so) on a fresh clock read. */
-  startToken(): number {
-    const weight = this.sample();
-    return weight === 0 ? UNTIMED : timedToken(weight);
+  /**
+   * The blocking hooks' usual case of a burst, in a few loads: a call in the turn of the
+   * last timed one that is not the sampled one, so neither timed nor — since a change of
+   * tracing sends the next call to the slow path ({@link restart}), and a traced call
+   * never records its turn here — traced. Its token is UNTIMED.
+   */
+  untimedInTurn(): boolean {
+    return this.turn === turn && --this.countdown > 0;
+  }
+
+  /** Sends the next call past {@link untimedInTurn} (tracing started or stopped). */
+  restart(): void {
+    this.turn = -1;
+  }
+
+  /** The token of an untraced call that is not {@link untimedInTurn} (the first of its turn, or the sampled one): timed on a fresh clock read. */
+  timedStartToken(): number {
+    return timedToken(this.sampleAtTurnOrCountdown());
   }
 
   /** A call settled that was not timed. */
@@ -327,6 +341,8 @@ export class AgentCallObserver implements ConnectionObserver {
   /** Tracing started or stopped: the next {@link traced} looks again. */
   tracingChanged(): void {
     this.quiet = false;
+    this.blocking.restart();
+    this.nodeBlocking.restart();
   }
 
   /** The agent has exited: it is no longer told of tracing changes. */
@@ -386,7 +402,8 @@ export class AgentCallObserver implements ConnectionObserver {
     const counters = this.blocking;
     // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
     const id = ++counters.started;
-    return this.traced() ? this.blockingTraced(command, id) : counters.startToken();
+    if (counters.untimedInTurn()) return UNTIMED;
+    return this.traced() ? this.blockingTraced(command, id) : counters.timedStartToken();
   }
 
   private blockingTraced(command: string, id: number): TracedCall {
@@ -412,8 +429,9 @@ export class AgentCallObserver implements ConnectionObserver {
   nodeBlockingStarted(command: string): unknown {
     const counters = this.nodeBlocking;
     const id = ++counters.started;
+    if (counters.untimedInTurn()) return UNTIMED;
     // A fresh read: the parked thread's event-loop turn does not end while it waits.
-    return this.traced() ? this.nodeBlockingTraced(command, id) : counters.startToken();
+    return this.traced() ? this.nodeBlockingTraced(command, id) : counters.timedStartToken();
   }
 
   private nodeBlockingTraced(command: string, id: number): TracedCall {
