@@ -14,6 +14,7 @@
  * (`ERR_AGENT_IPC_WARDEN`) rather than leave it running without the backstop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { AgentIpcError } from '../errors.ts';
@@ -100,6 +101,9 @@ class Warden implements WardenLink {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.lastStart = Date.now();
+    // A missing script (a bundle without agent-ipc's dist files beside it) would start a
+    // process that exits at once: no warden, and no error to tell.
+    if (!existsSync(wardenUrl)) return false;
     const { file, args, env } = wardenCommand();
     let child: ChildProcess;
     try {
