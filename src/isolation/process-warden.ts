@@ -1,7 +1,7 @@
 /**
- * Entry point of the warden: one process per node that has sandboxed agents, which
- * ends them if the node dies while one of them is too busy to notice. It does for an
- * agent sandboxed without worker threads what a process agent's watchdog thread
+ * Entry point of the warden: one process per node that has agents sandboxed without
+ * worker threads, which ends them if the node dies while one of them is too busy to
+ * notice. It does for them what a process agent's watchdog thread
  * (`process-watchdog.ts`) does for the others: such an agent may not start a thread,
  * and the permission model cannot grant agent-ipc one while denying one to the agent's
  * code, so the watch is kept from outside.
