@@ -4,7 +4,8 @@ import { defineConfig } from 'tsup';
 // worker thread or child process starts from are ESM only, because they must be able to
 // `import()` an agent module of either format (esbuild turns `import()` into `require()`
 // in CJS output, which cannot load ESM agents). A process agent starts from
-// process-bootstrap, which starts its watchdog thread from process-watchdog.
+// process-bootstrap, which starts its watchdog thread from process-watchdog; the node's
+// warden process (for agents sandboxed without worker threads) runs process-warden.
 export default defineConfig([
   {
     entry: {
@@ -27,6 +28,7 @@ export default defineConfig([
       'thread-bootstrap': 'src/isolation/thread-bootstrap.ts',
       'process-bootstrap': 'src/isolation/process-bootstrap.ts',
       'process-watchdog': 'src/isolation/process-watchdog.ts',
+      'process-warden': 'src/isolation/process-warden.ts',
     },
     format: ['esm'],
     dts: false,

@@ -81,7 +81,11 @@ for (const isolation of ['thread', 'process', 'inline']) {
   if (isolation === 'thread') console.log(await agent.remote.greet('esm'), typeof TimeoutError);
   console.log(isolation, await agent.remote.check());
   await agent.close();
-}`,
+}
+// A sandboxed agent: the node starts the package's own warden process beside it.
+const sandboxed = await spawnAgent(new URL('./agent.mjs', import.meta.url), { isolation: 'process', sandbox: true, expose });
+console.log('sandboxed', await sandboxed.remote.check());
+await sandboxed.close();`,
     'agent.cjs': `const { defineAgent } = require('agent-ipc/agent');
 module.exports = defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
     'consumer.cjs': `const { spawnAgent } = require('agent-ipc');
@@ -90,6 +94,9 @@ let n = 10;
 spawnAgent(path.join(__dirname, 'agent.cjs'), { expose: { count: () => ++n } }).then(async (agent) => {
   console.log(await agent.remote.greet('cjs'));
   await agent.close();
+  const sandboxed = await spawnAgent(path.join(__dirname, 'agent.cjs'), { isolation: 'process', sandbox: true, expose: { count: () => ++n } });
+  console.log(await sandboxed.remote.greet('sandboxed cjs'));
+  await sandboxed.close();
 });`,
     'typed-agent.ts': `import { defineAgent, type AgentContext, type MainHandle } from 'agent-ipc/agent';
 export interface NodeApi { count(): number }
@@ -145,7 +152,8 @@ test('the tarball holds what users need and nothing else', async (t) => {
   const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
   t.true(files.includes('dist/index.js') && files.includes('dist/index.cjs') && files.includes('dist/agent.js'));
   t.true(files.includes('dist/index.d.ts') && files.includes('dist/index.d.cts'));
-  t.true(files.includes('dist/thread-bootstrap.js'));
+  // What agents' threads and processes start from, and the node's warden process.
+  for (const entry of ['thread-bootstrap', 'process-bootstrap', 'process-watchdog', 'process-warden']) t.true(files.includes(`dist/${entry}.js`), entry);
   for (const required of ['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) t.true(files.includes(required), required);
   t.deepEqual(
     files.filter((f) => /^(src|test|bench|examples|docs)\//.test(f)),
@@ -156,12 +164,12 @@ test('the tarball holds what users need and nothing else', async (t) => {
 
 test('an ESM consumer runs agents from the installed package; error classes work on the agent side', async (t) => {
   const { stdout } = await run(process.execPath, ['consumer.mjs'], { cwd: scratch, env: plainEnv });
-  t.deepEqual(stdout.trim().split('\n'), ['hello esm #1 function', 'thread true,true,true,true', 'process true,true,true,true', 'inline true,true,true,true']);
+  t.deepEqual(stdout.trim().split('\n'), ['hello esm #1 function', 'thread true,true,true,true', 'process true,true,true,true', 'inline true,true,true,true', 'sandboxed true,true,true,true']);
 });
 
-test('a CommonJS consumer runs a CommonJS agent from the installed package', async (t) => {
+test('a CommonJS consumer runs a CommonJS agent from the installed package, sandboxed too', async (t) => {
   const { stdout } = await run(process.execPath, ['consumer.cjs'], { cwd: scratch, env: plainEnv });
-  t.is(stdout.trim(), 'hello cjs #11');
+  t.is(stdout.trim(), 'hello cjs #11\nhello sandboxed cjs #12');
 });
 
 test('a TypeScript consumer type-checks: remote methods are typed from the agent', async (t) => {

@@ -5,13 +5,13 @@
  * this Node.js.
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { childExecArgv } from '../src/isolation/child-exec-argv.ts';
 import { sandboxLaunch } from '../src/isolation/sandbox-launch.ts';
-import { BOOTSTRAP_STARTS_WORKER, sandboxBootstrap } from '../src/isolation/sandbox-library-needs.ts';
+import { sandboxBootstrap, startsWatchdogThread } from '../src/isolation/sandbox-library-needs.ts';
 import { resolveSandbox } from '../src/isolation/sandbox-options.ts';
 import { permissionFlags } from '../src/isolation/sandbox-permission-flags.ts';
 import { coveringPaths, dependencyDirs, packageRoot } from '../src/isolation/sandbox-read-paths.ts';
@@ -122,26 +122,23 @@ test('an agent module with no package.json above it may read its own directory o
 
 test('permission options are spelled as this Node.js spells them, one path per option', (t) => {
   const experimental = !process.allowedNodeEnvironmentFlags.has('--permission');
-  const flags = permissionFlags({ read: ['/a,b', '/c'], write: ['/w'], childProcess: false, worker: false, libraryWorker: true, addons: false, net: true });
+  const flags = permissionFlags({ read: ['/a,b', '/c'], write: ['/w'], childProcess: false, worker: false, addons: false, net: true });
   const netPermission = process.allowedNodeEnvironmentFlags.has('--allow-net');
   t.deepEqual(flags, [
     experimental ? '--experimental-permission' : '--permission',
     '--allow-fs-read=/a,b',
     '--allow-fs-read=/c',
     '--allow-fs-write=/w',
-    '--allow-worker',
     // The network is restricted (and granted) only where Node.js has --allow-net.
     ...(netPermission ? ['--allow-net'] : []),
-    // The experimental flag's warning is not shown, nor the SecurityWarning of the
-    // worker agent-ipc grants itself.
+    // The experimental flag's warning is not shown.
     ...(experimental || netPermission ? ['--disable-warning=ExperimentalWarning'] : []),
-    '--disable-warning=SecurityWarning',
   ]);
   // What the node grants on purpose keeps its warning.
-  const granted = permissionFlags({ read: [], write: [], childProcess: true, worker: false, libraryWorker: false, addons: true, net: false });
+  const granted = permissionFlags({ read: [], write: [], childProcess: true, worker: true, addons: true, net: false });
   t.true(granted.includes('--allow-child-process'));
   t.true(granted.includes('--allow-addons'));
-  t.false(granted.includes('--allow-worker'));
+  t.true(granted.includes('--allow-worker'));
   t.false(granted.includes('--disable-warning=SecurityWarning'));
 });
 
@@ -153,12 +150,16 @@ test('from its TypeScript sources, agent-ipc starts a sandboxed agent from its b
   t.throws(() => sandboxBootstrap(new URL('file:///nowhere/src/isolation/process-bootstrap.ts')), { instanceOf: TypeError, message: /option 'sandbox' must be unset while agent-ipc runs from its sources without a build/ });
 });
 
-test("the worker grant follows the process bootstrap: granted exactly while a process agent's own code starts a Worker", (t) => {
-  // A coarse check that keeps the one constant honest when the process path changes:
-  // the files a process agent starts from are src/isolation/process*.ts.
-  const dir = new URL('../src/isolation/', import.meta.url);
-  const startsWorker = readdirSync(dir)
-    .filter((file) => file.startsWith('process') && file.endsWith('.ts'))
-    .some((file) => /new Worker\(/.test(readFileSync(new URL(file, dir), 'utf8')));
-  t.is(BOOTSTRAP_STARTS_WORKER, startsWorker);
+test('a watchdog thread, and the worker grant, only where the agent may start threads anyway', (t) => {
+  const entry = new URL('./fixtures/sandbox/escape-agent.js', import.meta.url).href;
+  const bootstrap = pathToFileURL(path.join(scratch, 'lib', 'dist', 'process-bootstrap.js'));
+  // Unsandboxed: the watchdog thread, as always.
+  t.true(startsWatchdogThread(undefined));
+  // Sandboxed: no thread and no grant (the node's warden stands in), unless the node grants threads.
+  const denied = resolveSandbox(true, 'process')!;
+  t.false(startsWatchdogThread(denied));
+  t.false(sandboxLaunch(entry, denied, bootstrap).flags.includes('--allow-worker'));
+  const allowed = resolveSandbox({ allowWorker: true }, 'process')!;
+  t.true(startsWatchdogThread(allowed));
+  t.true(sandboxLaunch(entry, allowed, bootstrap).flags.includes('--allow-worker'));
 });

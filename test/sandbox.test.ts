@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLineServer } from '../src/lines/index.ts';
 import { spawnAgent, type Agent, type SandboxOptions } from '../src/index.ts';
-import { BOOTSTRAP_STARTS_WORKER, STREAMS_NEED_NET } from '../src/isolation/sandbox-library-needs.ts';
+import { STREAMS_NEED_NET } from '../src/isolation/sandbox-library-needs.ts';
 import { resolveSpawnOptions } from '../src/spawn-options.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
 
@@ -31,7 +31,7 @@ interface EscapeAgent {
   signal(pid: number): boolean;
   env(): Record<string, string>;
   execArgv(): string[];
-  workerPermission(): { droppable: boolean; has: boolean };
+  workerPermission(): boolean;
 }
 
 const escapeAgent = new URL('./fixtures/sandbox/escape-agent.js', import.meta.url);
@@ -126,21 +126,13 @@ test('escape: spawning a shell fails with ERR_ACCESS_DENIED', async (t) => {
   await stillServing(t, shared);
 });
 
-test('escape: a worker thread is denied, or (on a Node.js that cannot take back the permission agent-ipc needs at start) confined like the agent', async (t) => {
-  const permission = await shared.remote.workerPermission();
-  // Node.js 24 and later can take back the worker permission granted for agent-ipc's
-  // watchdog thread; the bootstrap does, before the agent's module loads.
-  t.is(permission.droppable, Number(process.versions.node.split('.')[0]) >= 24);
-  if (BOOTSTRAP_STARTS_WORKER && !permission.droppable) {
-    // The permission model cannot grant agent-ipc its watchdog thread and deny threads to
-    // the agent's code; a thread runs under the process's permissions all the same.
-    t.true(permission.has);
-    t.deepEqual(await shared.remote.worker(secret), { started: true, read: 'ERR_ACCESS_DENIED' });
-  } else {
-    t.false(permission.has);
-    const error = await t.throwsAsync(shared.remote.worker(secret), { code: 'ERR_ACCESS_DENIED' });
-    t.is((error as Error & { permission?: string }).permission, 'WorkerThreads');
-  }
+test('escape: starting a worker thread fails with ERR_ACCESS_DENIED', async (t) => {
+  // On every Node.js: agent-ipc starts no thread in an agent sandboxed without
+  // allowWorker (the node's warden process stands in for its watchdog thread), so the
+  // permission is never granted.
+  t.false(await shared.remote.workerPermission());
+  const error = await t.throwsAsync(shared.remote.worker(secret), { code: 'ERR_ACCESS_DENIED' });
+  t.is((error as Error & { permission?: string }).permission, 'WorkerThreads');
   await stillServing(t, shared);
 });
 
@@ -181,8 +173,8 @@ test("the agent runs under the permission model, without the node's preloads", a
   // The node runs under tsx; the sandboxed agent does not.
   t.true(process.execArgv.some((option) => option.includes('tsx')));
   t.false(argv.some((option) => option.includes('tsx')));
-  for (const denied of ['--allow-child-process', '--allow-addons', '--allow-fs-write']) t.false(argv.some((option) => option.startsWith(denied)), denied);
-  t.is(argv.includes('--allow-worker'), BOOTSTRAP_STARTS_WORKER);
+  // Nothing is granted for agent-ipc's own sake: workers only when the node asks (allowWorker, below).
+  for (const denied of ['--allow-child-process', '--allow-addons', '--allow-fs-write', '--allow-worker']) t.false(argv.some((option) => option.startsWith(denied)), denied);
   // Node.js 25+ counts the agent's streams to the node (net.Sockets on fds) as network use.
   t.is(argv.includes('--allow-net'), STREAMS_NEED_NET);
   // Not the repository: only the library's built files, its manifest and its dependencies.
@@ -244,8 +236,7 @@ test('allowChildProcess: the agent may start a shell', async (t) => {
 test('allowWorker: the agent may start a worker thread, which stays confined', async (t) => {
   const agent = await spawnSandboxed({ allowWorker: true });
   try {
-    // Granted for the agent, so not dropped where Node.js could.
-    t.like(await agent.remote.workerPermission(), { has: true });
+    t.true(await agent.remote.workerPermission());
     t.deepEqual(await agent.remote.worker(secret), { started: true, read: 'ERR_ACCESS_DENIED' });
     t.true((await agent.remote.execArgv()).includes('--allow-worker'));
   } finally {

@@ -4,7 +4,9 @@
  * both ways, control messages), fd 4 the blocking calls. This thread owns both and
  * runs the agent with the same runtime as a thread agent: fd 3 through libuv, fd 4
  * with blocking reads and writes of its own (see `process-caller.ts`). A
- * watchdog thread ends the agent if the node dies while this thread is busy.
+ * watchdog thread ends the agent if the node dies while this thread is busy — unless
+ * the agent is sandboxed without worker threads, where the node's warden process does
+ * (`process-warden.ts`).
  *
  * Started as `node <the node's execArgv> process-bootstrap.js <options JSON>`.
  */
@@ -25,8 +27,11 @@ import { workerEntry } from './typescript-loader.ts';
 export interface ProcessArgs {
   name: string;
   maxMessageBytes: number;
-  /** Sandboxed without `allowWorker`: drop the worker permission once the watchdog runs. */
-  dropWorker?: boolean;
+  /**
+   * Whether to start the watchdog thread: false for an agent sandboxed without worker
+   * threads, which may not start one (see `startsWatchdogThread`).
+   */
+  watchdog: boolean;
 }
 
 /** The descriptor of the agent stream in a process agent. */
@@ -50,20 +55,20 @@ process.on('SIGINT', () => undefined);
 // It must never keep the agent alive on its own: the agent ends with its streams.
 process.channel?.unref();
 
-const start = workerEntry(watchdogUrl);
-const watchdogData: WatchdogData & { preload?: unknown } = { nodePid: process.ppid, preload: start.preload };
-const watchdog = new Worker(start.url, { workerData: watchdogData, name: 'agent-ipc:watchdog' });
-// The agent's own work decides when it may end, not the watchdog.
-watchdog.unref();
-watchdog.on('error', (error) => {
-  process.stderr.write(`[agent-ipc] agent '${args.name}': its watchdog thread failed: ${error.stack ?? error.message}\n`);
-  process.exit(WATCHDOG_FAILED);
-});
-// A sandbox grants worker threads for the watchdog alone (sandbox-library-needs.ts). It
-// has been made (the permission is checked when a Worker is made), so where Node.js can
-// take a permission back, it goes now, before the agent's module is loaded: the agent's
-// own threads then fail with ERR_ACCESS_DENIED. Node.js 20 and 22 cannot.
-if (args.dropWorker) (process.permission as { drop?: (scope: string) => void } | undefined)?.drop?.('worker');
+if (args.watchdog) startWatchdog();
+
+/** Starts the watchdog thread (`process-watchdog.ts`). */
+function startWatchdog(): void {
+  const start = workerEntry(watchdogUrl);
+  const watchdogData: WatchdogData & { preload?: unknown } = { nodePid: process.ppid, preload: start.preload };
+  const watchdog = new Worker(start.url, { workerData: watchdogData, name: 'agent-ipc:watchdog' });
+  // The agent's own work decides when it may end, not the watchdog.
+  watchdog.unref();
+  watchdog.on('error', (error) => {
+    process.stderr.write(`[agent-ipc] agent '${args.name}': its watchdog thread failed: ${error.stack ?? error.message}\n`);
+    process.exit(WATCHDOG_FAILED);
+  });
+}
 
 const link = new StreamLink(new Socket({ fd: AGENT_FD, readable: true, writable: true }), { maxMessageBytes: args.maxMessageBytes });
 let begun = false;

@@ -8,8 +8,9 @@
  *
  * Lifetimes are tied both ways: an agent that dies is noticed through its exit
  * status (and the streams' end), and an agent outlives no node — a parked call sees
- * fd 4 end, the main thread sees fd 3 end, and the agent's watchdog thread ends a
- * main thread too busy to notice (see `process-watchdog.ts`).
+ * fd 4 end, the main thread sees fd 3 end, and a main thread too busy to notice is
+ * ended by the agent's watchdog thread (`process-watchdog.ts`) or, for an agent
+ * sandboxed without worker threads, by the node's warden process (`warden-client.ts`).
  */
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
@@ -23,7 +24,9 @@ import type { AgentInit } from './control.ts';
 import { setHandlesRef, type AgentLauncher, type LoopHandle } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
 import { sandboxLaunch } from './sandbox-launch.ts';
+import { startsWatchdogThread } from './sandbox-library-needs.ts';
 import type { ResolvedSandbox } from './sandbox-options.ts';
+import { nodeWarden } from './warden-client.ts';
 
 const here = import.meta.url;
 const bootstrapUrl = here.endsWith('.ts') ? new URL('./process-bootstrap.ts', here) : new URL('./process-bootstrap.js', here);
@@ -49,23 +52,30 @@ export interface ProcessOptions {
 
 /** Starts a process agent. */
 export function launchProcess(init: AgentInit, start: ProcessOptions = {}): AgentLauncher {
-  // stdout and stderr are the node's (console output of agents shows as a thread's would).
-  // fd 3: agent connection, fd 4: blocking calls, fd 5: the lifeline (never written;
-  // its end tells the agent's watchdog that the node is gone, see process-watchdog.ts).
-  const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'];
-  // The agent unrefs this channel at once: it never keeps the agent alive, and the
-  // agent's lifetime stays tied to its sockets (it goes when the node goes).
-  if (start.handles) stdio.push('ipc');
   // A sandboxed agent starts with its own permission options and only the variables
   // the node passes it (env undefined: the node's environment, as before).
   const sandboxed = start.sandbox ? sandboxLaunch(init.entry, start.sandbox, bootstrapUrl) : undefined;
-  const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes };
-  if (sandboxed?.dropWorker) args.dropWorker = true;
+  // An agent that may not start threads has no watchdog thread: the node's warden stands
+  // in for it, and must run before the agent does (if it cannot, this throws).
+  const watchdog = startsWatchdogThread(start.sandbox);
+  const warden = watchdog ? undefined : nodeWarden();
+  warden?.require(init.name);
+  // stdout and stderr are the node's (console output of agents shows as a thread's would).
+  // fd 3: agent connection, fd 4: blocking calls, fd 5: the lifeline of the watchdog
+  // thread, if any (never written; its end tells the watchdog that the node is gone,
+  // see process-watchdog.ts).
+  const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'pipe', 'pipe', watchdog ? 'pipe' : 'ignore'];
+  // The agent unrefs this channel at once: it never keeps the agent alive, and the
+  // agent's lifetime stays tied to its sockets (it goes when the node goes).
+  if (start.handles) stdio.push('ipc');
+  const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes, watchdog };
   const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb, sandboxed?.flags), fileURLToPath(sandboxed?.bootstrap ?? bootstrapUrl), JSON.stringify(args)], {
     stdio,
     windowsHide: true,
     env: sandboxed?.env,
   });
+  const pid = child.pid;
+  if (warden && pid !== undefined) warden.guard(pid);
 
   let exitListener: ((exit: AgentExit) => void) | undefined;
   let exit: AgentExit | undefined;
@@ -81,7 +91,7 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     // The connections closed with the exit (AgentExitedError); release the streams.
     agentLink.fail(undefined);
     blockingSocket.destroy();
-    lifeline.destroy();
+    lifeline?.destroy();
   };
 
   // Frames written just before the exit are read before the exit is reported, and
@@ -110,11 +120,12 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   blockingSocket.on('close', onBlockingEnd);
   blockingSocket.on('error', onBlockingEnd);
   // The node only holds the lifeline open (never reads or writes it); an error on it changes nothing.
-  const lifeline = (child.stdio as unknown as Duplex[])[5]!;
-  lifeline.on('error', () => undefined);
+  const lifeline = (child.stdio as unknown as Array<Duplex | null>)[5] ?? undefined;
+  lifeline?.on('error', () => undefined);
 
   child.once('exit', (code, signal) => {
     status = { code, signal };
+    if (warden && pid !== undefined) warden.release(pid);
     if (streamsOpen === 0) report();
     // A grandchild may hold the socket open; the exit is reported regardless.
     else streamGrace = setTimeout(report, STREAM_GRACE_MS);
@@ -130,7 +141,7 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
 
   return {
     isolation: 'process',
-    pid: child.pid ?? -1,
+    pid: pid ?? -1,
     threadId: undefined,
     transport: new StreamTransport(agentLink, StreamChannel.AGENT),
     serveBlocking: (service) =>
@@ -158,9 +169,9 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
       if (!exit) child.kill('SIGKILL');
     },
     setRef(ref) {
-      // The child, its sockets (the agent's link, the blocking socket, the lifeline) and
+      // The child, its sockets (the agent's link, the blocking socket, the lifeline if any) and
       // the handle channel, if any. The stdio pipes are net.Sockets (typed as plain streams).
-      setHandlesRef([child, child.stdio[3] as LoopHandle | null, blockingSocket as LoopHandle, lifeline as LoopHandle, child.channel], ref);
+      setHandlesRef([child, child.stdio[3] as LoopHandle | null, blockingSocket as LoopHandle, lifeline as LoopHandle | undefined, child.channel], ref);
     },
   };
 }

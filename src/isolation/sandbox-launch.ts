@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BOOTSTRAP_STARTS_WORKER, dropsLibraryWorker, libraryReadPaths, sandboxBootstrap, STREAMS_NEED_NET } from './sandbox-library-needs.ts';
+import { libraryReadPaths, sandboxBootstrap, STREAMS_NEED_NET } from './sandbox-library-needs.ts';
 import { sandboxEnv } from './sandbox-env.ts';
 import { checkSandboxEntry, type ResolvedSandbox } from './sandbox-options.ts';
 import { permissionFlags } from './sandbox-permission-flags.ts';
@@ -17,8 +17,6 @@ export interface SandboxLaunch {
   bootstrap: URL;
   flags: string[];
   env: Record<string, string>;
-  /** The bootstrap drops the worker permission once its watchdog runs (where Node.js can). */
-  dropWorker: boolean;
 }
 
 /** Given paths and, for those that are symlinks, the paths they lead to (Node checks the path it is given, then opens the real one). */
@@ -41,9 +39,8 @@ export function sandboxLaunch(entry: string, sandbox: ResolvedSandbox, bootstrap
     write,
     childProcess: sandbox.allowChildProcess,
     worker: sandbox.allowWorker,
-    libraryWorker: BOOTSTRAP_STARTS_WORKER,
     addons: sandbox.allowAddons,
     net: STREAMS_NEED_NET,
   });
-  return { bootstrap: start, flags, env: sandboxEnv(sandbox), dropWorker: dropsLibraryWorker(sandbox.allowWorker) };
+  return { bootstrap: start, flags, env: sandboxEnv(sandbox) };
 }

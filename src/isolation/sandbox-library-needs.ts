@@ -1,40 +1,32 @@
 /**
  * What agent-ipc's own code in a sandboxed agent needs, beyond what the agent's module
- * needs: its files and dependencies (pino), a JavaScript bootstrap, worker threads
- * (the process bootstrap starts a watchdog thread), and on Node.js 25+ the network.
+ * needs: its files and dependencies (pino), a JavaScript bootstrap, and on Node.js 25+
+ * the network. Not worker threads: a sandboxed agent gets agent-ipc's watchdog thread
+ * only when it is granted threads of its own.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidOption } from '../invalid-option.ts';
+import type { ResolvedSandbox } from './sandbox-options.ts';
 import { dependencyDirs, packageRoot, realpath } from './sandbox-read-paths.ts';
 
 /**
- * Whether `process-bootstrap` starts a worker thread of its own (its watchdog,
- * `process-watchdog.ts`, which ends the agent when the node is gone and the agent's
- * main thread is too busy to notice). The one place that grants a sandboxed agent
- * `--allow-worker` on the library's account: the permission model cannot grant a thread
- * to the library and deny one to the agent's code at start-up. Where Node.js can take a
- * permission back at run time (`process.permission.drop`, Node.js 24 and later), the
- * bootstrap drops it once the watchdog runs, before the agent's module loads (see
- * {@link dropsLibraryWorker}); on earlier releases a sandboxed agent can start worker
- * threads (which run under the same permissions). Set it to false when the bootstrap no
- * longer starts a thread; the sandbox tests check which way it is.
+ * Whether a process agent's bootstrap starts its watchdog thread (`process-watchdog.ts`,
+ * which ends the agent when the node is gone and the agent's main thread is too busy to
+ * notice): yes for an unsandboxed agent and for one sandboxed with `allowWorker`. An
+ * agent sandboxed without it may not start a thread, and the permission model cannot
+ * grant one to agent-ipc while denying one to the agent's code; so it gets no thread and
+ * no `--allow-worker`, and the node's warden process (`process-warden.ts`) ends it
+ * instead.
  */
-export const BOOTSTRAP_STARTS_WORKER = true;
-
-/**
- * Whether the agent's bootstrap should drop the worker permission after starting its
- * watchdog: it was granted on the library's account alone (the agent did not ask for
- * `allowWorker`).
- */
-export function dropsLibraryWorker(allowWorker: boolean): boolean {
-  return BOOTSTRAP_STARTS_WORKER && !allowWorker;
+export function startsWatchdogThread(sandbox: ResolvedSandbox | undefined): boolean {
+  return sandbox === undefined || sandbox.allowWorker;
 }
 
 /**
  * Whether the agent's streams to the node need the network permission: the bootstrap
- * and its watchdog open fds 3 and 5 (and handed-off sockets) as `net.Socket`s, which
+ * opens fd 3 (and handed-off sockets; a watchdog, fd 5) as `net.Socket`s, which
  * Node.js 25+ checks as network use (`ERR_ACCESS_DENIED`, permission `Net`, without
  * `--allow-net`). So on those releases a sandboxed agent has the network, as it has on
  * every earlier one, which has no network permission at all.

@@ -12,10 +12,9 @@ import type { Isolation } from '../types.ts';
  * What a sandboxed process agent may do beyond the default. By default it may read
  * only its own module's package (the nearest directory with a `package.json` above the
  * entry) and that package's dependencies, plus agent-ipc's own files; it may not write
- * files, start processes or load native addons; and its environment is empty. Not
- * restricted: the network, and worker threads while agent-ipc's own watchdog thread
- * needs that grant (see the threat model in the docs for what the sandbox stops and
- * what it does not).
+ * files, start processes or worker threads, or load native addons; and its
+ * environment is empty. Not restricted: the network (see the threat model in the docs
+ * for what the sandbox stops and what it does not).
  */
 export interface SandboxOptions {
   /**
@@ -32,7 +31,8 @@ export interface SandboxOptions {
   allowChildProcess?: boolean;
   /**
    * Let the agent start worker threads (they run under the same permissions). Default
-   * `false`; granted anyway while a process agent's bootstrap starts a watchdog thread.
+   * `false`. With it, the agent also gets agent-ipc's watchdog thread, as an unsandboxed
+   * agent does; without it, the node's warden process stands in for that thread.
    */
   allowWorker?: boolean;
   /**

@@ -21,10 +21,8 @@ export interface PermissionGrant {
   read: readonly string[];
   write: readonly string[];
   childProcess: boolean;
-  /** Worker threads for the agent's own code (`sandbox.allowWorker`). */
+  /** Worker threads (`sandbox.allowWorker`; agent-ipc's watchdog thread then runs too). */
   worker: boolean;
-  /** Worker threads for agent-ipc's code in the agent (see `sandbox-library-needs.ts`). */
-  libraryWorker: boolean;
   addons: boolean;
   /** The network, where Node.js restricts it (25+). */
   net: boolean;
@@ -48,12 +46,15 @@ export function permissionFlags(grant: PermissionGrant): string[] {
   const flags = [enable];
   // Warnings Node prints at every start of the agent and of each of its threads, about
   // flags the sandbox itself sets: noise, one per agent (a line server's per connection).
+  // The SecurityWarning printed for a grant of workers, processes or addons is not one
+  // of them: agent-ipc grants none of these on its own account, so it is shown only
+  // for what the node granted on purpose.
   const quiet = new Set<string>();
   if (enable === '--experimental-permission') quiet.add('ExperimentalWarning');
   for (const file of grant.read) flags.push(`--allow-fs-read=${file}`);
   for (const file of grant.write) flags.push(`--allow-fs-write=${file}`);
   if (grant.childProcess) flags.push('--allow-child-process');
-  if (grant.worker || grant.libraryWorker) flags.push('--allow-worker');
+  if (grant.worker) flags.push('--allow-worker');
   if (grant.addons) {
     if (!supported('--allow-addons')) throw invalidOption('sandbox.allowAddons', `false on Node.js ${process.versions.node} (no --allow-addons: addons cannot load under its permission model)`, true);
     flags.push('--allow-addons');
@@ -64,10 +65,6 @@ export function permissionFlags(grant: PermissionGrant): string[] {
     flags.push('--allow-net');
     quiet.add('ExperimentalWarning');
   }
-  // Granting workers, processes or addons warns that it may weaken the model: worth
-  // seeing for what the node granted on purpose, noise for the worker agent-ipc grants
-  // itself, so shown only when the node asked for one of them.
-  if (!grant.worker && !grant.childProcess && !grant.addons) quiet.add('SecurityWarning');
   if (supported('--disable-warning')) for (const warning of quiet) flags.push(`--disable-warning=${warning}`);
   return flags;
 }
