@@ -236,13 +236,19 @@ test.serial('when the node is killed while its sandboxed agent spins, the agent 
   t.log(`agents gone ${Date.now() - died} ms after the node`);
 });
 
-test('a node that closes its sandboxed agent exits by itself, and its warden with it', async (t) => {
-  const node = spawn(process.execPath, [...process.execArgv, new URL(sandboxedNode).pathname, 'close'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs the sandboxed node fixture in `mode` to its end, checks that it exited with 0, and returns what it printed. */
+async function runSandboxedNode(t: ExecutionContext, mode: 'close' | 'no-warden'): Promise<string> {
+  const node = spawn(process.execPath, [...process.execArgv, new URL(sandboxedNode).pathname, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   killAtEnd(t, [node.pid]);
   let out = '';
   node.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  // Nothing of agent-ipc keeps it alive: it ends by itself, well within the test's timeout.
   t.deepEqual(await exitOf(node), { code: 0, signal: null });
+  return out;
+}
+
+test('a node that closes its sandboxed agent exits by itself, and its warden with it', async (t) => {
+  // Nothing of agent-ipc keeps it alive: it ends by itself, well within the test's timeout.
+  const out = await runSandboxedNode(t, 'close');
   const { warden } = JSON.parse(out) as { warden: number };
   killAtEnd(t, [warden]);
   t.true(Number.isInteger(warden));
@@ -250,11 +256,7 @@ test('a node that closes its sandboxed agent exits by itself, and its warden wit
 });
 
 test('a warden that cannot be started fails the sandboxed agent’s start with ERR_AGENT_IPC_WARDEN', async (t) => {
-  const node = spawn(process.execPath, [...process.execArgv, new URL(sandboxedNode).pathname, 'no-warden'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  killAtEnd(t, [node.pid]);
-  let out = '';
-  node.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  t.deepEqual(await exitOf(node), { code: 0, signal: null });
+  const out = await runSandboxedNode(t, 'no-warden');
   const failure = JSON.parse(out) as { name: string; code: string; message: string; isAgentIpcError: boolean };
   t.like(failure, { name: 'AgentIpcError', code: 'ERR_AGENT_IPC_WARDEN', isAgentIpcError: true });
   t.regex(failure.message, /^\[agent-ipc\] agent 'unguarded' was not started: .*warden could not be started/);
