@@ -276,7 +276,6 @@ export class AgentHost implements Agent<unknown> {
         this.mailbox?.close();
         this.connection.close(error);
         this.blockingService?.close();
-        this.observer.dispose();
         this.logWriter?.dispose();
         for (const done of [...this.runtimeWaiters]) done();
         onStartupFailed(this.startupError ?? error);

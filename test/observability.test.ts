@@ -8,7 +8,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import test from 'ava';
 import { spawnAgent, type Agent, type AgentExitMessage, type AgentSpawnMessage, type CallTraceContext, type Isolation } from '../src/index.ts';
-import { observedAgents } from '../src/observability/agent-observer.ts';
 import type TracedAgent from './fixtures/traced-agent.ts';
 
 const tracedAgent = new URL('./fixtures/traced-agent.ts', import.meta.url);
@@ -337,23 +336,6 @@ for (const isolation of ['inline', 'thread'] as const satisfies readonly Isolati
     }
   });
 }
-
-test.serial('an exited agent is no longer told of tracing changes, whichever isolation and however it ended', async (t) => {
-  const before = observedAgents();
-  const agents = await Promise.all(
-    (['inline', 'thread', 'process'] as const).map(async (isolation) => spawnAgent<typeof TracedAgent>(tracedAgent, { isolation, expose: nodeApi })),
-  );
-  t.is(observedAgents(), before + 3);
-  await agents[0]!.close();
-  await agents[1]!.close({ timeoutMs: 0 });
-  t.is(observedAgents(), before + 1);
-  process.kill(agents[2]!.pid, 'SIGKILL');
-  await agents[2]!.exited;
-  t.is(observedAgents(), before);
-  // One whose factory throws is gone as well.
-  await t.throwsAsync(spawnAgent(new URL('./fixtures/throwing-factory-agent.ts', import.meta.url), { isolation: 'thread' }));
-  t.is(observedAgents(), before);
-});
 
 test.serial('metrics of an exited agent resolve at once with its last runtime sample', async (t) => {
   const agent = await spawnAgent<typeof TracedAgent>(tracedAgent, { isolation: 'thread', expose: nodeApi });

@@ -8,8 +8,8 @@
  * reads and histogram records for the first call of each direction and kind in an
  * event-loop turn and about one in 64 of the others (see {@link turnNow} and
  * {@link CallCounters.sample}). The tracing context is built only while the channel has
- * subscribers (one boolean read per call start, see tracing-switch.ts); traced calls are
- * all timed.
+ * subscribers (two loads per call start, none for a blocking call in a burst; see
+ * tracing-switch.ts); traced calls are all timed.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { CallOutcome, ConnectionObserver } from './call-observer.ts';
@@ -59,16 +59,14 @@ function turnNow(): number {
 
 /*
  * Whether anyone traces: set when a subscription changes (tracing-switch.ts says how; it
- * is also asked again once per turn, at the turn's end, as a backstop), and passed on to
- * the observers of live agents, whose `traced()` then reads one field of its own.
+ * is also asked again once per turn, at the turn's end, as a backstop). A change also
+ * starts a new turn for the counters, so every agent's next blocking call leaves the
+ * burst's fast path ({@link CallCounters.untimedInTurn}) and looks at it.
  */
 let tracingOn = false;
-const observers = new Set<AgentCallObserver>();
-/** How many agents' observers are told of tracing changes (those not exited yet). @internal */
-export const observedAgents = (): number => observers.size;
 onTracingChange((on) => {
   tracingOn = on;
-  for (const observer of observers) observer.tracingChanged();
+  turn++;
 });
 
 /**
@@ -98,10 +96,6 @@ function sampleInterval(): number {
  */
 const UNTIMED = -0.5;
 const sampledToken = (start: number): number => -start - 1;
-/** The token of an untraced call timed with `weight` (1, or SAMPLE_EVERY), starting now. */
-function timedToken(weight: number): number {
-  return weight === 1 ? performance.now() : sampledToken(performance.now());
-}
 
 /**
  * Whether a call's token is its traced context: the only tokens that are objects (the
@@ -170,12 +164,7 @@ export class CallCounters {
    * it in the same turn, one in about SAMPLE_EVERY.
    */
   sample(): number {
-    // The usual case of a burst (same turn, not the sampled call) in a few loads, the rest
-    // out of line ("Hot paths" in docs/blocking-calls.md). `turn` is the current turn's
-    // number whenever it equals the one recorded here (a recorded turn ends by
-    // incrementing it).
-    if (this.turn === turn && --this.countdown > 0) return 0;
-    return this.sampleAtTurnOrCountdown();
+    return this.untimedInTurn() ? 0 : this.sampleAtTurnOrCountdown();
   }
 
   private sampleAtTurnOrCountdown(): number {
@@ -188,23 +177,19 @@ export class CallCounters {
   }
 
   /**
-   * The blocking hooks' usual case of a burst, in a few loads: a call in the turn of the
-   * last timed one that is not the sampled one, so neither timed nor — since a change of
-   * tracing sends the next call to the slow path ({@link restart}), and a traced call
-   * never records its turn here — traced. Its token is UNTIMED.
+   * The usual case of a burst, in a few loads, the rest out of line ("Hot paths" in
+   * docs/blocking-calls.md): a call in the turn of the last timed one that is not the
+   * sampled one. `turn` is the current turn's number whenever it equals the one recorded
+   * here (a turn ends, and tracing changes, by incrementing it). For the blocking hooks it
+   * also means untraced: a traced call never records its turn here.
    */
   untimedInTurn(): boolean {
     return this.turn === turn && --this.countdown > 0;
   }
 
-  /** Sends the next call past {@link untimedInTurn} (tracing started or stopped). */
-  restart(): void {
-    this.turn = -1;
-  }
-
   /** The token of an untraced call that is not {@link untimedInTurn} (the first of its turn, or the sampled one): timed on a fresh clock read. */
   timedStartToken(): number {
-    return timedToken(this.sampleAtTurnOrCountdown());
+    return this.sampleAtTurnOrCountdown() === 1 ? performance.now() : sampledToken(performance.now());
   }
 
   /** A call settled that was not timed. */
@@ -305,19 +290,12 @@ export class AgentCallObserver implements ConnectionObserver {
   servingParent: number | undefined;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
-  /**
-   * Whether {@link traced} found nobody tracing and the agent not announcing, and nothing
-   * changed since: its answer in one load. Cleared when tracing starts or stops.
-   */
-  private quiet = false;
 
   constructor(
     private readonly agent: string,
     /** Tells the agent to start or stop announcing the call it serves. */
     private readonly announce: (on: boolean) => void,
-  ) {
-    observers.add(this);
-  }
+  ) {}
 
   /**
    * The agent's {@link SERVING_COMMAND}: `[callId]` of the node call it serves now, or
@@ -330,24 +308,12 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /**
    * Whether anyone traces calls; tells the agent when that changed. The usual answer —
-   * nobody traces, and the agent was not told to announce — in one load; the rest out of
-   * line, so the blocking path stays small ("Hot paths" in docs/blocking-calls.md).
+   * nobody traces, and the agent was not told to announce — in two loads; the rest out
+   * of line. (A blocking call in a burst does not even ask: see {@link blockingStarted}.)
    */
   traced(): boolean {
-    if (this.quiet) return false;
+    if (!tracingOn && !this.announcing) return false;
     return this.tracedNow();
-  }
-
-  /** Tracing started or stopped: the next {@link traced} looks again. */
-  tracingChanged(): void {
-    this.quiet = false;
-    this.blocking.restart();
-    this.nodeBlocking.restart();
-  }
-
-  /** The agent has exited: it is no longer told of tracing changes. */
-  dispose(): void {
-    observers.delete(this);
   }
 
   private tracedNow(): boolean {
@@ -357,7 +323,6 @@ export class AgentCallObserver implements ConnectionObserver {
       if (!on) this.servingParent = undefined;
       this.announce(on);
     }
-    this.quiet = !on;
     return on;
   }
 
@@ -402,6 +367,7 @@ export class AgentCallObserver implements ConnectionObserver {
     const counters = this.blocking;
     // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
     const id = ++counters.started;
+    // Neither timed nor traced (a change of tracing starts a new turn): nothing else to ask.
     if (counters.untimedInTurn()) return UNTIMED;
     return this.traced() ? this.blockingTraced(command, id) : counters.timedStartToken();
   }
