@@ -257,7 +257,9 @@ test('a node that closes its sandboxed agent exits by itself, and its warden wit
 
 test('a warden that cannot be started fails the sandboxed agent’s start with ERR_AGENT_IPC_WARDEN', async (t) => {
   const out = await runSandboxedNode(t, 'no-warden');
-  const failure = JSON.parse(out) as { name: string; code: string; message: string; isAgentIpcError: boolean };
+  const failure = JSON.parse(out) as { name: string; code: string; message: string; isAgentIpcError: boolean; cause: unknown };
   t.like(failure, { name: 'AgentIpcError', code: 'ERR_AGENT_IPC_WARDEN', isAgentIpcError: true });
   t.regex(failure.message, /^\[agent-ipc\] agent 'unguarded' was not started: .*warden could not be started/);
+  // Why it could not, as the runtime told it (here: no process was created).
+  t.regex(String(failure.cause), /warden process was not created/);
 });

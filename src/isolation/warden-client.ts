@@ -72,10 +72,13 @@ class Warden implements WardenLink {
   }
 
   require(agentName: string): void {
-    if (this.child || this.start()) return;
+    if (this.child) return;
+    const failure = this.start();
+    if (failure === undefined) return;
     throw new AgentIpcError(
       `agent '${agentName}' was not started: it is sandboxed without worker threads, so the node's warden process must guard it (it ends the agent if the node dies while the agent is busy), and the warden could not be started (${process.execPath} ${fileURLToPath(wardenUrl)})`,
       'ERR_AGENT_IPC_WARDEN',
+      { cause: failure },
     );
   }
 
@@ -96,20 +99,20 @@ class Warden implements WardenLink {
     (this.child?.stdin as Socket | undefined)?.write(line);
   }
 
-  /** Starts a warden and tells it every guarded agent; false if it could not be started. */
-  private start(): boolean {
+  /** Starts a warden and tells it every guarded agent; if it could not be started, why. */
+  private start(): Error | undefined {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.lastStart = Date.now();
     // A missing script (a bundle without agent-ipc's dist files beside it) would start a
     // process that exits at once: no warden, and no error to tell.
-    if (!existsSync(wardenUrl)) return false;
+    if (!existsSync(wardenUrl)) return new Error(`no such file: ${fileURLToPath(wardenUrl)}`);
     const { file, args, env } = wardenCommand();
     let child: ChildProcess;
     try {
       child = spawn(file, args, { stdio: ['pipe', 'ignore', 'inherit'], env, windowsHide: true });
-    } catch {
-      return false;
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
     }
     const lost = (): void => {
       if (this.child !== child) return;
@@ -120,7 +123,8 @@ class Warden implements WardenLink {
     // A failed spawn (ENOENT, EAGAIN, …) is reported here after this returns, as is a
     // failed kill; the missing pid below, or the 'exit', has it covered.
     child.on('error', lost);
-    if (child.pid === undefined) return false;
+    // Its error (ENOENT, EAGAIN, …) is emitted later; the missing pid is what is known now.
+    if (child.pid === undefined) return new Error('the warden process was not created (no pid)');
     this.child = child;
     const stdin = child.stdin as Socket;
     // A write to a warden that has just died fails; its 'exit' starts another.
@@ -128,7 +132,7 @@ class Warden implements WardenLink {
     child.unref();
     stdin.unref();
     for (const [pid, start] of this.guarded) stdin.write(registerLine(pid, start));
-    return true;
+    return undefined;
   }
 
   /** Starts the warden again if agents are still guarded, no sooner than a second after the last start. */
@@ -137,7 +141,7 @@ class Warden implements WardenLink {
     this.restartTimer = setTimeout(
       () => {
         this.restartTimer = undefined;
-        if (this.guarded.size > 0 && !this.child && !this.start()) this.restartLater();
+        if (this.guarded.size > 0 && !this.child && this.start() !== undefined) this.restartLater();
       },
       Math.max(0, this.lastStart + RESTART_INTERVAL_MS - Date.now()),
     );
