@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/report-core-dumps.sh NODE_BIN
+# Usage: scripts/report-core-dumps.sh NODE_BIN [KEEP_DIR]
 #
 # Prints what every core dump left in the repository by a test run says, then deletes it.
 # .ci/run turns core dumps on for the test suite and calls this after each runtime's run,
@@ -13,11 +13,15 @@
 # all its threads (gdb, if installed) are printed. This script never fails the run:
 # whether a crash fails it is `.ci/run`'s rule (a test file that crashes twice).
 #
+# KEEP_DIR (bench/soak/suite-loop.sh gives one): an unexpected core is moved there, with
+# its report beside it as CORE.txt, instead of being deleted.
+#
 # Where cores land: the kernel's core_pattern on these machines is `core` (relative: the
 # crashing process's working directory, which for ava's workers and the agents they
 # start is the repository root; a few tests start processes in a subdirectory).
 set -uo pipefail
-node_bin=${1:?usage: report-core-dumps.sh NODE_BIN}
+node_bin=${1:?usage: report-core-dumps.sh NODE_BIN [KEEP_DIR]}
+keep_dir=${2:-}
 cd "$(dirname "$0")/.."
 
 mapfile -t cores < <(find . -maxdepth 4 -type f \( -name core -o -name 'core.[0-9]*' \) -not -path './node_modules/*' -not -path './.git/*' 2>/dev/null)
@@ -32,12 +36,19 @@ for core in "${cores[@]}"; do
   # The crashing thread's stack first, then every thread's (a crash in a worker thread
   # is often explained by what the main thread was doing: terminating it, for example).
   report=$(timeout 120 gdb -batch -q -ex 'bt 40' -ex 'info threads' -ex 'thread apply all bt 25' "$node_bin" "$core" 2>&1 | grep -v '^warning: ')
-  # Deleted before anything is printed: a reader that stops reading must not leave
-  # hundreds of MB behind.
-  rm -f "$core"
   if grep -q 'signal SIGABRT' <<< "$report" && grep -qE 'OOMErrorHandler|OutOfMemory|OnFatalError' <<< "$report"; then
+    rm -f "$core"
     echo "core dump ${core}: the expected out-of-memory abort of a process agent (test/resource-limits.test.ts)"
   else
+    # Moved or deleted before anything is printed: a reader that stops reading must not
+    # leave hundreds of MB in the repository.
+    kept="$keep_dir/$(date +%Y%m%dT%H%M%S)-$(basename "$core")"
+    if [ -n "$keep_dir" ] && mkdir -p "$keep_dir" && mv "$core" "$kept"; then
+      printf '%s\n' "$report" > "$kept.txt"
+      echo "core dump ${core}: kept as ${kept} (report: ${kept}.txt)"
+    else
+      rm -f "$core"
+    fi
     printf '\n== core dump %s: NOT EXPECTED, a crash of a test process or of an agent it started\n' "$core"
     # Bounded: enough for every thread of a node process, not a wall of text.
     head -n 400 <<< "$report"
