@@ -4,7 +4,9 @@
  * above the node's, and leaves the node's thread as it was. The line server passes it
  * on to the agents it starts.
  */
+import { execFileSync } from 'node:child_process';
 import { getPriority, setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { spawnAgent, spawnAgentSync } from '../src/index.ts';
 import { lowerPriority } from '../src/isolation/agent-priority.ts';
@@ -75,6 +77,16 @@ test('bad values and inline agents are TypeErrors that name the option', async (
 test('a process agent\'s thread that ends while it is being lowered does not fail the start', (t) => {
   // 2^30 is above Linux's pid_max: no such thread (ESRCH), as for one that just ended.
   t.notThrows(() => lowerPriority(19, 'process', () => [2 ** 30]));
+});
+
+test('a thread started while a process agent is being lowered is lowered too', (t) => {
+  if (!linux) return t.pass('per-thread priorities are Linux only');
+  // In a process of its own: lowering cannot be undone without privileges.
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./fixtures/priority-race.ts', import.meta.url))], { encoding: 'utf8' });
+  const { listings, started, nices } = JSON.parse(out) as { listings: number; started: number; nices: number[] };
+  t.true(started >= 1, 'a thread was started after the first listing');
+  t.true(listings >= 2, 'the threads were listed again');
+  t.deepEqual([...new Set(nices)], [19], `every thread: ${nices.join(' ')}`);
 });
 
 // Last: it lowers this test file's own thread, which an unprivileged thread cannot undo.
