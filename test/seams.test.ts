@@ -106,15 +106,18 @@ for (const isolation of ['inline', 'thread'] as const) {
 
 /**
  * The agent options `spawnAgent` takes and the line server must pass through, with values
- * a test can see from inside. Not `priority`: this test times calls out at 300 ms, which
- * agents lowered even one step missed under CI's load; the line server passing it on is
- * checked in test/agent-priority.test.ts.
+ * a test can see from inside. Not `priority`: agents lowered even one step missed this
+ * test's timeouts under CI's load; the line server passing it on is checked in
+ * test/agent-priority.test.ts. `timeoutMs` applies to every call of the connection, its
+ * start included: 300 ms closed connections before their first line under a load average
+ * of 20–40 (bench/soak/suite-loop.sh), so it is 3 s, and the node's `slow` answers a
+ * second after that (the agent's report waits for the slots its timed-out calls hold).
  */
 const lineAgentOptions = {
   data: { bigBytes: 8192, calls: 3 } satisfies OptionsProbe,
   maxMessageBytes: 4096,
   maxInFlight: 2,
-  timeoutMs: 300,
+  timeoutMs: 3_000,
   startupTimeoutMs: 20_000,
   resourceLimits: { maxOldGenerationSizeMb: 96 },
 };
@@ -123,7 +126,7 @@ for (const isolation of ['thread', 'process'] as const) {
   test(`${isolation}: the line server starts its agents with every agent option`, async (t) => {
     const records: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
-    const expose: OptionsNodeApi = { size: (text) => text.length, slow: () => new Promise<void>((resolve) => setTimeout(resolve, 1000)) };
+    const expose: OptionsNodeApi = { size: (text) => text.length, slow: () => new Promise<void>((resolve) => setTimeout(resolve, lineAgentOptions.timeoutMs + 1_000)) };
     const server = createLineServer({ agent: optionsProtocol, expose, isolation, logger, name: 'opts', ...lineAgentOptions });
     t.teardown(() => server.close());
     const { port } = await server.listen(0, '127.0.0.1');
