@@ -362,6 +362,7 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
     let maxWallMs = 0;
     let schedKnown = true;
     let maxOwnMs = 0;
+    let maxGcMs = 0;
     await explained(fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 24, size: 'medium' }), async (cmds) => {
         const agent = await spawnAgent<typeof ValuesAgent>(valuesAgent, { isolation, expose: nodeSide, timeoutMs: 20_000 });
@@ -377,6 +378,7 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
         maxWallMs = Math.max(maxWallMs, stalls.maxWallMs);
         schedKnown &&= stalls.schedKnown;
         maxOwnMs = Math.max(maxOwnMs, stalls.maxOwnMs);
+        maxGcMs = Math.max(maxGcMs, stalls.maxGcMs);
         if (stalls.blocked.length > 0) throw new Error(`the node's event loop was blocked beyond ${BLOCKED_LIMIT_MS} ms: ${JSON.stringify(stalls.blocked)}`);
         // Every run ends its agent: it has exited, and a process agent's process is gone.
         await agent.exited;
@@ -388,7 +390,7 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
     const summary =
       `${isolation} (seed ${SEED}): ${figures.runs} runs, ${figures.steps} steps, ${figures.calls} calls settled once, ` +
       `${figures.hostile} hostile inputs, ${figures.faults} faults (timeouts, aborts, closes, kills), ${figures.blocking} agent.blocking calls; ` +
-      `event loop: latest tick ${Math.round(maxWallMs)} ms late, of which at most ${Math.round(maxOwnMs)} ms not waiting for a CPU (limit ${BLOCKED_LIMIT_MS} ms), longest deliberate park ${Math.round(maxParkedMs)} ms` +
+      `event loop: latest tick ${Math.round(maxWallMs)} ms late, of which at most ${Math.round(maxOwnMs)} ms neither waiting for a CPU nor in GC (limit ${BLOCKED_LIMIT_MS} ms; most GC in one gap ${Math.round(maxGcMs)} ms), longest deliberate park ${Math.round(maxParkedMs)} ms` +
       (schedKnown ? '' : ' (no schedstat: every late tick counted as blocked)');
     t.log(summary);
     t.true(figures.steps > 0);
