@@ -113,10 +113,13 @@ test('confinedToOneCpu: follows the thread\'s CPU affinity, also when it changes
   const script = `
     import { execFileSync } from 'node:child_process';
     import { confinedToOneCpu } from ${JSON.stringify(new URL('../src/blocking/spin-budget.ts', import.meta.url).href)};
-    const before = confinedToOneCpu(performance.now());
+    // The caller's clock readings, fixed: taskset itself took over the 100 ms re-check
+    // interval under a load average of ~20, which made "soon" a re-check.
+    const start = performance.now();
+    const before = confinedToOneCpu(start);
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    const soon = confinedToOneCpu(performance.now());
-    const later = confinedToOneCpu(performance.now() + 1_000);
+    const soon = confinedToOneCpu(start + 1);
+    const later = confinedToOneCpu(start + 1_000);
     console.log(JSON.stringify({ before, soon, later }));`;
   const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
   const seen = JSON.parse(out) as { before: boolean; soon: boolean; later: boolean };
