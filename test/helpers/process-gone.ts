@@ -1,7 +1,7 @@
 /**
  * Whether a process has ended, for tests that check nothing they started survives.
  */
-import { readFileSync } from 'node:fs';
+import { readProcStat } from '../../src/isolation/proc-stat.ts';
 
 /**
  * True once `pid` no longer runs. An orphan that has exited stays a zombie until the
@@ -13,10 +13,7 @@ export function gone(pid: number): boolean {
   } catch {
     return true;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+  // Field 3, the state: Z for a zombie. Unreadable: gone meanwhile.
+  const state = readProcStat(`/proc/${pid}/stat`)?.[0];
+  return state === undefined || state === 'Z';
 }

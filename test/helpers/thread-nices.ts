@@ -1,20 +1,15 @@
-/** Linux: the nice value of every thread of this process, as the kernel reports it (`/proc`). */
-import { readdirSync, readFileSync } from 'node:fs';
+/** Linux: the nice value of threads of this process, as the kernel reports it (`/proc`). */
+import { readdirSync } from 'node:fs';
+import { readProcStat } from '../../src/isolation/proc-stat.ts';
 
-/** The nice value in a Linux `/proc/.../stat` line (field 19; the name before it may hold spaces). */
-export function niceOf(stat: string): number {
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+/** The nice value (field 19) in the stat file at `file`, e.g. `/proc/thread-self/stat`; NaN if unreadable. */
+export function niceAt(file: string): number {
+  return Number(readProcStat(file)?.[19 - 3]);
 }
 
 /** The nice value of each thread of this process (a thread that ends meanwhile is skipped). */
 export function threadNices(): number[] {
-  const nices: number[] = [];
-  for (const id of readdirSync('/proc/self/task')) {
-    try {
-      nices.push(niceOf(readFileSync(`/proc/self/task/${id}/stat`, 'utf8')));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return nices;
+  return readdirSync('/proc/self/task')
+    .map((id) => niceAt(`/proc/self/task/${id}/stat`))
+    .filter((nice) => !Number.isNaN(nice));
 }
