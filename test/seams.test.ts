@@ -126,7 +126,7 @@ for (const isolation of ['thread', 'process'] as const) {
   test(`${isolation}: the line server starts its agents with every agent option`, async (t) => {
     const records: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
-    const expose: OptionsNodeApi = { size: (text) => text.length, slow: () => new Promise<void>((resolve) => setTimeout(resolve, lineAgentOptions.timeoutMs + 1_000)) };
+    const expose: OptionsNodeApi = { size: (text) => text.length, slow: () => new Promise<void>((resolve) => setTimeout(resolve, lineAgentOptions.timeoutMs + 1_000).unref()) };
     const server = createLineServer({ agent: optionsProtocol, expose, isolation, logger, name: 'opts', ...lineAgentOptions });
     t.teardown(() => server.close());
     const { port } = await server.listen(0, '127.0.0.1');
