@@ -7,10 +7,12 @@
 # never reproduced since) comes with the native stack of the thread that crashed, not only
 # with "exited due to SIGSEGV".
 #
-# One core is expected: test/resource-limits.test.ts runs a process agent into its heap
-# cap, and V8 aborts such a process (SIGABRT from its out-of-memory handler; 0.2 GB of
-# core on Node 20, 1.2 GB on Node 26, written in seconds). It gets one line. Every other core is a bug until proven otherwise: its signal and backtraces of
-# all its threads (gdb, if installed) are printed. This script never fails the run:
+# One abort is expected: test/resource-limits.test.ts runs a process agent into its heap
+# cap, and V8 aborts such a process (SIGABRT from its out-of-memory handler). The test
+# turns that process's core dumps off (prlimit); where it cannot, the core (0.2 GB on
+# Node 20, 1.2 GB on Node 26, and named `core` like a crashing test process's) gets one
+# line here. Every other core is a bug until proven otherwise: its signal and backtraces
+# of all its threads (gdb, if installed) are printed. This script never fails the run:
 # whether a crash fails it is `.ci/run`'s rule (a test file that crashes twice).
 #
 # KEEP_DIR (bench/soak/suite-loop.sh gives one): an unexpected core is moved there, with
@@ -27,10 +29,25 @@ cd "$(dirname "$0")/.."
 mapfile -t cores < <(find . -maxdepth 4 -type f \( -name core -o -name 'core.[0-9]*' \) -not -path './node_modules/*' -not -path './.git/*' 2>/dev/null)
 [ ${#cores[@]} -eq 0 ] && exit 0
 
+# Takes the core out of the repository before anything is printed (a reader that stops
+# reading must not leave hundreds of MB behind): moved to KEEP_DIR with `report` beside
+# it if one was given, deleted otherwise.
+put_away() {
+  local core=$1 report=$2 kept
+  kept="$keep_dir/$(date +%Y%m%dT%H%M%S)-$(basename "$core")"
+  if [ -n "$keep_dir" ] && mkdir -p "$keep_dir" && mv "$core" "$kept"; then
+    printf '%s\n' "$report" > "$kept.txt"
+    echo "core dump ${core}: kept as ${kept} (report: ${kept}.txt)"
+  else
+    rm -f "$core"
+  fi
+}
+
 for core in "${cores[@]}"; do
   if ! command -v gdb > /dev/null; then
-    echo "core dump ${core} ($(du -h "$core" | cut -f1)): gdb is not installed, so its stack cannot be printed here"
-    rm -f "$core"
+    report="gdb is not installed, so its stack cannot be printed here"
+    echo "core dump ${core} ($(du -h "$core" | cut -f1)): ${report}"
+    put_away "$core" "$report"
     continue
   fi
   # The crashing thread's stack first, then every thread's (a crash in a worker thread
@@ -41,15 +58,7 @@ for core in "${cores[@]}"; do
     rm -f "$core"
     echo "core dump ${core}: the expected out-of-memory abort of a process agent (test/resource-limits.test.ts)"
   else
-    # Moved or deleted before anything is printed: a reader that stops reading must not
-    # leave hundreds of MB in the repository.
-    kept="$keep_dir/$(date +%Y%m%dT%H%M%S)-$(basename "$core")"
-    if [ -n "$keep_dir" ] && mkdir -p "$keep_dir" && mv "$core" "$kept"; then
-      printf '%s\n' "$report" > "$kept.txt"
-      echo "core dump ${core}: kept as ${kept} (report: ${kept}.txt)"
-    else
-      rm -f "$core"
-    fi
+    put_away "$core" "$report"
     printf '\n== core dump %s: NOT EXPECTED, a crash of a test process or of an agent it started\n' "$core"
     # Bounded: enough for every thread of a node process, not a wall of text.
     head -n 400 <<< "$report"
