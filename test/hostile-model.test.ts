@@ -25,7 +25,7 @@ import {
   type Isolation,
 } from '../src/index.ts';
 import { agentFootprint, until, withinFootprint } from './fixtures/hostile/footprint.ts';
-import { startLoopStallProbe, type LoopStallProbe } from './fixtures/hostile/loop-stall-probe.ts';
+import { startLoopStallProbe, type LoopStallProbe, type LoopStalls } from './fixtures/hostile/loop-stall-probe.ts';
 import type ValuesAgent from './fixtures/hostile/values-agent.ts';
 import { RETURNED, THROWN } from './fixtures/hostile/values.ts';
 import { gone } from './helpers/process-gone.ts';
@@ -368,12 +368,17 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
         const agent = await spawnAgent<typeof ValuesAgent>(valuesAgent, { isolation, expose: nodeSide, timeoutMs: 20_000 });
         figures.runs++;
         const probe = startLoopStallProbe(BLOCKED_LIMIT_MS);
+        let stalls: LoopStalls;
         try {
           await fc.asyncModelRun(() => ({ model: { isolation, gone: undefined }, real: { agent, figures, probe } }), cmds);
         } finally {
-          await agent.close();
+          // Stopped however the run ends: its timer and GC observer must not outlive it.
+          try {
+            await agent.close();
+          } finally {
+            stalls = probe.stop();
+          }
         }
-        const stalls = probe.stop();
         maxParkedMs = Math.max(maxParkedMs, stalls.maxParkedMs);
         maxWallMs = Math.max(maxWallMs, stalls.maxWallMs);
         schedKnown &&= stalls.schedKnown;
