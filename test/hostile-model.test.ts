@@ -9,7 +9,8 @@
  * measured apart). After every run: the agent has exited and its process is gone; after
  * all runs: no thread or process is left.
  *
- * Seeds are fixed (logged with the figures), so a failure replays.
+ * Seeds are fixed (logged with the figures), so a failure replays; the environment may
+ * choose another seed and more runs, for hunting (see `fromEnvironment`).
  */
 import test from 'ava';
 import fc from 'fast-check';
@@ -36,8 +37,30 @@ const BLOCKED_LIMIT_MS = 100;
 /** A step whose call has not settled by then has lost it: far above any honest answer on a loaded machine. */
 const SETTLE_LIMIT_MS = 30_000;
 /** Runs per isolation: each run spawns an agent, so threads and processes get fewer. */
-const RUNS: Record<Isolation, number> = { inline: 80, thread: 12, process: 8 };
-const SEED = 0x5eed;
+const BASE_RUNS: Record<Isolation, number> = { inline: 80, thread: 12, process: 8 };
+
+/**
+ * A whole number from the environment, for hunting with other sequences than CI's
+ * (docs/reliability.md, "Hunting with other seeds"); a value that is not one fails the
+ * file at once rather than running the default silently.
+ */
+function fromEnvironment(name: string, fallback: number, min: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new TypeError(`${name} must be a whole number >= ${min}, got '${text}'`);
+  return value;
+}
+
+/** CI's seed is fixed, so a failure replays; `AGENT_IPC_MODEL_SEED` replays or explores another. */
+const SEED = fromEnvironment('AGENT_IPC_MODEL_SEED', 0x5eed, 0);
+/** `AGENT_IPC_MODEL_RUNS_FACTOR` multiplies the runs of every isolation (a longer hunt). */
+const RUNS_FACTOR = fromEnvironment('AGENT_IPC_MODEL_RUNS_FACTOR', 1, 1);
+const RUNS: Record<Isolation, number> = {
+  inline: BASE_RUNS.inline * RUNS_FACTOR,
+  thread: BASE_RUNS.thread * RUNS_FACTOR,
+  process: BASE_RUNS.process * RUNS_FACTOR,
+};
 
 interface Model {
   isolation: Isolation;
