@@ -274,6 +274,41 @@ test('server: a woken caller whose next request is already there is served, and 
   t.true(asked <= 1, `the after-wake policy was asked ${asked} times`);
 });
 
+test('server: a caller whose next request is always there still lets the event loop turn', async (t) => {
+  // The agent of an endless burst: each answer is followed at once by the next request,
+  // and the caller spun for it (so the server spins for the next one too). The server
+  // must still hand its thread back to the event loop every TURN_BUDGET_MS, or the
+  // node's timers, sockets and HTTP server would starve for as long as the burst lasts.
+  // Deterministic, unlike a burst between two threads (there a spinner that loses its
+  // core parks, which yields whether or not the budget works).
+  const box = oneThreadMailbox();
+  const cap = 2_000_000; // far beyond one turn's calls: reaching it means the server never yielded
+  let seq = 0;
+  let served = 0;
+  let turned = false;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const mailbox: ServedMailbox = {
+    ...box.forward,
+    wakeCaller() {
+      served++;
+      if (!turned && served < cap) box.publish(++seq, seq);
+      else finish();
+      return false; // the caller was spinning, not parked
+    },
+  };
+  const server = new MailboxServer(mailbox, box.serverPort, {
+    dispatch: (_command, payload) => (payload as [number, number])[0] + 1,
+    asyncCallsStarted: () => undefined,
+    maxMessageBytes: 1 << 20,
+  });
+  setImmediate(() => (turned = true));
+  box.publish(++seq, seq);
+  await serveUntil(server, box, done);
+  t.true(turned, `the event loop did not turn during ${served} calls`);
+  t.true(served < cap);
+});
+
 test('server: a request withdrawn while the server reads it is dropped, and the one sent in its place is served', async (t) => {
   // The server reads a body in the area before it claims the call (one CAS to SERVING).
   // Here the caller gives up on call 1 (a timeout: REQUEST → IDLE) and writes call 2
