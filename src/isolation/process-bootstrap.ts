@@ -10,6 +10,7 @@
  *
  * Started as `node <the node's execArgv> process-bootstrap.js <options JSON>`.
  */
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { MAX_REQUEST_ID } from '../wire.ts';
@@ -32,6 +33,11 @@ export interface ProcessArgs {
    * threads, which may not start one (see `startsWatchdogThread`).
    */
   watchdog: boolean;
+  /**
+   * Descriptors this process inherited from the node beyond its stdio (a sandboxed agent
+   * only, see `inheritedDescriptors`): closed before anything else runs.
+   */
+  closeFds?: number[];
 }
 
 /** The descriptor of the agent stream in a process agent. */
@@ -47,6 +53,17 @@ const here = import.meta.url;
 const watchdogUrl = here.endsWith('.ts') ? new URL('./process-watchdog.ts', here) : new URL('./process-watchdog.js', here);
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ProcessArgs;
+// The node's own descriptors that came along (files, sockets of its supervisor): the
+// permission model does not check reads and writes through a descriptor.
+for (const fd of args.closeFds ?? []) {
+  if (Number.isInteger(fd) && fd > BLOCKING_FD) {
+    try {
+      closeSync(fd);
+    } catch {
+      // not open
+    }
+  }
+}
 process.title = `agent-ipc:${args.name}`;
 // Ctrl-C in a terminal signals the whole process group. The agent's lifetime is the
 // node's: it exits when the node closes it or its streams end, not on the node's SIGINT.

@@ -35,6 +35,11 @@ process.title = 'agent-ipc:warden';
 // Ctrl-C in a terminal signals the whole process group: the node may die of it, and
 // the warden must outlive it by GRACE_MS to end the agents (which ignore SIGINT too).
 process.on('SIGINT', () => undefined);
+// SIGUSR1 makes a Node.js outside the permission model open its inspector, where whoever
+// reaches 127.0.0.1:9229 runs code: a sandboxed agent can send it (signals are not a
+// permission) and has the network. A listener keeps the inspector shut; the built warden
+// also runs under the permission model, which shuts it from the very start.
+process.on('SIGUSR1', () => undefined);
 
 /** The agents to end: pid → start time as registered. */
 const agents = new Map<number, string>();

@@ -23,7 +23,7 @@ import { childExecArgv } from './child-exec-argv.ts';
 import type { AgentInit } from './control.ts';
 import { setHandlesRef, type AgentLauncher, type LoopHandle } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
-import { sandboxLaunch } from './sandbox-launch.ts';
+import { inheritedDescriptors, sandboxLaunch } from './sandbox-launch.ts';
 import { startsWatchdogThread } from './sandbox-library-needs.ts';
 import type { ResolvedSandbox } from './sandbox-options.ts';
 import { nodeWarden } from './warden-client.ts';
@@ -69,6 +69,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   // agent's lifetime stays tied to its sockets (it goes when the node goes).
   if (start.handles) stdio.push('ipc');
   const args: ProcessArgs = { name: init.name, maxMessageBytes: init.maxMessageBytes, watchdog };
+  // Descriptors of the node the child inherits beyond its stdio: a sandboxed agent closes them before its module loads.
+  if (sandboxed) args.closeFds = inheritedDescriptors(stdio.length);
   const child = spawn(process.execPath, [...childExecArgv(process.execArgv, start.maxOldGenerationSizeMb, sandboxed?.flags), fileURLToPath(sandboxed?.bootstrap ?? bootstrapUrl), JSON.stringify(args)], {
     stdio,
     windowsHide: true,

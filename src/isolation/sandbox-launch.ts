@@ -4,6 +4,7 @@
  * package's dependencies (`sandbox-read-paths.ts`), what agent-ipc's own code needs
  * (`sandbox-library-needs.ts`), and whatever `sandbox.allowRead` adds.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { libraryReadPaths, sandboxBootstrap, STREAMS_NEED_NET } from './sandbox-library-needs.ts';
@@ -43,4 +44,42 @@ export function sandboxLaunch(entry: string, sandbox: ResolvedSandbox, bootstrap
     net: STREAMS_NEED_NET,
   });
   return { bootstrap: start, flags, env: sandboxEnv(sandbox) };
+}
+
+/** `O_CLOEXEC` in the octal `flags:` line of Linux's `/proc/self/fdinfo/<fd>`. */
+const O_CLOEXEC = 0o2000000;
+
+/** Descriptors found without close-on-exec at the first look (see {@link inheritedDescriptors}). */
+let candidates: number[] | undefined;
+
+function inheritable(fd: number): boolean {
+  try {
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+    return flags !== undefined && (Number.parseInt(flags, 8) & O_CLOEXEC) === 0;
+  } catch {
+    return false; // closed meanwhile
+  }
+}
+
+/**
+ * The node's descriptors from `from` on that a child process inherits: those without
+ * close-on-exec. A child gets every such descriptor of its parent, not only its stdio —
+ * and a sandboxed agent may read and write any descriptor it holds (the permission
+ * model checks paths, not descriptors) — so its bootstrap closes these first.
+ *
+ * Node.js and libuv open every descriptor close-on-exec: those without are ones the node
+ * inherited from its own parent (a supervisor, a shell redirection) and keeps open from
+ * its start (Node.js marks only the lowest of them close-on-exec). So the whole table is
+ * read once (on Linux; elsewhere none are known), and then only those found are checked
+ * again: a node may have many sockets, and a line server starts an agent per connection.
+ */
+export function inheritedDescriptors(from: number): number[] {
+  if (candidates === undefined) {
+    try {
+      candidates = readdirSync('/proc/self/fdinfo').map(Number).filter((fd) => Number.isInteger(fd) && inheritable(fd));
+    } catch {
+      candidates = [];
+    }
+  }
+  return candidates.filter((fd) => fd >= from && inheritable(fd));
 }

@@ -37,6 +37,17 @@ function findPackage(name: string, from: string): string | undefined {
   }
 }
 
+/**
+ * Whether `name` can be a package's name: `name` or `@scope/name`, no `.` or `..`
+ * segment, no backslash. A manifest is the package author's to write, and a "dependency"
+ * named `../../..` would otherwise grant the directory it leads to.
+ */
+function packageName(name: string): boolean {
+  const parts = name.split('/');
+  if (parts.length > 2 || (parts.length === 2 && !name.startsWith('@'))) return false;
+  return parts.every((part) => part !== '' && part !== '.' && part !== '..' && part !== '@' && !part.includes('\\'));
+}
+
 /** The names a package needs at run time: its dependencies, optional and peer dependencies. */
 function dependencyNames(root: string): string[] {
   try {
@@ -44,7 +55,7 @@ function dependencyNames(root: string): string[] {
     const names = new Set<string>();
     for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies']) {
       const table = manifest[field];
-      if (table !== null && typeof table === 'object') for (const name of Object.keys(table)) names.add(name);
+      if (table !== null && typeof table === 'object') for (const name of Object.keys(table)) if (packageName(name)) names.add(name);
     }
     return [...names];
   } catch {

@@ -20,6 +20,9 @@ import { fileURLToPath } from 'node:url';
 import { AgentIpcError } from '../errors.ts';
 import { childExecArgv } from './child-exec-argv.ts';
 import { HAS_PROC_STAT, processStartTime } from './process-start-time.ts';
+import { libraryReadPaths, STREAMS_NEED_NET } from './sandbox-library-needs.ts';
+import { permissionFlags, permissionOption } from './sandbox-permission-flags.ts';
+import { coveringPaths } from './sandbox-read-paths.ts';
 import { NO_START_TIME, registerLine, unregisterLine } from './warden-protocol.ts';
 
 const here = import.meta.url;
@@ -37,11 +40,21 @@ export function wardenCommand(): { file: string; args: string[]; env: NodeJS.Pro
   const script = fileURLToPath(wardenUrl);
   // Built, the warden is one file that imports only Node's own modules: it gets none of
   // the node's Node.js options or variables (NODE_OPTIONS would run the node's preloads
-  // in it), as a sandboxed agent gets none.
-  if (!fromSources) return { file: process.execPath, args: [script, String(process.pid)], env: {} };
+  // in it), as a sandboxed agent gets none. It runs under the permission model, reading
+  // its own files and /proc only: so that a sandboxed agent, which may signal it, cannot
+  // open its inspector with SIGUSR1 (Node.js denies the inspector under the model) and
+  // run code in a process that is not sandboxed.
+  if (!fromSources) return { file: process.execPath, args: [...wardenPermissions(), script, String(process.pid)], env: {} };
   // From the sources (agent-ipc's own tests and examples), it needs the node's loader:
   // it starts the way an unsandboxed process agent's bootstrap does.
   return { file: process.execPath, args: [...childExecArgv(process.execArgv, undefined), script, String(process.pid)], env: process.env };
+}
+
+/** The permission options of the built warden: its own files and /proc (start times). */
+function wardenPermissions(): string[] {
+  if (permissionOption() === undefined) return [];
+  // stdin is a pipe opened as a net.Socket: network use where Node.js restricts it (25+).
+  return permissionFlags({ read: coveringPaths([...libraryReadPaths(wardenUrl), '/proc']), write: [], childProcess: false, worker: false, addons: false, net: STREAMS_NEED_NET });
 }
 
 /** The node's link to its warden. */
