@@ -170,6 +170,8 @@ export class AgentHost implements Agent<unknown> {
   private callingDirect = 0;
   /** The refusal of a handler's promise where the serving thread cannot wait (made once: no closure per call). */
   private readonly cannotWaitParked = (command: string): Error => this.cannotWait(command);
+  /** Serves the agent's blocking call where the node's thread is parked on this agent (a handler's promise is refused). */
+  private readonly dispatchParked = (command: string, payload: unknown): unknown => this.serveBlockingCallNow(command, payload, this.cannotWaitParked);
   private readonly cannotWaitInline = (command: string): Error =>
     this.callingDirect > 0
       ? this.cannotWait(command)
@@ -263,6 +265,16 @@ export class AgentHost implements Agent<unknown> {
             "the node's thread is already parked in a blocking call into this agent, which answers one blocking call at a time",
           ),
         threadStopped: reverse.threadStopped,
+        serveForward: () => this.mailbox?.serveNow(this.dispatchParked) ?? false,
+        blockedOnNode: (command) =>
+          this.mailbox?.serving
+            ? new DeadlockError(
+                name,
+                command,
+                `agent '${name}' is blocked in a blocking call into the node whose handler has not answered yet (it returned a promise), ` +
+                  "and that answer needs the event loop of the very thread that would be parked. Use agent.remote instead of agent.blocking",
+              )
+            : undefined,
       });
     }
     this.exited = new Promise<AgentExit>((resolve) => {

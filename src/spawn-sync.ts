@@ -32,13 +32,17 @@ export type SpawnAgentSyncOptions<Local extends object = object> = SpawnAgentOpt
  * that error is thrown here (class, message, stack) as soon as the agent reports it; an
  * agent that exits first gives `AgentExitedError`, one not ready within
  * `startupTimeoutMs` (default 30 000 ms; 0: no limit) is stopped and gives
- * `StartupTimeoutError`. Only `isolation: 'thread'` (the default): an inline agent is loaded by the very event loop this would block, and
+ * `StartupTimeoutError`. (A thread that dies before Node.js has set it up at all — a heap
+ * cap of a few MB — cannot be seen from a parked thread: it gives `StartupTimeoutError`
+ * at the timeout, and with no limit the call would never return; see
+ * docs/blocking-calls.md.) Only `isolation: 'thread'` (the default): an inline agent is loaded by the very event loop this would block, and
  * a process agent cannot share the memory the caller parks on (both are `TypeError`s).
  */
 export function spawnAgentSync<Remote = unknown, Local extends object = object>(entry: string | URL, options?: SpawnAgentSyncOptions<Local>): Agent<Remote> {
   if (options !== null && typeof options === 'object') {
     const isolation = options.isolation ?? 'thread';
-    if (isolation !== 'thread') {
+    // Another value is not an isolation at all: the options' own check below says so.
+    if (isolation === 'inline' || isolation === 'process') {
       throw new TypeError(
         `[agent-ipc] spawnAgentSync needs option isolation 'thread' (got '${String(isolation)}'): ` +
           (isolation === 'inline'

@@ -83,7 +83,16 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
   }
   if (end >= 0 && end <= limit) return { end, flags };
   // Too big for the area (even grown): a transferred buffer on the side port, no copy on arrival.
-  const bytes = end < 0 ? encodeToNewBuffer(body) : undefined;
+  let bytes: Uint8Array | undefined;
+  if (end < 0) {
+    try {
+      bytes = encodeToNewBuffer(body);
+    } catch (error) {
+      // The area ran out before the encoder reached the part it cannot clone (a function
+      // after 64 KiB of text): the same DataCloneError answer as a value that fits.
+      return { end: area.encode(serializeError(new DataCloneError('the result of the blocking call', { cause: error })), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR };
+    }
+  }
   const size = bytes ? bytes.length : end;
   if (!bytes || size > limit) {
     return { end: area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR };

@@ -37,6 +37,14 @@ import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AR
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
 
+/**
+ * The slice until the agent's bootstrap has set LIFE: a thread that dies in Node.js's own
+ * start-up (at a tiny heap limit) runs for a few tens of ms, and is known to have stopped
+ * only if a look saw it run (see `thread-liveness.ts`). Start-up is short, so the extra
+ * wake-ups are few (~20–50 for a start of 40–100 ms).
+ */
+const START_SLICE_MS = 2;
+
 /** What the caller needs from the agent host around it. */
 export interface NodeCallerOptions {
   /** Largest request body the node may send, and answer it accepts. */
@@ -57,8 +65,20 @@ export interface NodeCallerOptions {
   closedError(): Error;
   /** The error for a blocking call made while another one into this agent is parked. */
   nestedError(command: string): Error;
-  /** True once the agent's thread has stopped (asked between slices; may be always false). */
-  threadStopped(): boolean;
+  /**
+   * True once the agent's thread has stopped (asked between slices; may be always false).
+   * `started`: its LIFE word says it ran; before that, only a thread the probe saw running
+   * counts (see `thread-liveness.ts`).
+   */
+  threadStopped(started: boolean): boolean;
+  /**
+   * Serves, synchronously, a blocking call the agent made into the node through its
+   * forward mailbox before the node parked (the call-back slot was shut then); true if
+   * it served one.
+   */
+  serveForward(): boolean;
+  /** The error for a blocking call into an agent that is itself blocked on a handler of the node that has not answered yet, or `undefined`. */
+  blockedOnNode(command: string): Error | undefined;
 }
 
 /** Makes blocking calls from the node's thread into one thread agent. */
@@ -112,6 +132,9 @@ export class NodeCaller {
    */
   call(command: string, payload: unknown, timeoutMs: number): unknown {
     if (this.active) throw this.options.nestedError(command);
+    // The agent waits in a blocking call of its own for an answer only this thread's event loop can give.
+    const blocked = this.options.blockedOnNode(command);
+    if (blocked) throw blocked;
     const { header } = this;
     const fence = this.options.beforeBlock();
     const current = Atomics.load(header, RSlot.STATE);
@@ -207,16 +230,21 @@ export class NodeCaller {
           this.serveCallback();
           continue;
         }
+        // A blocking call the agent sent through its forward mailbox before this thread
+        // parked (the call-back slot was shut then): the agent is parked in it, and it is
+        // served here or not at all. (One sent in the instant the slot opens is found
+        // within a slice.)
+        if (this.options.serveForward()) continue;
         if (done()) return true;
         if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();
         // The LIFE word each time; the thread probe (which takes a lock) after a silent slice.
         if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) this.throwIfExited();
         // No deadline (the default): no clock read, ~70 ns on these VMs, per wake-up.
-        let sliceMs = SLICE_MS;
+        let sliceMs = Atomics.load(header, RSlot.LIFE) === Life.NOT_STARTED ? START_SLICE_MS : SLICE_MS;
         if (deadline !== Infinity) {
           const now = performance.now();
           if (now >= deadline) return false;
-          sliceMs = Math.min(deadline - now, SLICE_MS);
+          sliceMs = Math.min(deadline - now, sliceMs);
         }
         sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, sliceMs) === 'timed-out';
       }
@@ -232,7 +260,7 @@ export class NodeCaller {
       this.options.drain(); // its last frames may say why (a crash)
       throw this.options.exitedError(Atomics.load(this.header, RSlot.EXIT_CODE));
     }
-    if (life === Life.RUNNING && this.options.threadStopped()) {
+    if (this.options.threadStopped(life === Life.RUNNING)) {
       this.options.drain();
       throw this.options.exitedError(null);
     }

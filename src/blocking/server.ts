@@ -199,6 +199,32 @@ export class MailboxServer {
     }
   };
 
+  /**
+   * Serves the request waiting now, if any, on a thread that cannot run its event loop
+   * before it answers (the node parked in `agent.blocking.x()` on this very agent, whose
+   * own blocking call into the node went out just before): `dispatchNow` answers
+   * synchronously or throws (it refuses a handler's promise). True if it answered one. A
+   * request whose earlier async calls have not been started yet is left for later.
+   */
+  serveNow(dispatchNow: (command: string, payload: unknown) => unknown): boolean {
+    if (this.closed) return false;
+    const word = Atomics.load(this.header, Slot.STATE);
+    if (phaseOf(word) !== Phase.REQUEST) return false;
+    if (this.options.asyncCallsStarted(this.header[Slot.FENCE]!) !== undefined) return false;
+    this.serve(word, dispatchNow);
+    return true;
+  }
+
+  /**
+   * Whether a request of the caller is being served asynchronously (a handler's promise,
+   * or the wait for earlier async calls): the caller is blocked until this thread's event
+   * loop finishes it.
+   */
+  get serving(): boolean {
+    const phase = phaseOf(Atomics.load(this.header, Slot.STATE));
+    return !this.closed && (phase === Phase.SERVING || phase === Phase.CLAIMED);
+  }
+
   /** Whether the agent has a request waiting (read by every server on this thread). */
   readonly requestPending = (): boolean => phaseOf(Atomics.load(this.header, Slot.STATE)) === Phase.REQUEST;
 
@@ -229,8 +255,8 @@ export class MailboxServer {
     return true;
   }
 
-  /** Serves the request in `word`. True if answered synchronously. */
-  private serve(word: number): boolean {
+  /** Serves the request in `word`. True if answered synchronously. `dispatchNow`: see {@link serveNow}. */
+  private serve(word: number, dispatchNow?: (command: string, payload: unknown) => unknown): boolean {
     const seq = seqOf(word);
     const { header } = this;
     const flags = header[Slot.FLAGS]!;
@@ -264,6 +290,18 @@ export class MailboxServer {
       return true;
     }
     const [command, payload] = request as [string, unknown];
+    if (dispatchNow) {
+      // The fence was checked by serveNow.
+      let result: unknown;
+      try {
+        result = dispatchNow(command, payload);
+      } catch (error) {
+        this.answer(seq, error, true);
+        return true;
+      }
+      this.answer(seq, result, false);
+      return true;
+    }
     const started = this.options.asyncCallsStarted(fence);
     if (started) {
       // Async calls sent before this one are still in the port: start them first.

@@ -95,6 +95,9 @@ export interface ReverseMailboxLink {
   callbackPort: MessagePort;
   /** Delivers the frames the agent posted, now (the node's event loop is not running). */
   drain(): void;
-  /** True once the agent's thread has stopped. */
-  threadStopped(): boolean;
+  /**
+   * True once the agent's thread has stopped. `started`: the caller knows it ran (see
+   * `thread-liveness.ts`: without that, only a thread seen running before counts).
+   */
+  threadStopped(started: boolean): boolean;
 }

@@ -1,0 +1,310 @@
+/**
+ * The node's thread blocking on an agent, at its edges: cases that broke it, and a few
+ * that held and were not covered elsewhere. Nothing here asserts on timing.
+ */
+import test from 'ava';
+import type { Worker } from 'node:worker_threads';
+import { AgentExitedError, ConnectionClosedError, DataCloneError, DeadlockError, StartupTimeoutError, TimeoutError, spawnAgent, spawnAgentSync, type Agent, type SpawnAgentSyncOptions } from '../src/index.ts';
+import { threadStoppedProbe } from '../src/isolation/thread-liveness.ts';
+import type ReviewAgent from './fixtures/sync-main-edges/agent.ts';
+import type { ReviewNodeApi } from './fixtures/sync-main-edges/agent.ts';
+
+const fixture = (name: string): URL => new URL(`./fixtures/sync-main-edges/${name}`, import.meta.url);
+
+type Context = { teardown(fn: () => unknown): void };
+
+/** Releases the `hold` handlers still waiting. */
+const holds: Array<(value: string) => void> = [];
+
+function nodeApi(served: string[]): ReviewNodeApi {
+  return {
+    hold(key) {
+      served.push(key);
+      return new Promise((resolve) => holds.push(resolve));
+    },
+    hugeUnclonable: () => ({ text: 'z'.repeat(5 * 1024 * 1024), fn: () => 3 }),
+    hook: (arg) => arg,
+    config(key) {
+      served.push(key);
+      return `cfg:${key}`;
+    },
+    bigUnclonable: () => ({ text: 'y'.repeat(70_000), fn: () => 2 }),
+    slow(ms) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      return '.';
+    },
+  };
+}
+
+function start(t: Context, options: SpawnAgentSyncOptions<ReviewNodeApi> = {}): { agent: Agent<typeof ReviewAgent>; served: string[] } {
+  const served: string[] = [];
+  const agent = spawnAgentSync<typeof ReviewAgent, ReviewNodeApi>(fixture('agent.ts'), { expose: nodeApi(served), startupTimeoutMs: 20_000, ...options });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  return { agent, served };
+}
+
+/** Sleeps the calling thread (the node's event loop does not run meanwhile). */
+function sleepThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// ── answers that cannot be encoded ────────────────────────────────────────────────
+
+test("an agent's answer that cannot be cloned is a DataCloneError, small or larger than the area", (t) => {
+  t.timeout(30_000);
+  const { agent } = start(t, { timeoutMs: 10_000 });
+  t.throws(() => agent.blocking.smallUnclonable(), { instanceOf: DataCloneError });
+  t.throws(() => agent.blocking.bigUnclonable(), { instanceOf: DataCloneError });
+  // The agent lives on.
+  t.is(agent.blocking.add(1, 2), 3);
+});
+
+test("a call-back's answer that cannot be cloned, larger than the area, fails the call-back, not the node's call", (t) => {
+  t.timeout(30_000);
+  const { agent } = start(t, { timeoutMs: 10_000 });
+  t.is(agent.blocking.callbackBigUnclonable(), 'DataCloneError');
+  t.is(agent.blocking.add(1, 2), 3);
+});
+
+// ── a blocking call of the agent already on its way when the node parks ───────────
+
+test("the agent's own blocking call, made just before the node parks on it, is served inside the node's wait", async (t) => {
+  t.timeout(60_000);
+  const { agent, served } = start(t, { timeoutMs: 20_000 });
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  await agent.remote.blockingCallSoon(flag, 'config', 10);
+  Atomics.store(flag, 1, 1);
+  Atomics.notify(flag, 1);
+  // The node's thread stays busy (its event loop does not run) until the agent has made
+  // its blocking call into the node, and a little longer so it is parked in it.
+  Atomics.wait(flag, 0, 0, 10_000);
+  t.is(Atomics.load(flag, 0), 1, 'the agent is in its blocking call');
+  sleepThread(200);
+  // Now the node blocks on the agent, which is itself blocked on the node.
+  t.deepEqual(agent.callBlocking('echo', Uint8Array.of(1, 2), { timeoutMs: 3000 }), Uint8Array.of(1, 2));
+  t.deepEqual(served, ['config']);
+  t.is(Atomics.load(flag, 0), 2, "the agent's own call was answered");
+});
+
+test("a blocking call into an agent that waits for an async handler of the node is a DeadlockError at once, not a timeout", async (t) => {
+  t.timeout(60_000);
+  const { agent, served } = start(t, { timeoutMs: 20_000 });
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  await agent.remote.blockingCallSoon(flag, 'hold', 10);
+  Atomics.store(flag, 1, 1);
+  Atomics.notify(flag, 1);
+  // The agent's blocking call reaches the node's event loop, whose handler returns a promise.
+  while (!served.includes('hold')) await new Promise((resolve) => setTimeout(resolve, 5));
+  try {
+    t.throws(() => agent.callBlocking('echo', Uint8Array.of(1), { timeoutMs: 3000 }), { instanceOf: DeadlockError, message: /blocked in a blocking call into the node/ });
+  } finally {
+    for (const release of holds.splice(0)) release('released');
+  }
+  // Once the handler answers, the agent is free again.
+  while (Atomics.load(flag, 0) < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.is(Atomics.load(flag, 0), 2);
+  t.is(agent.blocking.add(2, 2), 4);
+});
+
+test("a node handler's answer to the agent's blocking call that cannot be cloned, larger than the mailbox can grow, fails that call (the node does not crash)", async (t) => {
+  t.timeout(60_000);
+  const { agent } = start(t, { timeoutMs: 20_000 });
+  t.is(await agent.remote.forwardHugeUnclonable(), 'DataCloneError');
+  t.is(await agent.remote.add(1, 1), 2);
+});
+
+// ── spawnAgentSync: a thread that ends before the bootstrap runs ───────────────────
+
+test('the thread probe: "stopped" is a thread not running now that ran before (LIFE says so, or an earlier look saw it)', (t) => {
+  // loopIdleTime() is -1 both before a worker's thread has an environment and after it
+  // stopped: a fake handle plays the three stages of a thread that dies in Node.js's own
+  // start-up, before agent-ipc's bootstrap could set LIFE.
+  const stages = [-1, -1, 0.5, 2.5, -1];
+  const kHandle = Symbol('kHandle');
+  const fakeWorker = { [kHandle]: { loopIdleTime: () => stages.shift() ?? -1 } } as unknown as Worker;
+  const stopped = threadStoppedProbe(fakeWorker);
+  t.false(stopped(false), 'not started yet');
+  t.false(stopped(false), 'still not started');
+  t.false(stopped(false), 'running');
+  t.false(stopped(false), 'running');
+  t.true(stopped(false), 'seen running, now not: it ended');
+  // With LIFE at RUNNING the caller knows it ran: -1 is "stopped" at the first look.
+  const known = threadStoppedProbe({ [kHandle]: { loopIdleTime: () => -1 } } as unknown as Worker);
+  t.true(known(true));
+  t.false(known(false));
+  // A worker without the handle (a Node.js that moved it): never "stopped"; the timeouts still apply.
+  t.false(threadStoppedProbe({} as unknown as Worker)(true));
+});
+
+test('spawnAgentSync: a thread that dies at its heap limit during start-up ends the call with an error, never an agent', async (t) => {
+  t.timeout(60_000);
+  // spawnAgent sees the worker's 'exit' event.
+  const tiny = { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 };
+  await t.throwsAsync(spawnAgent(fixture('agent.ts'), { resourceLimits: tiny, startupTimeoutMs: 10_000 }), { instanceOf: AgentExitedError, message: /memory limit/ });
+  // Parked, spawnAgentSync sees such a thread end only if it once saw it running (after
+  // Node.js set it up, heap caps of ~4-5 MB); at 1 MB it never runs and the start-up
+  // timeout ends the wait (docs/blocking-calls.md). Either way: an error, never an agent.
+  const error = t.throws(() => spawnAgentSync(fixture('agent.ts'), { resourceLimits: tiny, startupTimeoutMs: 2_000 }));
+  t.true(error instanceof AgentExitedError || error instanceof StartupTimeoutError, String(error));
+});
+
+// ── timeouts around call-backs ─────────────────────────────────────────────────────
+
+test("a timeout during call-backs: the agent's method goes on calling back after the node gave up, and the next call gets its own answer", (t) => {
+  t.timeout(60_000);
+  const { agent } = start(t, { timeoutMs: 20_000 });
+  // Each call-back takes 100 ms on the node; the call gives up after 150 ms, while the
+  // agent's method still has call-backs to make (served from the node's next wait, or its loop).
+  t.throws(() => agent.callBlocking('callbackSlowBytes', Uint8Array.of(10, 6), { timeoutMs: 150 }), { instanceOf: TimeoutError });
+  t.is(agent.blocking.add(20, 22), 42);
+  t.is(agent.blocking.echo('mine'), 'mine');
+  t.deepEqual(agent.callBlocking('callbackSlowBytes', Uint8Array.of(1, 2), { timeoutMs: 20_000 }), new TextEncoder().encode('..'));
+});
+
+// ── call-back handlers that close, nest and throw ──────────────────────────────────
+
+/** Starts the agent with `hook` as the node's handler of that name. */
+function startWithHook(t: Context, hook: (arg: string) => string, options: SpawnAgentSyncOptions<ReviewNodeApi> = {}): Agent<typeof ReviewAgent> {
+  const agent = spawnAgentSync<typeof ReviewAgent, ReviewNodeApi>(fixture('agent.ts'), {
+    expose: { ...nodeApi([]), hook },
+    startupTimeoutMs: 20_000,
+    timeoutMs: 20_000,
+    ...options,
+  });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  return agent;
+}
+
+test('close() from an async call-back served while parked wakes the wait with ConnectionClosedError, and close settles', async (t) => {
+  t.timeout(60_000);
+  let closing: Promise<void> | undefined;
+  const agent: Agent<typeof ReviewAgent> = startWithHook(t, () => {
+    closing = agent.close({ timeoutMs: 2000 });
+    return 'closing';
+  });
+  t.throws(() => agent.blocking.callHookAsync('x'), { instanceOf: ConnectionClosedError });
+  await closing;
+  t.is((await agent.exited).code, 0);
+  t.throws(() => agent.blocking.add(1, 1), { instanceOf: ConnectionClosedError });
+});
+
+test('call-back handlers that throw hostile values: the agent gets a typed error, the node runs none of their code, its call returns', (t) => {
+  t.timeout(60_000);
+  let touched = 0;
+  const hostile: unknown[] = [
+    new Proxy(new Error('proxied'), {
+      get() {
+        touched++;
+        throw new Error('trap');
+      },
+      getPrototypeOf() {
+        touched++;
+        throw new Error('trap');
+      },
+      ownKeys() {
+        touched++;
+        throw new Error('trap');
+      },
+    }),
+    Object.defineProperty(new Error('getter'), 'message', {
+      get() {
+        touched++;
+        throw new Error('getter ran');
+      },
+    }),
+    (() => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    })(),
+    undefined,
+    Symbol('s'),
+  ];
+  let next = 0;
+  const agent = startWithHook(t, () => {
+    throw hostile[next++];
+  });
+  for (let i = 0; i < hostile.length; i++) {
+    t.regex(agent.blocking.callHook('x'), /Error/);
+    t.regex(agent.blocking.callHookAsync('x'), /Error/);
+    next = i + 1;
+  }
+  t.is(touched, 0);
+  t.is(agent.blocking.add(1, 2), 3);
+});
+
+test('nested several levels: node → A → node → B → node; a call into A or B there is a DeadlockError, into a third agent it works', (t) => {
+  t.timeout(60_000);
+  const seen: string[] = [];
+  const tryCall = (name: string, fn: () => unknown): void => {
+    try {
+      seen.push(`${name}=${String(fn())}`);
+    } catch (error) {
+      seen.push(`${name}:${(error as Error).name}`);
+    }
+  };
+  const a = startWithHook(t, (arg) => {
+    // Served while the node is parked on A: a blocking call into B, whose method calls back.
+    return `a(${b.blocking.callHook(arg)})`;
+  });
+  const b: Agent<typeof ReviewAgent> = startWithHook(t, (arg) => {
+    // Served while the node is parked on B, inside A's call-back.
+    tryCall('A', () => a.blocking.add(1, 1));
+    tryCall('B', () => b.blocking.add(1, 1));
+    tryCall('Bbytes', () => b.callBlocking('echo', Uint8Array.of(1)));
+    tryCall('C', () => c.blocking.add(2, 3));
+    return `b(${arg})`;
+  });
+  const c = startWithHook(t, (arg) => arg);
+  t.is(a.blocking.callHook('x'), 'a(b(x))');
+  t.deepEqual(seen, ['A:DeadlockError', 'B:DeadlockError', 'Bbytes:DeadlockError', 'C=5']);
+  // All three are fine afterwards.
+  t.is(a.blocking.add(1, 1) + b.blocking.add(1, 1) + c.blocking.add(1, 1), 6);
+});
+
+test('a call-back handler served while parked may start another agent with spawnAgentSync and use it', (t) => {
+  t.timeout(60_000);
+  const agent = startWithHook(t, (arg) => {
+    const inner = spawnAgentSync<typeof ReviewAgent>(fixture('agent.ts'), { startupTimeoutMs: 20_000, timeoutMs: 20_000 });
+    try {
+      return `${arg}:${inner.blocking.add(40, 2)}`;
+    } finally {
+      void inner.close({ timeoutMs: 1000 });
+    }
+  });
+  t.is(agent.blocking.callHook('k'), 'k:42');
+  t.is(agent.blocking.callHookAsync('k'), 'k:42');
+});
+
+// ── spawnAgentSync's options, inline ───────────────────────────────────────────────
+
+test("spawnAgentSync: an isolation that is not one is refused as such, not explained as a process agent's", (t) => {
+  const error = t.throws(() => spawnAgentSync(fixture('agent.ts'), { isolation: 'threads' as 'thread' }), { instanceOf: TypeError });
+  t.notRegex(error!.message, /process agent/);
+  t.regex(error!.message, /isolation/);
+});
+
+test('inline: a call-back handler that calls agent.blocking again is a DeadlockError; one that closes the agent lets the call return', async (t) => {
+  t.timeout(60_000);
+  let mode: 'reenter' | 'close' = 'reenter';
+  let closing: Promise<void> | undefined;
+  const agent: Agent<typeof ReviewAgent> = await spawnAgent<typeof ReviewAgent, ReviewNodeApi>(fixture('agent.ts'), {
+    isolation: 'inline',
+    expose: {
+      ...nodeApi([]),
+      hook(arg) {
+        if (mode === 'close') {
+          closing = agent.close({ timeoutMs: 1000 });
+          return `closed:${arg}`;
+        }
+        return String(agent.blocking.add(1, 2));
+      },
+    },
+  });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  t.regex(agent.blocking.callHook('x'), /^DeadlockError/);
+  mode = 'close';
+  t.is(agent.blocking.callHook('y'), 'closed:y');
+  await closing;
+  t.throws(() => agent.blocking.add(1, 1), { instanceOf: ConnectionClosedError });
+});
