@@ -51,7 +51,9 @@ export interface SpawnAgentOptions<Local extends object = object> {
    * Node.js as `--max-old-space-size`; the other fields have no process equivalent and
    * are refused). An inline agent shares the node's heap: the limits are checked but do
    * not apply. An agent over its heap cap dies alone: its calls reject with
-   * `AgentExitedError`, the node and other agents carry on.
+   * `AgentExitedError`, the node and other agents carry on. A thread agent's
+   * `maxOldGenerationSizeMb` must be at least 4 and its `stackSizeMb` at least 1: below
+   * those a worker's start can take the whole process down (Node.js's own behaviour).
    */
   resourceLimits?: ResourceLimits;
   /**
@@ -239,6 +241,22 @@ function checkResourceLimits(value: unknown, isolation: Isolation): ResourceLimi
     if (!allowed.includes(key)) throw invalidOption(option, `unset under isolation '${isolation}' (it supports ${allowed.join(', ')})`, limit);
     if (limit === undefined) continue;
     if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) throw invalidOption(option, 'a positive number of MiB', limit);
+    const least = isolation === 'process' ? undefined : THREAD_MINIMUM[key];
+    if (least !== undefined && limit < least.mb) throw invalidOption(option, `at least ${least.mb} MiB for a thread agent: ${least.why}`, limit);
   }
   return value as ResourceLimits;
 }
+
+/**
+ * Thread-agent limits below which the worker does not fail alone: the whole process
+ * goes (measured 2026-12-07 with plain `new Worker`, no agent-ipc). A heap cap of 2 MiB
+ * or less makes Node.js 22, 24 and 26 abort while the worker's heap is deserialised
+ * ("Fatal JavaScript out of memory: GC during deserialization"; 3 MiB and up give the
+ * worker's own ERR_WORKER_OUT_OF_MEMORY, as every cap does on Node.js 20); a stack of
+ * 0.2 MiB or less ends the process in Node.js's own bootstrap on 20 to 26. Inline takes
+ * the same bounds, so that switching isolation stays a change of one option.
+ */
+const THREAD_MINIMUM: Partial<Record<string, { mb: number; why: string }>> = {
+  maxOldGenerationSizeMb: { mb: 4, why: "below that a worker's start can abort the whole process (Node.js 22 and later)" },
+  stackSizeMb: { mb: 1, why: "below that a worker's start can end the whole process" },
+};

@@ -33,8 +33,8 @@ export type SpawnAgentSyncOptions<Local extends object = object> = SpawnAgentOpt
  * agent that exits first gives `AgentExitedError`, one not ready within
  * `startupTimeoutMs` (default 30 000 ms; 0: no limit) is stopped and gives
  * `StartupTimeoutError`. (A thread that dies before Node.js has set it up at all — a heap
- * cap of a few MB — cannot be seen from a parked thread: it gives `StartupTimeoutError`
- * at the timeout, and with no limit the call would never return; see
+ * cap of a few MB — is seen to end through Linux's `/proc`; elsewhere it gives
+ * `StartupTimeoutError` at the timeout, and with no limit the call would not return; see
  * docs/blocking-calls.md.) Only `isolation: 'thread'` (the default): an inline agent is loaded by the very event loop this would block, and
  * a process agent cannot share the memory the caller parks on (both are `TypeError`s).
  */
@@ -51,7 +51,7 @@ export function spawnAgentSync<Remote = unknown, Local extends object = object>(
       );
     }
   }
-  const { host, startupTimeoutMs } = createAgentHost(entry, options);
+  const { host, startupTimeoutMs } = createAgentHost(entry, options, { watchOsThread: true });
   // The promise form of the outcome is not awaited by anyone here.
   host.ready.catch(() => undefined);
   const deadline = startupTimeoutMs > 0 ? performance.now() + startupTimeoutMs : Infinity;

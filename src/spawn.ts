@@ -49,6 +49,12 @@ export interface InternalSpawnOptions {
    * even while an agent is stuck starting).
    */
   signal?: AbortSignal;
+  /**
+   * A thread agent's OS thread is identified at its creation, so that a node parked
+   * waiting for its start (`spawnAgentSync`) sees it end even before Node.js has set it
+   * up (see `thread-liveness.ts`). Costs two listings of `/proc/self/task`.
+   */
+  watchOsThread?: boolean;
 }
 
 /**
@@ -110,7 +116,7 @@ function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: Inte
       launcher = launchInline(init);
       break;
     case 'thread':
-      launcher = launchThread(init, resolved.resourceLimits);
+      launcher = launchThread(init, resolved.resourceLimits, internal.watchOsThread === true);
       break;
     case 'process':
       launcher = launchProcess(init, { maxOldGenerationSizeMb: resolved.resourceLimits?.maxOldGenerationSizeMb, handles: internal.handles, sandbox: resolved.sandbox });

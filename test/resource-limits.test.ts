@@ -58,6 +58,10 @@ test('resourceLimits: TypeErrors that name the limit', async (t) => {
     [{ resourceLimits: { maxOldGenerationSizeMb: '64' } }, /option 'resourceLimits.maxOldGenerationSizeMb' must be a positive number/],
     [{ resourceLimits: { heapMb: 64 } }, /option 'resourceLimits.heapMb' must be one of maxOldGenerationSizeMb/],
     [{ resourceLimits: 5 }, /option 'resourceLimits' must be an object/],
+    // Below these a worker's start can take the whole process down (Node.js's own behaviour).
+    [{ resourceLimits: { maxOldGenerationSizeMb: 2 } }, /option 'resourceLimits.maxOldGenerationSizeMb' must be at least 4 MiB for a thread agent: below that a worker's start can abort the whole process/],
+    [{ isolation: 'inline', resourceLimits: { maxOldGenerationSizeMb: 3.5 } }, /must be at least 4 MiB for a thread agent/],
+    [{ resourceLimits: { stackSizeMb: 0.2 } }, /option 'resourceLimits.stackSizeMb' must be at least 1 MiB for a thread agent/],
   ];
   for (const [options, message] of bad) {
     await t.throwsAsync(spawnAgent(entry, options as never), { instanceOf: TypeError, message }, JSON.stringify(options));

@@ -3,9 +3,11 @@
  * that held and were not covered elsewhere. Nothing here asserts on timing.
  */
 import test from 'ava';
-import type { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { AgentExitedError, ConnectionClosedError, DataCloneError, DeadlockError, StartupTimeoutError, TimeoutError, spawnAgent, spawnAgentSync, type Agent, type SpawnAgentSyncOptions } from '../src/index.ts';
-import { threadStoppedProbe } from '../src/isolation/thread-liveness.ts';
+import { threadStoppedProbe, withNewThread } from '../src/isolation/thread-liveness.ts';
 import type ReviewAgent from './fixtures/sync-main-edges/agent.ts';
 import type { ReviewNodeApi } from './fixtures/sync-main-edges/agent.ts';
 
@@ -136,16 +138,39 @@ test('the thread probe: "stopped" is a thread not running now that ran before (L
   t.false(threadStoppedProbe({} as unknown as Worker)(true));
 });
 
-test('spawnAgentSync: a thread that dies at its heap limit during start-up ends the call with an error, never an agent', async (t) => {
+// Serial, so that no other test of this file starts a thread at the same moment (then
+// the new one could not be told apart: see withNewThread).
+test.serial('spawnAgentSync: a thread that dies at its heap limit before the bootstrap runs gives AgentExitedError at once, as spawnAgent does', async (t) => {
   t.timeout(60_000);
+  // The smallest cap accepted (smaller ones can abort the whole process on Node.js 22+):
+  // the worker dies of it in Node.js's own start-up, before agent-ipc's bootstrap.
+  const small = { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1 };
   // spawnAgent sees the worker's 'exit' event.
-  const tiny = { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 };
-  await t.throwsAsync(spawnAgent(fixture('agent.ts'), { resourceLimits: tiny, startupTimeoutMs: 10_000 }), { instanceOf: AgentExitedError, message: /memory limit/ });
-  // Parked, spawnAgentSync sees such a thread end only if it once saw it running (after
-  // Node.js set it up, heap caps of ~4-5 MB); at 1 MB it never runs and the start-up
-  // timeout ends the wait (docs/blocking-calls.md). Either way: an error, never an agent.
-  const error = t.throws(() => spawnAgentSync(fixture('agent.ts'), { resourceLimits: tiny, startupTimeoutMs: 2_000 }));
-  t.true(error instanceof AgentExitedError || error instanceof StartupTimeoutError, String(error));
+  await t.throwsAsync(spawnAgent(fixture('agent.ts'), { resourceLimits: small, startupTimeoutMs: 10_000 }), { instanceOf: AgentExitedError });
+  // Parked, spawnAgentSync gets no event: it sees the thread run then stop (the worker's
+  // handle), or its OS thread go (Linux). Elsewhere the start-up timeout may end the wait.
+  const error = t.throws(() => spawnAgentSync(fixture('agent.ts'), { resourceLimits: small, startupTimeoutMs: 10_000 }));
+  if (existsSync('/proc/self/task')) t.true(error instanceof AgentExitedError, String(error));
+  else t.true(error instanceof AgentExitedError || error instanceof StartupTimeoutError, String(error));
+});
+
+test.serial('withNewThread: the one thread a call starts is identified, and seen to go', async (t) => {
+  const { value: worker, tid } = withNewThread(() => new Worker('setTimeout(() => {}, 50)', { eval: true }));
+  if (!existsSync('/proc/self/task')) {
+    t.is(tid, undefined);
+  } else {
+    t.truthy(tid);
+    const stopped = threadStoppedProbe(worker, tid);
+    t.false(stopped(false), 'running');
+    await once(worker, 'exit');
+    // The 'exit' event may come before the OS thread has finished ending.
+    for (let i = 0; i < 200 && !stopped(false); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    t.true(stopped(false), 'its OS thread is gone');
+  }
+  // Two threads started at once: which is the worker's cannot be told, so none is named.
+  const pair = withNewThread(() => [new Worker('0', { eval: true }), new Worker('0', { eval: true })]);
+  t.is(pair.tid, undefined);
+  await Promise.all(pair.value.map((w) => once(w, 'exit')));
 });
 
 // ── timeouts around call-backs ─────────────────────────────────────────────────────

@@ -13,24 +13,57 @@
  * `node-caller.ts`). The handle sits behind an internal symbol; if a Node.js version
  * moves it, the probe reports "running" and the node still wakes at the call's timeout
  * or the start-up timeout.
+ *
+ * A thread that dies before Node.js has set it up at all (a heap cap of 3 MB or less on
+ * Node.js 20) is never seen running that way. Where it matters — `spawnAgentSync`, whose
+ * caller cannot get the worker's 'exit' event — the launcher identifies the worker's OS
+ * thread when it creates it (the one new entry of Linux's `/proc/self/task`), and that
+ * entry's disappearance says the thread ended, whatever stage it reached.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 
 interface WorkerHandle {
   loopIdleTime(): number;
 }
 
+/** The threads of this process (Linux), or undefined where `/proc` cannot tell. */
+function threadIds(): Set<string> | undefined {
+  try {
+    return new Set(readdirSync('/proc/self/task'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `create` (which starts one thread: `new Worker`) and returns its result with the
+ * new thread's OS id, or no id if that is not one new entry of `/proc/self/task` (not
+ * Linux, or another thread started at the same moment).
+ */
+export function withNewThread<T>(create: () => T): { value: T; tid: string | undefined } {
+  const before = threadIds();
+  const value = create();
+  const after = threadIds();
+  if (!before || !after) return { value, tid: undefined };
+  const fresh = [...after].filter((id) => !before.has(id));
+  return { value, tid: fresh.length === 1 ? fresh[0] : undefined };
+}
+
 /**
  * A function telling whether `worker`'s thread has stopped. `started`: the caller knows
  * the thread ran; otherwise only a thread seen running by an earlier call counts as
- * stopped when it is not running now.
+ * stopped when it is not running now. `tid`: the worker's OS thread (see
+ * {@link withNewThread}); once it is gone the thread has stopped, whatever else says.
  */
-export function threadStoppedProbe(worker: Worker): (started: boolean) => boolean {
+export function threadStoppedProbe(worker: Worker, tid?: string): (started: boolean) => boolean {
   const symbol = Object.getOwnPropertySymbols(worker).find((s) => s.description === 'kHandle');
   const handle = symbol ? ((worker as unknown as Record<symbol, unknown>)[symbol] as WorkerHandle | null | undefined) : undefined;
-  if (!handle || typeof handle.loopIdleTime !== 'function') return () => false;
+  const gone = tid === undefined ? () => false : () => !existsSync(`/proc/self/task/${tid}`);
+  if (!handle || typeof handle.loopIdleTime !== 'function') return gone;
   let seenRunning = false;
   return (started) => {
+    if (gone()) return true;
     let idle: number;
     try {
       idle = handle.loopIdleTime();

@@ -9,7 +9,7 @@ import type { AgentExit } from '../errors.ts';
 import type { AgentInit } from './control.ts';
 import { setHandlesRef, type AgentLauncher } from './launcher.ts';
 import type { ThreadInit } from './thread-bootstrap.ts';
-import { threadStoppedProbe } from './thread-liveness.ts';
+import { threadStoppedProbe, withNewThread } from './thread-liveness.ts';
 import { DrainablePortTransport } from './thread-port-transport.ts';
 import { workerEntry } from './typescript-loader.ts';
 
@@ -23,8 +23,8 @@ function inheritsInputType(): boolean {
   return process.execArgv.some((option) => option === '--input-type' || option.startsWith('--input-type='));
 }
 
-/** Starts a thread agent. */
-export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | undefined): AgentLauncher {
+/** Starts a thread agent; `watchOsThread`: identify its OS thread (see `threadStoppedProbe`). */
+export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | undefined, watchOsThread = false): AgentLauncher {
   const memory = createMailboxMemory();
   const { port1, port2 } = new MessageChannel();
   // The connection gets a channel of its own: posting on a bare MessagePort skips the
@@ -53,9 +53,9 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
   // as `node --input-type=module -e …`) Node.js 22 and later refuse a worker entry given
   // as a URL ("--input-type can only be used with string input"). A string entry is
   // accepted, so the entry is then imported from one.
-  const worker = inheritsInputType()
-    ? new Worker(`import(${JSON.stringify(start.url.href)});`, { ...workerOptions, eval: true })
-    : new Worker(start.url, workerOptions);
+  const create = (): Worker =>
+    inheritsInputType() ? new Worker(`import(${JSON.stringify(start.url.href)});`, { ...workerOptions, eval: true }) : new Worker(start.url, workerOptions);
+  const { value: worker, tid } = watchOsThread ? withNewThread(create) : { value: create(), tid: undefined };
   const transport = new DrainablePortTransport(calls.port1);
   let crash: Error | undefined;
   let exitListener: ((exit: AgentExit) => void) | undefined;
@@ -88,7 +88,7 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
       sidePort: reverseSide.port1,
       callbackPort: callbackSide.port1,
       drain: () => transport.drain(),
-      threadStopped: threadStoppedProbe(worker),
+      threadStopped: threadStoppedProbe(worker, tid),
     },
     onExit(listener) {
       if (exit) listener(exit);
