@@ -13,9 +13,7 @@
  * choose another seed and more runs, for hunting (see `fromEnvironment`).
  */
 import test from 'ava';
-import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   AbortError,
@@ -365,7 +363,8 @@ test.serial('the stall probe sees the node blocking its own loop, by work or by 
   await turn();
   // Busy for 200 ms of this thread's CPU time (on a loaded machine that takes longer by
   // the clock; the probe leaves the waiting out). The thread's own time where Linux tells
-  // it: the process's would count its other threads too (the probe's sampler, V8's).
+  // it: the process's would count its other threads too (V8's), and a busy gap ended
+  // that way could hold less than the limit of this thread's work.
   const cpu = (): number => {
     try {
       return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[0]) / 1e6;
@@ -381,26 +380,9 @@ test.serial('the stall probe sees the node blocking its own loop, by work or by 
   await turn();
   probe.park(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2 * BLOCKED_LIMIT_MS));
   await turn();
-  // Asleep in a wait with no timeout until another thread lets it go: how the runtime
-  // waits for its own helper threads (a sweeper, a compile job, a thread to join).
-  const word = new Int32Array(new SharedArrayBuffer(8));
-  const helper = new Worker(
-    `const { workerData } = require('node:worker_threads');
-     const word = new Int32Array(workerData);
-     try { Atomics.wait(word, 1, 0, ${2 * BLOCKED_LIMIT_MS}); } finally { Atomics.store(word, 0, 1); Atomics.notify(word, 0); }`,
-    { eval: true, workerData: word.buffer },
-  );
-  await once(helper, 'online');
-  Atomics.wait(word, 0, 0);
-  await once(helper, 'exit');
-  await turn();
   const stalls = probe.stop();
   t.is(stalls.blocked.length, 2, JSON.stringify(stalls));
   t.true(stalls.maxParkedMs >= BLOCKED_LIMIT_MS, 'the parked interval is reported apart');
-  // Where /proc shows the main thread's system call (Linux, x64 and arm64), the untimed wait is the runtime's, not the node's.
-  if (existsSync(`/proc/self/task/${process.pid}/syscall`) && (process.arch === 'x64' || process.arch === 'arm64')) {
-    t.true(stalls.maxRuntimeWaitMs >= BLOCKED_LIMIT_MS, JSON.stringify(stalls));
-  }
 });
 
 for (const isolation of ['inline', 'thread', 'process'] as const) {
@@ -412,7 +394,6 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
     let schedKnown = true;
     let maxOwnMs = 0;
     let maxGcMs = 0;
-    let maxRuntimeWaitMs = 0;
     await explained(fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 24, size: 'medium' }), async (cmds) => {
         const agent = await spawnAgent<typeof ValuesAgent>(valuesAgent, { isolation, expose: nodeSide, timeoutMs: 20_000 });
@@ -434,7 +415,6 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
         schedKnown &&= stalls.schedKnown;
         maxOwnMs = Math.max(maxOwnMs, stalls.maxOwnMs);
         maxGcMs = Math.max(maxGcMs, stalls.maxGcMs);
-        maxRuntimeWaitMs = Math.max(maxRuntimeWaitMs, stalls.maxRuntimeWaitMs);
         if (stalls.blocked.length > 0) throw new Error(`the node's event loop was blocked beyond ${BLOCKED_LIMIT_MS} ms: ${JSON.stringify(stalls.blocked)}`);
         // Every run ends its agent: it has exited, and a process agent's process is gone.
         await agent.exited;
@@ -446,7 +426,7 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
     const summary =
       `${isolation} (seed ${SEED}): ${figures.runs} runs, ${figures.steps} steps, ${figures.calls} calls settled once, ` +
       `${figures.hostile} hostile inputs, ${figures.faults} faults (timeouts, aborts, closes, kills), ${figures.blocking} agent.blocking calls; ` +
-      `event loop: latest tick ${Math.round(maxWallMs)} ms late, of which at most ${Math.round(maxOwnMs)} ms neither waiting for a CPU, in GC nor asleep in the runtime's or the kernel's waits (limit ${BLOCKED_LIMIT_MS} ms; most GC in one gap ${Math.round(maxGcMs)} ms, most such waiting ${Math.round(maxRuntimeWaitMs)} ms), longest deliberate park ${Math.round(maxParkedMs)} ms` +
+      `event loop: latest tick ${Math.round(maxWallMs)} ms late, of which at most ${Math.round(maxOwnMs)} ms neither waiting for a CPU nor in GC (limit ${BLOCKED_LIMIT_MS} ms; most GC in one gap ${Math.round(maxGcMs)} ms), longest deliberate park ${Math.round(maxParkedMs)} ms` +
       (schedKnown ? '' : ' (no schedstat: every late tick counted as blocked)');
     t.log(summary);
     t.true(figures.steps > 0);
