@@ -96,6 +96,18 @@ const MAX_PROPS = 64;
 const RESERVED = new Set(['code', 'cause', 'stack', 'message', 'name', 'remoteStack']);
 
 /**
+ * Keys of the methods every error inherits (`toString`, `valueOf`, `constructor`, …): an
+ * own data property of that name, from the other side, would shadow the method — and
+ * `String(error)`, `` `${error}` `` or `'failed: ' + error` in the receiver's error
+ * handling would throw a TypeError instead.
+ */
+export const INHERITED: ReadonlySet<string> = new Set(
+  // `__proto__` is no method (an own data property of that name stays a key), and an
+  // error's own `message` and `name` are its own.
+  [...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Error.prototype)].filter((key) => !['__proto__', 'message', 'name'].includes(key)),
+);
+
+/**
  * Turns anything thrown into a {@link WireError}, running none of the thrown value's
  * code: only own data properties are read (no getters, no `toString`), a `Proxy` is
  * opaque, the `cause` chain is cut at a loop or after a few links, and every value in
@@ -181,7 +193,7 @@ function rebuild(wire: unknown, where: string, depth: number): Error {
   if (typeof code === 'string') define(error, 'code', code, true);
   const props = ownData(wire, 'props').value;
   for (const key of ownDataKeys(props, MAX_PROPS)) {
-    if (!RESERVED.has(key)) define(error, key, ownData(props, key).value, true);
+    if (!RESERVED.has(key) && !INHERITED.has(key)) define(error, key, ownData(props, key).value, true);
   }
   const cause = ownData(wire, 'cause');
   if (cause.found && depth < MAX_CAUSE_DEPTH) {

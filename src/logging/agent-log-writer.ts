@@ -4,16 +4,37 @@
  * whole lines: pino writes each record as one line), bindings, serializers,
  * redaction, formatters and timestamp — under a child that tags the agent.
  */
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { decodeLogArgs, type LogRecord } from './log-record.ts';
 import { watchLevel } from './level-watch.ts';
 
 /** How many distinct agent-side child loggers one agent keeps a node-side twin for. */
 const MAX_CHILDREN = 64;
 
+/** Bindings strings longer than this get a node-side child for the record, not kept. */
+const MAX_CACHED_CHINDINGS = 4096;
+
+/** `level`, `time` and the keys of the bindings `logger` writes on every record (pino's `,"k":v` rendering). */
+function nodeKeys(logger: Logger): string[] {
+  const keys = ['level', 'time'];
+  const chindings = (logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym];
+  try {
+    if (typeof chindings === 'string' && chindings !== '') keys.push(...Object.keys(JSON.parse(`{${chindings.slice(1)}}`) as object));
+  } catch {
+    // Bindings rendered by a custom stringifier: the level and time keys only.
+  }
+  return keys;
+}
+
 /** Writes one agent's log records through the node's logger. */
 export class AgentLogWriter {
   private readonly tagged: Logger;
+  /**
+   * Keys the node writes itself — `level`, `time`, its logger's bindings (base bindings
+   * such as `pid` and `hostname` included) and the agent's tags — which the agent's
+   * bindings and logged objects may not override.
+   */
+  private readonly tagKeys: readonly string[];
   private readonly children = new Map<string, Logger>();
   private readonly unwatch: () => void;
   private sentLevel: string;
@@ -28,6 +49,7 @@ export class AgentLogWriter {
     onLevel: (level: string) => void,
   ) {
     this.tagged = logger.child(tags);
+    this.tagKeys = nodeKeys(this.tagged);
     this.sentLevel = logger.level;
     this.unwatch = watchLevel(logger, (level) => {
       if (level === this.sentLevel) return;
@@ -45,7 +67,17 @@ export class AgentLogWriter {
     if (label === undefined || !target) return;
     const method = (target as unknown as Record<string, unknown>)[label];
     if (typeof method !== 'function') return;
-    (method as (...args: unknown[]) => void).apply(target, decodeLogArgs(record));
+    const args = decodeLogArgs(record);
+    // pino writes the logged object's keys after the tags: for a JSON reader a duplicate
+    // key wins, so an agent could otherwise sign its records with another agent's name.
+    const object = args[0];
+    if (object !== null && typeof object === 'object' && !(object instanceof Error)) this.untag(object as Record<string, unknown>);
+    (method as (...args: unknown[]) => void).apply(target, args);
+  }
+
+  /** Removes the agent's tag keys from `object` (a fresh copy: see decodeLogArgs). */
+  private untag(object: Record<string, unknown>): void {
+    for (const key of this.tagKeys) if (Object.prototype.hasOwnProperty.call(object, key)) delete object[key];
   }
 
   /** Stops following level changes (the agent has exited). */
@@ -64,8 +96,11 @@ export class AgentLogWriter {
     } catch {
       return undefined;
     }
-    if (this.children.size >= MAX_CHILDREN) this.children.clear();
+    if (bindings === null || typeof bindings !== 'object' || Array.isArray(bindings)) return undefined;
+    this.untag(bindings);
     child = this.tagged.child(bindings);
+    if (chindings.length > MAX_CACHED_CHINDINGS) return child;
+    if (this.children.size >= MAX_CHILDREN) this.children.clear();
     this.children.set(chindings, child);
     return child;
   }
