@@ -157,7 +157,11 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
           new Promise<void>((resolve, reject) => {
             const sent = (error: Error | null): void => (error ? reject(error) : resolve());
             try {
-              child.send(message, socket, sent);
+              // keepOpen: the node keeps its copy of the descriptor until the caller closes it
+              // (once written, the message holds its own reference). Without it Node.js closes
+              // its copy only on the agent's acknowledgement, so an agent that dies or hangs
+              // before acknowledging leaves the peer's connection open in the node for good.
+              child.send(message, socket, { keepOpen: true }, sent);
             } catch (error) {
               reject(error instanceof Error ? error : new Error(String(error)));
             }

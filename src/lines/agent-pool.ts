@@ -11,6 +11,7 @@
  * starts the count over. Every replacement is reported (the server's `agentRestart`
  * event). Meanwhile new connections go to the places whose agent is healthy.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentExitedError } from '../errors.ts';
 import { closedError, namer, type AgentSupply, type SupplyReports } from './agent-supply.ts';
@@ -62,6 +63,8 @@ export class AgentPool implements AgentSupply {
     private readonly reports: SupplyReports,
   ) {
     this.nextName = namer(options.name);
+    // Every agent start in progress listens on it: more than ten at once is normal, not a leak.
+    setMaxListeners(0, this.stopping.signal);
     this.slots = Array.from({ length: size }, () => ({ agent: undefined, starting: undefined, load: 0, failures: 0, readyAt: 0, name: '' }));
   }
 

@@ -31,13 +31,17 @@ export class HandedOverSocket extends LineCarrier {
 
   /**
    * Gives the socket to the agent with `send`. Afterwards the node holds nothing of it:
-   * Node.js closes its copy of the descriptor once the agent acknowledged it.
+   * its copy of the descriptor is closed once the message carrying it was written.
    */
   async handOver(send: (socket: Socket) => Promise<void>): Promise<void> {
     if (this.socket.destroyed) throw new ConnectionClosedError(`the socket of connection ${this.id} closed before it could be handed over`);
     await send(this.socket);
     this.owned = false;
     this.socket.off('error', this.onError);
+    // The message in flight holds the descriptor now: the node's copy is closed at once
+    // (sent with keepOpen), so that if the agent dies before taking it the kernel closes
+    // the connection with the agent's end of the channel.
+    this.socket.destroy();
     this.released();
   }
 

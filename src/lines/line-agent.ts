@@ -57,12 +57,17 @@ export class LineAgent implements AgentConnections {
   private probing = false;
   /** Set when a probe found the agent stuck: the timeout it exceeded. */
   private unresponsiveAfterMs: number | undefined;
+  /** Rejects with the agent's exit: what waits on the agent without a call gives up. */
+  private readonly gone: Promise<never>;
+  private rejectGone!: (error: AgentExitedError) => void;
 
   private constructor(
     name: string,
     private readonly onDeath: (agent: LineAgent, error: AgentExitedError) => void,
   ) {
     this.name = name;
+    this.gone = new Promise<never>((_, reject) => (this.rejectGone = reject));
+    this.gone.catch(() => undefined);
   }
 
   /** Spawns an agent; `onDeath` runs if it exits without being retired. */
@@ -140,7 +145,9 @@ export class LineAgent implements AgentConnections {
   /** Gives connection `id`'s socket to the agent (`handOffSockets`); resolves once sent. */
   handOver(id: number, socket: Socket): Promise<void> {
     const message: SocketMessage = { type: SOCKET_MESSAGE, id };
-    return this.agent.sendHandle(message, socket);
+    // Node.js calls back a handle queued behind one the agent never acknowledged only once
+    // it is acknowledged: never, if the agent died first. Its exit settles the hand-over.
+    return Promise.race([this.agent.sendHandle(message, socket), this.gone]);
   }
 
   /** Closes the agent on purpose (graceful, then forced). Idempotent. */
@@ -188,6 +195,7 @@ export class LineAgent implements AgentConnections {
     this.dead = true;
     const unexpected = this.retiring === undefined;
     const error = this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : new AgentUnresponsiveError(this.name, exit, this.unresponsiveAfterMs);
+    this.rejectGone(error);
     for (const connection of [...this.served.values()]) connection.agentGone(error, unexpected);
     if (unexpected) this.onDeath(this, error);
   }

@@ -3,6 +3,7 @@
  * node and from every other peer. An agent starts when its connection arrives and is
  * closed when that connection is finished.
  */
+import { setMaxListeners } from 'node:events';
 import { closedError, namer, type AgentSupply } from './agent-supply.ts';
 import { LineAgent } from './line-agent.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
@@ -19,6 +20,8 @@ export class PerConnectionAgents implements AgentSupply {
 
   constructor(private readonly options: ResolvedLineServerOptions) {
     this.nextName = namer(options.name);
+    // Every agent start in progress listens on it: more than ten at once is normal, not a leak.
+    setMaxListeners(0, this.stopping.signal);
   }
 
   start(): Promise<void> {
