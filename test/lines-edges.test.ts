@@ -27,6 +27,16 @@ async function bounded<T>(promise: Promise<T>, ms: number): Promise<T | typeof T
   }
 }
 
+/** Each client sends `ECHO i` at once; their answers, in client order. */
+function echoEach(clients: LineClient[]): Promise<unknown[]> {
+  return Promise.all(
+    clients.map(async (client, i) => {
+      client.send(`ECHO ${i}`);
+      return bounded(client.next(), 120_000);
+    }),
+  );
+}
+
 /** Settled outcome of a promise. */
 async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   try {
@@ -334,16 +344,7 @@ for (const [isolation, handOffSockets] of [
     try {
       const { port } = await seen.server.listen(0, '127.0.0.1');
       const clients = await Promise.all(Array.from({ length: 40 }, () => LineClient.connect(port)));
-      const answers = await Promise.all(
-        clients.map(async (client, i) => {
-          client.send(`ECHO ${i}`);
-          return bounded(client.next(), 120_000);
-        }),
-      );
-      t.deepEqual(
-        answers,
-        clients.map((_, i) => String(i)),
-      );
+      t.deepEqual(await echoEach(clients), clients.map((_, i) => String(i)));
       // Half-close: the replies to lines sent before the FIN still arrive.
       const half = clients[0]!;
       half.send('ECHO before-fin');
@@ -452,16 +453,7 @@ test.serial('many connections arriving at once with per-connection agents raise 
   try {
     const { port } = await seen.server.listen(0, '127.0.0.1');
     const clients = await Promise.all(Array.from({ length: 14 }, () => LineClient.connect(port)));
-    const answers = await Promise.all(
-      clients.map(async (client, i) => {
-        client.send(`ECHO ${i}`);
-        return bounded(client.next(), 120_000);
-      }),
-    );
-    t.deepEqual(
-      answers,
-      clients.map((_, i) => String(i)),
-    );
+    t.deepEqual(await echoEach(clients), clients.map((_, i) => String(i)));
     for (const client of clients) client.socket.destroy();
   } finally {
     t.not(await bounded(seen.server.close(), 60_000), TIMED_OUT);
