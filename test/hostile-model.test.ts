@@ -299,7 +299,9 @@ const killMidCall: Step = {
   counts: 'faults',
   applies: (m) => m.isolation !== 'inline' && !m.gone,
   async call(r, m) {
-    const inFlight = settle(() => r.agent.call('sleep', Uint8Array.of(200)));
+    // A call that cannot finish by itself: under load the kill below may come late, and a
+    // sleep's honest answer could beat it (seen once in ~120 runs at a load average of 19).
+    const inFlight = settle(() => r.agent.call('hang', new Uint8Array(0)));
     await new Promise((resolve) => setTimeout(resolve, 5));
     if (m.isolation === 'process') process.kill(r.agent.pid, 'SIGKILL');
     // What a crash of the thread looks like from the node: Worker#terminate (the host has no public way to it).
