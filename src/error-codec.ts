@@ -107,6 +107,11 @@ export const INHERITED: ReadonlySet<string> = new Set(
   [...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Error.prototype)].filter((key) => !['__proto__', 'message', 'name'].includes(key)),
 );
 
+/** Removes `error`'s own keys that would shadow a method every error inherits ({@link INHERITED}), for an error rebuilt by someone else (Node.js's copy of a thread's uncaught error). */
+export function dropShadowingKeys(error: object): void {
+  for (const key of INHERITED) if (Object.hasOwn(error, key)) Reflect.deleteProperty(error, key);
+}
+
 /**
  * Turns anything thrown into a {@link WireError}, running none of the thrown value's
  * code: only own data properties are read (no getters, no `toString`), a `Proxy` is

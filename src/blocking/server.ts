@@ -290,18 +290,8 @@ export class MailboxServer {
       return true;
     }
     const [command, payload] = request as [string, unknown];
-    if (dispatchNow) {
-      // The fence was checked by serveNow.
-      let result: unknown;
-      try {
-        result = dispatchNow(command, payload);
-      } catch (error) {
-        this.answer(seq, error, true);
-        return true;
-      }
-      this.answer(seq, result, false);
-      return true;
-    }
+    // The fence was checked by serveNow.
+    if (dispatchNow) return this.run(seq, command, payload, dispatchNow);
     const started = this.options.asyncCallsStarted(fence);
     if (started) {
       // Async calls sent before this one are still in the port: start them first.
@@ -316,11 +306,11 @@ export class MailboxServer {
     return this.run(seq, command, payload);
   }
 
-  /** Runs the handler; true if it answered synchronously. */
-  private run(seq: number, command: string, payload: unknown): boolean {
+  /** Runs the handler (through `dispatch`); true if it answered synchronously. */
+  private run(seq: number, command: string, payload: unknown, dispatch = this.options.dispatch): boolean {
     let result: unknown;
     try {
-      result = this.options.dispatch(command, payload);
+      result = dispatch(command, payload);
     } catch (error) {
       this.answer(seq, error, true);
       return true;

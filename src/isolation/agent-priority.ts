@@ -15,8 +15,8 @@
  * above the node would defeat the point. A value below the node's own is taken as the
  * node's.
  */
-import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { threadIdsOfThisProcess } from './proc-stat.ts';
 
 /**
  * Lowers the priority of the calling thread (a thread agent) or of the whole process (a
@@ -65,9 +65,5 @@ function lowerListed(priority: number, ids: number[]): boolean {
 }
 
 function processThreads(): number[] {
-  try {
-    return readdirSync('/proc/self/task').map(Number);
-  } catch {
-    return [process.pid];
-  }
+  return threadIdsOfThisProcess() ?? [process.pid];
 }

@@ -1,10 +1,11 @@
 /**
- * A Linux `/proc/.../stat` line read as fields. Field 2, the command name, is in
+ * Linux `/proc` reads of processes and threads, in one place. A `/proc/.../stat` line is
+ * read as fields. Field 2, the command name, is in
  * parentheses and may itself hold spaces and parentheses, so the fields are counted from
  * its last `)`: the one place that knows this, for the warden's start times and the
  * tests' and benchmarks' reads of states, parents, CPU times and nice values.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /**
  * The fields of the stat file at `file` (`/proc/<pid>/stat`, `/proc/self/task/<tid>/stat`,
@@ -20,4 +21,13 @@ export function readProcStat(file: string): string[] | undefined {
     return undefined;
   }
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The ids of this process's threads (Linux `/proc/self/task`), or `undefined` where `/proc` cannot tell. */
+export function threadIdsOfThisProcess(): number[] | undefined {
+  try {
+    return readdirSync('/proc/self/task').map(Number);
+  } catch {
+    return undefined;
+  }
 }

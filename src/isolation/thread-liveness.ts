@@ -20,20 +20,12 @@
  * thread when it creates it (the one new entry of Linux's `/proc/self/task`), and that
  * entry's disappearance says the thread ended, whatever stage it reached.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
+import { threadIdsOfThisProcess } from './proc-stat.ts';
 
 interface WorkerHandle {
   loopIdleTime(): number;
-}
-
-/** The threads of this process (Linux), or undefined where `/proc` cannot tell. */
-function threadIds(): Set<string> | undefined {
-  try {
-    return new Set(readdirSync('/proc/self/task'));
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -41,12 +33,13 @@ function threadIds(): Set<string> | undefined {
  * new thread's OS id, or no id if that is not one new entry of `/proc/self/task` (not
  * Linux, or another thread started at the same moment).
  */
-export function withNewThread<T>(create: () => T): { value: T; tid: string | undefined } {
-  const before = threadIds();
+export function withNewThread<T>(create: () => T): { value: T; tid: number | undefined } {
+  const listed = threadIdsOfThisProcess();
   const value = create();
-  const after = threadIds();
-  if (!before || !after) return { value, tid: undefined };
-  const fresh = [...after].filter((id) => !before.has(id));
+  const after = threadIdsOfThisProcess();
+  if (!listed || !after) return { value, tid: undefined };
+  const before = new Set(listed);
+  const fresh = after.filter((id) => !before.has(id));
   return { value, tid: fresh.length === 1 ? fresh[0] : undefined };
 }
 
@@ -56,7 +49,7 @@ export function withNewThread<T>(create: () => T): { value: T; tid: string | und
  * stopped when it is not running now. `tid`: the worker's OS thread (see
  * {@link withNewThread}); once it is gone the thread has stopped, whatever else says.
  */
-export function threadStoppedProbe(worker: Worker, tid?: string): (started: boolean) => boolean {
+export function threadStoppedProbe(worker: Worker, tid?: number): (started: boolean) => boolean {
   const symbol = Object.getOwnPropertySymbols(worker).find((s) => s.description === 'kHandle');
   const handle = symbol ? ((worker as unknown as Record<symbol, unknown>)[symbol] as WorkerHandle | null | undefined) : undefined;
   const gone = tid === undefined ? () => false : () => !existsSync(`/proc/self/task/${tid}`);

@@ -5,7 +5,7 @@
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { createMailboxMemory } from '../blocking/mailbox.ts';
 import { createReverseMemory } from '../blocking/reverse-mailbox.ts';
-import { INHERITED } from '../error-codec.ts';
+import { dropShadowingKeys } from '../error-codec.ts';
 import type { AgentExit } from '../errors.ts';
 import type { AgentInit } from './control.ts';
 import { setHandlesRef, type AgentLauncher } from './launcher.ts';
@@ -65,7 +65,7 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
   worker.on('error', (error) => {
     // Node's copy of the agent's error keeps its own data; one shadowing an inherited
     // method (`toString: 'x'`) would make String(exit.error) throw in the node.
-    if (error !== null && typeof error === 'object') for (const key of INHERITED) if (Object.hasOwn(error, key)) Reflect.deleteProperty(error, key);
+    if (error !== null && typeof error === 'object') dropShadowingKeys(error);
     crash ??= error;
   });
   worker.once('exit', (code) => {
