@@ -105,6 +105,18 @@ const LOAD: Finding = (r) =>
   'Process agents pay a socket write and read and libuv\'s read path on the node per call on top of the two wake-ups; calm, the node\'s own wake-up from an idle event loop (~67 µs here against ~52 µs for sync-message-port\'s main thread) is most of the gap, and spinning in the agent over a shared page saved only the agent\'s shorter wake-up (~15%; not built). ' +
   'Real code (Sass): its host calls come between the compiler\'s own work, so each is a spaced call; the remaining gap to the direct worker is those calls\' wake-ups where the spin does not reach.';
 
+const SYNC_MAIN: Finding = (r) =>
+  `Pinned to one core, per burst call: agent-ipc ${us(r, 'sync-main', 'burst-pinned', 'agent-ipc')}, synckit ${us(r, 'sync-main', 'burst-pinned', 'synckit')}, make-synchronized ${us(r, 'sync-main', 'burst-pinned', 'make-synchronized')}, sync-message-port ${us(r, 'sync-main', 'burst-pinned', 'sync-message-port')}; calls 2 ms apart: agent-ipc ${us(r, 'sync-main', 'spaced-pinned', 'agent-ipc')}, sync-message-port ${us(r, 'sync-main', 'spaced-pinned', 'sync-message-port')}. ` +
+  "On one core nothing spins, so a call is the main thread's futex sleep and wake-up plus the agent's wake-up on its event loop (`Atomics.waitAsync`: an eventfd and `epoll_pwait` on top of the futex), as in the agent → node direction (the load finding above: a bare ping-pong with one side on its event loop is ~8% below agent-ipc). " +
+  "sync-message-port's worker also answers from its event loop (a MessagePort message), so it is that floor itself: agent-ipc sits within 0–13% of it from run to run (1.02–1.03× in the runs in docs/blocking-calls.md, 0.9× in this one), and synckit 1–20% above agent-ipc. " +
+  "1.2× synckit would need a call below sync-message-port's, i.e. an agent that sleeps in a plain futex between calls (calls 2 ms apart pay the same two wake-ups, so the same few % separate them from sync-message-port); tried in the other direction, an agent waiting on its thread measured 8% slower (docs/blocking-calls.md, \"Tried and not kept\").";
+
+const SYNC_MAIN_PRETTIER: Finding = (r) =>
+  `Per file: direct (prettier on the main thread, no bridge) ${us(r, 'sync-main-prettier', 'prettier-calm', 'direct')}, agent-ipc ${us(r, 'sync-main-prettier', 'prettier-calm', 'agent-ipc')}, synckit ${us(r, 'sync-main-prettier', 'prettier-calm', 'synckit')}, make-synchronized ${us(r, 'sync-main-prettier', 'prettier-calm', 'make-synchronized')} (calm). ` +
+  "Prettier's own work is 2–3 ms a file against two thread wake-ups a call, which every bridge pays: traced with timestamps on both threads, the median wake-ups were 52–76 µs to the agent's method and 58–86 µs back (synckit's 88–96 and 103–107 µs in the same runs), and the mean is set by a tail of calls that wait for a core, most of it the agent's own scavenges that V8 schedules right after a format (prettier's GC, which a direct loop pays inside `format`). " +
+  'So the four contenders stay within a few % of each other, trade places from run to run, and the per-round IQR (±3–10%) is wider than the gap; a bound of ≤ 1.0× is met or missed by that noise, not by the call path (docs/blocking-calls.md, "What it costs" in "The other way"). ' +
+  'Tried: the agent spinning for the next request after an async answer: no gain, since the main thread\'s wake-up after the answer outlasts the spin.';
+
 const FINDINGS: Record<string, Finding> = {
   load: LOAD,
   'pipelined-birpc': PIPELINED,
@@ -124,6 +136,8 @@ const FINDINGS: Record<string, Finding> = {
   'fullnode-four-peers-p99': LOAD,
   'spawn-time': SPAWN_TIME,
   'spawn-rss': SPAWN_RSS,
+  'sync-main': SYNC_MAIN,
+  'sync-main-prettier': SYNC_MAIN_PRETTIER,
 };
 
 /**

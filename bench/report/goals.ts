@@ -3,7 +3,8 @@
  * the suites printed: the report is the one place where every goal sits beside its
  * measured value, and a suite's own target wording may lag behind the issue. The goals
  * of issue 13 follow, one block per load condition: they are the load suites' own
- * targets (bench/load/goals.ts), because each depends on its condition.
+ * targets (bench/load/goals.ts), because each depends on its condition. Issue 16's come
+ * last, as the sync-main suites state them.
  */
 import type { Summary } from '../harness/stats.ts';
 import { fmt } from './markdown.ts';
@@ -184,23 +185,40 @@ const SPECS: GoalSpec[] = [
   },
 ];
 
-/** The load suites' targets, condition by condition; a condition not run adds nothing. */
+/**
+ * A suite's own targets as goals, each with the finding `id` and its goal text behind
+ * `label`; a suite not run adds nothing.
+ */
+function suiteTargets(results: Results, suite: string, id: string, label: string, source: string): GoalResult[] {
+  const f = results.get(suite);
+  return (f?.targets ?? []).map((t) => ({
+    id,
+    goal: `${label}${t.goal}`,
+    measured: t.value === null || t.spread === null ? 'not measured' : times({ median: t.value, q1: t.spread[0], q3: t.spread[1] }),
+    ...(t.value === null ? {} : { median: t.value }),
+    met: t.met,
+    source: `${suite} (${source})`,
+  }));
+}
+
+/** The load suites' targets, condition by condition (their goal text carries the condition's label). */
 function loadGoals(results: Results): GoalResult[] {
-  return LOAD_ORDER.flatMap((k) => {
-    const f = results.get(loadSuiteName(k));
-    return (f?.targets ?? []).map((t) => ({
-      id: 'load',
-      goal: t.goal,
-      measured: t.value === null || t.spread === null ? 'not measured' : times({ median: t.value, q1: t.spread[0], q3: t.spread[1] }),
-      ...(t.value === null ? {} : { median: t.value }),
-      met: t.met,
-      source: `${f!.suite} (per-round ratios, bench/load/goals.ts)`,
-    }));
-  });
+  return LOAD_ORDER.flatMap((k) => suiteTargets(results, loadSuiteName(k), 'load', '', 'per-round ratios, bench/load/goals.ts'));
+}
+
+/**
+ * Issue 16's goals: the main thread blocking on an agent, tiny calls (sync-main) and
+ * prettier's `format` (sync-main-prettier), as the two suites state them.
+ */
+function syncMainGoals(results: Results): GoalResult[] {
+  return [
+    ...suiteTargets(results, 'sync-main', 'sync-main', '(issue 16) ', 'per-round ratios, bench/suites/sync-main.ts'),
+    ...suiteTargets(results, 'sync-main-prettier', 'sync-main-prettier', '(issue 16) ', 'per-round ratios of total time, bench/suites/sync-main-prettier.ts'),
+  ];
 }
 
 export function evaluateGoals(results: Results): GoalResult[] {
-  return [...issue6Goals(results), ...loadGoals(results)];
+  return [...issue6Goals(results), ...loadGoals(results), ...syncMainGoals(results)];
 }
 
 function issue6Goals(results: Results): GoalResult[] {
