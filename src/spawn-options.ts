@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
-import { invalidOption } from './invalid-option.ts';
+import { invalidArgument, invalidOption } from './invalid-option.ts';
 import type { IpcServer } from './rpc.ts';
 import { resolveSandbox, type ResolvedSandbox, type SandboxOptions } from './isolation/sandbox-options.ts';
 import type { Isolation } from './types.ts';
@@ -126,7 +126,7 @@ export interface ResolvedSpawnOptions extends ResolvedAgentOptions {
 
 /** Refuses an option `known` does not list, naming those it does. */
 export function checkKnownOptions(options: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(options)) if (!known.includes(key)) throw new TypeError(`[agent-ipc] unknown option '${key}' (known: ${known.join(', ')})`);
+  for (const key of Object.keys(options)) if (!known.includes(key)) throw invalidArgument(`unknown option '${key}' (known: ${known.join(', ')})`);
 }
 
 /** An agent module given as a path or a `file:` URL, as a `file:` URL; `option` names it in errors. */
@@ -191,7 +191,7 @@ export function resolveAgentOptions(o: Record<string, unknown>): ResolvedAgentOp
     try {
       structuredClone(o.data);
     } catch (error) {
-      throw new TypeError(`[agent-ipc] option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
+      throw invalidArgument(`option 'data' must be structured-cloneable: ${(error as Error).message}`, { cause: error });
     }
   }
   return {

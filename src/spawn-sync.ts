@@ -8,6 +8,7 @@
  */
 import type { Agent } from './agent-host.ts';
 import { StartupTimeoutError } from './errors.ts';
+import { invalidArgument } from './invalid-option.ts';
 import { createAgentHost } from './spawn.ts';
 import type { SpawnAgentOptions } from './spawn-options.ts';
 
@@ -43,8 +44,8 @@ export function spawnAgentSync<Remote = unknown, Local extends object = object>(
     const isolation = options.isolation ?? 'thread';
     // Another value is not an isolation at all: the options' own check below says so.
     if (isolation === 'inline' || isolation === 'process') {
-      throw new TypeError(
-        `[agent-ipc] spawnAgentSync needs option isolation 'thread' (got '${String(isolation)}'): ` +
+      throw invalidArgument(
+        `spawnAgentSync needs option isolation 'thread' (got '${String(isolation)}'): ` +
           (isolation === 'inline'
             ? "an inline agent's module is loaded by the node's own event loop, which spawnAgentSync would be blocking. Use spawnAgent"
             : "a process agent cannot share the memory the calling thread parks on. Use spawnAgent, or isolation 'thread'"),

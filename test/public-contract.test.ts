@@ -1,0 +1,97 @@
+/**
+ * The public API contract, as DESIGN.md, the README and docs/ promise it: every bad
+ * option is a `TypeError` whose message starts `[agent-ipc]`, names the option and
+ * carries a stable `code`; every option object refuses keys it does not know, nested
+ * ones included; a timeout option is one Node's timers can hold; the documented
+ * defaults are the real ones.
+ *
+ * The `test.failing` ones are gaps found in files this review does not own
+ * (`src/agent-host.ts`, `src/connection.ts`, `src/isolation/agent-runtime.ts`): each
+ * documents the broken promise and will start failing — remove its `.failing` then —
+ * once the owner fixes it.
+ */
+import test from 'ava';
+import { spawnAgent, spawnAgentSync } from '../src/index.ts';
+import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
+import { spawnForTest } from './helpers/agents.ts';
+
+const echoAgent = new URL('./fixtures/echo-agent.ts', import.meta.url);
+const testProtocol = new URL('./fixtures/lines/test-protocol.ts', import.meta.url);
+
+/** The code every bad-argument `TypeError` of agent-ipc carries. */
+const INVALID = 'ERR_AGENT_IPC_INVALID_ARGUMENT';
+
+/** What a bad-argument error must look like: a TypeError, prefixed, naming `option`, with the code. */
+function assertBadOption(t: { true(v: boolean, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, error: unknown, option: RegExp, label: string): void {
+  t.true(error instanceof TypeError, `${label}: a TypeError`);
+  const { message, code } = error as TypeError & { code?: unknown };
+  t.true(message.startsWith('[agent-ipc] '), `${label}: prefixed (${message})`);
+  t.true(option.test(message), `${label}: names the option (${message})`);
+  t.is(code, INVALID, `${label}: stable code`);
+}
+
+test('a bad option of spawnAgent, spawnAgentSync or createLineServer is a TypeError with the stable code ERR_AGENT_IPC_INVALID_ARGUMENT', async (t) => {
+  const bad: Array<[Record<string, unknown> | string, RegExp]> = [
+    [{ isolation: 'fiber' }, /option 'isolation'/],
+    [{ timeoutMs: -1 }, /option 'timeoutMs'/],
+    [{ startupTimeoutMs: 'soon' }, /option 'startupTimeoutMs'/],
+    [{ maxMessageBytes: 10 }, /option 'maxMessageBytes'/],
+    [{ maxInFlight: 0 }, /option 'maxInFlight'/],
+    [{ name: '' }, /option 'name'/],
+    [{ expose: 5 }, /option 'expose'/],
+    [{ logger: {} }, /option 'logger'/],
+    [{ resourceLimits: { heap: 5 } }, /option 'resourceLimits\.heap'/],
+    [{ priority: 40 }, /option 'priority'/],
+    [{ sandbox: 'yes' }, /option 'sandbox'/],
+    [{ timeout: 5 }, /unknown option 'timeout'/],
+    [{ data: { f: () => 1 } }, /option 'data'/],
+    ['options', /option 'options'/],
+  ];
+  for (const [options, option] of bad) {
+    const label = JSON.stringify(options);
+    assertBadOption(t, await spawnAgent(echoAgent, options as never).then(() => undefined, (error: unknown) => error), option, `spawnAgent ${label}`);
+    let thrown: unknown;
+    try {
+      spawnAgentSync(echoAgent, options as never).unref();
+    } catch (error) {
+      thrown = error;
+    }
+    assertBadOption(t, thrown, option, `spawnAgentSync ${label}`);
+    let lineError: unknown;
+    try {
+      createLineServer({ agent: testProtocol, ...(options as object) } as LineServerOptions);
+    } catch (error) {
+      lineError = error;
+    }
+    if (typeof options === 'object') assertBadOption(t, lineError, option, `createLineServer ${label}`);
+  }
+  assertBadOption(t, await spawnAgent('').catch((error: unknown) => error), /option 'entry'/, 'spawnAgent entry');
+  let syncIsolation: unknown;
+  try {
+    spawnAgentSync(echoAgent, { isolation: 'process' });
+  } catch (error) {
+    syncIsolation = error;
+  }
+  assertBadOption(t, syncIsolation, /isolation/, "spawnAgentSync isolation 'process'");
+  let lineError: unknown;
+  try {
+    createLineServer({ agent: testProtocol, agents: { pool: 0 } });
+  } catch (error) {
+    lineError = error;
+  }
+  assertBadOption(t, lineError, /option 'agents'/, 'createLineServer agents');
+  const server = createLineServer({ agent: testProtocol, isolation: 'inline' });
+  try {
+    assertBadOption(t, await server.listen(70_000).catch((error: unknown) => error), /option 'port'/, 'listen port');
+  } finally {
+    await server.close();
+  }
+  const agent = await spawnForTest(t, echoAgent, { isolation: 'inline' });
+  let closeError: unknown;
+  try {
+    void agent.close({ timeoutMs: -5 });
+  } catch (error) {
+    closeError = error;
+  }
+  assertBadOption(t, closeError, /option 'timeoutMs'/, 'close timeoutMs');
+});
