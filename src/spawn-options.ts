@@ -27,11 +27,15 @@ export interface SpawnAgentOptions<Local extends object = object> {
   data?: unknown;
   /** Agent log records are written through this logger (see the logging docs). */
   logger?: Logger;
-  /** Default timeout of calls in both directions, in ms. `0` (the default) means none. */
+  /**
+   * Default timeout of calls in both directions, in ms. `0` (the default) means none;
+   * at most 2^31 - 1 (about 24.8 days, the longest a Node.js timer holds).
+   */
   timeoutMs?: number;
   /**
    * How long the agent may take to become ready (its module loaded and its factory
-   * returned, or its promise settled), in ms. Default 30,000; `0` means no limit. An
+   * returned, or its promise settled), in ms. Default 30,000; `0` means no limit; at
+   * most 2^31 - 1 (about 24.8 days, the longest a Node.js timer holds). An
    * agent not ready by then is stopped and `spawnAgent` rejects with
    * `StartupTimeoutError`. (An inline agent cannot be stopped: its module's pending
    * import is abandoned, and its factory will not run.)
@@ -80,7 +84,10 @@ export interface SpawnAgentOptions<Local extends object = object> {
 
 /** Options of `agent.close()`. */
 export interface CloseOptions {
-  /** How long the agent may take to finish in-flight work before it is forced down. Default 5000 ms. */
+  /**
+   * How long the agent may take to finish in-flight work before it is forced down, in
+   * ms. Default 5000; at most 2^31 - 1 (the longest a Node.js timer holds).
+   */
   timeoutMs?: number;
 }
 
@@ -140,9 +147,18 @@ export function resolveEntry(entry: unknown, option: string): string {
   return pathToFileURL(path.resolve(entry)).href;
 }
 
-/** Checks a non-negative finite number option (ms). */
+/**
+ * The longest delay a Node.js timer holds: 2^31 - 1 ms, about 24.8 days. A longer one
+ * is set to 1 ms (with a `TimeoutOverflowWarning`), so a timeout option above it would
+ * fire at once; `0` is the way to ask for none.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Checks a timeout option: a number of ms from 0 to {@link MAX_TIMEOUT_MS}. */
 export function checkMs(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidOption(option, 'a non-negative number of milliseconds', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
+    throw invalidOption(option, `a non-negative number of milliseconds, at most ${MAX_TIMEOUT_MS} (0 for none)`, value);
+  }
   return value;
 }
 

@@ -13,6 +13,7 @@
 import test from 'ava';
 import { spawnAgent, spawnAgentSync } from '../src/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
+import type EchoAgent from './fixtures/echo-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';
 
 const echoAgent = new URL('./fixtures/echo-agent.ts', import.meta.url);
@@ -20,6 +21,9 @@ const testProtocol = new URL('./fixtures/lines/test-protocol.ts', import.meta.ur
 
 /** The code every bad-argument `TypeError` of agent-ipc carries. */
 const INVALID = 'ERR_AGENT_IPC_INVALID_ARGUMENT';
+
+/** Largest delay Node's timers hold (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a bad-argument error must look like: a TypeError, prefixed, naming `option`, with the code. */
 function assertBadOption(t: { true(v: boolean, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, error: unknown, option: RegExp, label: string): void {
@@ -94,4 +98,27 @@ test('a bad option of spawnAgent, spawnAgentSync or createLineServer is a TypeEr
     closeError = error;
   }
   assertBadOption(t, closeError, /option 'timeoutMs'/, 'close timeoutMs');
+});
+
+test('a timeout longer than Node.js timers can hold is refused, not fired after 1 ms', async (t) => {
+  // Before: startupTimeoutMs 2^31 failed every start at once with StartupTimeoutError,
+  // close({ timeoutMs: 2^31 }) forced the agent down at once, and timeoutMs 2^31 re-armed
+  // a 1 ms timer (with a TimeoutOverflowWarning each time) for as long as a call was in flight.
+  for (const option of ['timeoutMs', 'startupTimeoutMs'] as const) {
+    for (const isolation of ['inline', 'thread'] as const) {
+      const error = await spawnAgent(echoAgent, { isolation, [option]: MAX_TIMER_MS + 1 }).then(
+        async (agent) => {
+          await agent.close();
+          return undefined;
+        },
+        (error: unknown) => error,
+      );
+      assertBadOption(t, error, new RegExp(`option '${option}'.*${MAX_TIMER_MS}`), `${isolation} ${option}`);
+    }
+    t.throws(() => createLineServer({ agent: testProtocol, [option]: MAX_TIMER_MS + 1 }), { instanceOf: TypeError, message: new RegExp(`option '${option}'`) });
+  }
+  const agent = await spawnForTest<typeof EchoAgent>(t, echoAgent, { isolation: 'inline', timeoutMs: MAX_TIMER_MS, startupTimeoutMs: MAX_TIMER_MS });
+  t.is(await agent.remote.add(1, 2), 3, 'the largest timer a Node.js timer holds is accepted');
+  t.throws(() => agent.close({ timeoutMs: MAX_TIMER_MS + 1 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
+  await t.throwsAsync(agent.metrics({ timeoutMs: MAX_TIMER_MS + 1 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
 });
