@@ -13,6 +13,7 @@
 import test from 'ava';
 import { spawnAgent, spawnAgentSync } from '../src/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
+import { resolveLineServerOptions } from '../src/lines/line-server-options.ts';
 import type EchoAgent from './fixtures/echo-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';
 
@@ -121,4 +122,12 @@ test('a timeout longer than Node.js timers can hold is refused, not fired after 
   t.is(await agent.remote.add(1, 2), 3, 'the largest timer a Node.js timer holds is accepted');
   t.throws(() => agent.close({ timeoutMs: MAX_TIMER_MS + 1 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
   await t.throwsAsync(agent.metrics({ timeoutMs: MAX_TIMER_MS + 1 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
+});
+
+test("createLineServer refuses a key of 'agents' it does not know, as it does for sandbox and resourceLimits", (t) => {
+  for (const agents of [{ pool: 2, size: 4 }, { pool: 2, restart: false }]) {
+    const error = t.throws(() => createLineServer({ agent: testProtocol, agents: agents as never }), undefined, JSON.stringify(agents));
+    assertBadOption(t, error, /option 'agents\.(size|restart)'/, JSON.stringify(agents));
+  }
+  t.deepEqual(resolveLineServerOptions({ agent: testProtocol, agents: { pool: 2 } }).agents, { pool: 2 });
 });

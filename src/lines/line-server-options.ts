@@ -121,6 +121,8 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   if (agents !== 'per-connection') {
     const pool = agents !== null && typeof agents === 'object' ? (agents as { pool?: unknown }).pool : undefined;
     if (typeof pool !== 'number' || !Number.isSafeInteger(pool) || pool < 1) throw invalidOption('agents', "'per-connection' or { pool: n } with n a positive integer", agents);
+    // As for sandbox and resourceLimits: a misspelt or imagined field is refused, not ignored.
+    for (const key of Object.keys(agents)) if (key !== 'pool') throw invalidOption(`agents.${key}`, 'unset ({ pool: n } has no other field)', (agents as Record<string, unknown>)[key]);
   }
   const delimiter = o.delimiter ?? '\r\n';
   if (typeof delimiter !== 'string' || delimiter.length === 0) throw invalidOption('delimiter', 'a non-empty string', delimiter);
