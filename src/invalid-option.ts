@@ -23,7 +23,15 @@ export function invalidArgument(message: string, options?: ErrorOptions): TypeEr
  * what it got (without printing the value of an object, which may be large or hostile).
  */
 export function invalidOption(option: string, expected: string, got: unknown): TypeError {
-  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : 'an object') : String(got);
+  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : isArray(got) ? 'an array' : 'an object') : String(got);
   return invalidArgument(`option '${option}' must be ${expected}, got ${shown}`);
 }
 
+/** `Array.isArray`, false where it throws (a revoked proxy). */
+function isArray(value: object): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
+}

@@ -167,7 +167,7 @@ const SPAWN_OPTIONS: readonly string[] = [...AGENT_OPTIONS, 'expose', 'name'];
 /** Validates `spawnAgent` options. */
 export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
   checkKnownOptions(o, SPAWN_OPTIONS);
   if (o.expose !== undefined && (o.expose === null || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {

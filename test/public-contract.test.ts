@@ -131,3 +131,16 @@ test("createLineServer refuses a key of 'agents' it does not know, as it does fo
   }
   t.deepEqual(resolveLineServerOptions({ agent: testProtocol, agents: { pool: 2 } }).agents, { pool: 2 });
 });
+
+test('options given as an array are refused, and the message says it is an array', async (t) => {
+  const error = await spawnAgent(echoAgent, [] as never).then(
+    async (agent) => {
+      await agent.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  assertBadOption(t, error, /option 'options' must be an object, got an array/, 'spawnAgent []');
+  t.throws(() => spawnAgentSync(echoAgent, [] as never), { instanceOf: TypeError, message: /option 'options' must be an object, got an array/ });
+  t.throws(() => createLineServer([] as never), { instanceOf: TypeError, message: /option 'options' must be an object, got an array/ });
+});

@@ -111,7 +111,7 @@ function exposedHandlers(expose: unknown): HandlerTable {
 
 /** Validates `createLineServer` options. */
 export function resolveLineServerOptions(options: unknown): ResolvedLineServerOptions {
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
   checkKnownOptions(o, KNOWN);
   // The agent options: the same checks and messages as spawnAgent's.
