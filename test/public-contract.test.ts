@@ -11,9 +11,10 @@
  * once the owner fixes it.
  */
 import test from 'ava';
-import { spawnAgent, spawnAgentSync } from '../src/index.ts';
+import { spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { resolveLineServerOptions } from '../src/lines/line-server-options.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS, resolveSpawnOptions } from '../src/spawn-options.ts';
 import type EchoAgent from './fixtures/echo-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';
 
@@ -143,4 +144,95 @@ test('options given as an array are refused, and the message says it is an array
   assertBadOption(t, error, /option 'options' must be an object, got an array/, 'spawnAgent []');
   t.throws(() => spawnAgentSync(echoAgent, [] as never), { instanceOf: TypeError, message: /option 'options' must be an object, got an array/ });
   t.throws(() => createLineServer([] as never), { instanceOf: TypeError, message: /option 'options' must be an object, got an array/ });
+});
+
+test('the documented defaults are the real defaults', (t) => {
+  // DESIGN.md, README, docs/call-model.md, SpawnAgentOptions' TSDoc.
+  const spawn = resolveSpawnOptions(undefined);
+  t.is(spawn.isolation, 'thread');
+  t.is(spawn.timeoutMs, 0);
+  t.is(spawn.startupTimeoutMs, 30_000);
+  t.is(spawn.maxMessageBytes, 64 * 1024 * 1024);
+  t.is(spawn.maxInFlight, 65_536);
+  t.is(spawn.sandbox, undefined);
+  t.is(spawn.priority, undefined);
+  t.is(DEFAULT_CLOSE_TIMEOUT_MS, 5000);
+  // docs/line-server.md's table.
+  const lines = resolveLineServerOptions({ agent: testProtocol });
+  t.is(lines.isolation, 'thread');
+  t.is(lines.agents, 'per-connection');
+  t.is(lines.delimiter, '\r\n');
+  t.is(lines.maxLineLength, 65_536);
+  t.is(lines.highWaterMark, 256);
+  t.is(lines.name, 'line-agent');
+  t.false(lines.handOffSockets);
+  t.is(lines.timeoutMs, 0);
+  t.is(lines.startupTimeoutMs, 30_000);
+  t.is(lines.maxMessageBytes, spawn.maxMessageBytes);
+  t.is(lines.maxInFlight, spawn.maxInFlight);
+});
+
+test('an agent started without a name is named agent-<n>', async (t) => {
+  const agent = await spawnForTest(t, echoAgent, { isolation: 'inline' });
+  t.regex(agent.name, /^agent-\d+$/);
+});
+
+// ---- Gaps in files owned by others: reported, documented here as failing tests. ----
+
+/** The error `body` throws or its promise rejects with; `undefined` if neither. */
+async function failureOf(body: () => unknown): Promise<unknown> {
+  try {
+    await body();
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+test.failing('agent.call() validates its options as agent.callBlocking() does (src/connection.ts, src/agent-host.ts)', async (t) => {
+  const agent: Agent<typeof EchoAgent> = await spawnForTest(t, echoAgent, { isolation: 'inline' });
+  // Today each of these runs the call with no timeout at all.
+  for (const options of [{ timeoutMs: -1 }, { timeoutMs: '5' }, { timeoutMs: Number.NaN }, { timeout: 5 }]) {
+    const error = await failureOf(() => agent.call('reverse', new Uint8Array([1, 2]), options as never));
+    assertBadOption(t, error, /timeout/, JSON.stringify(options));
+  }
+});
+
+test.failing('agent.call() with a command that is not a string is a TypeError at the call site, and the agent lives on (src/agent-host.ts)', async (t) => {
+  const agent: Agent<typeof EchoAgent> = await spawnForTest(t, echoAgent, { isolation: 'thread' });
+  // Today the agent reads a malformed frame, gives up its connection and exits: the call
+  // rejects with AgentExitedError and the agent is gone.
+  const error = await failureOf(() => agent.call(5 as never, new Uint8Array(1)));
+  assertBadOption(t, error, /command/, 'call(5)');
+  t.is(await agent.remote.add(1, 2), 3);
+});
+
+test.failing("agent.close() rejects (does not throw) on bad options, and refuses keys it does not know (src/agent-host.ts)", async (t) => {
+  const agent = await spawnForTest(t, echoAgent, { isolation: 'inline' });
+  let result: unknown;
+  t.notThrows(() => {
+    result = agent.close(null as never);
+  }, 'a promise-returning method rejects');
+  assertBadOption(t, await failureOf(() => result), /options/, 'close(null)');
+  assertBadOption(t, await failureOf(() => agent.close({ timeout: 10 } as never)), /unknown option 'timeout'/, 'close({ timeout })');
+});
+
+test.failing('agent.metrics() and agent.callBlocking() refuse option keys they do not know (src/agent-host.ts)', async (t) => {
+  const agent = await spawnForTest(t, echoAgent, { isolation: 'inline' });
+  assertBadOption(t, await failureOf(() => agent.metrics({ timeout: 10 } as never)), /unknown option 'timeout'/, 'metrics({ timeout })');
+  assertBadOption(t, await failureOf(() => agent.callBlocking('reverse', new Uint8Array(1), { timeout: 10 } as never)), /unknown option 'timeout'/, 'callBlocking({ timeout })');
+});
+
+test.failing("main.callBlocking()'s timeoutMs is checked in the agent as agent.callBlocking()'s is in the node (src/isolation/agent-runtime.ts)", async (t) => {
+  const slow = async (): Promise<Uint8Array> => {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return new Uint8Array([1]);
+  };
+  const agent = await spawnForTest<typeof EchoAgent>(t, echoAgent, { isolation: 'thread', expose: { slow } });
+  // Today -1, '5' and NaN each mean "no timeout": the call answers { ok }.
+  for (const timeoutMs of [-1, '5', Number.NaN]) {
+    const outcome = (await agent.remote.blockingWithTimeout('slow', timeoutMs as number)) as { error?: string; message?: string };
+    t.is(outcome.error, 'TypeError', String(timeoutMs));
+    t.regex(outcome.message ?? '', /option 'timeoutMs'/, String(timeoutMs));
+  }
 });
