@@ -10,7 +10,10 @@
  * documents the broken promise and will start failing — remove its `.failing` then —
  * once the owner fixes it.
  */
+import { readFile } from 'node:fs/promises';
 import test from 'ava';
+import * as errors from '../src/errors.ts';
+import type { AgentExit } from '../src/errors.ts';
 import { spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { resolveLineServerOptions } from '../src/lines/line-server-options.ts';
@@ -234,5 +237,17 @@ test.failing("main.callBlocking()'s timeoutMs is checked in the agent as agent.c
     const outcome = (await agent.remote.blockingWithTimeout('slow', timeoutMs as number)) as { error?: string; message?: string };
     t.is(outcome.error, 'TypeError', String(timeoutMs));
     t.regex(outcome.message ?? '', /option 'timeoutMs'/, String(timeoutMs));
+  }
+});
+
+test("docs/call-model.md's table of errors lists every error class the entry points export, with its code", async (t) => {
+  const table = await readFile(new URL('../docs/call-model.md', import.meta.url), 'utf8');
+  const documented = new Map([...table.matchAll(/^\| `(\w+Error)` \| `(ERR_AGENT_IPC_\w+)` \|/gm)].map((m) => [m[1]!, m[2]!]));
+  const exit: AgentExit = { code: 1, signal: null };
+  for (const [name, value] of Object.entries(errors)) {
+    if (typeof value !== 'function' || !(value.prototype instanceof errors.AgentIpcError)) continue;
+    // Every constructor takes a string first; the rest only shape the message.
+    const error = new (value as unknown as new (what: string, exit: AgentExit, n: number) => errors.AgentIpcError)('x', exit, 1);
+    t.is(documented.get(name), error.code, `${name} (${error.code})`);
   }
 });
