@@ -11,7 +11,10 @@
  * once the owner fixes it.
  */
 import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import ts from 'typescript';
 import * as errors from '../src/errors.ts';
 import type { AgentExit } from '../src/errors.ts';
 import { spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
@@ -23,6 +26,7 @@ import { spawnForTest } from './helpers/agents.ts';
 
 const echoAgent = new URL('./fixtures/echo-agent.ts', import.meta.url);
 const testProtocol = new URL('./fixtures/lines/test-protocol.ts', import.meta.url);
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** The code every bad-argument `TypeError` of agent-ipc carries. */
 const INVALID = 'ERR_AGENT_IPC_INVALID_ARGUMENT';
@@ -249,5 +253,44 @@ test("docs/call-model.md's table of errors lists every error class the entry poi
     // Every constructor takes a string first; the rest only shape the message.
     const error = new (value as unknown as new (what: string, exit: AgentExit, n: number) => errors.AgentIpcError)('x', exit, 1);
     t.is(documented.get(name), error.code, `${name} (${error.code})`);
+  }
+});
+
+/** The declaration files of every entry point of package.json's `exports`, for `condition`. */
+function entryDeclarations(condition: 'import' | 'require'): Array<[string, string]> {
+  const manifest = JSON.parse(ts.sys.readFile(path.join(root, 'package.json'))!) as { exports: Record<string, string | Record<string, { types: string }>> };
+  return Object.entries(manifest.exports)
+    .filter(([subpath]) => subpath !== './package.json')
+    .map(([subpath, conditions]) => ['agent-ipc' + subpath.slice(1), path.join(root, (conditions as Record<string, { types: string }>)[condition]!.types)]);
+}
+
+test('the emitted declarations (dist/*.d.ts, *.d.cts; build first) have no `any`, and every export of every entry point has TSDoc', (t) => {
+  for (const condition of ['import', 'require'] as const) {
+    const entries = entryDeclarations(condition);
+    const program = ts.createProgram(
+      entries.map(([, file]) => file),
+      { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true },
+    );
+    const inPackage = program.getSourceFiles().filter((file) => file.fileName.startsWith(path.join(root, 'dist')));
+    t.true(inPackage.length >= entries.length, condition);
+    for (const file of inPackage) {
+      const visit = (node: ts.Node): void => {
+        if (node.kind === ts.SyntaxKind.AnyKeyword) {
+          const { line } = file.getLineAndCharacterOfPosition(node.getStart(file));
+          t.fail(`${path.basename(file.fileName)}:${line + 1}: any`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(file);
+    }
+    const checker = program.getTypeChecker();
+    for (const [entry, file] of entries) {
+      const exported = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)!)!);
+      t.true(exported.length > 0, entry);
+      for (const symbol of exported) {
+        const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+        t.not(ts.displayPartsToString(target.getDocumentationComment(checker)).trim(), '', `${condition} ${entry}: ${symbol.name} has no TSDoc`);
+      }
+    }
   }
 });
