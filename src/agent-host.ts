@@ -27,7 +27,8 @@ import { Control } from './isolation/control.ts';
 import type { AgentLauncher, BlockingService } from './isolation/launcher.ts';
 import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
-import { DEFAULT_CLOSE_TIMEOUT_MS, checkMs, type CloseOptions } from './spawn-options.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS, type CloseOptions } from './spawn-options.ts';
+import { checkBlockingCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument } from './invalid-option.ts';
 import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
 import type { CallOutcome } from './observability/call-observer.ts';
 import { exitChannel, spawnChannel } from './observability/channels.ts';
@@ -323,9 +324,9 @@ export class AgentHost implements Agent<unknown> {
     return this.connection.call(command, payload, options);
   }
 
-  async metrics(options: MetricsOptions = {}): Promise<AgentMetrics> {
-    if (options === null || typeof options !== 'object') throw new TypeError('[agent-ipc] metrics options must be an object');
-    const waitMs = options.timeoutMs === undefined ? 1000 : checkMs('timeoutMs', options.timeoutMs);
+  async metrics(options?: MetricsOptions): Promise<AgentMetrics> {
+    const checked = checkOptionsObject(options, ['timeoutMs']);
+    const waitMs = checked?.timeoutMs === undefined ? 1000 : checkMs('timeoutMs', checked.timeoutMs);
     if (!this.connection.closed) {
       await new Promise<void>((resolve) => {
         const waiters = this.runtimeWaiters;
@@ -354,9 +355,9 @@ export class AgentHost implements Agent<unknown> {
   }
 
   callBlocking(command: string, payload: Uint8Array = new Uint8Array(0), options?: BlockingCallOptions): Uint8Array {
-    if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] callBlocking('${command}') payload must be a Uint8Array`);
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('[agent-ipc] callBlocking options must be an object');
-    const timeoutMs = options?.timeoutMs === undefined ? this.defaultTimeoutMs : checkMs('timeoutMs', options.timeoutMs);
+    checkCommand(command);
+    if (!(payload instanceof Uint8Array)) throw invalidArgument(`callBlocking('${command}') payload must be a Uint8Array`);
+    const timeoutMs = checkBlockingCallOptions(options) ?? this.defaultTimeoutMs;
     const answer = this.invokeBlocking(command, payload, timeoutMs);
     if (answer === undefined || answer === null) return new Uint8Array(0);
     if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);
@@ -379,9 +380,15 @@ export class AgentHost implements Agent<unknown> {
     return this.startupState === 'failed' ? this.startupError : undefined;
   }
 
-  close(options: CloseOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') throw new TypeError('[agent-ipc] close options must be an object');
-    const graceMs = options.timeoutMs === undefined ? DEFAULT_CLOSE_TIMEOUT_MS : checkMs('timeoutMs', options.timeoutMs);
+  close(options?: CloseOptions): Promise<void> {
+    let graceMs: number;
+    try {
+      const checked = checkOptionsObject(options, ['timeoutMs']);
+      graceMs = checked?.timeoutMs === undefined ? DEFAULT_CLOSE_TIMEOUT_MS : checkMs('timeoutMs', checked.timeoutMs);
+    } catch (error) {
+      // A promise-returning method reports a bad argument by rejecting, like the others.
+      return Promise.reject(error);
+    }
     this.closing ??= (async () => {
       // A blocked agent wakes with an error now rather than after the grace period: a
       // thread agent's mailbox closes, a process agent reads CLOSE on its blocking socket.

@@ -17,6 +17,7 @@ import {
   TooManyCallsError,
   UnknownMethodError,
 } from './errors.ts';
+import { checkCallOptions, checkCommand, invalidArgument } from './invalid-option.ts';
 import { Outbox } from './outbox.ts';
 import { payloadBytes } from './payload-size.ts';
 import { PendingTable } from './pending-table.ts';
@@ -47,9 +48,16 @@ export interface HandlerTable {
   get(command: string): Handler | undefined;
 }
 
-/** Per-call options of the byte layer and the typed layer. */
+/**
+ * Per-call options of the byte layer and the typed layer. Checked at the call: other
+ * keys, a bad `timeoutMs` or a `signal` that is not an `AbortSignal` reject it with a
+ * `TypeError` (code `ERR_AGENT_IPC_INVALID_ARGUMENT`) before anything is sent.
+ */
 export interface CallOptions {
-  /** Rejects with `TimeoutError` after this many ms (`0` = no timeout). Overrides the connection's default. */
+  /**
+   * Rejects with `TimeoutError` after this many ms (`0` = no timeout; at most 2^31 - 1).
+   * Overrides the connection's default.
+   */
   timeoutMs?: number;
   /** Aborting it rejects the call with `AbortError` and tells the other side to stop. */
   signal?: AbortSignal;
@@ -224,7 +232,7 @@ export class IpcConnection {
   /** The byte layer: sends `payload` to `command` and resolves with the bytes it answers. */
   call(command: string, payload: Uint8Array = new Uint8Array(0), options?: CallOptions): Promise<Uint8Array> {
     if (!(payload instanceof Uint8Array)) {
-      return Promise.reject(new TypeError(`[agent-ipc] call('${command}') payload must be a Uint8Array`));
+      return Promise.reject(invalidArgument(`call('${String(command)}') payload must be a Uint8Array`));
     }
     return this.start(command, payload, Expect.Bytes, options) as Promise<Uint8Array>;
   }
@@ -335,6 +343,17 @@ export class IpcConnection {
 
   private start(command: string, payload: unknown, expect: Expect, options: CallOptions | undefined): Promise<unknown> {
     if (this.closeReason) return Promise.reject(this.closeReason);
+    // The caller's mistakes are refused before the call exists: a command that is not a
+    // string would reach the other side as a malformed frame (a protocol break that ends
+    // the connection), and a bad signal would throw only once the call is pending.
+    if (typeof command !== 'string' || options !== undefined) {
+      try {
+        checkCommand(command);
+        checkCallOptions(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(command, { cause: signal.reason }));
     if (this.pending.size >= this.maxInFlight) return Promise.reject(new TooManyCallsError('outgoing', this.maxInFlight));

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_IN_FLIGHT } from './connection.ts';
-import { invalidArgument, invalidOption } from './invalid-option.ts';
+import { checkKnownOptions, checkMs, invalidArgument, invalidOption } from './invalid-option.ts';
 import type { IpcServer } from './rpc.ts';
 import { resolveSandbox, type ResolvedSandbox, type SandboxOptions } from './isolation/sandbox-options.ts';
 import type { Isolation } from './types.ts';
@@ -131,11 +131,6 @@ export interface ResolvedSpawnOptions extends ResolvedAgentOptions {
   name: string | undefined;
 }
 
-/** Refuses an option `known` does not list, naming those it does. */
-export function checkKnownOptions(options: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(options)) if (!known.includes(key)) throw invalidArgument(`unknown option '${key}' (known: ${known.join(', ')})`);
-}
-
 /** An agent module given as a path or a `file:` URL, as a `file:` URL; `option` names it in errors. */
 export function resolveEntry(entry: unknown, option: string): string {
   if (entry instanceof URL) {
@@ -145,21 +140,6 @@ export function resolveEntry(entry: unknown, option: string): string {
   if (typeof entry !== 'string' || entry.length === 0) throw invalidOption(option, 'a file path or a file: URL', entry);
   if (entry.startsWith('file:')) return entry;
   return pathToFileURL(path.resolve(entry)).href;
-}
-
-/**
- * The longest delay a Node.js timer holds: 2^31 - 1 ms, about 24.8 days. A longer one
- * is set to 1 ms (with a `TimeoutOverflowWarning`), so a timeout option above it would
- * fire at once; `0` is the way to ask for none.
- */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-/** Checks a timeout option: a number of ms from 0 to {@link MAX_TIMEOUT_MS}. */
-export function checkMs(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
-    throw invalidOption(option, `a non-negative number of milliseconds, at most ${MAX_TIMEOUT_MS} (0 for none)`, value);
-  }
-  return value;
 }
 
 const SPAWN_OPTIONS: readonly string[] = [...AGENT_OPTIONS, 'expose', 'name'];

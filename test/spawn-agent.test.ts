@@ -243,7 +243,7 @@ test('option validation: TypeErrors that name the option', async (t) => {
   await t.throwsAsync(spawnAgent(new URL('https://example.com/agent.js')), { instanceOf: TypeError, message: /option 'entry'/ });
   await t.throwsAsync(spawnAgent(''), { instanceOf: TypeError, message: /option 'entry'/ });
   const agent = await spawnAgent(echoAgent);
-  t.throws(() => agent.close({ timeoutMs: -5 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
+  await t.throwsAsync(agent.close({ timeoutMs: -5 }), { instanceOf: TypeError, message: /option 'timeoutMs'/ });
   await agent.close();
 });
 

@@ -9,6 +9,7 @@ import { findDefinition } from '../definition.ts';
 import { lowerPriority } from './agent-priority.ts';
 import { serializeError } from '../error-codec.ts';
 import { ConnectionClosedError, ProtocolError } from '../errors.ts';
+import { checkBlockingCallOptions, checkCommand, invalidArgument } from '../invalid-option.ts';
 import { methodProxy, methodTable } from '../rpc.ts';
 import { createAgentLogger, silentLogger } from '../logging/agent-logger.ts';
 import type { Transport } from '../transports/transport.ts';
@@ -106,9 +107,11 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       return connection.call(command, payload, options);
     },
     callBlocking(command, payload = new Uint8Array(0), options) {
-      if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] callBlocking('${command}') payload must be a Uint8Array`);
+      checkCommand(command);
+      if (!(payload instanceof Uint8Array)) throw invalidArgument(`callBlocking('${command}') payload must be a Uint8Array`);
+      const timeoutMs = checkBlockingCallOptions(options);
       serving.beforeCall();
-      const answer = blocking.call(command, payload, options?.timeoutMs);
+      const answer = blocking.call(command, payload, timeoutMs);
       if (answer === undefined || answer === null) return new Uint8Array(0);
       if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);
       return answer;

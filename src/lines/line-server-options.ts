@@ -7,7 +7,8 @@ import { invalidOption } from '../invalid-option.ts';
 import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
-import { AGENT_OPTIONS, checkKnownOptions, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
+import { checkKnownOptions } from '../invalid-option.ts';
+import { AGENT_OPTIONS, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
 import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
