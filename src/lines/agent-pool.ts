@@ -111,6 +111,11 @@ export class AgentPool implements AgentSupply {
   private fill(slot: PoolSlot, delayMs = 0): Promise<LineAgent> {
     if (slot.agent?.alive) return Promise.resolve(slot.agent);
     if (this.closing) return Promise.reject(closedError());
+    // The slot's agent was found stuck and is being stopped: its exit is what starts the
+    // replacement, through `replace` (reported, counted, after the back-off). A connection
+    // arriving meanwhile waits for that start; were it to start the replacement itself, the
+    // exit would find the slot taken and go unreported and uncounted (and skip the back-off).
+    if (slot.agent?.stopping) return slot.agent.exitHandled.then(() => this.fill(slot));
     slot.starting ??= this.startAgent(slot, delayMs).then(
       (agent) => {
         slot.starting = undefined;

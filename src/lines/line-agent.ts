@@ -60,6 +60,11 @@ export class LineAgent implements AgentConnections {
   /** Rejects with the agent's exit: what waits on the agent without a call gives up. */
   private readonly gone: Promise<never>;
   private rejectGone!: (error: AgentExitedError) => void;
+  /**
+   * Resolves once the agent has exited and its exit was handled: its connections were
+   * told and, had it exited unasked, `onDeath` ran.
+   */
+  readonly exitHandled: Promise<void>;
 
   private constructor(
     name: string,
@@ -67,7 +72,8 @@ export class LineAgent implements AgentConnections {
   ) {
     this.name = name;
     this.gone = new Promise<never>((_, reject) => (this.rejectGone = reject));
-    this.gone.catch(() => undefined);
+    // Settled by exitedWith before it tells anyone; its reactions run after it returned.
+    this.exitHandled = this.gone.catch(() => undefined);
   }
 
   /** Spawns an agent; `onDeath` runs if it exits without being retired. */
@@ -111,6 +117,11 @@ export class LineAgent implements AgentConnections {
   /** False once the agent exited, is being closed, or was found stuck. */
   get alive(): boolean {
     return !this.dead && !this.retiring && this.unresponsiveAfterMs === undefined;
+  }
+
+  /** True from the moment a probe found the agent stuck (it is being stopped) until its exit. */
+  get stopping(): boolean {
+    return !this.dead && this.unresponsiveAfterMs !== undefined;
   }
 
   /** Connections this agent serves now. */

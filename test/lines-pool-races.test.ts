@@ -1,0 +1,222 @@
+/**
+ * Races of the line server's pool, each driven into the one order that matters by a
+ * hook, never by sleeping:
+ *
+ * - a connection that arrives after a hung pool agent was found stuck but before its exit
+ *   (the pool's `terminate` of that agent is held back until the test lets it go).
+ *
+ * The hooks wrap internals of this process (ava runs each test file in a process of its
+ * own), so the tests run one at a time. Nothing here measures time: waits are on events,
+ * a hang is ava's timeout.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { subscribe } from 'node:diagnostics_channel';
+import { AgentHost } from '../src/agent-host.ts';
+import { AgentUnresponsiveError, ChannelNames, type AgentExitMessage, type AgentSpawnMessage, type Isolation } from '../src/index.ts';
+import { AgentPool, restartDelayMs } from '../src/lines/agent-pool.ts';
+import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
+import { LineAgent } from '../src/lines/line-agent.ts';
+import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
+import { gone } from './helpers/process-gone.ts';
+
+const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
+
+// --- hooks ------------------------------------------------------------------------------
+
+/** Every check waiting for something to happen; looked at again after every event. */
+const waiters = new Set<() => void>();
+function changed(): void {
+  for (const check of [...waiters]) check();
+}
+/** Resolves once `done()` holds (checked now and after every recorded event). */
+function until(done: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (!done()) return;
+      waiters.delete(check);
+      resolve();
+    };
+    waiters.add(check);
+    check();
+  });
+}
+
+/** A termination the hook holds back: the agent goes on running until `release()`. */
+interface HeldTermination {
+  agent: string;
+  release(): void;
+}
+let holdNextTermination: ((held: HeldTermination) => void) | undefined;
+/** Holds back the next `terminate()` of an agent (what a pool does to an agent found stuck). */
+function nextTermination(): Promise<HeldTermination> {
+  return new Promise((resolve) => (holdNextTermination = resolve));
+}
+const terminate = Object.getOwnPropertyDescriptor(AgentHost.prototype, 'terminate')!.value as (this: AgentHost) => void;
+AgentHost.prototype.terminate = function (this: AgentHost): void {
+  const hold = holdNextTermination;
+  if (!hold) return terminate.call(this);
+  holdNextTermination = undefined;
+  hold({ agent: this.name, release: () => terminate.call(this) });
+};
+
+/** Calls of the pool's `acquire`: a new connection asked for an agent. */
+let acquired = 0;
+const acquire = Object.getOwnPropertyDescriptor(AgentPool.prototype, 'acquire')!.value as (this: AgentPool) => Promise<LineAgent>;
+AgentPool.prototype.acquire = function (this: AgentPool): Promise<LineAgent> {
+  const agent = acquire.call(this);
+  acquired++;
+  changed();
+  return agent;
+};
+
+/** Agent starts of the line server (in call order), and what happened between them. */
+const starts: Array<Promise<LineAgent>> = [];
+const history: string[] = [];
+const start = LineAgent.start.bind(LineAgent);
+LineAgent.start = (...args: Parameters<typeof start>): Promise<LineAgent> => {
+  history.push(`start ${args[1]}`);
+  const started = start(...args);
+  starts.push(started);
+  started.then(changed, changed);
+  return started;
+};
+
+/** Agents as the public lifecycle channels report them: started, and exited. */
+const spawned = new Map<string, AgentSpawnMessage>();
+const exited = new Map<string, AgentExitMessage>();
+subscribe(ChannelNames.SPAWN, (message) => {
+  const spawn = message as AgentSpawnMessage;
+  spawned.set(spawn.agent, spawn);
+});
+subscribe(ChannelNames.EXIT, (message) => {
+  const exit = message as AgentExitMessage;
+  exited.set(exit.agent, exit);
+  changed();
+});
+
+test.beforeEach(() => {
+  acquired = 0;
+  starts.length = 0;
+  history.length = 0;
+  spawned.clear();
+  exited.clear();
+});
+
+// --- a server and what it reports ---------------------------------------------------------
+
+interface Seen {
+  server: LineServer;
+  node: TestNode;
+  port: number;
+  restarts: AgentRestartInfo[];
+  errors: Error[];
+  disconnects: Array<{ info: LineConnectionInfo; reason: Error | undefined }>;
+}
+
+function watch(server: LineServer, node: TestNode): Seen {
+  const seen: Seen = { server, node, port: 0, restarts: [], errors: [], disconnects: [] };
+  server.on('agentRestart', (info) => {
+    seen.restarts.push(info);
+    history.push(`restart ${info.agent}`);
+    changed();
+  });
+  server.on('error', (error) => {
+    seen.errors.push(error);
+    changed();
+  });
+  server.on('disconnect', (info, reason) => {
+    seen.disconnects.push({ info, reason });
+    changed();
+  });
+  return seen;
+}
+
+/** Asks the test protocol which agent serves `client` and which connection it is. */
+async function info(client: LineClient): Promise<{ agent: string; id: number }> {
+  client.send('INFO');
+  const line = await client.next();
+  if (line === undefined) throw new Error('the connection closed instead of answering INFO');
+  return JSON.parse(line) as { agent: string; id: number };
+}
+
+/** After `close()`: every agent the server started has exited, and (process agents) its process is gone. */
+function assertNoAgentLeft(t: ExecutionContext, isolation: Isolation): void {
+  t.true(spawned.size > 0);
+  t.deepEqual([...spawned.keys()].filter((agent) => !exited.has(agent)), [], 'every agent started has exited');
+  if (isolation === 'process') t.deepEqual([...spawned.values()].filter(({ pid }) => !gone(pid)).map(({ agent }) => agent), [], 'no agent process survives');
+}
+
+// --- 1. a connection arriving while a hung pool agent is being stopped ----------------------
+
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: a connection arriving between a pool agent's hang and its exit: every replacement is reported once, counted and backed off`, async (t) => {
+    t.timeout(180_000);
+    const node = new TestNode();
+    // timeoutMs: only a stuck agent exceeds it (a healthy one answers the probe whatever the load).
+    const server = createLineServer({ agent: failingProtocol, expose: node.api, isolation, agents: { pool: 1 }, timeoutMs: 2000, startupTimeoutMs: 0 });
+    const seen = watch(server, node);
+    const clients: LineClient[] = [];
+    const connect = async (): Promise<LineClient> => {
+      const client = await LineClient.connect(seen.port);
+      clients.push(client);
+      return client;
+    };
+
+    /**
+     * `sharer` is served by the pool's one agent. Another connection hangs that agent; once
+     * the pool found it stuck (its termination held back), `newcomer` arrives and asks the
+     * pool for an agent; then the termination goes ahead. Returns who serves the newcomer.
+     */
+    const hangThenArrive = async (sharer: LineClient, sharerAgent: string): Promise<{ newcomer: LineClient; agent: string }> => {
+      const hanging = await connect();
+      t.is((await info(hanging)).agent, sharerAgent, 'one agent serves every connection');
+      const held = nextTermination();
+      hanging.send('HANG');
+      const { agent: stopped, release } = await held;
+      t.is(stopped, sharerAgent, 'the hung agent is the one being stopped');
+      const asked = acquired;
+      const newcomer = await connect();
+      await until(() => acquired > asked);
+      // Had the newcomer started an agent itself, that agent is let become ready before the
+      // hung one exits: the order in which the exit went unreported.
+      await Promise.allSettled(starts);
+      release();
+      // The exit was handled once the sharer's connection is closed as unresponsive.
+      const before = seen.disconnects.length;
+      await until(() => seen.disconnects.slice(before).some(({ reason }) => reason instanceof AgentUnresponsiveError));
+      await sharer.closed;
+      const { agent } = await info(newcomer);
+      t.not(agent, stopped, 'the newcomer is served by the replacement');
+      return { newcomer, agent };
+    };
+
+    try {
+      seen.port = (await server.listen(0, '127.0.0.1')).port;
+      const first = await connect();
+      const agent1 = (await info(first)).agent;
+
+      // The first failure: reported once, replaced at once.
+      const { newcomer: second, agent: agent2 } = await hangThenArrive(first, agent1);
+      t.is(seen.restarts.length, 1, 'the hung agent is reported once as agentRestart');
+      t.like(seen.restarts[0], { agent: agent1, failures: 1, delayMs: 0 });
+      t.true(seen.restarts[0]?.reason instanceof AgentUnresponsiveError);
+
+      // The second in a row: counted as such, with its back-off, which the newcomer waits for too.
+      const { newcomer: third, agent: agent3 } = await hangThenArrive(second, agent2);
+      t.is(seen.restarts.length, 2, 'the second hung agent is reported once as agentRestart');
+      t.like(seen.restarts[1], { agent: agent2, failures: 2, delayMs: restartDelayMs(2) });
+      t.true(seen.restarts[1]?.reason instanceof AgentUnresponsiveError);
+      // Each replacement started after its predecessor's failure was reported (so after the
+      // back-off the report announced), none by a connection that arrived meanwhile.
+      t.deepEqual(history, [`start ${agent1}`, `restart ${agent1}`, `start ${agent2}`, `restart ${agent2}`, `start ${agent3}`]);
+
+      third.send('ECHO still served');
+      t.is(await third.next(), 'still served');
+    } finally {
+      for (const client of clients) client.socket.destroy();
+      await server.close();
+    }
+    t.is(seen.restarts.length, 2, 'no other replacement');
+    assertNoAgentLeft(t, isolation);
+  });
+}
