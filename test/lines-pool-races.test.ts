@@ -1,9 +1,12 @@
 /**
- * Races of the line server's pool, each driven into the one order that matters by a
- * hook, never by sleeping:
+ * Races of the line server's pool and socket hand-off, each driven into the one order
+ * that matters by a hook, never by sleeping:
  *
  * - a connection that arrives after a hung pool agent was found stuck but before its exit
- *   (the pool's `terminate` of that agent is held back until the test lets it go).
+ *   (the pool's `terminate` of that agent is held back until the test lets it go);
+ * - a socket destroyed by `close()` while its hand-off to a process agent waits in
+ *   Node.js's queue behind one the agent has not acknowledged (the agent is parked in a
+ *   blocking call into the node, whose answer the test holds back).
  *
  * The hooks wrap internals of this process (ava runs each test file in a process of its
  * own), so the tests run one at a time. Nothing here measures time: waits are on events,
@@ -12,11 +15,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { subscribe } from 'node:diagnostics_channel';
 import { AgentHost } from '../src/agent-host.ts';
-import { AgentUnresponsiveError, ChannelNames, type AgentExitMessage, type AgentSpawnMessage, type Isolation } from '../src/index.ts';
+import { AgentUnresponsiveError, ChannelNames, ConnectionClosedError, type AgentExitMessage, type AgentSpawnMessage, type Isolation } from '../src/index.ts';
 import { AgentPool, restartDelayMs } from '../src/lines/agent-pool.ts';
 import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
 import { LineAgent } from '../src/lines/line-agent.ts';
-import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
+import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 import { gone } from './helpers/process-gone.ts';
 
 const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
@@ -220,3 +223,83 @@ for (const isolation of ['thread', 'process'] as const) {
     assertNoAgentLeft(t, isolation);
   });
 }
+
+// --- 2. a socket destroyed while its hand-off waits in Node.js's queue --------------------------
+
+test.serial('process hand-off: a socket that close() destroys while queued for hand-off ends at once; the agent is not left waiting for it', async (t) => {
+  t.timeout(180_000);
+  const node = new TestNode();
+  // The test protocol's `SEQ 7 5` makes the blocking call add(7, 1): its answer is held back,
+  // so the agent's main thread is parked and acknowledges no socket meanwhile.
+  let parked!: () => void;
+  const agentParked = new Promise<void>((resolve) => (parked = resolve));
+  let unpark!: () => void;
+  const answer = new Promise<void>((resolve) => (unpark = resolve));
+  const expose = {
+    ...node.api,
+    add: (a: number, b: number): number | Promise<number> => {
+      if (a !== 7 || b !== 1) return a + b;
+      parked();
+      return answer.then(() => a + b);
+    },
+  };
+  // Huge: a connection left waiting for its socket would wait for good (no TimeoutError ends it).
+  const server = createLineServer({ agent: testProtocol, expose, isolation: 'process', handOffSockets: true, agents: { pool: 1 }, timeoutMs: 2_000_000_000, startupTimeoutMs: 0 });
+  const seen = watch(server, node);
+  const handOvers: number[] = [];
+  const sendHandle = Object.getOwnPropertyDescriptor(AgentHost.prototype, 'sendHandle')!.value as AgentHost['sendHandle'];
+  AgentHost.prototype.sendHandle = function (this: AgentHost, message, socket) {
+    handOvers.push((message as { id: number }).id);
+    changed();
+    return sendHandle.call(this, message, socket);
+  };
+  const clients: LineClient[] = [];
+  let closing: Promise<void> | undefined;
+  try {
+    seen.port = (await server.listen(0, '127.0.0.1')).port;
+    const first = await LineClient.connect(seen.port);
+    clients.push(first);
+    const { id: firstId } = await info(first);
+    first.send('SEQ 7 5');
+    t.is(await first.next(), '7-1');
+    await agentParked;
+    // Two more connections for the parked agent: the first one's socket is written to the
+    // channel (unacknowledged: the agent is parked), the second waits in Node.js's queue.
+    const sent = handOvers.length;
+    const written = await LineClient.connect(seen.port);
+    const queued = await LineClient.connect(seen.port);
+    clients.push(written, queued);
+    await until(() => handOvers.length >= sent + 2);
+    const [writtenId, queuedId] = handOvers.slice(sent);
+
+    // close() destroys the socket still in the queue: its peer sees it closed.
+    closing = server.close();
+    await queued.closed;
+    // The agent goes on: it acknowledges, and Node.js sends the queued message on — without
+    // the socket it no longer has.
+    unpark();
+    await closing;
+    await Promise.all([first.closed, written.closed]);
+    // Sessions the agent opened were all closed; the one whose socket never came was never opened.
+    const made = node.of('made').map(({ id }) => id);
+    const lost = node.of('lost').map(({ id }) => id);
+    t.deepEqual([...made].sort(), [firstId, writtenId].sort(), 'the sockets that reached the agent were served');
+    t.false(made.includes(queuedId!), 'the queued socket never reached the agent');
+    t.deepEqual([...lost].sort(), [...made].sort(), 'every session opened in the agent was closed');
+    // Nothing was left waiting in the agent: asked to close, it left by itself (a call still
+    // in progress would have held it until it was forced down with SIGKILL).
+    const exits = [...exited.values()];
+    t.is(exits.length, 1);
+    t.like(exits[0]?.exit, { code: 0, signal: null });
+    t.true(
+      seen.errors.every((error) => !(error instanceof ConnectionClosedError)),
+      'the connections cut by close() are not reported as failures',
+    );
+  } finally {
+    AgentHost.prototype.sendHandle = sendHandle;
+    unpark();
+    for (const client of clients) client.socket.destroy();
+    await (closing ?? server.close());
+  }
+  assertNoAgentLeft(t, 'process');
+});

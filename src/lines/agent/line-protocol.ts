@@ -51,7 +51,14 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
     if (!inbox) throw new TypeError(`[agent-ipc] agent '${ctx.name}' cannot receive sockets (handOffSockets needs isolation 'process')`);
     const opening = inbox.take(request.id).then((socket) => new SocketSession(socket, request, link));
     handedOff.set(request.id, opening);
-    const session = await opening;
+    let session: SocketSession;
+    try {
+      session = await opening;
+    } catch (error) {
+      // The socket never came (the node closed it first): there is no session to end.
+      handedOff.delete(request.id);
+      throw error;
+    }
     void session.finished.then(() => handedOff.delete(request.id));
     await session.open(factory, protocolMain, ctx);
   };

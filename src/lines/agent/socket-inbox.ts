@@ -9,6 +9,7 @@
  * socket nobody took would stay open.
  */
 import { Socket } from 'node:net';
+import { ConnectionClosedError } from '../../errors.ts';
 import { SOCKET_MESSAGE, type SocketMessage } from '../shared/line-methods.ts';
 
 /** One inbox per process, even if the library is loaded twice (source and built copies). */
@@ -20,24 +21,32 @@ function isSocketMessage(message: unknown): message is SocketMessage {
 
 const ignore = (): void => undefined;
 
+/** What a connection's message brought: its socket, or `undefined` if it came without one. */
+type Delivery = Socket | undefined;
+
 /** Sockets received from the node, by connection id. */
 export class SocketInbox {
-  private readonly arrived = new Map<number, Socket>();
-  private readonly waiting = new Map<number, (socket: Socket) => void>();
+  private readonly arrived = new Map<number, Delivery>();
+  private readonly waiting = new Map<number, (delivery: Delivery) => void>();
 
   private constructor() {
     process.on('message', (message: unknown, handle: unknown) => {
-      if (!isSocketMessage(message) || !(handle instanceof Socket)) return;
+      if (!isSocketMessage(message)) return;
+      // A socket destroyed while its message waited in Node.js's queue (behind one this agent
+      // had not acknowledged yet; the node's server closed meanwhile) is not sent: the message
+      // comes alone. Its connection's OPEN must then fail at once, not wait for a socket that
+      // never comes (it would hold up the server's close until this agent is killed).
+      const socket = handle instanceof Socket ? handle : undefined;
       const waiter = this.waiting.get(message.id);
       if (waiter) {
         this.waiting.delete(message.id);
-        waiter(handle);
+        waiter(socket);
         return;
       }
       // Until its connection takes it, a reset must not be an uncaught 'error': the
       // connection sees the socket closed instead.
-      handle.on('error', ignore);
-      this.arrived.set(message.id, handle);
+      socket?.on('error', ignore);
+      this.arrived.set(message.id, socket);
     });
   }
 
@@ -48,14 +57,20 @@ export class SocketInbox {
     return (registry[INBOX] ??= new SocketInbox());
   }
 
-  /** The socket of connection `id`, once it arrived. */
-  take(id: number): Promise<Socket> {
-    const socket = this.arrived.get(id);
-    if (socket) {
+  /**
+   * The socket of connection `id`, once it arrived; rejects with `ConnectionClosedError`
+   * if its message came without it (the node closed it before it could be sent).
+   */
+  async take(id: number): Promise<Socket> {
+    let delivery: Delivery;
+    if (this.arrived.has(id)) {
+      delivery = this.arrived.get(id);
       this.arrived.delete(id);
-      socket.off('error', ignore);
-      return Promise.resolve(socket);
+    } else {
+      delivery = await new Promise<Delivery>((resolve) => this.waiting.set(id, resolve));
     }
-    return new Promise((resolve) => this.waiting.set(id, resolve));
+    if (!delivery) throw new ConnectionClosedError(`the socket of connection ${id} was closed before it reached the agent`);
+    delivery.off('error', ignore);
+    return delivery;
   }
 }
