@@ -3,6 +3,9 @@
  * node's logger, as if the node had logged them — same destination (one output,
  * whole lines: pino writes each record as one line), bindings, serializers,
  * redaction, formatters and timestamp — under a child that tags the agent.
+ *
+ * It also bounds what agents' records can pile up in the node when that destination
+ * is slower than they log (see {@link MAX_LOG_BACKLOG_BYTES}).
  */
 import pino, { type Logger } from 'pino';
 import { decodeLogArgs, type LogRecord } from './log-record.ts';
@@ -26,9 +29,122 @@ function nodeKeys(logger: Logger): string[] {
   return keys;
 }
 
-/** Writes one agent's log records through the node's logger. */
+/**
+ * Above this many bytes taken by the node's log destination and not yet written, the
+ * records agents send are dropped (and counted, per agent) instead of written.
+ *
+ * Why drop rather than slow the agent down: pino hands every record to its destination
+ * at once and ignores the destination's back-pressure, so records an agent logs faster
+ * than the destination writes pile up in the node without bound (~215 MiB for 200,000
+ * records of 1 KB into a stream taking 1 ms a write). Pausing the agent instead would
+ * stall its calls, which share the transport with its records (a thread agent's port
+ * cannot even be paused for one kind of message), and would let a slow disk stop the
+ * network. So the agent goes on at full speed and loses log records, never calls, and
+ * is told how many it lost (see {@link AgentLogWriter}). The node's own records are
+ * never dropped here: the node's code chose to log them.
+ *
+ * One bound per destination, shared by all the agents that log to it: what agents'
+ * records can add to a backed-up destination is this, plus the one record that crossed
+ * it, however many agents there are.
+ */
+export const MAX_LOG_BACKLOG_BYTES = 4 * 2 ** 20;
+
+/**
+ * Once dropping, records are written again when the destination is down to this: a
+ * gap between the two marks makes one drop-count record per backed-up stretch, not one
+ * per record written or dropped.
+ */
+export const RESUME_LOG_BACKLOG_BYTES = MAX_LOG_BACKLOG_BYTES / 2;
+
+/**
+ * While dropping, how often the backlog is looked at when no record arrives to look
+ * at it (so that the drop count is written once the destination drains, even if the
+ * agent stopped logging). Destinations signal their drain differently or not at all — a
+ * `Writable` emits `'drain'` only after a write went past its own `highWaterMark`, which
+ * may be above our bound; `pino.multistream` emits nothing — so the writer polls, and
+ * only while it drops.
+ */
+const DRAIN_POLL_MS = 20;
+
+/** What the destination kinds pino writes to expose about what they buffer. */
+interface DestinationState {
+  /** `stream.Writable` (`fs.WriteStream`, `net.Socket`, a `Transform`, …): bytes buffered (objects, in object mode). */
+  writableLength?: unknown;
+  /** SonicBoom (`pino.destination()`): bytes taken and not yet written (a private field; see {@link logBacklog}). */
+  _len?: unknown;
+  /** thread-stream (`pino.transport()`): true once its shared buffer is full, until it has handed everything on. */
+  writableNeedDrain?: unknown;
+  /** `pino.multistream()`: its destinations, which may change while it is in use. */
+  streams?: unknown;
+}
+
+/** What `stream` buffers, in bytes (`Infinity`: full); 0 for a destination that does not say. */
+function backlogOf(stream: unknown, depth: number): number {
+  if (stream === null || typeof stream !== 'object') return 0;
+  const state = stream as DestinationState;
+  const length = state.writableLength;
+  if (typeof length === 'number') return length;
+  const len = state._len;
+  if (typeof len === 'number') return len;
+  const needDrain = state.writableNeedDrain;
+  if (typeof needDrain === 'boolean') return needDrain ? Infinity : 0;
+  const streams = state.streams;
+  if (!Array.isArray(streams) || depth > 3) return 0;
+  let sum = 0;
+  for (let i = 0; i < streams.length; i++) {
+    const entry: unknown = streams[i];
+    if (entry !== null && typeof entry === 'object') sum += backlogOf((entry as { stream?: unknown }).stream, depth + 1);
+  }
+  return sum;
+}
+
+/**
+ * How many bytes the destination `stream` (a pino logger's `pino.symbols.streamSym`) has
+ * taken and not yet written, as a function read once per agent record; `undefined` for
+ * a destination that does not say (a plain `{ write() }` object), which cannot be bounded.
+ *
+ * - `stream.Writable`: `writableLength`.
+ * - SonicBoom (`pino()` without a stream, `pino.destination()`; asynchronous unless
+ *   `sync: true`): `_len`. It has no public measure: its `write()` answers `false` past
+ *   16 KiB but pino drops that answer, and its `'drain'` comes only after a write
+ *   completes. A synchronous SonicBoom writes before `write()` returns (the node's thread
+ *   waits for a slow disk), so its `_len` stays near 0.
+ * - thread-stream (`pino.transport()`): `writableNeedDrain`, true once its shared buffer
+ *   (`bufferSize`, 4 MiB by default) is full: counted as full.
+ * - `pino.multistream()`: the sum over its destinations, each as above, looked up at
+ *   every read since destinations may be added or removed.
+ *
+ * @internal Exported for tests.
+ */
+export function logBacklog(stream: unknown): (() => number) | undefined {
+  if (stream === null || typeof stream !== 'object') return undefined;
+  const state = stream as DestinationState;
+  // One property read per record for the common kinds; the generic walk for the rest.
+  if (typeof state.writableLength === 'number') return () => state.writableLength as number;
+  if (typeof state._len === 'number') return () => state._len as number;
+  if (typeof state.writableNeedDrain === 'boolean') return () => (state.writableNeedDrain ? Infinity : 0);
+  if (Array.isArray(state.streams)) return () => backlogOf(stream, 0);
+  return undefined;
+}
+
+/**
+ * Writes one agent's log records through the node's logger.
+ *
+ * While the logger's destination holds more than {@link MAX_LOG_BACKLOG_BYTES} not yet
+ * written, the agent's records are dropped and counted; once it is down to
+ * {@link RESUME_LOG_BACKLOG_BYTES}, one record is written at `warn` through the agent's
+ * tagged logger — `{ droppedLogRecords: n }`, message `[agent-ipc] dropped n log
+ * records …` — and the agent's records are written again. A destination that does not
+ * report what it buffers (see {@link logBacklog}) gets every record, as pino would.
+ */
 export class AgentLogWriter {
   private readonly tagged: Logger;
+  /** What the destination holds not yet written; undefined: it does not say. */
+  private readonly backlog: (() => number) | undefined;
+  /** Records dropped since the destination backed up; 0 while records are written. */
+  private dropped = 0;
+  /** Looks at the backlog while dropping, for a destination that drains while the agent is quiet. */
+  private drainPoll: ReturnType<typeof setInterval> | undefined;
   /**
    * Keys the node writes itself — `level`, `time`, its logger's bindings (base bindings
    * such as `pid` and `hostname` included) and the agent's tags — which the agent's
@@ -50,6 +166,7 @@ export class AgentLogWriter {
   ) {
     this.tagged = logger.child(tags);
     this.tagKeys = nodeKeys(this.tagged);
+    this.backlog = logBacklog((logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym]);
     this.sentLevel = logger.level;
     this.unwatch = watchLevel(logger, (level) => {
       if (level === this.sentLevel) return;
@@ -58,13 +175,16 @@ export class AgentLogWriter {
     });
   }
 
-  /** Writes one record received from the agent. Malformed records are dropped. */
+  /** Writes one record received from the agent. Malformed records are dropped, and any while the destination is backed up (counted). */
   write(payload: unknown): void {
     if (!Array.isArray(payload) || typeof payload[0] !== 'number' || typeof payload[1] !== 'string') return;
     const record = payload as LogRecord;
     const label = this.logger.levels.labels[record[0]];
+    if (label === undefined) return;
+    // Before any work on the record: a dropped one costs the node nothing more.
+    if (this.backlog !== undefined && !this.admit(this.backlog())) return;
     const target = this.childFor(record[1]);
-    if (label === undefined || !target) return;
+    if (!target) return;
     const method = (target as unknown as Record<string, unknown>)[label];
     if (typeof method !== 'function') return;
     const args = decodeLogArgs(record);
@@ -80,9 +200,52 @@ export class AgentLogWriter {
     for (const key of this.tagKeys) if (Object.prototype.hasOwnProperty.call(object, key)) delete object[key];
   }
 
-  /** Stops following level changes (the agent has exited). */
+  /**
+   * Whether a record may be written with the destination holding `backlog` bytes not
+   * yet written; counts it as dropped if not.
+   */
+  private admit(backlog: number): boolean {
+    // `!(x > mark)`: a size that is not a number (NaN) says nothing, so it never drops.
+    if (this.dropped === 0) {
+      if (!(backlog > MAX_LOG_BACKLOG_BYTES)) return true;
+      this.drainPoll = setInterval(() => {
+        if (!(this.backlog!() > RESUME_LOG_BACKLOG_BYTES)) this.reportDropped();
+      }, DRAIN_POLL_MS);
+      // A backed-up destination must not keep the node's process alive.
+      this.drainPoll.unref();
+    } else if (!(backlog > RESUME_LOG_BACKLOG_BYTES)) {
+      this.reportDropped();
+      return true;
+    }
+    this.dropped++;
+    return false;
+  }
+
+  /** Ends a stretch of dropping: writes how many records were dropped, and writes records again. */
+  private reportDropped(): void {
+    const count = this.dropped;
+    this.dropped = 0;
+    clearInterval(this.drainPoll);
+    this.drainPoll = undefined;
+    // `warn` unless the node's logger has only custom levels: then at its own level, so that it is written.
+    const label = Object.prototype.hasOwnProperty.call(this.logger.levels.values, 'warn') ? 'warn' : this.logger.level;
+    const method = (this.tagged as unknown as Record<string, unknown>)[label];
+    if (typeof method !== 'function') return;
+    try {
+      (method as (object: object, message: string) => void).call(
+        this.tagged,
+        { droppedLogRecords: count },
+        `[agent-ipc] dropped ${count} log record${count === 1 ? '' : 's'} of this agent: the log destination held over ${MAX_LOG_BACKLOG_BYTES / 2 ** 20} MiB not yet written`,
+      );
+    } catch {
+      // A serializer or destination of the node's logger threw (from a timer here): as for a record.
+    }
+  }
+
+  /** Stops following level changes (the agent has exited); reports records dropped and not yet reported. */
   dispose(): void {
     this.unwatch();
+    if (this.dropped > 0) this.reportDropped();
   }
 
   /** The node-side child for the agent-side bindings `chindings` (pino's `,"k":v` rendering). */
