@@ -19,7 +19,8 @@ import { Writable } from 'node:stream';
 import test from 'ava';
 import pino from 'pino';
 import { spawnAgent, type Agent, type Isolation } from '../src/index.ts';
-import { logBacklog, MAX_LOG_BACKLOG_BYTES } from '../src/logging/agent-log-writer.ts';
+import { MAX_LOG_BACKLOG_BYTES } from '../src/logging/agent-log-writer.ts';
+import { logBacklog } from '../src/logging/log-backlog.ts';
 import type HostileLogger from './fixtures/logging-hostile/hostile-logger.ts';
 import { within } from './helpers/agents.ts';
 
