@@ -603,7 +603,8 @@ export class AgentHost implements Agent<unknown> {
     observer.blockingPending(token);
     return Promise.resolve(result).then(
       (value) => {
-        observer.blockingSettled(token, 'ok', undefined);
+        // Answered after the agent exited or was closed: the answer reaches nobody.
+        observer.blockingSettled(token, this.connection.closed ? 'closed' : 'ok', undefined);
         return value;
       },
       (error: unknown) => {

@@ -110,8 +110,7 @@ function isTraced(token: unknown): token is TracedCall {
 
 /** {@link AgentCallObserver.run} for a traced call: its handler inside the stores bound to `start`. */
 function runTraced<A, B, C, R>(token: TracedCall, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R {
-  if (token.started) return fn(a, b, c);
-  token.started = true;
+  if (!TracedCall.markStarted(token)) return fn(a, b, c);
   return callChannel.start.runStores(token, fn, undefined, a, b, c);
 }
 
@@ -236,19 +235,26 @@ export class CallCounters {
   }
 }
 
-/** A call's tracing context, with what the observer needs besides the public fields. */
+/**
+ * A call's tracing context, with what the observer needs besides the public fields. That
+ * state is kept in private fields: the context is the subscribers' object (they may keep
+ * their own state on it, under any name), so it carries the documented fields as its own
+ * properties and nothing else, and what a subscriber sets on it cannot change which
+ * events are published. The fields set at settle (`outcome`, `durationMs`, `error`) are
+ * declared, not initialised: they exist from the moment they are set, as documented.
+ */
 class TracedCall implements CallTraceContext {
-  outcome?: CallOutcome;
-  durationMs?: number;
-  error?: unknown;
+  declare outcome?: CallOutcome;
+  declare durationMs?: number;
+  declare error?: unknown;
   /** Whether `end` was published already (the synchronous part returned a promise). */
-  pending = false;
+  #pending = false;
   /**
    * Whether `start` was published. A call the node serves publishes it when its handler
    * is run ({@link AgentCallObserver.run}: inside the stores bound to `start`), or when
    * it settles if no handler ran (refused).
    */
-  started = false;
+  #started = false;
   constructor(
     readonly agent: string,
     readonly direction: CallDirection,
@@ -258,13 +264,30 @@ class TracedCall implements CallTraceContext {
     readonly parentCallId: number | undefined,
     readonly startedAt: number,
   ) {}
+
+  // Static, so that no name on the object or its prototype can be shadowed by a subscriber's state.
+
+  /** Notes that `start` of `call` is being published: false if it was already. */
+  static markStarted(call: TracedCall): boolean {
+    if (call.#started) return false;
+    call.#started = true;
+    return true;
+  }
+
+  /** Notes that `end` of `call` is being published before it settles. */
+  static markPending(call: TracedCall): void {
+    call.#pending = true;
+  }
+
+  /** Whether `end` of `call` was published before it settled (it ends with `asyncStart`, `asyncEnd`). */
+  static isPending(call: TracedCall): boolean {
+    return call.#pending;
+  }
 }
 
 /** Publishes `start` of a served call whose handler did not run inside {@link AgentCallObserver.run}. */
 function publishStart(call: TracedCall): void {
-  if (call.started) return;
-  call.started = true;
-  callChannel.start.publish(call);
+  if (TracedCall.markStarted(call)) callChannel.start.publish(call);
 }
 
 /**
@@ -331,8 +354,8 @@ export class AgentCallObserver implements ConnectionObserver {
     const now = turnNow();
     if (!this.traced()) return now;
     const call = new TracedCall(this.agent, 'node-to-agent', 'async', command, id, undefined, now);
-    call.pending = true;
-    call.started = true;
+    TracedCall.markPending(call);
+    TracedCall.markStarted(call);
     callChannel.start.publish(call);
     // The call's synchronous part (queueing its request) is over: it goes on later.
     callChannel.end.publish(call);
@@ -402,7 +425,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   private nodeBlockingTraced(command: string, id: number): TracedCall {
     const call = new TracedCall(this.agent, 'node-to-agent', 'blocking', command, id, undefined, performance.now());
-    call.started = true;
+    TracedCall.markStarted(call);
     callChannel.start.publish(call);
     return call;
   }
@@ -431,7 +454,7 @@ export class AgentCallObserver implements ConnectionObserver {
   private pending(token: unknown): void {
     if (!isTraced(token)) return;
     publishStart(token);
-    token.pending = true;
+    TracedCall.markPending(token);
     callChannel.end.publish(token);
   }
 
@@ -458,7 +481,7 @@ export class AgentCallObserver implements ConnectionObserver {
       call.error = error;
       callChannel.error.publish(call);
     }
-    if (call.pending) {
+    if (TracedCall.isPending(call)) {
       callChannel.asyncStart.publish(call);
       callChannel.asyncEnd.publish(call);
     } else {

@@ -1,0 +1,467 @@
+/**
+ * The observability contract of docs/observability.md, checked adversarially: every
+ * call, however it ends (answered, failed with a non-Error, timed out, aborted, cut short
+ * by an exit, refused before it starts), publishes exactly one well-formed sequence of
+ * `agent-ipc:call` events whose context carries the documented fields and nothing else,
+ * and `agent.stats` / `agent.metrics()` count the same calls; subscribers that keep
+ * state on the context, throw, or come and go mid-call change nothing for the calls.
+ */
+import { spawnSync } from 'node:child_process';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { spawnAgent, type Agent, type AgentExitMessage, type AgentMetrics, type AgentSpawnMessage, type CallMetrics, type CallTraceContext, type Isolation } from '../src/index.ts';
+import { AgentCallObserver } from '../src/observability/agent-observer.ts';
+import type ContractAgent from './fixtures/observability-contract-agent.ts';
+import type { ContractNodeApi } from './fixtures/observability-contract-agent.ts';
+
+const contractAgent = new URL('./fixtures/observability-contract-agent.ts', import.meta.url);
+const throwingFactory = new URL('./fixtures/throwing-factory-agent.ts', import.meta.url);
+
+type EventName = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error';
+
+/** The fields docs/observability.md lists, and when each is set. */
+const START_FIELDS = ['agent', 'direction', 'kind', 'method', 'callId', 'parentCallId', 'startedAt'];
+const SETTLE_FIELDS = ['outcome', 'durationMs', 'error'];
+
+interface Seen {
+  events: EventName[];
+  /** The context's own keys when `start` was published, and at its last event. */
+  keysAtStart?: string[];
+  keysAtEnd: string[];
+}
+
+/** Every event of `agent-ipc:call` while subscribed, by context, in order. */
+function record(): { calls: Map<CallTraceContext, Seen>; stop: () => void } {
+  const calls = new Map<CallTraceContext, Seen>();
+  const on = (event: EventName) => (message: unknown) => {
+    const context = message as CallTraceContext;
+    let seen = calls.get(context);
+    if (!seen) calls.set(context, (seen = { events: [], keysAtEnd: [] }));
+    seen.events.push(event);
+    if (event === 'start') seen.keysAtStart = Object.keys(context);
+    seen.keysAtEnd = Object.keys(context);
+  };
+  const handlers = { start: on('start'), end: on('end'), asyncStart: on('asyncStart'), asyncEnd: on('asyncEnd'), error: on('error') };
+  const calling = tracingChannel('agent-ipc:call');
+  calling.subscribe(handlers);
+  return { calls, stop: () => calling.unsubscribe(handlers) };
+}
+
+/** The sequences docs/observability.md allows, by direction and kind. */
+function allowed(context: CallTraceContext): string[] {
+  const failed = context.outcome !== 'ok';
+  if (context.direction === 'node-to-agent' && context.kind === 'async') return [failed ? 'start,end,error,asyncStart,asyncEnd' : 'start,end,asyncStart,asyncEnd'];
+  if (context.direction === 'node-to-agent') return [failed ? 'start,error,end' : 'start,end'];
+  return failed ? ['start,error,end', 'start,end,error,asyncStart,asyncEnd'] : ['start,end', 'start,end,asyncStart,asyncEnd'];
+}
+
+/** Checks every recorded call of `agent`: one documented sequence, the documented fields of the documented types, and nothing else. */
+function checkCalls(t: import('ava').ExecutionContext, calls: Map<CallTraceContext, Seen>, agent: Agent<unknown>): Array<[CallTraceContext, Seen]> {
+  const mine = [...calls].filter(([context]) => context.agent === agent.name);
+  for (const [context, seen] of mine) {
+    const label = `${context.direction} ${context.kind} ${context.method} #${context.callId} (${context.outcome})`;
+    t.true(allowed(context).includes(seen.events.join(',')), `${label}: ${seen.events.join(',')}`);
+    t.deepEqual(seen.keysAtStart?.filter((key) => !START_FIELDS.includes(key)), [], `${label}: only the start fields at start`);
+    t.deepEqual(
+      seen.keysAtEnd.filter((key) => !START_FIELDS.includes(key) && !SETTLE_FIELDS.includes(key)),
+      [],
+      `${label}: no undocumented field`,
+    );
+    t.true(['node-to-agent', 'agent-to-node'].includes(context.direction), label);
+    t.true(['async', 'blocking'].includes(context.kind), label);
+    t.is(typeof context.method, 'string', label);
+    t.true(Number.isSafeInteger(context.callId) && context.callId > 0, label);
+    t.true(context.parentCallId === undefined || Number.isSafeInteger(context.parentCallId), label);
+    t.is(typeof context.startedAt, 'number', label);
+    t.true(['ok', 'error', 'timeout', 'aborted', 'closed'].includes(context.outcome!), label);
+    t.true(typeof context.durationMs === 'number' && context.durationMs >= 0, label);
+    if (context.outcome === 'ok') t.false('error' in context, `${label}: no error on a call that succeeded`);
+  }
+  return mine;
+}
+
+/** The metrics entry of one direction and kind. */
+function entry(metrics: AgentMetrics, direction: string, kind: string): CallMetrics {
+  return metrics.calls.find((c) => c.direction === direction && c.kind === kind)!;
+}
+
+/** Counts the traced calls of `agent` by direction, kind and outcome, as metrics count them. */
+function checkAgree(t: import('ava').ExecutionContext, traced: Array<[CallTraceContext, Seen]>, metrics: AgentMetrics): void {
+  const field = { ok: 'ok', error: 'errors', timeout: 'timeouts', aborted: 'aborted', closed: 'closed' } as const;
+  for (const calls of metrics.calls) {
+    const of = traced.filter(([c]) => c.direction === calls.direction && c.kind === calls.kind);
+    t.is(calls.inFlight, 0, `${calls.direction} ${calls.kind}: nothing in flight`);
+    t.is(calls.calls, of.length, `${calls.direction} ${calls.kind}: one traced call per counted call`);
+    for (const [outcome, name] of Object.entries(field)) {
+      t.is(calls[name], of.filter(([c]) => c.outcome === outcome).length, `${calls.direction} ${calls.kind} ${outcome}`);
+    }
+    t.is(calls.latency.count, calls.calls);
+  }
+}
+
+const gate = (): { promise: Promise<void>; open: () => void } => {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+};
+
+function nodeApi(): ContractNodeApi & { slowBytes(payload: Uint8Array): Promise<Uint8Array> } {
+  return {
+    add: (a: number, b: number) => a + b,
+    addLater: async (a: number, b: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return a + b;
+    },
+    throwUndefined(): never {
+      throw undefined;
+    },
+    async rejectUndefined(): Promise<never> {
+      await Promise.resolve();
+      throw undefined;
+    },
+    big: (size: number) => new Uint8Array(size),
+    never: () => new Promise<never>(() => undefined),
+    bytes: (payload: Uint8Array) => Uint8Array.from(payload).reverse(),
+    slowBytes: (payload: Uint8Array) => new Promise((resolve) => setTimeout(() => resolve(payload), 200)),
+  };
+}
+
+const isolations = ['inline', 'thread', 'process'] as const satisfies readonly Isolation[];
+
+for (const isolation of isolations) {
+  test.serial(`${isolation}: every call kind, however it ends, publishes one documented sequence with the documented fields, and metrics count the same calls`, async (t) => {
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096, maxInFlight: 8 });
+    try {
+      // node → agent, async, every ending.
+      t.is(await agent.remote.echo(1), 1);
+      await t.throwsAsync(agent.remote.throwUndefined());
+      await t.throwsAsync(agent.remote.rejectUndefined());
+      await t.throwsAsync(agent.call('hang', new Uint8Array(0), { timeoutMs: 20 }), { name: 'TimeoutError' });
+      const controller = new AbortController();
+      const aborted = agent.call('hang', new Uint8Array(0), { signal: controller.signal });
+      controller.abort();
+      await t.throwsAsync(aborted, { name: 'AbortError' });
+      t.deepEqual([...(await agent.call('reverse', new Uint8Array([1, 2])))], [2, 1]);
+      // Refused at the call site: not sent, neither counted nor published.
+      await t.throwsAsync(agent.call('echo', new Uint8Array(0), { timeoutMs: -1 }));
+      await t.throwsAsync(agent.call('echo', new Uint8Array(0), { signal: AbortSignal.abort() }), { name: 'AbortError' });
+      await t.throwsAsync(agent.call('echo', new Uint8Array(8192)), { name: 'MessageTooLargeError' });
+      // agent → node, async and blocking, every ending.
+      t.deepEqual(await agent.remote.callAsync('add', 1, 2), { ok: 3 });
+      t.deepEqual(await agent.remote.callAsync('addLater', 1, 2), { ok: 3 });
+      t.deepEqual(await agent.remote.callAsync('throwUndefined'), { error: 'ThrownValueError' });
+      t.deepEqual(await agent.remote.callAsync('rejectUndefined'), { error: 'ThrownValueError' });
+      t.deepEqual(await agent.remote.callAsync('nope' as 'add'), { error: 'UnknownMethodError' });
+      t.deepEqual(await agent.remote.callAsync('big', 8192), { error: 'MessageTooLargeError' });
+      t.deepEqual(await agent.remote.callBlocking('add', 1, 2), { ok: 3 });
+      t.deepEqual(await agent.remote.callBlocking('throwUndefined'), { error: 'ThrownValueError' });
+      t.deepEqual(await agent.remote.callBlocking('nope' as 'add'), { error: 'UnknownMethodError' });
+      if (isolation === 'inline') {
+        t.deepEqual(await agent.remote.callBlocking('addLater', 1, 2), { error: 'BlockingNotAllowedError' });
+      } else {
+        t.deepEqual(await agent.remote.callBlocking('addLater', 1, 2), { ok: 3 });
+        t.deepEqual(await agent.remote.callBlocking('rejectUndefined'), { error: 'Error' });
+      }
+      // The byte layer, both ways, both kinds.
+      t.deepEqual(await agent.remote.bytesBothWays(), [
+        [3, 2, 1],
+        [6, 5, 4],
+      ]);
+      // node → agent, blocking.
+      if (isolation !== 'process') {
+        t.is(agent.blocking.echo(5), 5);
+        t.throws(() => agent.blocking.throwUndefined());
+        t.deepEqual([...agent.callBlocking('reverse', new Uint8Array([7, 8]))], [8, 7]);
+      }
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      t.like(entry(metrics, 'node-to-agent', 'async'), { errors: 2, timeouts: 1, aborted: 1 });
+      t.like(entry(metrics, 'agent-to-node', 'async'), { ok: 3, errors: 4 });
+      // Answered with an error, as the agent saw them: the handler's throw, an unknown method, a promise an inline agent cannot wait for, a rejection.
+      t.like(entry(metrics, 'agent-to-node', 'blocking'), isolation === 'inline' ? { ok: 2, errors: 3 } : { ok: 3, errors: 3 });
+      const { nodeToAgent, agentToNode, blocking, nodeBlocking } = Object.fromEntries(
+        [
+          ['nodeToAgent', entry(metrics, 'node-to-agent', 'async')],
+          ['agentToNode', entry(metrics, 'agent-to-node', 'async')],
+          ['blocking', entry(metrics, 'agent-to-node', 'blocking')],
+          ['nodeBlocking', entry(metrics, 'node-to-agent', 'blocking')],
+        ] as const,
+      );
+      t.deepEqual(
+        { ...agent.stats },
+        {
+          callsOut: nodeToAgent!.calls + nodeBlocking!.calls,
+          callsIn: agentToNode!.calls,
+          blockingCalls: blocking!.calls,
+          errors: nodeToAgent!.errors + agentToNode!.errors + blocking!.errors + nodeBlocking!.errors,
+        },
+      );
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+
+  test.serial(`${isolation}: a subscriber keeping its own state on the context (as documented) does not change the events`, async (t) => {
+    // A subscriber that marks its span pending/started on the context, natural names.
+    const onStart = (message: unknown): void => {
+      const context = message as unknown as Record<string, unknown>;
+      context.started = false;
+      context.pending = true;
+    };
+    const start = channel('tracing:agent-ipc:call:start');
+    start.subscribe(onStart);
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000 });
+    try {
+      t.deepEqual(await agent.remote.callAsync('add', 1, 2), { ok: 3 });
+      t.deepEqual(await agent.remote.callBlocking('add', 1, 2), { ok: 3 });
+      t.deepEqual(await agent.remote.callAsync('nope' as 'add'), { error: 'UnknownMethodError' });
+      const served = [...calls].filter(([c]) => c.agent === agent.name && c.direction === 'agent-to-node');
+      t.deepEqual(
+        served.map(([c, seen]) => [c.kind, c.method, seen.events.join(',')]),
+        [
+          ['async', 'add', 'start,end'],
+          ['blocking', 'add', 'start,end'],
+          ['async', 'nope', 'start,error,end'],
+        ],
+      );
+    } finally {
+      start.unsubscribe(onStart);
+      stop();
+      await agent.close();
+    }
+  });
+
+  test.serial(`${isolation}: a failed start publishes spawn, then exit with the error, once each`, async (t) => {
+    const seen: Array<['spawn', AgentSpawnMessage] | ['exit', AgentExitMessage]> = [];
+    const onSpawn = (message: unknown): void => void seen.push(['spawn', message as AgentSpawnMessage]);
+    const onExit = (message: unknown): void => void seen.push(['exit', message as AgentExitMessage]);
+    channel('agent-ipc:agent:spawn').subscribe(onSpawn);
+    channel('agent-ipc:agent:exit').subscribe(onExit);
+    const name = `contract-failed-start-${isolation}`;
+    try {
+      await t.throwsAsync(spawnAgent(throwingFactory, { isolation, name }), { message: /factory refused to start/ });
+      const mine = seen.filter(([, m]) => m.agent === name);
+      t.deepEqual(
+        mine.map(([event]) => event),
+        ['spawn', 'exit'],
+      );
+      const exit = mine[1]![1] as AgentExitMessage;
+      t.regex((exit.exit.error as Error | undefined)?.message ?? '', /factory refused to start/);
+      t.deepEqual(Object.keys(mine[0]![1]).sort(), ['agent', 'isolation', 'metrics', 'pid', 'threadId']);
+      t.deepEqual(Object.keys(exit).sort(), ['agent', 'exit', 'isolation', 'pid', 'threadId']);
+    } finally {
+      channel('agent-ipc:agent:spawn').unsubscribe(onSpawn);
+      channel('agent-ipc:agent:exit').unsubscribe(onExit);
+    }
+  });
+}
+
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: calls cut short by the agent's exit end once each, as closed, both ways and both kinds`, async (t) => {
+    const { calls, stop } = record();
+    const blockingGate = gate();
+    const asyncGate = gate();
+    const expose = {
+      ...nodeApi(),
+      // The agent's calls into the node, answered only after the agent is gone.
+      addLater: async (a: number, b: number) => {
+        await blockingGate.promise;
+        return a + b;
+      },
+      never: async () => {
+        await asyncGate.promise;
+        return 0 as never;
+      },
+    };
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose, timeoutMs: 30_000 });
+    try {
+      // The agent parks in a blocking call and makes an async one, the node serves both; the node's own calls hang.
+      const servedAsync = agent.remote.callAsync('never');
+      const hung = agent.remote.hang();
+      const parked = agent.remote.callBlocking('addLater', 1, 2);
+      // Both served calls have started on the node before the agent goes.
+      await new Promise<void>((resolve) => {
+        const poll = (): void => {
+          const { callsIn, blockingCalls } = agent.stats;
+          if (callsIn >= 1 && blockingCalls >= 1) resolve();
+          else setTimeout(poll, 5);
+        };
+        poll();
+      });
+      (agent as unknown as { terminate(): void }).terminate();
+      await agent.exited;
+      await t.throwsAsync(servedAsync, { name: 'AgentExitedError' });
+      await t.throwsAsync(hung, { name: 'AgentExitedError' });
+      await t.throwsAsync(parked, { name: 'AgentExitedError' });
+      // The node's handlers answer now, to nobody.
+      blockingGate.open();
+      asyncGate.open();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const metrics = await agent.metrics();
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      t.like(entry(metrics, 'node-to-agent', 'async'), { calls: 3, closed: 3 });
+      t.like(entry(metrics, 'agent-to-node', 'async'), { calls: 1, closed: 1, ok: 0 });
+      t.like(entry(metrics, 'agent-to-node', 'blocking'), { calls: 1, closed: 1, ok: 0 });
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+for (const isolation of ['thread', 'process'] as const) {
+  // Known, not fixed here (see CHANGELOG, Known issues): the blocking servers turn an
+  // answer over maxMessageBytes into an error after the observer counted the call ok
+  // (src/blocking/server.ts, process-server.ts). An async call's is counted an error.
+  test.serial.failing(`${isolation}: a blocking call whose answer is over maxMessageBytes counts as an error, as the agent sees it`, async (t) => {
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096 });
+    try {
+      t.deepEqual(await agent.remote.callBlocking('big', 8192), { error: 'MessageTooLargeError' });
+      t.deepEqual(await agent.remote.callAsync('big', 8192), { error: 'MessageTooLargeError' });
+      const served = checkCalls(t, calls, agent).filter(([c]) => c.method === 'big');
+      t.deepEqual(
+        served.map(([c]) => [c.kind, c.outcome]),
+        [
+          ['blocking', 'error'],
+          ['async', 'error'],
+        ],
+      );
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+test.serial('thread: too many in flight and a closing agent refuse calls without counting or publishing them; the calls in flight end as closed', async (t) => {
+  const { calls, stop } = record();
+  const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation: 'thread', expose: nodeApi(), timeoutMs: 30_000, maxInFlight: 2 });
+  try {
+    const hung = [agent.remote.hang(), agent.remote.hang()];
+    await t.throwsAsync(agent.remote.hang(), { name: 'TooManyCallsError' });
+    t.like(entry(await agent.metrics({ timeoutMs: 10_000 }), 'node-to-agent', 'async'), { calls: 2, inFlight: 2 });
+    const closing = agent.close({ timeoutMs: 50 });
+    await t.throwsAsync(agent.remote.echo(1), { name: 'ConnectionClosedError' });
+    t.throws(() => agent.blocking.echo(1), { name: 'ConnectionClosedError' });
+    await closing;
+    for (const call of hung) await t.throwsAsync(call);
+    const metrics = await agent.metrics();
+    checkAgree(t, checkCalls(t, calls, agent), metrics);
+    t.like(entry(metrics, 'node-to-agent', 'async'), { calls: 2, closed: 2 });
+    t.like(entry(metrics, 'node-to-agent', 'blocking'), { calls: 0 });
+  } finally {
+    stop();
+    await agent.close();
+  }
+});
+
+test.serial('thread: metrics() settles while the agent is busy (with its previous sample), while it exits, and once it is gone', async (t) => {
+  const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation: 'thread', expose: nodeApi(), timeoutMs: 30_000 });
+  const first = await agent.metrics({ timeoutMs: 10_000 });
+  t.truthy(first.runtime);
+  // Busy: its event loop does not answer.
+  const busy = agent.remote.spin(1_500);
+  const whileBusy = await agent.metrics({ timeoutMs: 50 });
+  t.deepEqual(whileBusy.runtime, first.runtime, 'the previous sample');
+  t.like(entry(whileBusy, 'node-to-agent', 'async'), { inFlight: 1 });
+  t.true((await busy) > 0);
+  // Parked in a blocking call the node never answers: no answer either.
+  const parked = agent.remote.callBlocking('never');
+  await new Promise<void>((resolve) => {
+    const poll = (): void => (agent.stats.blockingCalls >= 1 ? resolve() : void setTimeout(poll, 5));
+    poll();
+  });
+  const waiting = agent.metrics({ timeoutMs: 600_000 });
+  // Exiting while a metrics() waits: it settles with the exit.
+  await agent.close({ timeoutMs: 100 });
+  t.deepEqual(await parked, { error: 'ConnectionClosedError' }, 'the agent woke from its blocking call');
+  const atExit = await waiting;
+  t.like(entry(atExit, 'agent-to-node', 'blocking'), { calls: 1 });
+  // Gone: at once.
+  t.like(await agent.metrics({ timeoutMs: 600_000 }), { agent: agent.name });
+});
+
+test.serial('thread: a subscription that comes or goes mid-call leaves the switch right: a call is traced whole or not at all', async (t) => {
+  const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation: 'thread', expose: nodeApi(), timeoutMs: 30_000 });
+  try {
+    const startOnly: CallTraceContext[] = [];
+    const ended: CallTraceContext[] = [];
+    const onStart = (m: unknown): void => void startOnly.push(m as CallTraceContext);
+    const onAsyncEnd = (m: unknown): void => void ended.push(m as CallTraceContext);
+    const start = channel('tracing:agent-ipc:call:start');
+    const asyncEnd = channel('tracing:agent-ipc:call:asyncEnd');
+    // Subscribed mid-call: that call stays untraced, the next is traced.
+    const first = agent.remote.slow(30);
+    asyncEnd.subscribe(onAsyncEnd);
+    await first;
+    t.is(ended.length, 0, 'a call that started untraced is not published');
+    // One subscriber of two leaves mid-call: the call goes on being traced for the other.
+    start.subscribe(onStart);
+    const second = agent.remote.slow(30);
+    start.unsubscribe(onStart);
+    await second;
+    t.deepEqual(
+      ended.map((c) => c.method),
+      ['slow'],
+    );
+    t.is(startOnly[0], ended[0]);
+    // The last one leaves mid-call, then a store is bound and unbound: tracing is off after.
+    const third = agent.remote.slow(30);
+    asyncEnd.unsubscribe(onAsyncEnd);
+    await third;
+    const store = new (await import('node:async_hooks')).AsyncLocalStorage();
+    start.bindStore(store);
+    start.unbindStore(store);
+    const observer = (agent as unknown as { observer: AgentCallObserver }).observer;
+    t.false(observer.traced(), 'nobody traces');
+    t.is(await agent.remote.echo(1), 1);
+    t.is(ended.length, 1);
+  } finally {
+    await agent.close();
+  }
+});
+
+test.serial('with nobody subscribed, the observer allocates nothing per call: every token is a number', (t) => {
+  const observer = new AgentCallObserver('counting', () => undefined);
+  t.false(observer.traced());
+  const tokens: unknown[] = [];
+  for (let i = 1; i <= 1000; i++) {
+    const out = observer.outgoingStarted(i, 'm');
+    observer.outgoingSettled(out, i % 2 ? 'ok' : 'error', undefined);
+    const inc = observer.incomingStarted(i, 'm');
+    observer.incomingSettled(inc, 'ok', undefined);
+    const blocking = observer.blockingStarted('m');
+    observer.blockingSettled(blocking, 'ok', undefined);
+    const nodeBlocking = observer.nodeBlockingStarted('m');
+    observer.nodeBlockingSettled(nodeBlocking, 'timeout', undefined);
+    tokens.push(out, inc, blocking, nodeBlocking);
+  }
+  t.deepEqual(tokens.filter((token) => typeof token !== 'number'), []);
+  t.like(observer.nodeToAgent, { started: 1000, ok: 500, errors: 500 });
+  t.like(observer.nodeBlocking, { started: 1000, timeouts: 1000 });
+});
+
+/**
+ * A subscriber that throws: Node reports its error as an uncaught exception (on a later
+ * tick) and goes on; the library's calls must not notice. Run in a child process of its
+ * own, which counts what reaches 'uncaughtException'.
+ */
+test.serial('a subscriber that throws (every event, spawn, exit, a store transform) breaks no call; each throw is reported once as an uncaught exception', (t) => {
+  const script = fileURLToPath(new URL('./fixtures/observability-throwing-subscriber.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import=tsx', script], { encoding: 'utf8', timeout: 100_000 });
+  t.is(child.status, 0, child.stderr);
+  const report = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { results: unknown[]; uncaught: string[]; expectedThrows: number };
+  t.deepEqual(report.results, [
+    ['inline', 3, [3, 3], 5, 'ok'],
+    ['thread', 3, [3, 3], 5, 'ok'],
+  ]);
+  t.true(report.uncaught.every((message) => message.startsWith('subscriber threw')), report.uncaught.join('\n'));
+  t.is(report.uncaught.length, report.expectedThrows);
+});
