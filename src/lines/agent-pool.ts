@@ -5,15 +5,29 @@
  *
  * Supervision: an agent that exits, crashes or hangs (see `line-agent.ts`: a call timed
  * out and a liveness probe got no answer) is replaced; its connections close with
- * `AgentExitedError` (`AgentUnresponsiveError` for a hang). A place in the pool whose
- * agents keep failing backs off: the first replacement starts at once, the next ones
- * after 100 ms doubling up to 10 s; an agent that ran {@link STABLE_MS} before failing
- * starts the count over. Every replacement is reported (the server's `agentRestart`
- * event). Meanwhile new connections go to the places whose agent is healthy.
+ * `AgentExitedError` (`AgentUnresponsiveError` for a hang). A replacement that cannot
+ * start (its start-up error, or `StartupTimeoutError`) is a failure too, and is retried.
+ * A place in the pool whose agents keep failing backs off: the first replacement starts
+ * at once, the next ones after 100 ms doubling up to 10 s; an agent that ran
+ * {@link STABLE_MS} before failing starts the count over. Every replacement is reported
+ * (the server's `agentRestart` event; a failed start also as an `error` event).
+ *
+ * New connections: one goes at once to the healthy agent serving the fewest connections.
+ * When no agent is healthy (every place is being replaced: starting, backing off, or its
+ * hung agent being stopped), the connection waits — through failed starts and their
+ * back-off — and goes to the first agent that becomes ready, in whichever place; waiting
+ * connections are served in arrival order. A failed start fails no waiting connection. A
+ * connection waits at most the server's `startupTimeoutMs` from its arrival (none if 0),
+ * then fails with `StartupTimeoutError` (its `cause`: the pool's latest failure); a server
+ * close ends the wait with `ConnectionClosedError`. Waiting connections never start
+ * agents themselves: every start is a reported replacement, after its back-off.
+ *
+ * Once the pool has started (the first `listen`/`connect`), `start()` no longer waits for
+ * agents: a later `listen` or `connect` is not failed by a replacement that cannot start.
  */
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentExitedError } from '../errors.ts';
+import { StartupTimeoutError, type AgentExitedError } from '../errors.ts';
 import { closedError, namer, type AgentSupply, type SupplyReports } from './agent-supply.ts';
 import { LineAgent } from './line-agent.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
@@ -44,10 +58,18 @@ interface PoolSlot {
   name: string;
 }
 
+/** A connection waiting for a healthy agent. */
+interface Waiter {
+  resolve(agent: LineAgent): void;
+  reject(error: Error): void;
+  /** Ends the wait after `startupTimeoutMs`. */
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
  * `size` agents shared by all connections. A connection goes to the healthy slot with
- * the fewest connections (any slot if none is healthy); an agent that dies or hangs is
- * replaced, with back-off if it keeps failing.
+ * the fewest connections, or waits for the first slot to become healthy; an agent that
+ * dies or hangs is replaced, with back-off if it keeps failing.
  */
 export class AgentPool implements AgentSupply {
   private readonly nextName: () => string;
@@ -56,6 +78,14 @@ export class AgentPool implements AgentSupply {
   /** Aborted on close: agent starts in progress and back-off waits give up. */
   private readonly stopping = new AbortController();
   private closing = false;
+  /** Set once every slot had its agent: from then on supervision keeps the slots filled. */
+  private started = false;
+  /** Connections waiting for a healthy agent, in arrival order. */
+  private readonly waiting = new Set<Waiter>();
+  /** The latest failure of any slot (an agent's exit or a failed start): why connections wait. */
+  private lastFailure: Error | undefined;
+  /** Name of the agent the pool started last. */
+  private lastStarted = '';
 
   constructor(
     private readonly options: ResolvedLineServerOptions,
@@ -69,22 +99,35 @@ export class AgentPool implements AgentSupply {
   }
 
   async start(): Promise<void> {
+    // Started once, the slots are kept filled by supervision: a listen() or connect() made
+    // while agents are being replaced must not fail because a replacement cannot start.
+    if (this.started) return;
     await Promise.all(this.slots.map((slot) => this.fill(slot)));
+    this.started = true;
   }
 
-  async acquire(): Promise<LineAgent> {
-    if (this.closing) throw closedError();
-    let slot: PoolSlot | undefined;
+  acquire(): Promise<LineAgent> {
+    if (this.closing) return Promise.reject(closedError());
     // Healthy agents first: a connection must not wait for a replacement while another agent can serve it.
-    for (const candidate of this.slots) if (candidate.agent?.alive && (!slot || candidate.load < slot.load)) slot = candidate;
-    if (!slot) for (const candidate of this.slots) if (!slot || candidate.load < slot.load) slot = candidate;
-    slot!.load++;
-    try {
-      return await this.fill(slot!);
-    } catch (error) {
-      slot!.load--;
-      throw error;
+    const slot = this.healthiest();
+    if (slot) {
+      slot.load++;
+      return Promise.resolve(slot.agent!);
     }
+    // No agent is healthy: every slot is being replaced. A slot with nothing under way
+    // (none once start() succeeded, and connections come only after that) is started here, supervised.
+    for (const idle of this.slots) if (!idle.agent && !idle.starting) this.fillOrRestart(idle);
+    return new Promise<LineAgent>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      const timeoutMs = this.options.startupTimeoutMs;
+      if (timeoutMs > 0) {
+        waiter.timer = setTimeout(() => {
+          this.waiting.delete(waiter);
+          reject(this.noAgentWithin(timeoutMs));
+        }, timeoutMs);
+      }
+      this.waiting.add(waiter);
+    });
   }
 
   release(agent: LineAgent): void {
@@ -99,6 +142,11 @@ export class AgentPool implements AgentSupply {
     if (this.closing) return;
     this.closing = true;
     this.stopping.abort(closedError());
+    for (const waiter of this.waiting) {
+      clearTimeout(waiter.timer);
+      waiter.reject(closedError());
+    }
+    this.waiting.clear();
   }
 
   async close(): Promise<void> {
@@ -112,9 +160,10 @@ export class AgentPool implements AgentSupply {
     if (slot.agent?.alive) return Promise.resolve(slot.agent);
     if (this.closing) return Promise.reject(closedError());
     // The slot's agent was found stuck and is being stopped: its exit is what starts the
-    // replacement, through `replace` (reported, counted, after the back-off). A connection
-    // arriving meanwhile waits for that start; were it to start the replacement itself, the
-    // exit would find the slot taken and go unreported and uncounted (and skip the back-off).
+    // replacement, through `replace` (reported, counted, after the back-off). Whoever asks
+    // meanwhile waits for that start (connections wait in `acquire` and never get here);
+    // were it to start the replacement itself, the exit would find the slot taken and go
+    // unreported and uncounted (and skip the back-off).
     if (slot.agent?.stopping) return slot.agent.exitHandled.then(() => this.fill(slot));
     slot.starting ??= this.startAgent(slot, delayMs).then(
       (agent) => {
@@ -123,6 +172,7 @@ export class AgentPool implements AgentSupply {
         slot.readyAt = performance.now();
         this.slotOf.set(agent, slot);
         if (this.closing) void agent.retire();
+        else this.serveWaiting();
         return agent;
       },
       (error: unknown) => {
@@ -141,7 +191,7 @@ export class AgentPool implements AgentSupply {
       });
     }
     if (signal.aborted) throw closedError();
-    slot.name = this.nextName();
+    slot.name = this.lastStarted = this.nextName();
     return LineAgent.start(this.options, slot.name, (agent, error) => this.replace(agent, error), { signal, supervised: true });
   }
 
@@ -158,14 +208,52 @@ export class AgentPool implements AgentSupply {
   /** Reports the failure of `slot`'s agent `name` and starts its replacement after the back-off. */
   private restart(slot: PoolSlot, name: string, reason: Error, countAfresh: boolean): void {
     slot.failures = countAfresh ? 1 : slot.failures + 1;
+    this.lastFailure = reason;
     const delayMs = restartDelayMs(slot.failures);
     this.reports.restart({ agent: name, reason, failures: slot.failures, delayMs });
+    this.fillOrRestart(slot, delayMs);
+  }
+
+  /** Starts `slot`'s agent (after `delayMs`); if it cannot start, that is one more failure in a row. */
+  private fillOrRestart(slot: PoolSlot, delayMs = 0): void {
     this.fill(slot, delayMs).catch((error: unknown) => {
       if (this.closing) return;
       const failure = error instanceof Error ? error : new Error(String(error));
       this.reports.error(failure);
       // The replacement could not start (start-up error or timeout): that is a failure in a row too.
+      // Connections waiting for an agent go on waiting: for this slot's next try or another slot.
       this.restart(slot, slot.name, failure, false);
     });
+  }
+
+  /** The slot whose agent is healthy and serves the fewest connections, if any. */
+  private healthiest(): PoolSlot | undefined {
+    let slot: PoolSlot | undefined;
+    for (const candidate of this.slots) if (candidate.agent?.alive && (!slot || candidate.load < slot.load)) slot = candidate;
+    return slot;
+  }
+
+  /** Hands healthy agents to the connections waiting for one, in arrival order. */
+  private serveWaiting(): void {
+    for (const waiter of this.waiting) {
+      const slot = this.healthiest();
+      if (!slot) return;
+      this.waiting.delete(waiter);
+      clearTimeout(waiter.timer);
+      slot.load++;
+      waiter.resolve(slot.agent!);
+    }
+  }
+
+  /** What a connection that waited `timeoutMs` for a healthy agent fails with. */
+  private noAgentWithin(timeoutMs: number): StartupTimeoutError {
+    const error = new StartupTimeoutError(this.lastStarted, timeoutMs);
+    const cause = this.lastFailure;
+    // Before anything reads `stack`, whose first line V8 writes from the message when first read.
+    error.message =
+      `[agent-ipc] no agent of the pool was ready within ${timeoutMs} ms (startupTimeoutMs) of the connection's arrival: ` +
+      `every agent of the pool was being replaced${cause ? ` (latest failure: ${cause.message.replace('[agent-ipc] ', '')})` : ''}`;
+    if (cause) Object.defineProperty(error, 'cause', { value: cause, configurable: true, writable: true, enumerable: false });
+    return error;
   }
 }
