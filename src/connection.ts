@@ -45,6 +45,7 @@ export type Handler = (payload: unknown, call: IncomingCall) => unknown;
 
 /** Looks up handlers by command name. A `Map` is one. */
 export interface HandlerTable {
+  /** The handler serving `command`, or `undefined` if this end does not serve it (the caller then gets `UnknownMethodError`). */
   get(command: string): Handler | undefined;
 }
 

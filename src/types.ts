@@ -64,6 +64,7 @@ export const AGENT_DEFINITION = Symbol.for('agent-ipc.agent-definition');
 
 /** What `defineAgent` returns; `export default` it from the agent module. */
 export interface AgentDefinition<Methods extends object = object, Main = unknown> {
+  /** The brand that marks a definition (whichever copy of the library made it). */
   readonly [AGENT_DEFINITION]: true;
   /** Builds the agent's methods; called once per agent. */
   readonly factory: (main: MainHandle<Main>, ctx: AgentContext) => Methods | Promise<Methods>;

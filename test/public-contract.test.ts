@@ -301,3 +301,57 @@ test('the emitted declarations (dist/*.d.ts, *.d.cts; build first) have no `any`
     }
   }
 });
+
+/**
+ * The members of the interfaces and type literals that `node` (a declaration of an
+ * exported symbol) declares — nested type literals included (`agents?: { pool: number }`)
+ * — that have no TSDoc of their own, as `Owner.member` labels. An overload counts
+ * once per signature: each is its own entry in the API reference.
+ */
+function undocumentedMembers(node: ts.Node, owner: string): string[] {
+  const missing: string[] = [];
+  const documented = (member: ts.Node): boolean =>
+    ts.getJSDocCommentsAndTags(member).some((doc) => ts.isJSDoc(doc) && (ts.getTextOfJSDocComment(doc.comment) ?? '').trim() !== '');
+  const visit = (current: ts.Node, label: string): void => {
+    if (ts.isInterfaceDeclaration(current) || ts.isTypeLiteralNode(current)) {
+      for (const member of current.members) {
+        const name = member.name ? member.name.getText() : ts.isCallSignatureDeclaration(member) ? '()' : ts.isConstructSignatureDeclaration(member) ? 'new()' : '[index]';
+        if (!documented(member)) missing.push(`${label}.${name}`);
+        // A member's own type may hold a literal with members of its own.
+        ts.forEachChild(member, (child) => visit(child, `${label}.${name}`));
+      }
+      return;
+    }
+    ts.forEachChild(current, (child) => visit(child, label));
+  };
+  visit(node, owner);
+  return missing;
+}
+
+test('every member of an exported interface or type literal (of an exported type, class or function) has TSDoc of its own (dist/*.d.ts; build first)', (t) => {
+  const entries = entryDeclarations('import');
+  const program = ts.createProgram(
+    entries.map(([, file]) => file),
+    { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true },
+  );
+  const checker = program.getTypeChecker();
+  const missing = new Set<string>();
+  for (const [entry, file] of entries) {
+    for (const symbol of checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)!)!)) {
+      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      for (const declaration of target.declarations ?? []) {
+        if (!declaration.getSourceFile().fileName.startsWith(path.join(root, 'dist'))) continue;
+        // Interfaces and type aliases, and the type literals in the signatures of exported
+        // classes and functions (`new PortTransport(port, { ownsPort })`).
+        const kinds = [ts.isInterfaceDeclaration, ts.isTypeAliasDeclaration, ts.isClassDeclaration, ts.isFunctionDeclaration];
+        if (!kinds.some((is) => is(declaration))) continue;
+        for (const member of undocumentedMembers(declaration, symbol.name)) missing.add(`${entry}: ${member}`);
+      }
+    }
+  }
+  // src/observability/channels.ts is being changed on another branch; its three gaps are
+  // reported there. Listed here so that the test fails once they are fixed (remove them then).
+  const elsewhere = ['agent-ipc: AgentIdentity.agent', 'agent-ipc: AgentIdentity.isolation', 'agent-ipc: AgentSpawnMessage.metrics.timeoutMs'];
+  for (const member of elsewhere) t.true(missing.delete(member), `${member} is documented now: drop it from this list`);
+  t.deepEqual([...missing], [], 'members without TSDoc');
+});

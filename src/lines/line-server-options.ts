@@ -13,7 +13,12 @@ import type { Isolation } from '../types.ts';
 import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
 /** How connections get agents: one fresh agent each, or a fixed pool shared by all. */
-export type LineAgents = 'per-connection' | { pool: number };
+export type LineAgents =
+  | 'per-connection'
+  | {
+      /** How many agents the pool keeps running (a positive integer); an agent that dies or hangs is replaced. */
+      pool: number;
+    };
 
 /**
  * Options of {@link createLineServer}. Every agent option of `spawnAgent`

@@ -19,21 +19,29 @@ import type { AgentRuntimeSample } from './runtime-sample.ts';
  * agent). See docs/observability.md.
  */
 export interface LatencySummary {
-  /** Calls settled. */
+  /** Calls settled (exact: every call counts, timed or not). */
   count: number;
+  /** The shortest timed latency, in ms; 0 while no timed call has settled. */
   minMs: number;
+  /** `totalMs / count`, in ms; 0 before the first call settles. */
   meanMs: number;
+  /** The median of the timed latencies, in ms; 0 while no timed call has settled. */
   p50Ms: number;
+  /** The 90th percentile of the timed latencies, in ms; 0 while no timed call has settled. */
   p90Ms: number;
+  /** The 99th percentile of the timed latencies, in ms; 0 while no timed call has settled. */
   p99Ms: number;
+  /** The longest timed latency, in ms; 0 while no timed call has settled. */
   maxMs: number;
-  /** Sum of all latencies. */
+  /** Sum of the latencies of all settled calls, in ms (estimated from the timed ones where not every call is timed, as above). */
   totalMs: number;
 }
 
 /** Calls of one direction and kind since the agent started. */
 export interface CallMetrics {
+  /** Who called: `'node-to-agent'` (the node called the agent) or `'agent-to-node'`. */
   direction: CallDirection;
+  /** `'async'` (a promise-returning call) or `'blocking'` (the caller's thread parked). */
   kind: CallKind;
   /** Calls started. */
   calls: number;
@@ -49,14 +57,19 @@ export interface CallMetrics {
   aborted: number;
   /** Cut short by the connection closing (close, exit, crash). */
   closed: number;
+  /** Start-to-settle latency of the settled calls, in ms (all zero before the first settles). */
   latency: LatencySummary;
 }
 
 /** A snapshot of one agent's metrics: see docs/observability.md. */
 export interface AgentMetrics {
+  /** The agent's name (`Agent.name`). */
   agent: string;
+  /** Where the agent runs: `'thread'`, `'process'` or `'inline'`. */
   isolation: Isolation;
+  /** The OS process it runs in (the node's own for thread and inline agents). */
   pid: number;
+  /** Its worker thread id; `undefined` for a process agent (an inline agent has the node's). */
   threadId: number | undefined;
   /**
    * One entry per direction and kind: `node-to-agent`/`async` (the node's calls into

@@ -19,18 +19,21 @@ export interface AgentRuntimeSample {
   /** Milliseconds of the agent's loop spent active since start. */
   activeMs: number;
   /**
-   * CPU time in ms (user + system) of the agent: its process for a process agent, its
+   * User CPU time of the agent since it started, in ms (system time is
+   * {@link AgentRuntimeSample.cpuSystemMs}): its process for a process agent, its
    * thread for a thread agent where the runtime can measure one thread
    * (`process.threadCpuUsage`, Node 22.19+/23.9+); `undefined` otherwise (thread agents
    * on Node 20, inline agents, which share the node's thread).
    */
   cpuUserMs: number | undefined;
+  /** System (kernel) CPU time of the agent since it started, in ms; measured, or `undefined`, as `cpuUserMs` is. */
   cpuSystemMs: number | undefined;
   /**
-   * V8 heap of the agent's isolate, in bytes (an inline agent shares the node's, so
-   * these are the node's figures).
+   * V8 heap of the agent's isolate in use, in bytes (an inline agent shares the node's,
+   * so these are the node's figures).
    */
   heapUsedBytes: number;
+  /** V8 heap the agent's isolate has reserved, used or not, in bytes (the node's for an inline agent). */
   heapTotalBytes: number;
   /** `Date.now()` in the agent when it was measured. */
   sampledAt: number;

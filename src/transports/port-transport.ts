@@ -8,10 +8,15 @@ import type { Transport, TransportSink } from './transport.ts';
 
 /** The part of `MessagePort` / `Worker` this transport uses. */
 export interface PortLike {
+  /** Sends one batch to the other end (structured clone); throws if it cannot be cloned. */
   postMessage(value: unknown): void;
+  /** Subscribes to the batches that arrive from the other end. */
   on(event: 'message', listener: (value: unknown) => void): unknown;
+  /** Subscribes to the port closing (the other end closed it, or its thread exited). */
   on(event: 'close', listener: () => void): unknown;
+  /** Unsubscribes a `'message'` listener (when the transport closes). */
   off(event: 'message', listener: (value: unknown) => void): unknown;
+  /** Unsubscribes a `'close'` listener (when the transport closes). */
   off(event: 'close', listener: () => void): unknown;
 }
 
@@ -25,7 +30,15 @@ export class PortTransport implements Transport {
   /** Whether the port's 'close' event closes the connection (else the owner decides, e.g. on exit). */
   private readonly reportClose: boolean;
 
-  constructor(port: PortLike, options: { ownsPort?: boolean; reportClose?: boolean } = {}) {
+  constructor(
+    port: PortLike,
+    options: {
+      /** Whether `close()` also closes the port (default `true`; `false` for a `Worker`, whose lifetime is its owner's). */
+      ownsPort?: boolean;
+      /** Whether the port's `'close'` event closes the connection (default `true`; `false`: the owner decides, e.g. on exit). */
+      reportClose?: boolean;
+    } = {},
+  ) {
     this.port = port;
     this.ownsPort = options.ownsPort ?? true;
     this.reportClose = options.reportClose ?? true;

@@ -54,6 +54,7 @@ export interface SocketMessage {
 export interface PeerAddress {
   /** IP address, e.g. `'127.0.0.1'` or `'::1'`. */
   readonly address: string;
+  /** TCP port number, 1 to 65535. */
   readonly port: number;
   /** `'IPv4'` or `'IPv6'`. */
   readonly family: string;
