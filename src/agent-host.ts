@@ -371,7 +371,7 @@ export class AgentHost implements Agent<unknown> {
    * @internal (spawnAgentSync)
    */
   waitStartedSync(deadline: number): boolean {
-    if (!this.nodeCaller) throw new TypeError(`[agent-ipc] agent '${this.name}' cannot be waited for synchronously`);
+    if (!this.nodeCaller) throw invalidArgument(`agent '${this.name}' cannot be waited for synchronously`);
     return this.nodeCaller.parkUntil(() => this.startupState !== 'starting', deadline);
   }
 
@@ -409,7 +409,7 @@ export class AgentHost implements Agent<unknown> {
    * line server's hand-off. Rejects for any other agent.
    */
   sendHandle(message: object, socket: Socket): Promise<void> {
-    if (!this.launcher.sendHandle) return Promise.reject(new TypeError(`[agent-ipc] agent '${this.name}' cannot be handed sockets`));
+    if (!this.launcher.sendHandle) return Promise.reject(invalidArgument(`agent '${this.name}' cannot be handed sockets`));
     return this.launcher.sendHandle(message, socket);
   }
 
@@ -496,8 +496,8 @@ export class AgentHost implements Agent<unknown> {
   }
 
   private cannotBlockOn(method: string): TypeError {
-    return new TypeError(
-      `[agent-ipc] agent.blocking / callBlocking need option isolation 'thread' or 'inline'; agent '${this.name}' runs under ` +
+    return invalidArgument(
+      `agent.blocking / callBlocking need option isolation 'thread' or 'inline'; agent '${this.name}' runs under ` +
         `isolation '${this.isolation}', whose separate process cannot share the memory the node's thread parks on. Use agent.remote.${method}()`,
     );
   }

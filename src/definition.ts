@@ -3,6 +3,7 @@
  * declaration in the module it loaded.
  */
 import { AGENT_DEFINITION, type AgentContext, type AgentDefinition, type MainHandle } from './types.ts';
+import { invalidArgument } from './invalid-option.ts';
 
 /**
  * Declares an agent. `factory` runs once in each agent, with the node's exposed
@@ -23,7 +24,7 @@ import { AGENT_DEFINITION, type AgentContext, type AgentDefinition, type MainHan
 export function defineAgent<Main = unknown, Methods extends object = object>(
   factory: (main: MainHandle<Main>, ctx: AgentContext) => Methods | Promise<Methods>,
 ): AgentDefinition<Methods, Main> {
-  if (typeof factory !== 'function') throw new TypeError('[agent-ipc] defineAgent expects a factory function');
+  if (typeof factory !== 'function') throw invalidArgument('defineAgent expects a factory function');
   return Object.freeze({ [AGENT_DEFINITION]: true as const, factory });
 }
 
@@ -42,9 +43,9 @@ export function findDefinition(moduleNamespace: Record<string, unknown>, entry: 
   for (const candidate of candidates) if (isAgentDefinition(candidate)) return candidate;
   const named = Object.values(moduleNamespace).filter(isAgentDefinition);
   if (named.length === 1) return named[0]!;
-  throw new TypeError(
+  throw invalidArgument(
     named.length > 1
-      ? `[agent-ipc] agent module ${entry} exports ${named.length} agent definitions; export exactly one (as default)`
-      : `[agent-ipc] agent module ${entry} does not export an agent: add \`export default defineAgent(...)\``,
+      ? `agent module ${entry} exports ${named.length} agent definitions; export exactly one (as default)`
+      : `agent module ${entry} does not export an agent: add \`export default defineAgent(...)\``,
   );
 }

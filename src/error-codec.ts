@@ -30,6 +30,7 @@ import {
   TimeoutError,
   UnknownMethodError,
 } from './errors.ts';
+import { invalidArgument } from './invalid-option.ts';
 import { dataOnChain, describeValue, hasUserAccessor, isErrorLike, ownData, ownDataKeys, plainCopy } from './safe-read.ts';
 
 /** An error as it travels on the wire. */
@@ -56,12 +57,16 @@ const registry: Map<string, ErrorClass> = ((globalThis as Record<symbol, unknown
 /**
  * Registers an error class so that errors of that class thrown on the other side come
  * back as instances of it (matched by `name`). Call it on the receiving side.
- * Built-in errors and agent-ipc's own errors are registered already.
+ * Built-in errors and agent-ipc's own errors are registered already. `name` (a
+ * non-empty string) overrides the name it is matched by, by default its prototype's
+ * `name` (else the class's). Throws a `TypeError` (code `ERR_AGENT_IPC_INVALID_ARGUMENT`)
+ * for anything but an `Error` class, or a bad `name`.
  */
 export function registerError(errorClass: ErrorClass, name?: string): void {
   if (typeof errorClass !== 'function' || !(errorClass.prototype instanceof Error || errorClass === Error)) {
-    throw new TypeError('[agent-ipc] registerError expects an Error subclass');
+    throw invalidArgument('registerError expects an Error subclass');
   }
+  if (name !== undefined && (typeof name !== 'string' || name === '')) throw invalidArgument(`registerError's name must be a non-empty string, got ${name === null ? 'null' : typeof name}`);
   const key = name ?? (errorClass.prototype as Error).name ?? errorClass.name;
   registry.set(key === 'Error' && errorClass !== Error ? errorClass.name : key, errorClass);
 }

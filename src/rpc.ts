@@ -4,6 +4,7 @@
  * `IpcServer` pair for code that wants the byte layer.
  */
 import type { CallOptions, Handler, HandlerTable, IncomingCall, IpcConnection } from './connection.ts';
+import { invalidArgument } from './invalid-option.ts';
 
 /** The most arguments one typed call may carry (far more than a function can usefully take). */
 const MAX_ARGUMENTS = 65_536;
@@ -13,7 +14,7 @@ export function methodTable(methods: object | undefined, what: string): Map<stri
   const table = new Map<string, Handler>();
   if (methods === undefined || methods === null) return table;
   if (typeof methods !== 'object' && typeof methods !== 'function') {
-    throw new TypeError(`[agent-ipc] ${what} must be an object of methods, got ${typeof methods}`);
+    throw invalidArgument(`${what} must be an object of methods, got ${typeof methods}`);
   }
   // Own keys only: nothing inherited (`constructor`, `__proto__`, `toString`) is reachable.
   for (const name of Object.keys(methods)) {
@@ -84,7 +85,7 @@ export abstract class IpcServer {
     for (const name of Object.keys(commands)) {
       const command = commands[name]!;
       table.set(name, (payload, call) => {
-        if (!(payload instanceof Uint8Array)) throw new TypeError(`[agent-ipc] command '${name}' takes a Uint8Array payload`);
+        if (!(payload instanceof Uint8Array)) throw invalidArgument(`command '${name}' takes a Uint8Array payload`);
         return command(payload, call);
       });
     }

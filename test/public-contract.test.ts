@@ -8,17 +8,23 @@
  * is sent.
  */
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import ts from 'typescript';
 import * as errors from '../src/errors.ts';
 import type { AgentExit } from '../src/errors.ts';
-import { spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
+import { defineAgent } from '../src/agent.ts';
+import { IpcServer } from '../src/connection-layer.ts';
+import { registerError, spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
+import { defineLineProtocol, type LineConnection } from '../src/lines/agent/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { resolveLineServerOptions } from '../src/lines/line-server-options.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, resolveSpawnOptions } from '../src/spawn-options.ts';
 import type EchoAgent from './fixtures/echo-agent.ts';
+import type { HeldNodeApi } from './fixtures/lines/held-protocol.ts';
+import { connectionPair } from './helpers/connection-pair.ts';
 import { spawnForTest } from './helpers/agents.ts';
 
 const echoAgent = new URL('./fixtures/echo-agent.ts', import.meta.url);
@@ -354,4 +360,112 @@ test('every member of an exported interface or type literal (of an exported type
   const elsewhere = ['agent-ipc: AgentIdentity.agent', 'agent-ipc: AgentIdentity.isolation', 'agent-ipc: AgentSpawnMessage.metrics.timeoutMs'];
   for (const member of elsewhere) t.true(missing.delete(member), `${member} is documented now: drop it from this list`);
   t.deepEqual([...missing], [], 'members without TSDoc');
+});
+
+/** How `body` failed: thrown synchronously, rejected (a returned promise), or not at all. */
+async function outcomeOf(body: () => unknown): Promise<{ how: 'threw' | 'rejected' | 'succeeded'; error?: unknown }> {
+  let result: unknown;
+  try {
+    result = body();
+  } catch (error) {
+    return { how: 'threw', error };
+  }
+  try {
+    await result;
+  } catch (error) {
+    return { how: 'rejected', error };
+  }
+  return { how: 'succeeded' };
+}
+
+/** A TCP server that accepts and holds connections, for `LineServer.connect`. */
+async function peerServer(t: { teardown(fn: () => unknown): void }): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  server.unref();
+  return (server.address() as { port: number }).port;
+}
+
+test('every public function and method given a bad argument fails with a TypeError carrying ERR_AGENT_IPC_INVALID_ARGUMENT, promise-returning ones by rejecting', async (t) => {
+  const inline = await spawnForTest<typeof EchoAgent>(t, echoAgent, { isolation: 'inline' });
+  // A line connection as the protocol sees it: the protocol hands it over (inline: by reference).
+  let held: LineConnection | undefined;
+  const lines = createLineServer<HeldNodeApi>({ agent: new URL('./fixtures/lines/held-protocol.ts', import.meta.url), isolation: 'inline', expose: { hold: (conn) => void (held = conn) } });
+  t.teardown(() => lines.close());
+  const port = await peerServer(t);
+  await lines.connect(port, '127.0.0.1');
+  const conn = held!;
+  const notLineProtocol = createLineServer({ agent: echoAgent, isolation: 'inline' });
+  t.teardown(() => notLineProtocol.close());
+  notLineProtocol.on('error', () => undefined);
+  const noLineReceived = createLineServer({ agent: new URL('./fixtures/lines/no-line-received-protocol.ts', import.meta.url), isolation: 'inline' });
+  t.teardown(() => noLineReceived.close());
+  noLineReceived.on('error', () => undefined);
+  class Bytes extends IpcServer {
+    getCommandMap() {
+      return { echo: (payload: Uint8Array) => payload };
+    }
+  }
+  const pair = connectionPair(new Map(), new Bytes().handlers());
+  t.teardown(() => pair.close());
+
+  const rows: Array<[label: string, call: () => unknown, how: 'threw' | 'rejected', names: RegExp]> = [
+    ['registerError(5)', () => registerError(5 as never), 'threw', /registerError/],
+    ['registerError(Error subclass, 5)', () => registerError(class NamedError extends Error {}, 5 as never), 'threw', /registerError's name/],
+    ['defineAgent(5)', () => defineAgent(5 as never), 'threw', /defineAgent expects a factory/],
+    ['defineLineProtocol(5)', () => defineLineProtocol(5 as never), 'threw', /defineLineProtocol expects a factory/],
+    ['conn.sendLine(5)', () => conn.sendLine(5 as never), 'threw', /sendLine expects a string/],
+    ['conn.sendLine(line with the delimiter)', () => conn.sendLine('a\r\nb'), 'threw', /contains the delimiter/],
+    ["conn.loseConnection('x')", () => conn.loseConnection('x' as never), 'threw', /loseConnection\(reason\)/],
+    ['conn.onDrain(5)', () => conn.onDrain(5 as never), 'threw', /onDrain expects a function/],
+    ['IpcServer command given a non-Uint8Array payload', () => new Bytes().handlers().get('echo')!([1], {} as never), 'threw', /takes a Uint8Array payload/],
+    ['a typed call to an IpcServer command (the answer crosses)', () => pair.a.request('echo', [1]), 'rejected', /takes a Uint8Array payload/],
+    ["agent.sendHandle() of an agent that takes no sockets", () => (inline as unknown as { sendHandle(m: object, s: unknown): Promise<void> }).sendHandle({}, undefined), 'rejected', /cannot be handed sockets/],
+  ];
+  for (const isolation of ['inline', 'thread'] as const) {
+    rows.push(
+      [`spawnAgent(a module with no agent) ${isolation}`, () => spawnAgent(new URL('./fixtures/no-export-agent.ts', import.meta.url), { isolation }), 'rejected', /does not export an agent/],
+      [`spawnAgent(a factory returning 5) ${isolation}`, () => spawnAgent(new URL('./fixtures/bad-methods-agent.ts', import.meta.url), { isolation }), 'rejected', /must be an object of methods/],
+    );
+  }
+  rows.push(
+    ['LineServer.connect() to a module that is not a line protocol', () => notLineProtocol.connect(port, '127.0.0.1'), 'rejected', /is not a line protocol/],
+    ['LineServer.connect() to a protocol without lineReceived', () => noLineReceived.connect(port, '127.0.0.1'), 'rejected', /lineReceived\(line\) method/],
+  );
+  const processAgent = await spawnAgent<typeof EchoAgent>(echoAgent, { isolation: 'process' }).catch((error: unknown) => {
+    // Where process agents cannot start at all (see availableIsolations in the line tests).
+    if (!(error instanceof TypeError)) throw error;
+    t.log(`process agents unavailable here: ${error.message}`);
+    return undefined;
+  });
+  if (processAgent) {
+    t.teardown(() => processAgent.close({ timeoutMs: 1000 }));
+    rows.push(
+      ['agent.blocking.add() of a process agent', () => processAgent.blocking.add(1, 2), 'threw', /need option isolation 'thread' or 'inline'/],
+      ['agent.callBlocking() of a process agent', () => processAgent.callBlocking('reverse', new Uint8Array(1)), 'threw', /need option isolation 'thread' or 'inline'/],
+    );
+  }
+  // Every row is tried, and every one that falls short is listed.
+  const wrong: string[] = [];
+  for (const [label, call, how, names] of rows) {
+    const { how: got, error } = await outcomeOf(call);
+    const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+    const problems = [
+      got === how ? '' : `${got} (should have ${how})`,
+      error instanceof TypeError ? '' : 'not a TypeError',
+      typeof message === 'string' && message.startsWith('[agent-ipc] ') && names.test(message) ? '' : `message ${JSON.stringify(message)}`,
+      code === INVALID ? '' : `code ${String(code)}`,
+    ].filter(Boolean);
+    if (problems.length > 0) wrong.push(`${label}: ${problems.join(', ')}`);
+  }
+  t.deepEqual(wrong, []);
+  t.true(rows.length >= 17, `${rows.length} rows tried`);
 });

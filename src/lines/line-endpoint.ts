@@ -20,6 +20,7 @@ export interface AgentConnections {
   closed(id: number, reason: WireError | null): void;
 }
 
+/** The connection id of a line method's payload; a malformed one is the agent's fault, not a caller's argument. */
 function connectionId(payload: unknown, method: string): [number, unknown] {
   if (!Array.isArray(payload) || typeof payload[0] !== 'number') throw new TypeError(`[agent-ipc] ${method} expects (connection id, …)`);
   return [payload[0], payload[1]];

@@ -17,6 +17,7 @@
 import type { Socket } from 'node:net';
 import { serializeError } from '../error-codec.ts';
 import { AgentExitedError, ConnectionClosedError, UnknownMethodError } from '../errors.ts';
+import { invalidArgument } from '../invalid-option.ts';
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
 import type { LineAgent, ServedByAgent } from './line-agent.ts';
@@ -182,6 +183,7 @@ export class ServedConnection implements ServedByAgent {
 
   write(lines: string[]): void {
     for (const line of lines) {
+      // The agent's data, not a caller's argument: sendLine refused a non-string there.
       if (typeof line !== 'string') return this.fail(new TypeError(`[agent-ipc] agent '${this.info_.agent}' sent a line that is not a string`));
     }
     this.carrier.write(lines);
@@ -254,7 +256,7 @@ export class ServedConnection implements ServedByAgent {
 
   private explainOpenFailure(error: unknown): unknown {
     if (error instanceof UnknownMethodError && error.method === LineMethod.OPEN) {
-      return new TypeError(`[agent-ipc] agent module ${this.settings.entry} is not a line protocol: export default defineLineProtocol(...)`, { cause: error });
+      return invalidArgument(`agent module ${this.settings.entry} is not a line protocol: export default defineLineProtocol(...)`, { cause: error });
     }
     return error;
   }

@@ -7,6 +7,7 @@
  */
 import { defineAgent } from '../../definition.ts';
 import { deserializeError, type WireError } from '../../error-codec.ts';
+import { invalidArgument } from '../../invalid-option.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
 import { LineMethod, type LineAgentMethods, type OpenRequest } from '../shared/line-methods.ts';
 import { NodeLink } from './node-link.ts';
@@ -30,7 +31,7 @@ import type { LineProtocolDefinition, LineProtocolFactory } from './protocol-typ
  * ```
  */
 export function defineLineProtocol<Main = unknown>(factory: LineProtocolFactory<Main>): LineProtocolDefinition<Main> {
-  if (typeof factory !== 'function') throw new TypeError('[agent-ipc] defineLineProtocol expects a factory function');
+  if (typeof factory !== 'function') throw invalidArgument('defineLineProtocol expects a factory function');
   return defineAgent((main: MainHandle<Main>, ctx: AgentContext) => serveLineProtocol(factory, main, ctx));
 }
 
@@ -48,6 +49,7 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
   const inbox = ctx.isolation === 'process' ? SocketInbox.ofThisProcess() : undefined;
 
   const openHandedOff = async (request: OpenRequest): Promise<void> => {
+    // These two refuse the node's request (the line server's), not a caller's argument.
     if (!inbox) throw new TypeError(`[agent-ipc] agent '${ctx.name}' cannot receive sockets (handOffSockets needs isolation 'process')`);
     const opening = inbox.take(request.id).then((socket) => new SocketSession(socket, request, link));
     handedOff.set(request.id, opening);

@@ -4,6 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, MessageTooLargeError } from '../../errors.ts';
+import { invalidArgument } from '../../invalid-option.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
 import type { LineDirection, OpenRequest, PeerAddress } from '../shared/line-methods.ts';
 import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
@@ -69,8 +70,8 @@ export class ProtocolSession implements LineConnection, LineSender {
   }
 
   sendLine(line: string): void {
-    if (typeof line !== 'string') throw new TypeError(`[agent-ipc] sendLine expects a string, got ${line === null ? 'null' : typeof line}`);
-    if (line.includes(this.delimiter)) throw new TypeError('[agent-ipc] sendLine got a line that contains the delimiter; it would reach the peer as two lines');
+    if (typeof line !== 'string') throw invalidArgument(`sendLine expects a string, got ${line === null ? 'null' : typeof line}`);
+    if (line.includes(this.delimiter)) throw invalidArgument('sendLine got a line that contains the delimiter; it would reach the peer as two lines');
     // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
     if (line.length * 3 > this.maxLineLength) {
       const bytes = line.length > this.maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
@@ -83,7 +84,7 @@ export class ProtocolSession implements LineConnection, LineSender {
   }
 
   loseConnection(reason?: Error): void {
-    if (reason !== undefined && !(reason instanceof Error)) throw new TypeError('[agent-ipc] loseConnection(reason) expects an Error or nothing');
+    if (reason !== undefined && !(reason instanceof Error)) throw invalidArgument('loseConnection(reason) expects an Error or nothing');
     if (!this.connected) return;
     this.losing = true;
     this.stopped = true;
@@ -100,7 +101,7 @@ export class ProtocolSession implements LineConnection, LineSender {
   }
 
   onDrain(listener: () => void): () => void {
-    if (typeof listener !== 'function') throw new TypeError('[agent-ipc] onDrain expects a function');
+    if (typeof listener !== 'function') throw invalidArgument('onDrain expects a function');
     this.drainListeners.add(listener);
     return () => this.drainListeners.delete(listener);
   }
@@ -110,7 +111,7 @@ export class ProtocolSession implements LineConnection, LineSender {
     const work = (async () => {
       const protocol = await factory(main, this, ctx);
       if (protocol === null || typeof protocol !== 'object' || typeof protocol.lineReceived !== 'function') {
-        throw new TypeError('[agent-ipc] a line protocol factory must return an object with a lineReceived(line) method');
+        throw invalidArgument('a line protocol factory must return an object with a lineReceived(line) method');
       }
       this.protocol = protocol;
       if (typeof protocol.connectionMade === 'function') await protocol.connectionMade();

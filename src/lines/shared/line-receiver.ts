@@ -19,6 +19,7 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { MessageTooLargeError, ProtocolError } from '../../errors.ts';
+import { invalidArgument } from '../../invalid-option.ts';
 
 /** How a {@link LineReceiver} frames lines. */
 export interface LineReceiverOptions {
@@ -55,8 +56,8 @@ export class LineReceiver {
   private failure: MessageTooLargeError | ProtocolError | undefined;
 
   constructor(options: LineReceiverOptions) {
-    if (typeof options.delimiter !== 'string' || options.delimiter.length === 0) throw new TypeError('[agent-ipc] LineReceiver needs a non-empty delimiter');
-    if (!Number.isSafeInteger(options.maxLineLength) || options.maxLineLength < 1) throw new TypeError('[agent-ipc] LineReceiver needs a positive maxLineLength');
+    if (typeof options.delimiter !== 'string' || options.delimiter.length === 0) throw invalidArgument('LineReceiver needs a non-empty delimiter');
+    if (!Number.isSafeInteger(options.maxLineLength) || options.maxLineLength < 1) throw invalidArgument('LineReceiver needs a positive maxLineLength');
     this.delimiter = Buffer.from(options.delimiter, 'utf8');
     this.maxLineLength = options.maxLineLength;
   }
