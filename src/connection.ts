@@ -17,7 +17,7 @@ import {
   TooManyCallsError,
   UnknownMethodError,
 } from './errors.ts';
-import { checkCallOptions, checkCommand, invalidArgument } from './invalid-option.ts';
+import { checkCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument, invalidOption } from './invalid-option.ts';
 import { Outbox } from './outbox.ts';
 import { payloadBytes } from './payload-size.ts';
 import { PendingTable } from './pending-table.ts';
@@ -64,26 +64,34 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Options of an {@link IpcConnection}. */
+/**
+ * Options of an {@link IpcConnection}. Checked by the constructor: a key it does not know,
+ * or a value of the wrong type or out of range, is a `TypeError` (code
+ * `ERR_AGENT_IPC_INVALID_ARGUMENT`) naming the option. An option set to `undefined` takes
+ * its default.
+ */
 export interface IpcConnectionOptions {
-  /** Serves requests from the other side. Without it every request gets `UnknownMethodError`. */
+  /**
+   * Serves requests from the other side: a `Map` or any object with a `get(command)`
+   * method. Without it every request gets `UnknownMethodError`.
+   */
   handlers?: HandlerTable;
-  /** Receives one-way NOTIFY frames (control messages of the layers above). */
+  /** Receives one-way NOTIFY frames (control messages of the layers above). Without it they are dropped. */
   onNotify?: (command: string, payload: unknown) => void;
-  /** Default timeout of outgoing calls in ms; `0` (the default) means none. */
+  /** Default timeout of outgoing calls in ms; `0` (the default) means none; at most 2^31 - 1. */
   timeoutMs?: number;
-  /** Names the other end in error stacks, e.g. `agent 'peer-1'`. */
+  /** Names the other end in error messages, e.g. `agent 'peer-1'` (a non-empty string; default `the other side`). */
   peerName?: string;
-  /** Whether pending timeouts may not keep the process alive. */
+  /** Whether pending timeouts may not keep the process alive (default `false`: they keep it alive). */
   unrefTimers?: boolean;
   /**
-   * Largest payload sent, in bytes (default: no limit). Between threads the check counts
+   * Largest payload sent, in bytes: a positive integer, or `Infinity` (the default: no limit). Between threads the check counts
    * byte arrays and strings near the top of a payload (see `payload-size.ts`); a call
    * over the limit rejects at its call site, an answer over it becomes an error.
    */
   maxMessageBytes?: number;
   /**
-   * Most calls in flight per direction (default 65,536): further outgoing calls reject
+   * Most calls in flight per direction, a positive integer (default 65,536): further outgoing calls reject
    * with `TooManyCallsError` at once, and the other side's calls beyond it are answered
    * with that error instead of being started.
    */
@@ -97,6 +105,47 @@ export interface IpcConnectionOptions {
 
 /** Default of {@link IpcConnectionOptions.maxInFlight}. */
 export const DEFAULT_MAX_IN_FLIGHT = 65_536;
+
+/** The keys {@link IpcConnectionOptions} has. */
+const CONNECTION_OPTIONS = ['handlers', 'onNotify', 'timeoutMs', 'peerName', 'unrefTimers', 'maxMessageBytes', 'maxInFlight', 'observer'] as const;
+
+/** The methods a {@link ConnectionObserver} must have (`run` is optional). */
+const OBSERVER_METHODS = ['outgoingStarted', 'outgoingSettled', 'incomingStarted', 'incomingPending', 'incomingSettled'] as const;
+
+/** Whether `value` is an object whose `name` property is a function. */
+function hasMethod(value: unknown, name: string): boolean {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as Record<string, unknown>)[name] === 'function';
+}
+
+/**
+ * Checks the transport and options of an {@link IpcConnection} (as `spawnAgent` checks
+ * its own): throws the `TypeError` of the first bad one. A mistake here would otherwise
+ * surface late and far away — a `handlers` without `get` as a crash on the first
+ * request, a `maxInFlight` of `'10'` or `NaN` as no limit, a misspelt key as nothing.
+ */
+function checkConnectionArguments(transport: unknown, options: unknown): IpcConnectionOptions {
+  if (!hasMethod(transport, 'attach') || !hasMethod(transport, 'send') || !hasMethod(transport, 'close')) {
+    throw invalidArgument(`the transport of an IpcConnection must be a Transport (attach, send and close methods), got ${transport === null ? 'null' : typeof transport}`);
+  }
+  const o = checkOptionsObject(options, CONNECTION_OPTIONS) ?? {};
+  if (o.handlers !== undefined && !hasMethod(o.handlers, 'get')) throw invalidOption('handlers', 'a HandlerTable (a Map, or an object with a get(command) method)', o.handlers);
+  if (o.onNotify !== undefined && typeof o.onNotify !== 'function') throw invalidOption('onNotify', 'a function', o.onNotify);
+  if (o.timeoutMs !== undefined) checkMs('timeoutMs', o.timeoutMs);
+  if (o.peerName !== undefined && (typeof o.peerName !== 'string' || o.peerName.length === 0)) throw invalidOption('peerName', 'a non-empty string', o.peerName);
+  if (o.unrefTimers !== undefined && typeof o.unrefTimers !== 'boolean') throw invalidOption('unrefTimers', 'a boolean', o.unrefTimers);
+  const bytes = o.maxMessageBytes;
+  if (bytes !== undefined && bytes !== Infinity && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 1)) {
+    throw invalidOption('maxMessageBytes', 'a positive integer number of bytes, or Infinity (no limit)', bytes);
+  }
+  const inFlight = o.maxInFlight;
+  if (inFlight !== undefined && (typeof inFlight !== 'number' || !Number.isSafeInteger(inFlight) || inFlight < 1)) throw invalidOption('maxInFlight', 'a positive integer', inFlight);
+  if (o.observer !== undefined) {
+    const missing = OBSERVER_METHODS.find((method) => !hasMethod(o.observer, method));
+    if (missing !== undefined) throw invalidOption('observer', `a ConnectionObserver (with a ${missing} method)`, o.observer);
+    if ((o.observer as Record<string, unknown>).run !== undefined && !hasMethod(o.observer, 'run')) throw invalidOption('observer.run', 'a function or unset', (o.observer as Record<string, unknown>).run);
+  }
+  return o as IpcConnectionOptions;
+}
 
 /** Which frames a request expects back: any value, or bytes (the byte layer). */
 const enum Expect {
@@ -189,7 +238,13 @@ export class IpcConnection {
   private idleWaiters: Array<() => void> = [];
   private closeReason: Error | undefined;
 
+  /**
+   * Starts serving `transport` (it is attached at once). Throws a `TypeError` (code
+   * `ERR_AGENT_IPC_INVALID_ARGUMENT`) for a transport without `attach`, `send` and
+   * `close`, or for bad {@link IpcConnectionOptions} (see there).
+   */
   constructor(transport: Transport, options: IpcConnectionOptions = {}) {
+    options = checkConnectionArguments(transport, options);
     this.transport = transport;
     this.handlers = options.handlers;
     this.onNotify = options.onNotify;
@@ -225,8 +280,9 @@ export class IpcConnection {
     return this.nextId;
   }
 
-  /** Calls the other side's handler for `command` with the args of a typed call. */
+  /** Calls the other side's handler for `command` with the args of a typed call (an array). */
   request(command: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    if (!Array.isArray(args)) return Promise.reject(invalidArgument(`request('${String(command)}') args must be an array, got ${args === null ? 'null' : typeof args}`));
     return this.start(command, args, Expect.Value, options);
   }
 
@@ -238,8 +294,12 @@ export class IpcConnection {
     return this.start(command, payload, Expect.Bytes, options) as Promise<Uint8Array>;
   }
 
-  /** Sends a one-way control message. Dropped silently once closed. */
+  /**
+   * Sends a one-way control message. Dropped silently once closed. A `command` that is
+   * not a string is a `TypeError` (it would reach the other side as a malformed frame).
+   */
   notify(command: string, payload: unknown = 0): void {
+    if (typeof command !== 'string') checkCommand(command);
     if (this.closed) return;
     const outbox = this.outbox;
     outbox.put(FrameKind.NOTIFY);
@@ -278,6 +338,7 @@ export class IpcConnection {
 
   /** Runs `listener` once when the connection closes, with the reason. */
   onClose(listener: (error: Error) => void): void {
+    if (typeof listener !== 'function') throw invalidArgument(`onClose expects a function, got ${listener === null ? 'null' : typeof listener}`);
     if (this.closeReason) listener(this.closeReason);
     else this.closeListeners.push(listener);
   }
@@ -297,9 +358,11 @@ export class IpcConnection {
   /**
    * Closes the connection. Queued frames are sent first; every pending call rejects
    * with `reason` (default `ConnectionClosedError`); handlers in progress see their
-   * signal abort. Idempotent: the first reason wins.
+   * signal abort. Idempotent: the first reason wins. A `reason` that is not an `Error` is a
+   * `TypeError` (calls would reject with it).
    */
   close(reason?: Error): void {
+    if (reason !== undefined && !(reason instanceof Error)) throw invalidArgument('close(reason) expects an Error or nothing');
     if (this.closeReason) return;
     try {
       this.flush();

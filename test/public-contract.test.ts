@@ -10,13 +10,15 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import ts from 'typescript';
 import * as errors from '../src/errors.ts';
 import type { AgentExit } from '../src/errors.ts';
 import { defineAgent } from '../src/agent.ts';
-import { IpcServer } from '../src/connection-layer.ts';
+import { IpcConnection, IpcServer, PortTransport, StreamLink, StreamTransport, type Transport } from '../src/connection-layer.ts';
 import { registerError, spawnAgent, spawnAgentSync, type Agent } from '../src/index.ts';
 import { defineLineProtocol, type LineConnection } from '../src/lines/agent/index.ts';
 import { createLineServer, type LineServerOptions } from '../src/lines/index.ts';
@@ -468,4 +470,100 @@ test('every public function and method given a bad argument fails with a TypeErr
   }
   t.deepEqual(wrong, []);
   t.true(rows.length >= 17, `${rows.length} rows tried`);
+});
+
+test('new IpcConnection() checks its transport and options like spawnAgent: unknown keys, types and ranges', (t) => {
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  const transport = (): Transport => new PortTransport(port1, { ownsPort: false });
+  const bad: Array<[unknown, RegExp]> = [
+    [{ bogus: 1 }, /unknown option 'bogus'/],
+    [{ timeout: 5 }, /unknown option 'timeout'/],
+    ['fast', /option 'options' must be an object/],
+    [[], /option 'options' must be an object, got an array/],
+    [{ timeoutMs: -1 }, /option 'timeoutMs'/],
+    [{ timeoutMs: '5' }, /option 'timeoutMs'/],
+    [{ timeoutMs: 2 ** 31 }, /option 'timeoutMs'/],
+    [{ maxInFlight: 0 }, /option 'maxInFlight'/],
+    [{ maxInFlight: Number.NaN }, /option 'maxInFlight'/],
+    [{ maxInFlight: '10' }, /option 'maxInFlight'/],
+    [{ maxMessageBytes: 0 }, /option 'maxMessageBytes'/],
+    [{ maxMessageBytes: 1.5 }, /option 'maxMessageBytes'/],
+    [{ handlers: {} }, /option 'handlers'/],
+    [{ handlers: 5 }, /option 'handlers'/],
+    [{ onNotify: 'log' }, /option 'onNotify'/],
+    [{ peerName: '' }, /option 'peerName'/],
+    [{ peerName: 5 }, /option 'peerName'/],
+    [{ unrefTimers: 1 }, /option 'unrefTimers'/],
+    [{ observer: {} }, /option 'observer'/],
+  ];
+  const wrong: string[] = [];
+  for (const [options, names] of bad) {
+    let error: unknown;
+    try {
+      new IpcConnection(transport(), options as never).close();
+    } catch (thrown) {
+      error = thrown;
+    }
+    const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+    if (!(error instanceof TypeError) || code !== INVALID || typeof message !== 'string' || !message.startsWith('[agent-ipc] ') || !names.test(message)) {
+      wrong.push(`${JSON.stringify(options)}: ${error === undefined ? 'accepted' : `${String(code)} ${String(message)}`}`);
+    }
+  }
+  t.deepEqual(wrong, []);
+  // Every documented option, and undefined for each (its default), is accepted.
+  const good = new IpcConnection(transport(), {
+    handlers: new Map(),
+    onNotify: () => undefined,
+    timeoutMs: 0,
+    peerName: 'peer',
+    unrefTimers: true,
+    maxMessageBytes: Infinity,
+    maxInFlight: 1,
+    observer: undefined,
+  });
+  good.close();
+  new IpcConnection(transport(), { timeoutMs: undefined, maxMessageBytes: 1024 }).close();
+  new IpcConnection(transport()).close();
+  t.pass();
+});
+
+test('the methods and transports of agent-ipc/connection refuse bad arguments with ERR_AGENT_IPC_INVALID_ARGUMENT, promise-returning ones by rejecting', async (t) => {
+  const pair = connectionPair();
+  t.teardown(() => pair.close());
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  const link = new StreamLink(new PassThrough(), { maxMessageBytes: 1024 });
+  const rows: Array<[label: string, call: () => unknown, how: 'threw' | 'rejected', names: RegExp]> = [
+    ['new IpcConnection(5)', () => new IpcConnection(5 as never), 'threw', /transport/],
+    ['connection.request(command, not an array)', () => pair.a.request('x', 5 as never), 'rejected', /args must be an array/],
+    ['connection.notify(5)', () => pair.a.notify(5 as never), 'threw', /command must be a string/],
+    ["connection.close('x')", () => pair.b.close('x' as never), 'threw', /close\(reason\)/],
+    ['connection.onClose(5)', () => pair.a.onClose(5 as never), 'threw', /onClose expects a function/],
+    ['new PortTransport({})', () => new PortTransport({} as never), 'threw', /port of a PortTransport/],
+    ['new PortTransport(port, { owns: true })', () => new PortTransport(port1, { owns: true } as never), 'threw', /unknown option 'owns'/],
+    ["new PortTransport(port, { ownsPort: 'yes' })", () => new PortTransport(port1, { ownsPort: 'yes' } as never), 'threw', /option 'ownsPort'/],
+    ['new StreamLink({}, options)', () => new StreamLink({} as never, { maxMessageBytes: 1024 }), 'threw', /stream of a StreamLink/],
+    ['new StreamLink(stream)', () => new StreamLink(new PassThrough(), undefined as never), 'threw', /option 'options'/],
+    ['new StreamLink(stream, { maxMessageBytes: -1 })', () => new StreamLink(new PassThrough(), { maxMessageBytes: -1 }), 'threw', /option 'maxMessageBytes'/],
+    ['new StreamLink(stream, { limit: 5 })', () => new StreamLink(new PassThrough(), { maxMessageBytes: 1024, limit: 5 } as never), 'threw', /unknown option 'limit'/],
+    ['new StreamTransport({}, 0)', () => new StreamTransport({} as never, 0), 'threw', /link of a StreamTransport/],
+    ['new StreamTransport(link, 256)', () => new StreamTransport(link, 256), 'threw', /channel of a StreamTransport/],
+  ];
+  const wrong: string[] = [];
+  for (const [label, call, how, names] of rows) {
+    const { how: got, error } = await outcomeOf(call);
+    const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+    if (got !== how || !(error instanceof TypeError) || code !== INVALID || typeof message !== 'string' || !message.startsWith('[agent-ipc] ') || !names.test(message)) {
+      wrong.push(`${label}: ${got}, ${String(code)} ${String(message)}`);
+    }
+  }
+  t.deepEqual(wrong, []);
+  t.false(pair.b.closed, "a refused close('x') does not close");
 });

@@ -3,6 +3,7 @@
  * `Worker`, or a worker's `parentPort`). A batch is posted as is; structured clone
  * does the encoding natively, which beats any JS codec for mixed values.
  */
+import { checkOptionsObject, invalidArgument, invalidOption } from '../invalid-option.ts';
 import type { Batch } from '../wire.ts';
 import type { Transport, TransportSink } from './transport.ts';
 
@@ -39,6 +40,13 @@ export class PortTransport implements Transport {
       reportClose?: boolean;
     } = {},
   ) {
+    if (port === null || typeof port !== 'object' || !['postMessage', 'on', 'off'].every((m) => typeof (port as unknown as Record<string, unknown>)[m] === 'function')) {
+      throw invalidArgument(`the port of a PortTransport must be a MessagePort, a Worker or a parentPort (postMessage, on and off methods), got ${port === null ? 'null' : typeof port}`);
+    }
+    const checked = checkOptionsObject(options, ['ownsPort', 'reportClose']) ?? {};
+    for (const option of ['ownsPort', 'reportClose']) {
+      if (checked[option] !== undefined && typeof checked[option] !== 'boolean') throw invalidOption(option, 'a boolean', checked[option]);
+    }
     this.port = port;
     this.ownsPort = options.ownsPort ?? true;
     this.reportClose = options.reportClose ?? true;

@@ -6,14 +6,15 @@
  */
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { checkOptionsObject, invalidArgument, invalidOption } from '../invalid-option.ts';
 import type { Batch } from '../wire.ts';
 import { StreamFrameWriter } from './stream-frame-writer.ts';
 import { StreamFrameReader, bodyLimit, decodeStreamBody } from './stream-frames.ts';
 import type { Transport, TransportSink } from './transport.ts';
 
-/** Options of a {@link StreamLink}. */
+/** Options of a {@link StreamLink}; a bad or unknown one is a `TypeError` (code `ERR_AGENT_IPC_INVALID_ARGUMENT`). */
 export interface StreamLinkOptions {
-  /** Largest frame body sent or accepted, in bytes. */
+  /** Largest frame body sent or accepted, in bytes: a positive integer (required). */
   maxMessageBytes: number;
   /**
    * Called once when the stream ends (end of file, or a stream error) rather than
@@ -39,6 +40,15 @@ export class StreamLink {
     private readonly stream: Duplex,
     private readonly options: StreamLinkOptions,
   ) {
+    if (stream === null || typeof stream !== 'object' || typeof stream.on !== 'function' || typeof stream.write !== 'function') {
+      throw invalidArgument(`the stream of a StreamLink must be a duplex stream, got ${stream === null ? 'null' : typeof stream}`);
+    }
+    if (options === undefined) throw invalidOption('options', 'an object with maxMessageBytes', options);
+    const checked = checkOptionsObject(options, ['maxMessageBytes', 'onEnd'])!;
+    if (typeof checked.maxMessageBytes !== 'number' || !Number.isSafeInteger(checked.maxMessageBytes) || checked.maxMessageBytes < 1) {
+      throw invalidOption('maxMessageBytes', 'a positive integer number of bytes', checked.maxMessageBytes);
+    }
+    if (checked.onEnd !== undefined && typeof checked.onEnd !== 'function') throw invalidOption('onEnd', 'a function', checked.onEnd);
     const limit = bodyLimit(options.maxMessageBytes);
     this.reader = new StreamFrameReader(limit, this.receiveFrame);
     this.writer = new StreamFrameWriter(limit, {
@@ -132,10 +142,14 @@ export class StreamLink {
 
 /** One channel of a {@link StreamLink}, as a {@link Transport}. */
 export class StreamTransport implements Transport {
+  /** Channel `channel` (an integer from 0 to 255, the frame header's byte) of `link`. */
   constructor(
     private readonly link: StreamLink,
     private readonly channel: number,
-  ) {}
+  ) {
+    if (!(link instanceof StreamLink)) throw invalidArgument('the link of a StreamTransport must be a StreamLink');
+    if (!Number.isInteger(channel) || channel < 0 || channel > 255) throw invalidArgument(`the channel of a StreamTransport must be an integer from 0 to 255, got ${String(channel)}`);
+  }
 
   attach(sink: TransportSink): void {
     this.link.attach(this.channel, sink);
