@@ -430,6 +430,9 @@ test('every public function and method given a bad argument fails with a TypeErr
     ['conn.onDrain(5)', () => conn.onDrain(5 as never), 'threw', /onDrain expects a function/],
     ['IpcServer command given a non-Uint8Array payload', () => new Bytes().handlers().get('echo')!([1], {} as never), 'threw', /takes a Uint8Array payload/],
     ['a typed call to an IpcServer command (the answer crosses)', () => pair.a.request('echo', [1]), 'rejected', /takes a Uint8Array payload/],
+    ["lineServer.on('connected', fn) (no such event)", () => lines.on('connected' as never, () => undefined), 'threw', /unknown event 'connected'/],
+    ["lineServer.once('error', 5)", () => lines.once('error', 5 as never), 'threw', /expects a function/],
+    ["lineServer.off('disconnect', null)", () => lines.off('disconnect', null as never), 'threw', /expects a function/],
     ["agent.sendHandle() of an agent that takes no sockets", () => (inline as unknown as { sendHandle(m: object, s: unknown): Promise<void> }).sendHandle({}, undefined), 'rejected', /cannot be handed sockets/],
   ];
   for (const isolation of ['inline', 'thread'] as const) {
@@ -469,7 +472,7 @@ test('every public function and method given a bad argument fails with a TypeErr
     if (problems.length > 0) wrong.push(`${label}: ${problems.join(', ')}`);
   }
   t.deepEqual(wrong, []);
-  t.true(rows.length >= 17, `${rows.length} rows tried`);
+  t.true(rows.length >= 20, `${rows.length} rows tried`);
 });
 
 test('new IpcConnection() checks its transport and options like spawnAgent: unknown keys, types and ranges', (t) => {

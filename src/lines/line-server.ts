@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import { ConnectionClosedError } from '../errors.ts';
-import { invalidOption } from '../invalid-option.ts';
+import { invalidArgument, invalidOption } from '../invalid-option.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 import { AgentPool } from './agent-pool.ts';
 import type { AgentRestartInfo, AgentSupply } from './agent-supply.ts';
@@ -60,7 +60,11 @@ export interface LineServer {
   readonly connections: readonly LineConnectionInfo[];
   /** The addresses being listened on. */
   readonly addresses: readonly PeerAddress[];
-  /** Adds a listener. */
+  /**
+   * Adds a listener. An event name not in {@link LineServerEvents} (a typo), or a
+   * listener that is not a function, is a `TypeError` (code `ERR_AGENT_IPC_INVALID_ARGUMENT`);
+   * so for `once` and `off`.
+   */
   on<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
   /** Adds a listener called once. */
   once<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
@@ -105,6 +109,15 @@ function checkHost(host: unknown): string | undefined {
 function boundAddress(server: net.Server): PeerAddress {
   const address = server.address() as net.AddressInfo;
   return Object.freeze({ address: address.address, port: address.port, family: address.family });
+}
+
+/** The events a {@link LineServer} emits: a listener for any other name would never run. */
+const EVENTS: ReadonlyArray<keyof LineServerEvents> = ['connect', 'disconnect', 'error', 'agentRestart'];
+
+/** Refuses a listener for an event the server never emits (a typo), or one that is not a function. */
+function checkListener(method: string, event: unknown, listener: unknown): void {
+  if (!EVENTS.includes(event as keyof LineServerEvents)) throw invalidArgument(`${method}(event): unknown event ${typeof event === 'string' ? `'${event}'` : typeof event} (known: ${EVENTS.join(', ')})`);
+  if (typeof listener !== 'function') throw invalidArgument(`${method}('${String(event)}', listener) expects a function, got ${listener === null ? 'null' : typeof listener}`);
 }
 
 class TcpLineServer implements LineServer {
@@ -199,16 +212,19 @@ class TcpLineServer implements LineServer {
   }
 
   on<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    checkListener('on', event, listener);
     this.events.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   once<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    checkListener('once', event, listener);
     this.events.once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   off<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this {
+    checkListener('off', event, listener);
     this.events.off(event, listener as (...args: unknown[]) => void);
     return this;
   }
