@@ -110,7 +110,8 @@ export interface Agent<Remote = unknown> {
    * and latency, time parked in blocking calls, and the agent's runtime (event-loop
    * utilisation, CPU time, heap) as it measures it. The agent is asked for its runtime
    * and given `timeoutMs` (default 1000) to answer; an agent that is parked or busy
-   * gets its last answer reported instead. Never rejects. See docs/observability.md.
+   * gets its last answer reported instead. Rejects only for bad options (a `TypeError`,
+   * code `ERR_AGENT_IPC_INVALID_ARGUMENT`). See docs/observability.md.
    */
   metrics(options?: MetricsOptions): Promise<AgentMetrics>;
 }
