@@ -118,7 +118,7 @@ export interface Agent<Remote = unknown> {
 
 /** Options of {@link Agent.metrics}. */
 export interface MetricsOptions {
-  /** How long to wait for the agent to measure its runtime, in ms (default 1000). */
+  /** How long to wait for the agent to measure its runtime, in ms (default 1000; `0`: the last sample received, at once). */
   timeoutMs?: number;
 }
 

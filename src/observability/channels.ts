@@ -54,7 +54,9 @@ export interface CallTraceContext {
 
 /** Who an agent is, in the lifecycle channels' payloads. */
 export interface AgentIdentity {
+  /** The agent's name (`spawnAgent`'s `name`, or `agent-<n>`), as `agent.name` says. */
   readonly agent: string;
+  /** Where it runs: `'inline'`, `'thread'` or `'process'`. */
   readonly isolation: Isolation;
   /** The OS process it runs in. */
   readonly pid: number;
@@ -71,7 +73,10 @@ export interface AgentSpawnMessage extends AgentIdentity {
    * Reads the agent's metrics (`agent.metrics()`): lets an exporter cover every agent,
    * those started by the line server included, without a handle on them.
    */
-  readonly metrics: (options?: { timeoutMs?: number }) => Promise<AgentMetrics>;
+  readonly metrics: (options?: {
+    /** How long to wait for the agent to measure its runtime, in ms (default 1000; `0`: the last sample received, at once). */
+    timeoutMs?: number;
+  }) => Promise<AgentMetrics>;
 }
 
 /** The payload of `agent-ipc:agent:exit`: an agent has exited. */
