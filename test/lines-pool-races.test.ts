@@ -12,15 +12,14 @@
  * own), so the tests run one at a time. Nothing here measures time: waits are on events,
  * a hang is ava's timeout.
  */
-import test, { type ExecutionContext } from 'ava';
-import { subscribe } from 'node:diagnostics_channel';
+import test from 'ava';
 import { AgentHost } from '../src/agent-host.ts';
-import { AgentUnresponsiveError, ChannelNames, ConnectionClosedError, type AgentExitMessage, type AgentSpawnMessage, type Isolation } from '../src/index.ts';
+import { AgentUnresponsiveError, ConnectionClosedError } from '../src/index.ts';
 import { AgentPool, restartDelayMs } from '../src/lines/agent-pool.ts';
 import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
 import { LineAgent } from '../src/lines/line-agent.ts';
 import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
-import { gone } from './helpers/process-gone.ts';
+import { AgentCensus } from './helpers/agent-census.ts';
 
 const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 
@@ -84,25 +83,14 @@ LineAgent.start = (...args: Parameters<typeof start>): Promise<LineAgent> => {
   return started;
 };
 
-/** Agents as the public lifecycle channels report them: started, and exited. */
-const spawned = new Map<string, AgentSpawnMessage>();
-const exited = new Map<string, AgentExitMessage>();
-subscribe(ChannelNames.SPAWN, (message) => {
-  const spawn = message as AgentSpawnMessage;
-  spawned.set(spawn.agent, spawn);
-});
-subscribe(ChannelNames.EXIT, (message) => {
-  const exit = message as AgentExitMessage;
-  exited.set(exit.agent, exit);
-  changed();
-});
+/** Agents as the public lifecycle channels report them. */
+const census = new AgentCensus(changed);
 
 test.beforeEach(() => {
   acquired = 0;
   starts.length = 0;
   history.length = 0;
-  spawned.clear();
-  exited.clear();
+  census.clear();
 });
 
 // --- a server and what it reports ---------------------------------------------------------
@@ -140,13 +128,6 @@ async function info(client: LineClient): Promise<{ agent: string; id: number }> 
   const line = await client.next();
   if (line === undefined) throw new Error('the connection closed instead of answering INFO');
   return JSON.parse(line) as { agent: string; id: number };
-}
-
-/** After `close()`: every agent the server started has exited, and (process agents) its process is gone. */
-function assertNoAgentLeft(t: ExecutionContext, isolation: Isolation): void {
-  t.true(spawned.size > 0);
-  t.deepEqual([...spawned.keys()].filter((agent) => !exited.has(agent)), [], 'every agent started has exited');
-  if (isolation === 'process') t.deepEqual([...spawned.values()].filter(({ pid }) => !gone(pid)).map(({ agent }) => agent), [], 'no agent process survives');
 }
 
 // --- 1. a connection arriving while a hung pool agent is being stopped ----------------------
@@ -220,7 +201,7 @@ for (const isolation of ['thread', 'process'] as const) {
       await server.close();
     }
     t.is(seen.restarts.length, 2, 'no other replacement');
-    assertNoAgentLeft(t, isolation);
+    census.assertNoneLeft(t, isolation);
   });
 }
 
@@ -288,7 +269,7 @@ test.serial('process hand-off: a socket that close() destroys while queued for h
     t.deepEqual([...lost].sort(), [...made].sort(), 'every session opened in the agent was closed');
     // Nothing was left waiting in the agent: asked to close, it left by itself (a call still
     // in progress would have held it until it was forced down with SIGKILL).
-    const exits = [...exited.values()];
+    const exits = [...census.exited.values()];
     t.is(exits.length, 1);
     t.like(exits[0]?.exit, { code: 0, signal: null });
     t.true(
@@ -301,5 +282,5 @@ test.serial('process hand-off: a socket that close() destroys while queued for h
     for (const client of clients) client.socket.destroy();
     await (closing ?? server.close());
   }
-  assertNoAgentLeft(t, 'process');
+  census.assertNoneLeft(t, 'process');
 });

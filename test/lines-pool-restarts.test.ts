@@ -13,17 +13,16 @@
  * ava's timeout.
  */
 import test, { type ExecutionContext } from 'ava';
-import { subscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChannelNames, ConnectionClosedError, StartupTimeoutError, type AgentExitMessage, type AgentSpawnMessage, type Isolation } from '../src/index.ts';
+import { ConnectionClosedError, StartupTimeoutError, type Isolation } from '../src/index.ts';
 import { AgentPool, restartDelayMs } from '../src/lines/agent-pool.ts';
 import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
 import { LineAgent } from '../src/lines/line-agent.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
-import { gone } from './helpers/process-gone.ts';
+import { AgentCensus } from './helpers/agent-census.ts';
 
 const protocol = new URL('./fixtures/lines/start-toggle-protocol.ts', import.meta.url);
 
@@ -117,18 +116,8 @@ LineAgent.start = (...args: Parameters<typeof start>): Promise<LineAgent> => {
   return started;
 };
 
-/** Agents as the public lifecycle channels report them: launched (failed starts too), and exited. */
-const spawned = new Map<string, AgentSpawnMessage>();
-const exited = new Map<string, AgentExitMessage>();
-subscribe(ChannelNames.SPAWN, (message) => {
-  const spawn = message as AgentSpawnMessage;
-  spawned.set(spawn.agent, spawn);
-});
-subscribe(ChannelNames.EXIT, (message) => {
-  const exit = message as AgentExitMessage;
-  exited.set(exit.agent, exit);
-  changed();
-});
+/** Agents as the public lifecycle channels report them. */
+const census = new AgentCensus(changed);
 
 test.beforeEach(() => {
   acquired = 0;
@@ -136,8 +125,7 @@ test.beforeEach(() => {
   held.length = 0;
   unboundedStarts = false;
   history.length = 0;
-  spawned.clear();
-  exited.clear();
+  census.clear();
   agentsStart(true);
 });
 
@@ -239,13 +227,6 @@ function assertBackedOff(t: ExecutionContext, seen: Seen): void {
   });
 }
 
-/** After `close()`: every agent the server launched (those that failed to start too) has exited, and its process is gone. */
-function assertNoAgentLeft(t: ExecutionContext, isolation: Isolation): void {
-  t.true(spawned.size > 0);
-  t.deepEqual([...spawned.keys()].filter((agent) => !exited.has(agent)), [], 'every agent launched has exited');
-  if (isolation === 'process') t.deepEqual([...spawned.values()].filter(({ pid }) => !gone(pid)).map(({ agent }) => agent), [], 'no agent process survives');
-}
-
 // --- 1. waiting through failed restarts -----------------------------------------------------------
 
 for (const isolation of ['thread', 'process'] as const) {
@@ -301,7 +282,7 @@ for (const isolation of ['thread', 'process'] as const) {
       peer.close();
       await closeAll(seen);
     }
-    assertNoAgentLeft(t, isolation);
+    census.assertNoneLeft(t, isolation);
   });
 }
 
@@ -335,7 +316,7 @@ test.serial('thread: with every agent of a pool of two being replaced, a waiting
     holdStarts = false;
     await closeAll(seen);
   }
-  assertNoAgentLeft(t, 'thread');
+  census.assertNoneLeft(t, 'thread');
 });
 
 // --- 3. every start fails: the bound, the back-off, the close ----------------------------------
@@ -384,7 +365,7 @@ for (const isolation of ['thread', 'process'] as const) {
     } finally {
       await (closing ?? closeAll(seen));
     }
-    assertNoAgentLeft(t, isolation);
+    census.assertNoneLeft(t, isolation);
   });
 }
 
@@ -413,5 +394,5 @@ test.serial('thread: without startupTimeoutMs, a connection waits through failin
   } finally {
     await (closing ?? closeAll(seen));
   }
-  assertNoAgentLeft(t, 'thread');
+  census.assertNoneLeft(t, 'thread');
 });

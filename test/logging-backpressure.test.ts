@@ -16,7 +16,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pino from 'pino';
 import { spawnAgent, type Agent, type Isolation } from '../src/index.ts';
 import { MAX_LOG_BACKLOG_BYTES } from '../src/logging/agent-log-writer.ts';
@@ -169,6 +169,30 @@ for (const isolation of ['thread', 'process', 'inline'] as const) {
   }
 }
 
+
+/**
+ * Floods `agent`'s records into a destination writing to the pipe `file` that nobody
+ * reads yet, with calls going on; checks that what the destination buffers (`buffered`,
+ * described by `where`) stayed within the bound, then reads the pipe and checks that the
+ * drop count comes and that records written plus dropped are all that were sent, in
+ * order. Returns the pipe's reader (undefined if it stopped at an unbounded buffer).
+ */
+async function floodIntoPipe(t: ExecutionContext, agent: Parameters<typeof floodWhileCalling>[0], buffered: () => number, where: string, file: string, name: string): Promise<ReturnType<typeof readFifo> | undefined> {
+  let peak = 0;
+  const calls = await floodWhileCalling(agent, SENT, () => (peak = Math.max(peak, buffered())));
+  peak = Math.max(peak, buffered());
+  t.true(calls >= 1, 'calls answered during the flood');
+  // Unbounded, no drop count would ever come: stop here rather than wait for one.
+  if (!t.true(peak <= MAX_LOG_BACKLOG_BYTES + ONE_RECORD, `${(peak / 2 ** 20).toFixed(1)} MiB buffered ${where}`)) return undefined;
+  const reader = readFifo(t, file);
+  t.true(await within(60_000, () => dropReports(parse(reader.lines())).length > 0), 'a drop count once the pipe is read');
+  const { written, dropped, inOrder } = tally(parse(reader.lines()), name);
+  t.true(dropped > 0);
+  t.is(written + dropped, SENT, `${written} written + ${dropped} dropped`);
+  t.true(inOrder);
+  return reader;
+}
+
 for (const isolation of ['thread', 'process'] as const) {
   // pino.destination({ sync: false }): SonicBoom's fs.write waits on the full pipe, so
   // everything after it piles up in SonicBoom's buffer (its `_len`).
@@ -181,18 +205,7 @@ for (const isolation of ['thread', 'process'] as const) {
     try {
       await withAgent(isolation, logger, name, async (agent) => {
         const buffered = (): number => (dest as unknown as { _len: number })._len;
-        let peak = 0;
-        const calls = await floodWhileCalling(agent, SENT, () => (peak = Math.max(peak, buffered())));
-        peak = Math.max(peak, buffered());
-        t.true(calls >= 1, 'calls answered during the flood');
-        // Unbounded, no drop count would ever come: stop here rather than wait for one.
-        if (!t.true(peak <= MAX_LOG_BACKLOG_BYTES + ONE_RECORD, `${(peak / 2 ** 20).toFixed(1)} MiB buffered in SonicBoom`)) return;
-        const { lines } = (reader = readFifo(t, file));
-        t.true(await within(60_000, () => dropReports(parse(lines())).length > 0), 'a drop count once the pipe is read');
-        const { written, dropped, inOrder } = tally(parse(lines()), name);
-        t.true(dropped > 0);
-        t.is(written + dropped, SENT, `${written} written + ${dropped} dropped`);
-        t.true(inOrder);
+        reader = await floodIntoPipe(t, agent, buffered, 'in SonicBoom', file, name);
       });
     } finally {
       // Read the pipe (if the test did not get that far), so that the write waiting on it
@@ -221,18 +234,7 @@ test.serial('process, pino.transport into a pipe nobody reads: bounded, counted 
   let reader: ReturnType<typeof readFifo> | undefined;
   try {
     await withAgent('process', logger, name, async (agent) => {
-      let peak = 0;
-      const calls = await floodWhileCalling(agent, SENT, () => (peak = Math.max(peak, buffered())));
-      peak = Math.max(peak, buffered());
-      t.true(calls >= 1, 'calls answered during the flood');
-      // Unbounded, no drop count would ever come: stop here rather than wait for one.
-      if (!t.true(peak <= MAX_LOG_BACKLOG_BYTES + ONE_RECORD, `${(peak / 2 ** 20).toFixed(1)} MiB buffered by thread-stream beside its shared buffer`)) return;
-      const { lines } = (reader = readFifo(t, file));
-      t.true(await within(60_000, () => dropReports(parse(lines())).length > 0), 'a drop count once the pipe is read');
-      const { written, dropped, inOrder } = tally(parse(lines()), name);
-      t.true(dropped > 0);
-      t.is(written + dropped, SENT, `${written} written + ${dropped} dropped`);
-      t.true(inOrder);
+      reader = await floodIntoPipe(t, agent, buffered, 'by thread-stream beside its shared buffer', file, name);
     });
   } finally {
     // Read the pipe (if the test did not get that far) so that the worker can finish; it
