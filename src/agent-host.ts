@@ -170,10 +170,12 @@ export class AgentHost implements Agent<unknown> {
   private readonly handlers: HandlerTable;
   /** How deep the node's thread is in direct blocking calls into an inline agent (its "parked"). */
   private callingDirect = 0;
-  /** The refusal of a handler's promise where the serving thread cannot wait (made once: no closure per call). */
-  private readonly cannotWaitParked = (command: string): Error => this.cannotWait(command);
-  /** Serves the agent's blocking call where the node's thread is parked on this agent (a handler's promise is refused). */
-  private readonly dispatchParked = (command: string, payload: unknown): unknown => this.serveBlockingCallNow(command, payload, this.cannotWaitParked);
+  /**
+   * Runs the handler of the agent's blocking call where the node's thread is parked on
+   * this agent (a handler's promise is refused); the server that answers it begins and
+   * ends it (made once: no closure per call).
+   */
+  private readonly dispatchParked = (command: string, payload: unknown, token: unknown): unknown => this.serveBlockingCallParked(command, payload, token);
   private readonly cannotWaitInline = (command: string): Error =>
     this.callingDirect > 0
       ? this.cannotWait(command)
@@ -230,8 +232,14 @@ export class AgentHost implements Agent<unknown> {
       });
     }
     // The one way the agent's blocking calls are served, whichever launcher carries them.
+    // The servers that encode the answer (mailbox, blocking socket, the call-back slot
+    // below) begin and end each call around it, so a replaced answer ends as an error.
+    const begin = (command: string): unknown => observer.blockingStarted(command);
+    const end = (token: unknown, outcome: CallOutcome, error: unknown): void => observer.blockingSettled(token, outcome, error);
     const service: BlockingService = {
-      dispatch: (command, payload) => this.serveBlockingCall(command, payload),
+      begin,
+      dispatch: (command, payload, token) => this.serveBlockingCall(command, payload, token),
+      end,
       dispatchNow: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitInline),
       asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
       maxMessageBytes,
@@ -255,8 +263,10 @@ export class AgentHost implements Agent<unknown> {
           this.connection.flush();
         },
         // The agent's blocking call-backs while the node is parked: a handler's promise is
-        // refused with DeadlockError inside serveBlockingCallNow, so the observer records that error.
-        dispatch: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitParked),
+        // refused with DeadlockError inside serveBlockingCallParked, and the call ends with that error.
+        begin,
+        dispatch: this.dispatchParked,
+        end,
         cannotWait: (command) => this.cannotWait(command),
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
         closedError: () => new ConnectionClosedError(`agent '${name}' is closing`),
@@ -533,36 +543,56 @@ export class AgentHost implements Agent<unknown> {
   }
 
   /**
-   * Serves one blocking call of the agent: where every launcher's blocking path ends. The
-   * call is reported to the observer (stats, metrics, tracing) and served in the context
-   * that tells {@link refuse} a call back into this agent would deadlock.
+   * Runs the handler of one blocking call of the agent: where every launcher's blocking
+   * path ends. The call is served in the context that tells {@link refuse} a call back
+   * into this agent would deadlock, and inside the observer's `run` (tracing's stores).
    *
-   * Two entries, by whether the serving thread can run its event loop before the call is
-   * answered. This one is for a thread agent's mailbox and a process agent's blocking
-   * socket: a promise the handler returns is passed on, and awaited by the blocking server.
+   * Three entries, by who answers the call and whether the serving thread can run its
+   * event loop before it is answered. This one is for a thread agent's mailbox and a
+   * process agent's blocking socket: a promise the handler returns is passed on, and
+   * awaited by the blocking server. The server began the call (`token`) and ends it once
+   * it has written the answer: only then is the outcome the agent sees known (an answer
+   * over `maxMessageBytes` or one that cannot be encoded becomes an error there).
    */
-  private serveBlockingCall(command: string, payload: unknown): unknown {
-    const observer = this.observer;
-    const token = observer.blockingStarted(command);
+  private serveBlockingCall(command: string, payload: unknown, token: unknown): unknown {
     const handler = this.handlers.get(command);
-    if (!handler) return this.unknownBlockingMethod(command, token);
-    let result: unknown;
-    try {
-      result = serveBlocking(this, handler, payload, observer, token);
-    } catch (error) {
-      observer.blockingSettled(token, 'error', error);
-      throw error;
-    }
-    if (isPromiseLike(result)) return this.blockingPromise(token, result);
-    observer.blockingSettled(token, 'ok', undefined);
+    if (!handler) throw new UnknownMethodError(command);
+    const result = serveBlocking(this, handler, payload, this.observer, token);
+    // A traced call's synchronous part is over: `end` now, the rest when the server ends it.
+    if (isPromiseLike(result)) this.observer.blockingPending(token);
     return result;
   }
 
   /**
-   * The other entry: for an inline agent's direct call and the agent's call-backs while
-   * the node's thread is parked, where the thread cannot run its event loop before this
-   * returns. The handler must answer synchronously; a promise it returns is refused with
-   * the error `cannotWait` builds.
+   * The second: the agent's blocking calls served while the node's thread is parked on
+   * this agent (the call-back slot, and a call already in its mailbox), which cannot run
+   * its event loop before this returns. The handler must answer synchronously; a promise
+   * it returns is refused with `DeadlockError`. As above, the server that answers the
+   * call begins and ends it.
+   */
+  private serveBlockingCallParked(command: string, payload: unknown, token: unknown): unknown {
+    const handler = this.handlers.get(command);
+    if (!handler) throw new UnknownMethodError(command);
+    const outer = enterServingNow(this);
+    let result: unknown;
+    try {
+      result = this.observer.run(token, callHandler, handler, payload, undefined);
+    } finally {
+      leaveServingNow(outer);
+    }
+    if (isPromiseLike(result)) {
+      // Nobody will await it; keep its rejection from becoming an unhandled one.
+      result.then(undefined, () => undefined);
+      throw this.cannotWait(command);
+    }
+    return result;
+  }
+
+  /**
+   * The third: an inline agent's direct call, where the thread cannot run its event loop
+   * before this returns and nothing is encoded (the answer is the handler's value), so
+   * this reports the whole call to the observer itself. The handler must answer
+   * synchronously; a promise it returns is refused with the error `cannotWait` builds.
    *
    * This is an inline agent's whole blocking call (40–100 ns), so it is kept small: V8
    * inlines the chain from the agent's `main.blocking` stub down to the handler only
@@ -591,28 +621,12 @@ export class AgentHost implements Agent<unknown> {
     return result;
   }
 
-  // The rare ends of the two, out of line (see serveBlockingCallNow).
+  // The rare ends of serveBlockingCallNow, out of line.
 
   private unknownBlockingMethod(command: string, token: unknown): never {
     const error = new UnknownMethodError(command);
     this.observer.blockingSettled(token, 'error', error);
     throw error;
-  }
-
-  private blockingPromise(token: unknown, result: PromiseLike<unknown>): Promise<unknown> {
-    const observer = this.observer;
-    observer.blockingPending(token);
-    return Promise.resolve(result).then(
-      (value) => {
-        // Answered after the agent exited or was closed: the answer reaches nobody.
-        observer.blockingSettled(token, this.connection.closed ? 'closed' : 'ok', undefined);
-        return value;
-      },
-      (error: unknown) => {
-        observer.blockingSettled(token, this.connection.closed ? 'closed' : 'error', error);
-        throw error;
-      },
-    );
   }
 
   private refuseBlockingPromise(command: string, token: unknown, result: PromiseLike<unknown>, cannotWait: (command: string) => Error): never {

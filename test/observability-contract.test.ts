@@ -121,6 +121,14 @@ function nodeApi(): ContractNodeApi & { slowBytes(payload: Uint8Array): Promise<
       throw undefined;
     },
     big: (size: number) => new Uint8Array(size),
+    unclonable: () => () => undefined,
+    bigLater: async (size: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return new Uint8Array(size);
+    },
+    throwBig(size: number): never {
+      throw new Error('x'.repeat(size));
+    },
     never: () => new Promise<never>(() => undefined),
     bytes: (payload: Uint8Array) => Uint8Array.from(payload).reverse(),
     slowBytes: (payload: Uint8Array) => new Promise((resolve) => setTimeout(() => resolve(payload), 200)),
@@ -314,6 +322,106 @@ for (const isolation of ['thread', 'process'] as const) {
     }
   });
 }
+
+/** The agent → node blocking calls of `traced`: method, outcome, the error's class and the events, in order. */
+function blockingEndings(traced: Array<[CallTraceContext, Seen]>): Array<[string, string | undefined, string | undefined, string]> {
+  return traced
+    .filter(([context]) => context.direction === 'agent-to-node' && context.kind === 'blocking')
+    .map(([context, seen]) => [context.method, context.outcome, (context.error as Error | undefined)?.name, seen.events.join(',')]);
+}
+
+/** Sleeps the node's thread (its event loop does not run meanwhile). */
+function sleepThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// The blocking servers encode the node's answer after the handler returned, and replace
+// an answer over maxMessageBytes (or one the codec cannot carry) with an error: the
+// call is counted and traced with the error the agent got, once, after the answer was
+// written.
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: a blocking call whose answer is replaced (too large, not encodable) counts and traces as an error, with the agent's error`, async (t) => {
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096 });
+    try {
+      t.deepEqual(await agent.remote.callBlocking('big', 8192), { error: 'MessageTooLargeError' });
+      t.deepEqual(await agent.remote.callBlocking('unclonable'), { error: 'DataCloneError' });
+      t.deepEqual(await agent.remote.callBlocking('bigLater', 8192), { error: 'MessageTooLargeError' });
+      t.deepEqual(await agent.remote.callBlocking('throwBig', 8192), { error: 'MessageTooLargeError' });
+      t.deepEqual(await agent.remote.callBlocking('big', 16), { ok: new Uint8Array(16) });
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      t.deepEqual(blockingEndings(traced), [
+        ['big', 'error', 'MessageTooLargeError', 'start,error,end'],
+        ['unclonable', 'error', 'DataCloneError', 'start,error,end'],
+        ['bigLater', 'error', 'MessageTooLargeError', 'start,end,error,asyncStart,asyncEnd'],
+        ['throwBig', 'error', 'MessageTooLargeError', 'start,error,end'],
+        ['big', 'ok', undefined, 'start,end'],
+      ]);
+      t.like(entry(metrics, 'agent-to-node', 'blocking'), { calls: 5, ok: 1, errors: 4 });
+      t.like(agent.stats, { blockingCalls: 5, errors: 4 });
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: a handler still running after its caller gave up ends with its own outcome, beside the next call's replaced answer`, async (t) => {
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096 });
+    try {
+      // slowBytes answers after 200 ms: the agent gives up after 20, and calls again while it runs.
+      t.deepEqual(await agent.remote.callBytesBlockingTimingOut('slowBytes', 20), { error: 'TimeoutError' });
+      t.deepEqual(await agent.remote.callBlocking('big', 8192), { error: 'MessageTooLargeError' });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      t.deepEqual(blockingEndings(traced), [
+        // Its answer reaches nobody: the handler's outcome stands.
+        ['slowBytes', 'ok', undefined, 'start,end,asyncStart,asyncEnd'],
+        ['big', 'error', 'MessageTooLargeError', 'start,error,end'],
+      ]);
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+test.serial("thread: while the node is parked in agent.blocking, the agent's blocking calls whose answers are replaced count and trace as errors (call-back slot and the agent's own mailbox)", async (t) => {
+  const { calls, stop } = record();
+  const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation: 'thread', expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096 });
+  try {
+    // Call-backs: the agent's method calls the node while the node's thread is parked in it.
+    t.deepEqual(agent.blocking.callBlocking('big', 8192), { error: 'MessageTooLargeError' });
+    t.deepEqual(agent.blocking.callBlocking('unclonable'), { error: 'DataCloneError' });
+    t.deepEqual(agent.blocking.callBlocking('add', 1, 2), { ok: 3 });
+    // A call the agent made through its own mailbox just before the node parked: the parked node serves it.
+    await agent.remote.blockingLater(0, 'big', 8192);
+    const mailbox = (agent as unknown as { mailbox: { requestPending(): boolean } }).mailbox;
+    for (const end = Date.now() + 10_000; !mailbox.requestPending() && Date.now() < end; ) sleepThread(2);
+    t.true(mailbox.requestPending(), "the agent's request waits in its mailbox");
+    t.deepEqual(agent.blocking.laterSeen(), { error: 'MessageTooLargeError' });
+    const metrics = await agent.metrics({ timeoutMs: 10_000 });
+    const traced = checkCalls(t, calls, agent);
+    checkAgree(t, traced, metrics);
+    t.deepEqual(blockingEndings(traced), [
+      ['big', 'error', 'MessageTooLargeError', 'start,error,end'],
+      ['unclonable', 'error', 'DataCloneError', 'start,error,end'],
+      ['add', 'ok', undefined, 'start,end'],
+      ['big', 'error', 'MessageTooLargeError', 'start,error,end'],
+    ]);
+    t.like(entry(metrics, 'agent-to-node', 'blocking'), { calls: 4, ok: 1, errors: 3 });
+    t.like(entry(metrics, 'node-to-agent', 'blocking'), { calls: 4, ok: 4 });
+  } finally {
+    stop();
+    await agent.close();
+  }
+});
 
 test.serial('thread: too many in flight and a closing agent refuse calls without counting or publishing them; the calls in flight end as closed', async (t) => {
   const { calls, stop } = record();

@@ -65,23 +65,36 @@ export function writeRequest(area: BodyArea, sidePort: MessagePort, seq: number,
   return { end: 0, flags: Flag.VIA_PORT };
 }
 
+/** Where an answer went, and the error that replaced it if it could not be sent as given. */
+export interface WrittenAnswer extends WrittenBody {
+  /**
+   * The `DataCloneError` or `MessageTooLargeError` the caller gets instead of the value
+   * (or error) it was given, or `undefined`: the server reports the call's outcome with
+   * it, since that is what the caller sees.
+   */
+  replaced: Error | undefined;
+}
+
 /**
  * Writes the answer to call `seq`: `value`, or the error `value` when `isError`. Never
  * throws: an answer that cannot be encoded becomes a `DataCloneError` answer, one larger
- * than `limit` a `MessageTooLargeError` answer, so the caller always gets an outcome.
+ * than `limit` a `MessageTooLargeError` answer, so the caller always gets an outcome;
+ * `replaced` says so.
  */
-export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, value: unknown, isError: boolean, limit: number): WrittenBody {
+export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, value: unknown, isError: boolean, limit: number): WrittenAnswer {
   let flags = isError ? Flag.ERROR : 0;
   let body = isError ? serializeError(value) : value;
+  let replaced: Error | undefined;
   let end: number;
   try {
     end = area.encode(body, limit);
   } catch (error) {
+    replaced = new DataCloneError('the result of the blocking call', { cause: error });
     flags = Flag.ERROR;
-    body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+    body = serializeError(replaced);
     end = area.encode(body, Number.MAX_SAFE_INTEGER);
   }
-  if (end >= 0 && end <= limit) return { end, flags };
+  if (end >= 0 && end <= limit) return { end, flags, replaced };
   // Too big for the area (even grown): a transferred buffer on the side port, no copy on arrival.
   let bytes: Uint8Array | undefined;
   if (end < 0) {
@@ -90,15 +103,18 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
     } catch (error) {
       // The area ran out before the encoder reached the part it cannot clone (a function
       // after 64 KiB of text): the same DataCloneError answer as a value that fits.
-      return { end: area.encode(serializeError(new DataCloneError('the result of the blocking call', { cause: error })), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR };
+      return writeReplaced(area, new DataCloneError('the result of the blocking call', { cause: error }));
     }
   }
   const size = bytes ? bytes.length : end;
-  if (!bytes || size > limit) {
-    return { end: area.encode(serializeError(new MessageTooLargeError('blocking call answer', size, limit)), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR };
-  }
+  if (!bytes || size > limit) return writeReplaced(area, new MessageTooLargeError('blocking call answer', size, limit));
   sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
-  return { end: 0, flags: flags | Flag.VIA_PORT };
+  return { end: 0, flags: flags | Flag.VIA_PORT, replaced };
+}
+
+/** Writes `error` as the answer, in place of one that could not be sent (it is small: it fits any area). */
+function writeReplaced(area: BodyArea, error: Error): WrittenAnswer {
+  return { end: area.encode(serializeError(error), Number.MAX_SAFE_INTEGER), flags: Flag.ERROR, replaced: error };
 }
 
 /**

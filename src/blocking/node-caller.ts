@@ -33,6 +33,7 @@ import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
 import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
+import type { ServedCallHooks } from './server.ts';
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
@@ -45,8 +46,12 @@ export const SLICE_MS = 50;
  */
 const START_SLICE_MS = 2;
 
-/** What the caller needs from the agent host around it. */
-export interface NodeCallerOptions {
+/**
+ * What the caller needs from the agent host around it. The hooks (`begin`, `dispatch`,
+ * `end`: see `ServedCallHooks`) serve the agent's blocking call-backs while the node is
+ * parked: `dispatch` runs the node's handler (value, promise, or throws).
+ */
+export interface NodeCallerOptions extends ServedCallHooks {
   /** Largest request body the node may send, and answer it accepts. */
   maxMessageBytes: number;
   /** Names the agent in error stacks. */
@@ -55,8 +60,6 @@ export interface NodeCallerOptions {
   beforeBlock(): number;
   /** Delivers what the agent posted on the connection's port, and sends the answers. */
   drain(): void;
-  /** Runs the node's handler for a blocking call-back of the agent (value, promise, or throws). */
-  dispatch(command: string, payload: unknown): unknown;
   /** The error for a call-back whose handler returned a promise. */
   cannotWait(command: string): Error;
   /** The error for a call into an agent that has exited (`code` null if unknown). */
@@ -279,29 +282,42 @@ export class NodeCaller {
     }
   }
 
-  /** Serves the agent's blocking call-back in the call-back slot (never throws). */
+  /**
+   * Serves the agent's blocking call-back in the call-back slot (never throws): begun
+   * once its request is read, ended once its answer is written, with the outcome the
+   * agent sees (an answer too large or not encodable ends as that error).
+   */
   private serveCallback(): void {
-    const { header } = this;
+    const { header, options } = this;
     if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.REQUEST, CallbackPhase.CLAIMED) !== CallbackPhase.REQUEST) return;
     const seq = header[RSlot.CB_SEQ]!;
     let value: unknown;
     let isError = false;
+    let begun = false;
+    let token: unknown;
     try {
       const request = this.readCallback(seq);
       if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') throw new ProtocolError('malformed blocking call-back');
       const [command, payload] = request as [string, unknown];
-      value = this.options.dispatch(command, payload);
+      token = options.begin(command);
+      begun = true;
+      value = options.dispatch(command, payload, token);
       if (isPromiseLike(value)) {
         // Nobody can await it here; keep its rejection from becoming an unhandled one.
         value.then(undefined, () => undefined);
-        value = this.options.cannotWait(command);
+        value = options.cannotWait(command);
         isError = true;
       }
     } catch (error) {
       value = error;
       isError = true;
     }
-    this.answerCallback(seq, value, isError);
+    const replaced = this.answerCallback(seq, value, isError);
+    // An unreadable or malformed request was never begun: not reported.
+    if (!begun) return;
+    if (replaced !== undefined) options.end(token, 'error', replaced);
+    else if (isError) options.end(token, 'error', value);
+    else options.end(token, 'ok', undefined);
   }
 
   private readCallback(seq: number): unknown {
@@ -309,12 +325,14 @@ export class NodeCaller {
     return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
   }
 
-  private answerCallback(seq: number, value: unknown, isError: boolean): void {
+  /** Writes the call-back's answer; the error the agent gets instead, if it could not be sent as given. */
+  private answerCallback(seq: number, value: unknown, isError: boolean): Error | undefined {
     const { header } = this;
-    const { end, flags } = writeAnswer(this.callbackArea, this.callbackPort, seq, value, isError, this.options.maxMessageBytes);
+    const { end, flags, replaced } = writeAnswer(this.callbackArea, this.callbackPort, seq, value, isError, this.options.maxMessageBytes);
     header[RSlot.CB_LENGTH] = end;
     header[RSlot.CB_FLAGS] = flags;
     Atomics.store(header, RSlot.CB_STATE, CallbackPhase.RESPONSE);
     Atomics.notify(header, RSlot.CB_STATE);
+    return replaced;
   }
 }

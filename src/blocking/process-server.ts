@@ -20,6 +20,7 @@ import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.t
 import { isPromiseLike } from '../promise-like.ts';
 import { ChunkQueue } from '../transports/chunk-queue.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
+import { noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
 const AREA_BYTES = 64 * 1024;
@@ -27,23 +28,27 @@ const AREA_BYTES = 64 * 1024;
 /** The longest delay `setTimeout` keeps (a longer timeout is as good as none). */
 const MAX_TIMER_MS = 0x7fff_ffff;
 
-/** What the server needs from the node (the same seam a thread agent's mailbox uses). */
-export interface ProcessBlockingServerOptions {
-  /** Runs the handler of `command` (throws or returns a value or a promise). */
-  dispatch(command: string, payload: unknown): unknown;
+/**
+ * What the server needs from the node (the same seam a thread agent's mailbox uses): the
+ * call's lifecycle hooks (`begin`, `dispatch`, `end`: see `ServedCallHooks`), and more.
+ */
+export type ProcessBlockingServerOptions = ServedCallOptions & {
   /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
   asyncCallsStarted(fence: number): Promise<void> | undefined;
   /** Largest request body accepted and answer body sent. */
   maxMessageBytes: number;
   /** The agent broke the protocol: it is not trusted to go on. */
   onBroken(error: Error): void;
-}
+};
 
 /** The request being served: answered at most once, by whichever comes first. */
 interface OpenCall {
   seq: number;
   timer: NodeJS.Timeout | undefined;
 }
+
+/** The token of an answer no handler ran for (unreadable, malformed, a failed fence, a TIMEOUT): its end is not reported. */
+const NOT_BEGUN: unique symbol = Symbol('not begun');
 
 /** Serves one process agent's blocking calls on the node's end of its blocking socket. */
 export class ProcessBlockingServer {
@@ -53,11 +58,16 @@ export class ProcessBlockingServer {
   private header: FrameHeader | undefined;
   private open: OpenCall | undefined;
   private closed = false;
+  /** The call lifecycle's hooks (no-ops if not given). */
+  private readonly begin: ServedCallHooks['begin'];
+  private readonly end: ServedCallHooks['end'];
 
   constructor(
     private readonly socket: Duplex,
     private readonly options: ProcessBlockingServerOptions,
   ) {
+    this.begin = options.begin ?? noBegin;
+    this.end = options.end ?? noEnd;
     socket.on('data', this.receive);
   }
 
@@ -74,7 +84,7 @@ export class ProcessBlockingServer {
     this.queue.clear();
     const frame = Buffer.alloc(FRAME_HEADER_BYTES);
     writeFrameHeader(frame, 0, FrameKind.CLOSE, 0);
-    this.write(frame);
+    this.send(frame);
   }
 
   private readonly receive = (chunk: Buffer): void => {
@@ -101,16 +111,16 @@ export class ProcessBlockingServer {
     const call: OpenCall = { seq: header.seq, timer: undefined };
     this.open = call;
     if (header.timeoutMs > 0) {
-      call.timer = setTimeout(() => this.answer(call, FrameKind.TIMEOUT, undefined), Math.min(header.timeoutMs, MAX_TIMER_MS));
+      call.timer = setTimeout(() => this.answer(call, FrameKind.TIMEOUT, undefined, NOT_BEGUN), Math.min(header.timeoutMs, MAX_TIMER_MS));
     }
     let request: unknown;
     try {
       request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length);
     } catch (error) {
-      return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }));
+      return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }), NOT_BEGUN);
     }
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
-      return this.answer(call, FrameKind.ERROR, new ProtocolError('malformed blocking request'));
+      return this.answer(call, FrameKind.ERROR, new ProtocolError('malformed blocking request'), NOT_BEGUN);
     }
     const [command, payload] = request as [string, unknown];
     const started = this.options.asyncCallsStarted(header.fence);
@@ -118,42 +128,63 @@ export class ProcessBlockingServer {
     // Async calls sent before this one are still on the other socket: start them first.
     started.then(
       () => this.run(call, command, payload),
-      (error: unknown) => this.answer(call, FrameKind.ERROR, error),
+      (error: unknown) => this.answer(call, FrameKind.ERROR, error, NOT_BEGUN),
     );
   }
 
+  /** Begins the call, runs its handler and answers it (the token is this call's: see `ServedCallHooks`). */
   private run(call: OpenCall, command: string, payload: unknown): void {
     if (call !== this.open) return;
+    const token = this.begin(command);
     let result: unknown;
     try {
-      result = this.options.dispatch(command, payload);
+      result = this.options.dispatch(command, payload, token);
     } catch (error) {
-      return this.answer(call, FrameKind.ERROR, error);
+      return this.answer(call, FrameKind.ERROR, error, token);
     }
-    if (!isPromiseLike(result)) return this.answer(call, FrameKind.ANSWER, result);
+    if (!isPromiseLike(result)) return this.answer(call, FrameKind.ANSWER, result, token);
     result.then(
-      (value) => this.answer(call, FrameKind.ANSWER, value),
-      (error: unknown) => this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason')),
+      (value) => this.answer(call, FrameKind.ANSWER, value, token),
+      (error: unknown) => this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason'), token),
     );
   }
 
-  /** Writes the one answer of `call`, unless it already has one (then this one is dropped). */
-  private answer(call: OpenCall, kind: number, value: unknown): void {
-    if (call !== this.open) return;
+  /**
+   * Writes the one answer of `call`, unless it already has one (then this one is
+   * dropped), and ends the call begun with `token` with the outcome the agent sees.
+   */
+  private answer(call: OpenCall, kind: number, value: unknown, token: unknown): void {
+    if (call !== this.open) {
+      // Answered TIMEOUT already (the handler's outcome stands) or the server closed.
+      if (token !== NOT_BEGUN) this.end(token, this.closed ? 'closed' : kind === FrameKind.ERROR ? 'error' : 'ok', kind === FrameKind.ERROR ? value : undefined);
+      return;
+    }
+    const replaced = this.write(call, kind, value);
+    if (token === NOT_BEGUN) return;
+    if (replaced !== undefined) this.end(token, 'error', replaced);
+    else if (kind === FrameKind.ERROR) this.end(token, 'error', value);
+    else this.end(token, 'ok', undefined);
+  }
+
+  /** Writes `call`'s answer; the error the agent gets instead of `value`, if it could not be sent as given. */
+  private write(call: OpenCall, kind: number, value: unknown): Error | undefined {
     this.open = undefined;
     clearTimeout(call.timer);
     let body: unknown = kind === FrameKind.ERROR ? serializeError(value) : value;
     if (kind === FrameKind.TIMEOUT) {
       const frame = Buffer.alloc(FRAME_HEADER_BYTES);
       writeFrameHeader(frame, 0, kind, call.seq);
-      return this.write(frame);
+      this.send(frame);
+      return undefined;
     }
+    let replaced: Error | undefined;
     let end: number;
     try {
       end = encodeInto(body, this.area, FRAME_HEADER_BYTES);
     } catch (error) {
       kind = FrameKind.ERROR;
-      body = serializeError(new DataCloneError('the result of the blocking call', { cause: error }));
+      replaced = new DataCloneError('the result of the blocking call', { cause: error });
+      body = serializeError(replaced);
       end = encodeInto(body, this.area, FRAME_HEADER_BYTES);
     }
     let large: Uint8Array | undefined;
@@ -162,25 +193,27 @@ export class ProcessBlockingServer {
     if (size > this.options.maxMessageBytes) {
       kind = FrameKind.ERROR;
       large = undefined;
-      end = encodeInto(serializeError(new MessageTooLargeError('blocking call answer', size, this.options.maxMessageBytes)), this.area, FRAME_HEADER_BYTES);
+      replaced = new MessageTooLargeError('blocking call answer', size, this.options.maxMessageBytes);
+      end = encodeInto(serializeError(replaced), this.area, FRAME_HEADER_BYTES);
     }
     if (large) {
       const header = Buffer.alloc(FRAME_HEADER_BYTES);
       writeFrameHeader(header, large.length, kind, call.seq);
       // One writev for both: no copy of the body.
       this.socket.cork();
-      this.write(header);
-      this.write(large);
+      this.send(header);
+      this.send(large);
       this.socket.uncork();
-      return;
+      return replaced;
     }
     const frame = Buffer.allocUnsafe(end);
     frame.set(this.area.bytes.subarray(FRAME_HEADER_BYTES, end), FRAME_HEADER_BYTES);
     writeFrameHeader(frame, end - FRAME_HEADER_BYTES, kind, call.seq);
-    this.write(frame);
+    this.send(frame);
+    return replaced;
   }
 
-  private write(bytes: Uint8Array): void {
+  private send(bytes: Uint8Array): void {
     // The agent may be gone already: its exit is reported elsewhere.
     if (this.socket.writable) this.socket.write(bytes);
   }

@@ -65,10 +65,53 @@ function anotherRequestPending(self: MailboxServer): boolean {
   return false;
 }
 
+/**
+ * How a served call ended, as its server reports it once the answer is written: `'ok'`,
+ * `'error'` (the handler threw or rejected, or its answer was replaced by the error the
+ * caller got instead: too large, not encodable), or `'closed'` (the answer was dropped
+ * because the mailbox had closed: the caller is gone or going).
+ */
+export type ServedOutcome = 'ok' | 'error' | 'closed';
+
+/**
+ * A blocking call's lifecycle, told by the server that serves it: `begin` as its handler
+ * is about to run, `end` once its answer is written (or dropped), with the outcome the
+ * caller sees, so an answer the server replaces (too large, not encodable) ends as the
+ * error it became. The token `begin` returns belongs to that one call (calls of one
+ * caller may overlap: a handler still running after its caller gave up on it); the
+ * server hands it to `dispatch` and to `end`, and keeps it nowhere else.
+ */
+export interface ServedCallHooks {
+  /** A call of `command` is about to be dispatched: its token. */
+  begin(command: string): unknown;
+  /** Runs the handler of `command` (throws or returns a value or a promise); `token` is what `begin` returned. */
+  dispatch(command: string, payload: unknown, token: unknown): unknown;
+  /**
+   * The call's answer was written (`error`: what the caller got, if not `'ok'`), or
+   * dropped: because the caller gave up on it (a timeout), in which case the handler's
+   * own outcome is reported, or because the mailbox closed (`'closed'`). Called once.
+   */
+  end(token: unknown, outcome: ServedOutcome, error: unknown): void;
+}
+
+/**
+ * The token of an answer no handler ran for (an unreadable or malformed request, a fence
+ * that failed): such a request was never begun, so its end is not reported either.
+ */
+const NOT_BEGUN: unique symbol = Symbol('not begun');
+
+/**
+ * The hooks a server is given: `dispatch`, and `begin` and `end` where someone observes
+ * the calls (the node; an agent serving the node's calls has nobody to tell).
+ */
+export type ServedCallOptions = Pick<ServedCallHooks, 'dispatch'> & Partial<Pick<ServedCallHooks, 'begin' | 'end'>>;
+
+/** The hooks of a server given none: kept in fields, so a call tests nothing for them. */
+export const noBegin = (): undefined => undefined;
+export const noEnd = (): void => undefined;
+
 /** What the server needs from the side it serves for. */
-export interface MailboxServerOptions {
-  /** Runs the handler of `command` (throws or returns a value or a promise). */
-  dispatch(command: string, payload: unknown): unknown;
+export interface MailboxServerOptions extends ServedCallOptions {
   /**
    * The ordering fence: a promise that settles once the agent's async request `fence`
    * has been started, or `undefined` if it already has (see IpcConnection.whenIncomingStarted).
@@ -103,6 +146,9 @@ export class MailboxServer {
   private parkedOn: number | undefined;
   /** Blocking calls served so far (for metrics). */
   served = 0;
+  /** The call lifecycle's hooks (no-ops where nobody observes: an agent serving the node). */
+  private readonly begin: (command: string) => unknown;
+  private readonly end: (token: unknown, outcome: ServedOutcome, error: unknown) => void;
 
   constructor(
     private readonly mailbox: ServedMailbox,
@@ -111,6 +157,8 @@ export class MailboxServer {
   ) {
     this.header = mailbox.header;
     this.area = mailbox.area;
+    this.begin = options.begin ?? noBegin;
+    this.end = options.end ?? noEnd;
   }
 
   /** Starts serving. */
@@ -203,10 +251,11 @@ export class MailboxServer {
    * Serves the request waiting now, if any, on a thread that cannot run its event loop
    * before it answers (the node parked in `agent.blocking.x()` on this very agent, whose
    * own blocking call into the node went out just before): `dispatchNow` answers
-   * synchronously or throws (it refuses a handler's promise). True if it answered one. A
-   * request whose earlier async calls have not been started yet is left for later.
+   * synchronously or throws (it refuses a handler's promise); the call is begun and ended
+   * with the server's hooks, as any other. True if it answered one. A request whose
+   * earlier async calls have not been started yet is left for later.
    */
-  serveNow(dispatchNow: (command: string, payload: unknown) => unknown): boolean {
+  serveNow(dispatchNow: ServedCallHooks['dispatch']): boolean {
     if (this.closed) return false;
     const word = Atomics.load(this.header, Slot.STATE);
     if (phaseOf(word) !== Phase.REQUEST) return false;
@@ -256,7 +305,7 @@ export class MailboxServer {
   }
 
   /** Serves the request in `word`. True if answered synchronously. `dispatchNow`: see {@link serveNow}. */
-  private serve(word: number, dispatchNow?: (command: string, payload: unknown) => unknown): boolean {
+  private serve(word: number, dispatchNow?: ServedCallHooks['dispatch']): boolean {
     const seq = seqOf(word);
     const { header } = this;
     const flags = header[Slot.FLAGS]!;
@@ -282,11 +331,11 @@ export class MailboxServer {
     if (onPort) Atomics.store(header, Slot.STATE, serving);
     else if (Atomics.compareExchange(header, Slot.STATE, word, serving) !== word) return true;
     if (unreadable) {
-      this.answer(seq, unreadable, true);
+      this.answer(seq, unreadable, true, NOT_BEGUN);
       return true;
     }
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
-      this.answer(seq, new ProtocolError(`malformed blocking request from ${this.mailbox.callerName}`), true);
+      this.answer(seq, new ProtocolError(`malformed blocking request from ${this.mailbox.callerName}`), true, NOT_BEGUN);
       return true;
     }
     const [command, payload] = request as [string, unknown];
@@ -299,50 +348,73 @@ export class MailboxServer {
         () => {
           if (this.run(seq, command, payload)) this.poll();
         },
-        (error: unknown) => this.answer(seq, error, true),
+        (error: unknown) => this.answer(seq, error, true, NOT_BEGUN),
       );
       return false;
     }
     return this.run(seq, command, payload);
   }
 
-  /** Runs the handler (through `dispatch`); true if it answered synchronously. */
+  /**
+   * Begins the call, runs its handler (through `dispatch`) and answers it; true if it
+   * answered synchronously. The call's token lives here and in the closures of an async
+   * answer, nowhere else: calls may overlap (a handler still running after its caller
+   * gave up, beside the caller's next call).
+   */
   private run(seq: number, command: string, payload: unknown, dispatch = this.options.dispatch): boolean {
+    const token = this.begin(command);
     let result: unknown;
     try {
-      result = dispatch(command, payload);
+      result = dispatch(command, payload, token);
     } catch (error) {
-      this.answer(seq, error, true);
+      this.answer(seq, error, true, token);
       return true;
     }
     if (isPromiseLike(result)) {
       result.then(
         (value) => {
-          this.answer(seq, value, false);
+          this.answer(seq, value, false, token);
           this.poll();
         },
         (error: unknown) => {
-          this.answer(seq, error ?? new Error('rejected without a reason'), true);
+          this.answer(seq, error ?? new Error('rejected without a reason'), true, token);
           this.poll();
         },
       );
       return false;
     }
-    this.answer(seq, result, false);
+    this.answer(seq, result, false, token);
     return true;
   }
 
-  /** Writes the answer unless the caller gave up on `seq` (then it is dropped). */
-  private answer(seq: number, value: unknown, isError: boolean): void {
+  /**
+   * Writes the answer unless the caller gave up on `seq` (then it is dropped), and ends
+   * the call begun with `token` with the outcome the caller sees: an answer that
+   * `writeAnswer` replaced ends as the error it became.
+   */
+  private answer(seq: number, value: unknown, isError: boolean, token: unknown): void {
     const { header } = this;
     const serving = stateWord(seq, Phase.SERVING);
-    if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.WRITING)) !== serving) return;
+    if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.WRITING)) !== serving) {
+      if (token !== NOT_BEGUN) this.dropped(token, value, isError);
+      return;
+    }
     this.served++;
-    const { end, flags } = writeAnswer(this.area, this.sidePort, seq, value, isError, this.options.maxMessageBytes);
+    const { end, flags, replaced } = writeAnswer(this.area, this.sidePort, seq, value, isError, this.options.maxMessageBytes);
     // Plain writes: the STATE store below publishes them (see "Memory order" in mailbox.ts).
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
     Atomics.store(header, Slot.STATE, stateWord(seq, Phase.RESPONSE));
     this.callerWasParked = this.mailbox.wakeCaller();
+    // After the caller has its answer: the hook's clock read and histogram record are not in its wait.
+    if (token === NOT_BEGUN) return;
+    if (replaced !== undefined) this.end(token, 'error', replaced);
+    else if (isError) this.end(token, 'error', value);
+    else this.end(token, 'ok', undefined);
+  }
+
+  /** The answer of a begun call reaches nobody: the caller gave up on it (the handler's outcome stands) or the mailbox closed. */
+  private dropped(token: unknown, value: unknown, isError: boolean): void {
+    this.end(token, this.closed ? 'closed' : isError ? 'error' : 'ok', isError ? value : undefined);
   }
 }

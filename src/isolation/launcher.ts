@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
+import type { ServedCallHooks } from '../blocking/server.ts';
 import type { AgentExit } from '../errors.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { Isolation } from '../types.ts';
@@ -14,15 +15,20 @@ import type { Isolation } from '../types.ts';
  * launcher's blocking path plugs into (a thread agent's mailbox, a process agent's
  * blocking socket, an inline agent's direct call). Behind it, `AgentHost` counts and
  * traces the call and runs it where a call back into the agent is a `DeadlockError`.
+ *
+ * A server that encodes the answer owns the call's lifecycle (`ServedCallHooks`):
+ * `begin` before the handler runs, `dispatch` to run it, and `end` once the answer is
+ * written, with the outcome the agent sees — an answer over `maxMessageBytes` or one
+ * that cannot be encoded is replaced by that error after the handler returned, so only
+ * the server knows the call failed. An inline agent's direct call encodes nothing:
+ * `dispatchNow` reports the whole call itself.
  */
-export interface BlockingService {
-  /** Runs the handler of `command` (throws or returns a value or a promise). */
-  dispatch(command: string, payload: unknown): unknown;
+export interface BlockingService extends ServedCallHooks {
   /**
    * Runs the handler of `command` for a caller on the node's own thread, which cannot
    * wait for a promise (an inline agent): throws, or returns a value; a promise from the
    * handler is refused with `BlockingNotAllowedError` (`DeadlockError` while the node's
-   * thread is itself in a blocking call into the agent).
+   * thread is itself in a blocking call into the agent). Begins and ends the call itself.
    */
   dispatchNow(command: string, payload: unknown): unknown;
   /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
