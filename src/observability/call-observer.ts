@@ -16,7 +16,10 @@ export type CallOutcome =
   | 'error'
   /** No answer in time: the caller gave up with `TimeoutError`. */
   | 'timeout'
-  /** The caller's `AbortSignal` fired, or the other side cancelled it. */
+  /**
+   * The caller's `AbortSignal` fired (on the caller's side; the side serving a call its
+   * caller cancelled or gave up on records what its handler did).
+   */
   | 'aborted'
   /** The connection closed (close, exit, crash) before an answer. */
   | 'closed';
