@@ -111,8 +111,12 @@ function boundAddress(server: net.Server): PeerAddress {
   return Object.freeze({ address: address.address, port: address.port, family: address.family });
 }
 
-/** The events a {@link LineServer} emits: a listener for any other name would never run. */
-const EVENTS: ReadonlyArray<keyof LineServerEvents> = ['connect', 'disconnect', 'error', 'agentRestart'];
+/**
+ * The events a {@link LineServer} emits: a listener for any other name would never run.
+ * Built from a record of every key of {@link LineServerEvents}, so that an event added
+ * there and forgotten here fails the type-check instead of being refused at run time.
+ */
+const EVENTS = Object.keys({ connect: true, disconnect: true, error: true, agentRestart: true } satisfies Record<keyof LineServerEvents, true>) as ReadonlyArray<keyof LineServerEvents>;
 
 /** Refuses a listener for an event the server never emits (a typo), or one that is not a function. */
 function checkListener(method: string, event: unknown, listener: unknown): void {
