@@ -376,7 +376,9 @@ for (const isolation of ['thread', 'process'] as const) {
       // slowBytes answers after 200 ms: the agent gives up after 20, and calls again while it runs.
       t.deepEqual(await agent.remote.callBytesBlockingTimingOut('slowBytes', 20), { error: 'TimeoutError' });
       t.deepEqual(await agent.remote.callBlocking('big', 8192), { error: 'MessageTooLargeError' });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // The slow handler ends by itself: wait for its last event, however loaded the machine.
+      const slowEnded = (): boolean => [...calls].some(([context, seen]) => context.method === 'slowBytes' && seen.events.includes('asyncEnd'));
+      for (const end = Date.now() + 30_000; !slowEnded() && Date.now() < end; ) await new Promise((resolve) => setTimeout(resolve, 10));
       const metrics = await agent.metrics({ timeoutMs: 10_000 });
       const traced = checkCalls(t, calls, agent);
       checkAgree(t, traced, metrics);
@@ -401,7 +403,11 @@ test.serial("thread: while the node is parked in agent.blocking, the agent's blo
     t.deepEqual(agent.blocking.callBlocking('unclonable'), { error: 'DataCloneError' });
     t.deepEqual(agent.blocking.callBlocking('add', 1, 2), { ok: 3 });
     // A call the agent made through its own mailbox just before the node parked: the parked node serves it.
-    await agent.remote.blockingLater(0, 'big', 8192);
+    const go = new Int32Array(new SharedArrayBuffer(4));
+    await agent.remote.blockingLater(go, 'big', 8192);
+    // From here the node's thread does not return to its event loop until it has parked.
+    Atomics.store(go, 0, 1);
+    Atomics.notify(go, 0);
     const mailbox = (agent as unknown as { mailbox: { requestPending(): boolean } }).mailbox;
     for (const end = Date.now() + 10_000; !mailbox.requestPending() && Date.now() < end; ) sleepThread(2);
     t.true(mailbox.requestPending(), "the agent's request waits in its mailbox");
