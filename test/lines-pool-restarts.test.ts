@@ -23,6 +23,7 @@ import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type 
 import { LineAgent } from '../src/lines/line-agent.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
 import { AgentCensus } from './helpers/agent-census.ts';
+import { eventWaits } from './helpers/event-waits.ts';
 
 const protocol = new URL('./fixtures/lines/start-toggle-protocol.ts', import.meta.url);
 
@@ -40,23 +41,8 @@ test.after.always(() => rmSync(toggleDir, { recursive: true, force: true }));
 
 // --- hooks ------------------------------------------------------------------------------
 
-/** Every check waiting for something to happen; looked at again after every event. */
-const waiters = new Set<() => void>();
-function changed(): void {
-  for (const check of [...waiters]) check();
-}
-/** Resolves once `done()` holds (checked now and after every recorded event). */
-function until(done: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (!done()) return;
-      waiters.delete(check);
-      resolve();
-    };
-    waiters.add(check);
-    check();
-  });
-}
+/** Waits for what the hooks below record: `changed()` after each event, `until(done)` to wait. */
+const { changed, until } = eventWaits();
 
 /** Calls of the pool's `acquire`: a new connection asked for an agent. */
 let acquired = 0;
