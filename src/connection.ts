@@ -24,7 +24,7 @@ import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
 import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, type Batch } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
-import type { ConnectionObserver } from './observability/call-observer.ts';
+import type { CallOutcome, ConnectionObserver } from './observability/call-observer.ts';
 
 /** What a request handler learns about the call it serves. */
 export interface IncomingCall {
@@ -230,6 +230,16 @@ export class IpcConnection {
   /** Waiters of {@link IpcConnection.whenIncomingStarted}, by the request id they wait for. */
   private fenceWaiters: Array<{ id: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly outbox = new Outbox();
+  /**
+   * The answers in the outbox, for the observer: (token, outcome, error) in frame order,
+   * `answersUsed` slots of them. A call the other side made is reported settled once its
+   * answer's batch was sent, with what the caller gets: an answer the transport refuses
+   * (too large, not encodable) reaches it as an error (see {@link resendOneByOne}). Kept
+   * from batch to batch (no allocation per call); `spareAnswers` is the other buffer.
+   */
+  private answers: unknown[] = [];
+  private answersUsed = 0;
+  private spareAnswers: unknown[] | undefined = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   private nextId = 0;
   private highestIncomingId = 0;
@@ -323,11 +333,29 @@ export class IpcConnection {
     }
     if (this.outbox.frames === 0) return;
     const batch = this.outbox.take();
+    const answers = this.answers;
+    const used = this.answersUsed;
+    if (used !== 0) {
+      // Another buffer for answers queued while these settle (a subscriber may call).
+      this.answers = this.spareAnswers ?? [];
+      this.spareAnswers = undefined;
+      this.answersUsed = 0;
+    }
     try {
       this.transport.send(batch);
     } catch (error) {
-      this.resendOneByOne(batch, error);
+      this.resendOneByOne(batch, error, answers, used);
+    } finally {
+      if (used !== 0) this.settleAnswers(answers, used);
     }
+  }
+
+  /** Reports the answers of a batch just sent (see {@link answers}). */
+  private settleAnswers(answers: unknown[], used: number): void {
+    const observer = this.observer!;
+    for (let i = 0; i < used; i += 3) observer.incomingSettled(answers[i], answers[i + 1] as CallOutcome, answers[i + 2]);
+    answers.fill(undefined, 0, used);
+    this.spareAnswers = answers;
   }
 
   /** Resolves once no incoming call is being served (for a graceful close). */
@@ -494,11 +522,20 @@ export class IpcConnection {
     this.queued();
   }
 
-  private queueAnswer(kind: typeof FrameKind.RESPONSE | typeof FrameKind.ERROR, id: number, value: unknown): void {
+  /** Queues an answer; the observer learns of it, as `outcome` or as what replaced it, once it was sent. */
+  private queueAnswer(kind: typeof FrameKind.RESPONSE | typeof FrameKind.ERROR, id: number, value: unknown, token: unknown, outcome: CallOutcome, error: unknown): void {
     const outbox = this.outbox;
     outbox.put(kind);
     outbox.put(id);
     outbox.put(value);
+    if (this.observer) {
+      const answers = this.answers;
+      const at = this.answersUsed;
+      answers[at] = token;
+      answers[at + 1] = outcome;
+      answers[at + 2] = error;
+      this.answersUsed = at + 3;
+    }
     this.queued();
   }
 
@@ -518,17 +555,21 @@ export class IpcConnection {
    * in a payload) or was too large for the transport (`MessageTooLargeError`). Send the
    * frames one by one so only the offending ones fail, each where it belongs: a request
    * rejects at its call site, an answer turns into an error for the caller, a one-way
-   * frame is dropped. The one place a failed send becomes per-call errors.
+   * frame is dropped. The one place a failed send becomes per-call errors. `answers`
+   * (`used` slots) are the batch's answers for the observer, in frame order: a replaced
+   * one is reported with the error that replaced it.
    */
-  private resendOneByOne(batch: Batch, batchError: unknown): void {
+  private resendOneByOne(batch: Batch, batchError: unknown, answers: unknown[], used: number): void {
+    let answer = 0;
     for (let i = 0; i < batch.length; ) {
       const end = frameEnd(batch, i);
       const frame = batch.slice(i, end);
       i = end;
+      const kind = frame[0];
+      const isAnswer = kind === FrameKind.RESPONSE || kind === FrameKind.ERROR;
       try {
         this.transport.send(frame);
       } catch (error) {
-        const kind = frame[0];
         const id = frame[1] as number;
         if (kind === FrameKind.REQUEST) {
           const call = this.pending.take(id);
@@ -544,6 +585,10 @@ export class IpcConnection {
         } else if (kind === FrameKind.RESPONSE || (kind === FrameKind.ERROR && error instanceof MessageTooLargeError)) {
           const answerError = error instanceof MessageTooLargeError ? tooLargeFor(`the answer to request #${id}`, error) : new DataCloneError('the result of the call', { cause: error });
           this.transport.send([FrameKind.ERROR, id, serializeError(answerError)]);
+          if (answer < used) {
+            answers[answer + 1] = 'error';
+            answers[answer + 2] = answerError;
+          }
         } else if (kind === FrameKind.NOTIFY) {
           // One-way and nobody waits for it: dropping it is all that can be done.
         } else {
@@ -551,6 +596,7 @@ export class IpcConnection {
           throw batchError;
         }
       }
+      if (isAnswer) answer += 3;
     }
   }
 
@@ -644,8 +690,7 @@ export class IpcConnection {
 
   /** Answers a request that is not served (unknown command, too many in flight) with `error`. */
   private refuse(id: number, error: Error, token: unknown): void {
-    this.observer?.incomingSettled(token, 'error', error);
-    this.queueAnswer(FrameKind.ERROR, id, serializeError(error));
+    this.queueAnswer(FrameKind.ERROR, id, serializeError(error), token, 'error', error);
   }
 
   private replyLater(id: number, controller: AbortController | undefined, outcome: unknown, failed: boolean, token: unknown): void {
@@ -668,11 +713,9 @@ export class IpcConnection {
           return;
         }
       }
-      this.observer?.incomingSettled(token, 'ok', undefined);
-      this.queueAnswer(FrameKind.RESPONSE, id, outcome);
+      this.queueAnswer(FrameKind.RESPONSE, id, outcome, token, 'ok', undefined);
     } else {
-      this.observer?.incomingSettled(token, 'error', outcome);
-      this.queueAnswer(FrameKind.ERROR, id, serializeError(outcome));
+      this.queueAnswer(FrameKind.ERROR, id, serializeError(outcome), token, 'error', outcome);
     }
   }
 

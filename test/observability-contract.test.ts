@@ -126,6 +126,11 @@ function nodeApi(): ContractNodeApi & { slowBytes(payload: Uint8Array): Promise<
       await new Promise((resolve) => setTimeout(resolve, 1));
       return new Uint8Array(size);
     },
+    bigNested: (size: number) => ({ nested: { bytes: new Uint8Array(size) } }),
+    unclonableLater: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return () => undefined;
+    },
     throwBig(size: number): never {
       throw new Error('x'.repeat(size));
     },
@@ -361,6 +366,85 @@ for (const isolation of ['thread', 'process'] as const) {
       ]);
       t.like(entry(metrics, 'agent-to-node', 'blocking'), { calls: 5, ok: 1, errors: 4 });
       t.like(agent.stats, { blockingCalls: 5, errors: 4 });
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+/** How a call into the node ended, as the agent saw it: `ok` or the error's name. */
+const ending = (seen: { ok: unknown } | { error: string | undefined }): string | undefined => ('ok' in seen ? 'ok' : seen.error);
+
+/** The async calls of `traced` in one direction: method, outcome, the error's class and the events, in order. */
+function asyncEndings(traced: Array<[CallTraceContext, Seen]>, direction: string): Array<[string, string | undefined, string | undefined, string]> {
+  return traced
+    .filter(([context]) => context.direction === direction && context.kind === 'async')
+    .map(([context, seen]) => [context.method, context.outcome, (context.error as Error | undefined)?.name, seen.events.join(',')]);
+}
+
+// The twin of the blocking case in the async path: an answer is checked against
+// maxMessageBytes by a cheap estimate when it is queued, and encoded only when its batch
+// is sent (thread: structured clone; process: the stream frame writer; inline: handed
+// over as it is). An answer the transport refuses reaches its caller as an error: the
+// side serving the call must count and trace that error, not `ok`.
+for (const isolation of isolations) {
+  test.serial(`${isolation}: an async call whose answer cannot be sent (too large, not encodable) counts and traces as the error its caller got, both ways`, async (t) => {
+    const { calls, stop } = record();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000, maxMessageBytes: 4096 });
+    // Inline agents hand answers over by reference: nothing is encoded, nothing replaced.
+    const cloned = isolation !== 'inline';
+    // Only the stream frame writer measures an encoded answer whole; between threads the estimate is the limit.
+    const measured = isolation === 'process';
+    try {
+      // agent → node: the node serves, the agent gets the answer or its replacement.
+      const seen = [
+        ending(await agent.remote.callAsync('unclonable')),
+        ending(await agent.remote.callAsync('unclonableLater')),
+        ending(await agent.remote.callAsync('bigNested', 8192)),
+        ending(await agent.remote.callAsync('big', 8192)),
+        ending(await agent.remote.callAsync('big', 16)),
+        ending(await agent.remote.callAsync('throwBig', 8192)),
+      ];
+      const clone = cloned ? 'DataCloneError' : 'ok';
+      const nested = measured ? 'MessageTooLargeError' : 'ok';
+      const thrown = measured ? 'MessageTooLargeError' : 'Error';
+      t.deepEqual(seen, [clone, clone, nested, 'MessageTooLargeError', 'ok', thrown], 'what the agent got');
+      // node → agent: the agent serves, the node is the caller (its metrics are the caller's view).
+      const outcome = async (call: Promise<unknown>): Promise<string | undefined> =>
+        call.then(
+          () => 'ok',
+          (error: unknown) => (error as Error | undefined)?.name,
+        );
+      t.deepEqual(
+        [await outcome(agent.remote.unclonable()), await outcome(agent.remote.bigNested(8192)), await outcome(agent.remote.echo(1))],
+        [clone, nested, 'ok'],
+        'what the node got',
+      );
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      const served = (method: string, name: string, later: boolean): [string, string | undefined, string | undefined, string] =>
+        name === 'ok' ? [method, 'ok', undefined, later ? 'start,end,asyncStart,asyncEnd' : 'start,end'] : [method, 'error', name, later ? 'start,end,error,asyncStart,asyncEnd' : 'start,error,end'];
+      t.deepEqual(
+        asyncEndings(traced, 'agent-to-node').filter(([method]) => method !== 'agent-ipc:serving'),
+        [served('unclonable', clone, false), served('unclonableLater', clone, true), served('bigNested', nested, false), served('big', 'MessageTooLargeError', false), served('big', 'ok', false), served('throwBig', thrown, false)],
+        'what the node counted and traced of the calls it served',
+      );
+      const made = (method: string, name: string): [string, string | undefined, string | undefined, string] =>
+        name === 'ok' ? [method, 'ok', undefined, 'start,end,asyncStart,asyncEnd'] : [method, 'error', name, 'start,end,error,asyncStart,asyncEnd'];
+      t.deepEqual(
+        asyncEndings(traced, 'node-to-agent').filter(([method]) => ['unclonable', 'bigNested', 'echo'].includes(method)),
+        [made('unclonable', clone), made('bigNested', nested), made('echo', 'ok')],
+        'what the node counted and traced of its calls',
+      );
+      const errorsIn = [clone, clone, nested, 'MessageTooLargeError', thrown].filter((name) => name !== 'ok').length;
+      t.like(entry(metrics, 'agent-to-node', 'async'), { calls: 6, ok: 6 - errorsIn, errors: errorsIn });
+      // Untraced, the counters say the same (the token is a number then).
+      stop();
+      t.deepEqual([ending(await agent.remote.callAsync('unclonable')), ending(await agent.remote.callAsync('bigNested', 8192))], [clone, nested]);
+      const untracedErrors = [clone, nested].filter((name) => name !== 'ok').length;
+      t.like(entry(await agent.metrics({ timeoutMs: 10_000 }), 'agent-to-node', 'async'), { calls: 8, inFlight: 0, ok: 8 - errorsIn - untracedErrors, errors: errorsIn + untracedErrors });
     } finally {
       stop();
       await agent.close();

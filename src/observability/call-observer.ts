@@ -40,6 +40,10 @@ export interface ConnectionObserver {
   run?<A, B, C, R>(token: unknown, fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R;
   /** Its handler returned a promise: the call goes on after this turn. */
   incomingPending(token: unknown): void;
-  /** Its answer was queued (or dropped, `'closed'`). */
+  /**
+   * Its answer was sent (or dropped, `'closed'`), with the outcome its caller sees: an
+   * answer the transport refused (too large, not encodable) is an `'error'`, `error`
+   * what replaced it.
+   */
   incomingSettled(token: unknown, outcome: CallOutcome, error: unknown): void;
 }
