@@ -1,6 +1,7 @@
 /**
  * What the hardening of issue #14 costs on the hot paths: pipelined async calls (node →
- * agent, 256 in flight) and back-to-back blocking calls (agent → node, `main.blocking`),
+ * agent, 256 in flight), the same the other way (agent → node, `main.async`, answered by
+ * the node: "served") and back-to-back blocking calls (agent → node, `main.blocking`),
  * this build against a build of the commit before the hardening landed (before the
  * sandbox, lifecycle and hostile merges: `9495a7a` by default), both in the same process.
  * Rounds are interleaved and medians of per-round ratios reported (see
@@ -21,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { blockingMicros, buildCommit, interleavedRounds, loadBuild, pipelinedRate, roundRatios, type BuildAgent } from './harness/build-variants.ts';
+import { blockingMicros, buildCommit, interleavedRounds, loadBuild, pipelinedRate, roundRatios, servedRate, type BuildAgent } from './harness/build-variants.ts';
 import { describeMachine, machineLine } from './harness/machine.ts';
 import { summarize } from './harness/stats.ts';
 
@@ -55,8 +56,9 @@ try {
       { name: 'before hardening', agent: await baseline.lib.spawnAgent(baseline.entry, { name: 'baseline', isolation, expose }) },
       { name: 'this build', agent: await current.lib.spawnAgent(current.entry, { name: 'current', isolation, expose }) },
     ];
-    const samples = await interleavedRounds(variants, ['async', 'blocking'] as const, ROUNDS, async (v) => ({
+    const samples = await interleavedRounds(variants, ['async', 'served', 'blocking'] as const, ROUNDS, async (v) => ({
       async: await pipelinedRate(v.agent, CALLS, IN_FLIGHT),
+      served: await servedRate(v.agent, CALLS, IN_FLIGHT),
       blocking: await blockingMicros(v.agent, BLOCKING_CALLS),
     }));
     for (const v of variants) await v.agent.close();
@@ -64,12 +66,17 @@ try {
     const after = samples.get('this build')!;
     // Cost as a fraction: async is a rate (lower is worse), blocking a time (higher is worse).
     const asyncCost = roundRatios(before.async, after.async);
+    const servedCost = roundRatios(before.served, after.served);
     const blockingCost = roundRatios(after.blocking, before.blocking);
     const pct = (r: number): string => `${((r - 1) * 100).toFixed(1)}%`;
     console.log(`\n${isolation} agents (load average now ${os.loadavg()[0].toFixed(1)}):`);
     console.log(
       `  async calls/s     before ${summarize(before.async).median.toFixed(0)}, this build ${summarize(after.async).median.toFixed(0)}; ` +
         `cost (median of per-round ratios) ${pct(asyncCost.median)}, middle half ${pct(asyncCost.q1)} … ${pct(asyncCost.q3)}`,
+    );
+    console.log(
+      `  served calls/s    before ${summarize(before.served).median.toFixed(0)}, this build ${summarize(after.served).median.toFixed(0)}; ` +
+        `cost (median of per-round ratios) ${pct(servedCost.median)}, middle half ${pct(servedCost.q1)} … ${pct(servedCost.q3)}`,
     );
     console.log(
       `  blocking µs/call  before ${summarize(before.blocking).median.toFixed(2)}, this build ${summarize(after.blocking).median.toFixed(2)}; ` +

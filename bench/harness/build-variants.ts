@@ -22,7 +22,7 @@ export interface BuildLib {
 
 /** An agent spawned from {@link benchAgentModule}. */
 export interface BuildAgent {
-  remote: { add(a: number, b: number): Promise<number>; burst(calls: number): Promise<number> };
+  remote: { add(a: number, b: number): Promise<number>; burst(calls: number): Promise<number>; served(calls: number, inFlight: number): Promise<number> };
   /** Absent in builds before `agent.blocking`. */
   blocking?: { add(a: number, b: number): number };
   close(): Promise<void>;
@@ -51,6 +51,18 @@ export default defineAgent((main) => ({
   burst(calls) {
     const start = process.hrtime.bigint();
     for (let i = 0; i < calls; i++) if (main.blocking.add(i, 1) !== i + 1) throw new Error('wrong answer');
+    return Number(process.hrtime.bigint() - start);
+  },
+  async served(calls, inFlight) {
+    let next = 0;
+    const lane = async () => {
+      while (next < calls) {
+        const i = next++;
+        if ((await main.async.add(i, 1)) !== i + 1) throw new Error('wrong answer');
+      }
+    };
+    const start = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: inFlight }, lane));
     return Number(process.hrtime.bigint() - start);
   },
 }));
@@ -99,6 +111,16 @@ export async function pipelinedRate(agent: BuildAgent, calls: number, inFlight: 
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
   return calls / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/**
+ * Calls/s of `calls` agent → node async calls (`main.async.add`, served by the node's
+ * `expose`), `inFlight` at a time, timed in the agent: the path on which the node
+ * answers, which the node → agent {@link pipelinedRate} does not take.
+ */
+export async function servedRate(agent: BuildAgent, calls: number, inFlight: number): Promise<number> {
+  const ns = await agent.remote.served(calls, inFlight);
+  return calls / (ns / 1e9);
 }
 
 /** µs per blocking call over `calls` back-to-back calls, timed in the agent. */
