@@ -42,6 +42,13 @@ function isBranded(cls: { prototype: object }, value: unknown): boolean {
 export class AgentIpcError extends Error {
   /** A stable machine-readable code, e.g. `ERR_AGENT_IPC_TIMEOUT`. */
   readonly code: string;
+  /**
+   * Builds an agent-ipc error: `message` prefixed with `[agent-ipc] `, and a stable `code`.
+   *
+   * @param message - What went wrong; `[agent-ipc] ` is put in front unless it is there already.
+   * @param code - The stable code, `ERR_AGENT_IPC_…`.
+   * @param options - `cause`: the error behind this one.
+   */
   constructor(message: string, code: string, options?: AgentIpcErrorOptions) {
     super(prefixed(message), options);
     this.code = code;
@@ -62,6 +69,14 @@ export class RemoteError extends Error {
   code?: string;
   /** The stack as it was on the side that threw. */
   remoteStack?: string;
+  /**
+   * Built by the error codec when it rebuilds an error from the wire; not prefixed, since
+   * the message is the remote error's own.
+   *
+   * @param message - The remote error's message.
+   * @param name - The remote error's `name` (an own, non-enumerable property when it is not `'RemoteError'`).
+   * @param options - `cause`: the rebuilt remote cause.
+   */
   constructor(message: string, name = 'RemoteError', options?: AgentIpcErrorOptions) {
     super(message, options);
     // Own but not enumerable, so it never counts as one of the error's data properties.
@@ -77,6 +92,12 @@ export class RemoteError extends Error {
 export class TimeoutError extends AgentIpcError {
   /** The timeout that elapsed, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Builds the error a call rejects with when its `timeoutMs` elapsed.
+   *
+   * @param command - The command or method that was called.
+   * @param timeoutMs - The timeout that elapsed, in milliseconds.
+   */
   constructor(command: string, timeoutMs: number) {
     super(`call '${command}' timed out after ${timeoutMs} ms`, 'ERR_AGENT_IPC_TIMEOUT');
     this.timeoutMs = timeoutMs;
@@ -85,6 +106,12 @@ export class TimeoutError extends AgentIpcError {
 
 /** A call was cancelled through its `AbortSignal`. */
 export class AbortError extends AgentIpcError {
+  /**
+   * Builds the error a call rejects with when its signal aborted.
+   *
+   * @param command - The command or method that was called.
+   * @param options - `cause`: the signal's `reason`.
+   */
   constructor(command: string, options?: AgentIpcErrorOptions) {
     super(`call '${command}' was aborted`, 'ERR_AGENT_IPC_ABORTED', options);
   }
@@ -106,6 +133,12 @@ export class AgentExitedError extends AgentIpcError {
   readonly exitCode: number | null;
   /** The signal that ended a process agent, if any. */
   readonly signal: NodeJS.Signals | null;
+  /**
+   * Builds the error that calls into (and from) an agent that ended reject with.
+   *
+   * @param agentName - The agent's `name`.
+   * @param exit - How it ended; its `error`, if any, becomes the `cause`.
+   */
   constructor(agentName: string, exit: AgentExit) {
     const how = exit.signal
       ? `was killed by ${exit.signal}`
@@ -120,6 +153,12 @@ export class AgentExitedError extends AgentIpcError {
 
 /** The connection was closed (by either side) before the call could settle. */
 export class ConnectionClosedError extends AgentIpcError {
+  /**
+   * Builds the error that calls still pending on a closed connection reject with.
+   *
+   * @param reason - Why it closed (the message).
+   * @param options - `cause`: what closed it, if known.
+   */
   constructor(reason = 'the connection is closed', options?: AgentIpcErrorOptions) {
     super(reason, 'ERR_AGENT_IPC_CLOSED', options);
   }
@@ -132,7 +171,13 @@ export class ConnectionClosedError extends AgentIpcError {
  * promise, which cannot settle while that thread is parked.
  */
 export class DeadlockError extends AgentIpcError {
-  /** `why` replaces the default explanation (a call made while serving the agent's blocking call). */
+  /**
+   * Builds the error of a call that would wait on itself.
+   *
+   * @param agentName - The agent the call concerns.
+   * @param command - The command or method that was called.
+   * @param why - Replaces the default explanation (a call made while serving the agent's blocking call).
+   */
   constructor(agentName: string, command: string, why?: string) {
     super(
       why === undefined
@@ -146,6 +191,11 @@ export class DeadlockError extends AgentIpcError {
 
 /** A blocking call was made where blocking is not allowed (see the message for why). */
 export class BlockingNotAllowedError extends AgentIpcError {
+  /**
+   * Builds the error of a blocking call made where blocking is not allowed.
+   *
+   * @param message - Where blocking was tried and why it is not allowed there.
+   */
   constructor(message: string) {
     super(message, 'ERR_AGENT_IPC_BLOCKING_NOT_ALLOWED');
   }
@@ -153,6 +203,12 @@ export class BlockingNotAllowedError extends AgentIpcError {
 
 /** The peer sent something that does not follow the wire protocol. */
 export class ProtocolError extends AgentIpcError {
+  /**
+   * Builds the error that closes a connection whose peer broke the wire protocol.
+   *
+   * @param message - What the peer sent that breaks the protocol.
+   * @param options - `cause`: the decoding error, if any.
+   */
   constructor(message: string, options?: AgentIpcErrorOptions) {
     super(message, 'ERR_AGENT_IPC_PROTOCOL', options);
   }
@@ -164,6 +220,13 @@ export class MessageTooLargeError extends AgentIpcError {
   readonly size: number;
   /** The limit it exceeded, in bytes. */
   readonly limit: number;
+  /**
+   * Builds the error of a message over its size limit.
+   *
+   * @param what - The message that was refused (`the answer to request #3`, …).
+   * @param size - Its size, in bytes.
+   * @param limit - The limit it exceeded, in bytes.
+   */
   constructor(what: string, size: number, limit: number) {
     super(`${what} of ${size} bytes exceeds the limit of ${limit} bytes`, 'ERR_AGENT_IPC_TOO_LARGE');
     this.size = size;
@@ -175,6 +238,12 @@ export class MessageTooLargeError extends AgentIpcError {
 export class TooManyCallsError extends AgentIpcError {
   /** The limit that was reached. */
   readonly limit: number;
+  /**
+   * Builds the error of a call over `maxInFlight`.
+   *
+   * @param direction - `'outgoing'`: this side has `limit` calls waiting; `'incoming'`: the other side is serving `limit` of this side's.
+   * @param limit - The `maxInFlight` that was reached.
+   */
   constructor(direction: 'outgoing' | 'incoming', limit: number) {
     super(
       direction === 'outgoing'
@@ -190,6 +259,11 @@ export class TooManyCallsError extends AgentIpcError {
 export class UnknownMethodError extends AgentIpcError {
   /** The name that was asked for. */
   readonly method: string;
+  /**
+   * Builds the error of a call to a command or method the other side does not expose.
+   *
+   * @param method - The name that was asked for.
+   */
   constructor(method: string) {
     super(`'${method}' is not an exposed method`, 'ERR_AGENT_IPC_UNKNOWN_METHOD');
     this.method = method;
@@ -198,6 +272,12 @@ export class UnknownMethodError extends AgentIpcError {
 
 /** A value could not be sent (a function, a symbol, …): raised at the call site. */
 export class DataCloneError extends AgentIpcError {
+  /**
+   * Builds the error of a value that cannot be sent.
+   *
+   * @param what - The value that could not be sent (`the result of the call`, …).
+   * @param options - `cause`: the serializer's error; its message is read without running its code.
+   */
   constructor(what: string, options?: AgentIpcErrorOptions) {
     super(`${what} cannot be sent to the other side: ${describeCause(options?.cause)}`, 'ERR_AGENT_IPC_DATA_CLONE', options);
   }
@@ -212,6 +292,12 @@ export class DataCloneError extends AgentIpcError {
 export class ThrownValueError extends AgentIpcError {
   /** What was thrown (a plain copy, or its description if it could not be copied). */
   readonly value: unknown;
+  /**
+   * Builds the error a call rejects with when its handler threw a non-`Error`.
+   *
+   * @param description - What was thrown, described (`undefined`, `a string`, …).
+   * @param value - A plain copy of it, or its description.
+   */
   constructor(description: string, value: unknown) {
     super(`non-error value thrown: ${description}`, 'ERR_AGENT_IPC_THROWN_VALUE');
     this.value = value;
@@ -259,6 +345,12 @@ export class StartupTimeoutError extends AgentIpcError {
   readonly agentName: string;
   /** The start-up timeout that elapsed, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Builds the error a start rejects with when the agent was not ready in time.
+   *
+   * @param agentName - The agent that did not start.
+   * @param timeoutMs - Its `startupTimeoutMs`.
+   */
   constructor(agentName: string, timeoutMs: number) {
     super(
       `agent '${agentName}' was not ready within ${timeoutMs} ms (its module was still loading or its factory had not returned); it was stopped`,
@@ -280,6 +372,13 @@ Object.defineProperty(StartupTimeoutError.prototype, ERROR_BRAND, { value: 'Star
 export class AgentUnresponsiveError extends AgentExitedError {
   /** The timeout the call and the probe exceeded, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Builds the error of a pool agent stopped for not answering.
+   *
+   * @param agentName - The pool agent that stopped answering.
+   * @param exit - How it ended once stopped.
+   * @param timeoutMs - The call timeout the call and the probe exceeded.
+   */
   constructor(agentName: string, exit: AgentExit, timeoutMs: number) {
     super(agentName, exit);
     this.message = prefixed(

@@ -95,6 +95,11 @@ export abstract class IpcServer {
 
 /** The RFC's `IpcClient`: calls commands on the other end over a connection. */
 export class IpcClient {
+  /**
+   * A client whose calls go over `connection`.
+   *
+   * @param connection - One end of a connection; the other end's `IpcServer` answers.
+   */
   constructor(private readonly connection: IpcConnection) {}
 
   /** Sends `payload` to `command` on the other end; resolves with the bytes it answers. */

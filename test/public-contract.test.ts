@@ -311,9 +311,9 @@ test('the emitted declarations (dist/*.d.ts, *.d.cts; build first) have no `any`
 });
 
 /**
- * The members of the interfaces and type literals that `node` (a declaration of an
- * exported symbol) declares — nested type literals included (`agents?: { pool: number }`)
- * — that have no TSDoc of their own, as `Owner.member` labels. An overload counts
+ * The members of the interfaces, type literals and classes that `node` (a declaration of
+ * an exported symbol) declares — nested type literals included (`agents?: { pool: number }`),
+ * a class's public members only — that have no TSDoc of their own, as `Owner.member` labels. An overload counts
  * once per signature: each is its own entry in the API reference.
  */
 function undocumentedMembers(node: ts.Node, owner: string): string[] {
@@ -330,13 +330,25 @@ function undocumentedMembers(node: ts.Node, owner: string): string[] {
       }
       return;
     }
+    // A class's public members (constructor, methods, properties), as the API reference
+    // lists them: an implemented interface method needs its own words too.
+    if (ts.isClassDeclaration(current)) {
+      for (const member of current.members) {
+        if (ts.getCombinedModifierFlags(member as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
+        if (member.name && ts.isPrivateIdentifier(member.name)) continue;
+        const name = ts.isConstructorDeclaration(member) ? 'constructor' : member.name ? member.name.getText() : '[index]';
+        if (!documented(member)) missing.push(`${label}.${name}`);
+        ts.forEachChild(member, (child) => visit(child, `${label}.${name}`));
+      }
+      return;
+    }
     ts.forEachChild(current, (child) => visit(child, label));
   };
   visit(node, owner);
   return missing;
 }
 
-test('every member of an exported interface or type literal (of an exported type, class or function) has TSDoc of its own (dist/*.d.ts; build first)', (t) => {
+test('every member of an exported interface, type literal or class (public members), and of the literals in exported signatures, has TSDoc of its own (dist/*.d.ts; build first)', (t) => {
   const entries = entryDeclarations('import');
   const program = ts.createProgram(
     entries.map(([, file]) => file),

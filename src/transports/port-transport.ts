@@ -31,6 +31,13 @@ export class PortTransport implements Transport {
   /** Whether the port's 'close' event closes the connection (else the owner decides, e.g. on exit). */
   private readonly reportClose: boolean;
 
+  /**
+   * Throws a `TypeError` for a `port` without `postMessage`, `on` and `off`, or bad
+   * `options`.
+   *
+   * @param port - A `MessagePort`, a `Worker` or a `parentPort`.
+   * @param options - Who owns the port and who decides that the connection closed.
+   */
   constructor(
     port: PortLike,
     options: {
@@ -63,17 +70,20 @@ export class PortTransport implements Transport {
     if (this.reportClose) this.sink?.onClose();
   };
 
+  /** Listens to the port's messages and `'close'`, delivering them to `sink` (see {@link Transport.attach}). */
   attach(sink: TransportSink): void {
     this.sink = sink;
     this.port.on('message', this.handleMessage);
     this.port.on('close', this.handleClose);
   }
 
+  /** Posts `batch` as one message (structured clone); throws if it cannot be cloned (see {@link Transport.send}). Ignored once closed. */
   send(batch: Batch): void {
     if (this.closed) return;
     this.port.postMessage(batch);
   }
 
+  /** Stops listening, and closes the port if it owns it. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.shutdown();

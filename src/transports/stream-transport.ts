@@ -36,6 +36,13 @@ export class StreamLink {
   private ended = false;
   private closed = false;
 
+  /**
+   * Starts reading `stream` at once. Throws a `TypeError` for a `stream` that is not a
+   * duplex stream or bad `options`.
+   *
+   * @param stream - The byte stream to the other end (a socket, a child's stdio pipe).
+   * @param options - `maxMessageBytes` (required) and `onEnd`.
+   */
   constructor(
     private readonly stream: Duplex,
     private readonly options: StreamLinkOptions,
@@ -151,14 +158,17 @@ export class StreamTransport implements Transport {
     if (!Number.isInteger(channel) || channel < 0 || channel > 255) throw invalidArgument(`the channel of a StreamTransport must be an integer from 0 to 255, got ${String(channel)}`);
   }
 
+  /** Delivers this channel's batches to `sink` (see {@link Transport.attach}). */
   attach(sink: TransportSink): void {
     this.link.attach(this.channel, sink);
   }
 
+  /** Writes `batch` as one frame on this channel; throws, having written nothing, if it cannot be serialized or is too large (see {@link StreamLink.send}). */
   send(batch: Batch): void {
     this.link.send(this.channel, batch);
   }
 
+  /** Stops this channel; the stream ends once no channel is left (see {@link StreamLink.detach}). */
   close(): void {
     this.link.detach(this.channel);
   }
