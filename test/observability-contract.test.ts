@@ -638,3 +638,69 @@ test.serial('a subscriber that throws (every event, spawn, exit, a store transfo
   t.true(report.uncaught.every((message) => message.startsWith('subscriber threw')), report.uncaught.join('\n'));
   t.is(report.uncaught.length, report.expectedThrows);
 });
+
+// A node → agent blocking call that fails in the node's own caller before its request is
+// handed to the agent (too large, not encodable, a deadlock it refuses) is refused at its
+// call site, like an async call refused there: neither counted nor published. Only the
+// calls that reached the agent are (here: the ones that succeed).
+for (const isolation of ['inline', 'thread'] as const) {
+  test.serial(`${isolation}: a node → agent blocking call refused before it reaches the agent (too large, not encodable, deadlock) is neither counted nor traced`, async (t) => {
+    const { calls, stop } = record();
+    let self: Agent<typeof ContractAgent> | undefined;
+    const handlerCalled = gate();
+    const handlerGate = gate();
+    const expose = {
+      ...nodeApi(),
+      // Called back by the agent while the node is parked in it: a blocking call into the same agent is a deadlock.
+      add: () => (self!.blocking.echo(1) as number) + 0,
+      // A handler of the agent's blocking call that answers later: meanwhile the agent is blocked on the node.
+      addLater: async (a: number, b: number) => {
+        handlerCalled.open();
+        await handlerGate.promise;
+        return a + b;
+      },
+    };
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose, timeoutMs: 30_000, maxMessageBytes: 4096 });
+    self = agent;
+    try {
+      t.is(agent.blocking.echo(1), 1);
+      // The handler's agent.blocking is refused with DeadlockError; the outer call reached the agent and is counted.
+      t.deepEqual(agent.blocking.callBlocking('add', 1, 2), { error: 'DeadlockError' });
+      if (isolation === 'thread') {
+        t.throws(() => agent.blocking.echo(new Uint8Array(8192)), { name: 'MessageTooLargeError' });
+        t.throws(() => agent.blocking.echo(() => undefined), { name: 'DataCloneError' });
+        t.throws(() => agent.callBlocking('reverse', new Uint8Array(8192)), { name: 'MessageTooLargeError' });
+        // Served async while the node is parked: its handler's agent.blocking finds the node's thread parked already.
+        t.deepEqual(agent.blocking.callAsync('add', 1, 2), { error: 'DeadlockError' });
+        // The agent is parked in a blocking call whose handler has not answered: the node must not park on it.
+        const parked = agent.remote.callBlocking('addLater', 1, 2);
+        await handlerCalled.promise;
+        t.throws(() => agent.blocking.echo(1), { name: 'DeadlockError' });
+        handlerGate.open();
+        t.deepEqual(await parked, { ok: 3 });
+      }
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      const counted = isolation === 'thread' ? 3 : 2;
+      t.like(entry(metrics, 'node-to-agent', 'blocking'), { calls: counted, ok: counted, errors: 0 });
+      t.deepEqual(
+        traced.filter(([c]) => c.direction === 'node-to-agent' && c.kind === 'blocking').map(([c]) => [c.method, c.outcome]),
+        isolation === 'thread'
+          ? [
+              ['echo', 'ok'],
+              ['callBlocking', 'ok'],
+              ['callAsync', 'ok'],
+            ]
+          : [
+              ['echo', 'ok'],
+              ['callBlocking', 'ok'],
+            ],
+      );
+    } finally {
+      handlerGate.open();
+      stop();
+      await agent.close();
+    }
+  });
+}

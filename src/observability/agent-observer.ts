@@ -12,6 +12,7 @@
  * tracing-switch.ts); traced calls are all timed.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { AgentExitedError, ConnectionClosedError, TimeoutError } from '../errors.ts';
 import type { CallOutcome, ConnectionObserver } from './call-observer.ts';
 import { callChannel, type CallDirection, type CallKind, type CallTraceContext } from './channels.ts';
 import { onTracingChange, recheck as recheckTracing } from './tracing-switch.ts';
@@ -291,6 +292,18 @@ function publishStart(call: TracedCall): void {
 }
 
 /**
+ * How a node → agent blocking call that threw ended, for the observer: the caller's
+ * timeout, the agent gone or closing, or an error the agent answered with (or that its
+ * answer became on the way back).
+ * @internal
+ */
+export function nodeBlockingOutcome(error: unknown): CallOutcome {
+  if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof AgentExitedError || error instanceof ConnectionClosedError) return 'closed';
+  return 'error';
+}
+
+/**
  * The request an agent sends, while the node traces, to say which node call it is
  * serving when it makes the calls that follow (see {@link AgentCallObserver.servingParent}).
  * A request, not a NOTIFY, so that the ordering fence of a blocking call (the id of the
@@ -412,8 +425,10 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   /**
-   * The node's thread is about to park in a blocking call into the agent. Its own
-   * sequence of ids; no parent (the node's calls have none).
+   * The node's blocking call into the agent has reached it (its request was handed over:
+   * a call refused before that, at its call site, is not reported), and the node's
+   * thread is about to wait for the answer. Its own sequence of ids; no parent (the
+   * node's calls have none).
    */
   nodeBlockingStarted(command: string): unknown {
     const counters = this.nodeBlocking;
