@@ -294,11 +294,16 @@ export class AgentHost implements Agent<unknown> {
         const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
         const error = new AgentExitedError(name, reported);
         this.exitError = error;
-        if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
+        // Every call in flight settles before `exit` is published, so a subscriber sees
+        // each call end before the agent does: the node's own calls reject with the
+        // exit error (the connection's close), and the calls the node still serves for
+        // the agent end as closed (the observer), whatever their handlers do later.
         this.nodeCaller?.close();
         this.mailbox?.close();
         this.connection.close(error);
         this.blockingService?.close();
+        this.observer.agentGone(error);
+        if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
         this.logWriter?.dispose();
         for (const done of [...this.runtimeWaiters]) done();
         onStartupFailed(this.startupError ?? error);
