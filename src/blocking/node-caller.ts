@@ -58,8 +58,8 @@ export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
   /**
    * Runs the node's handler of a call-back: returns its value or throws. It must not
    * return a promise, which could not settle while this thread is parked: the agent
-   * host's refuses one with `DeadlockError` (as it does for an async call served while
-   * parked), so the caller does not check again.
+   * host's dispatch refuses one with `DeadlockError` (as it does for an async call served
+   * while parked), so the caller does not check again.
    */
   dispatch(command: string, payload: unknown, token: unknown): unknown;
   /**
