@@ -19,7 +19,6 @@ import {
   ConnectionClosedError,
   DeadlockError,
   ProtocolError,
-  TimeoutError,
   UnknownMethodError,
   type AgentExit,
 } from './errors.ts';
@@ -29,7 +28,7 @@ import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, type CloseOptions } from './spawn-options.ts';
 import { checkBlockingCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument } from './invalid-option.ts';
-import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
+import { AgentCallObserver, SERVING_COMMAND, nodeBlockingOutcome } from './observability/agent-observer.ts';
 import type { CallOutcome } from './observability/call-observer.ts';
 import { exitChannel, spawnChannel } from './observability/channels.ts';
 import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
@@ -267,7 +266,7 @@ export class AgentHost implements Agent<unknown> {
         begin,
         dispatch: this.dispatchParked,
         end,
-        cannotWait: (command) => this.cannotWait(command),
+        observer,
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
         closedError: () => new ConnectionClosedError(`agent '${name}' is closing`),
         nestedError: (command) =>
@@ -295,11 +294,16 @@ export class AgentHost implements Agent<unknown> {
         const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
         const error = new AgentExitedError(name, reported);
         this.exitError = error;
-        if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
+        // Every call in flight settles before `exit` is published, so a subscriber sees
+        // each call end before the agent does: the node's own calls reject with the
+        // exit error (the connection's close), and the calls the node still serves for
+        // the agent end as closed (the observer), whatever their handlers do later.
         this.nodeCaller?.close();
         this.mailbox?.close();
         this.connection.close(error);
         this.blockingService?.close();
+        this.observer.agentGone(error);
+        if (exitChannel.hasSubscribers) exitChannel.publish({ ...this.identity(), exit: reported });
         this.logWriter?.dispose();
         for (const done of [...this.runtimeWaiters]) done();
         onStartupFailed(this.startupError ?? error);
@@ -481,25 +485,27 @@ export class AgentHost implements Agent<unknown> {
     if (this.exitError) throw this.exitError;
     const nodeCaller = this.nodeCaller;
     const callDirect = this.launcher.callDirect;
-    if (!nodeCaller && !callDirect) throw this.cannotBlockOn(method);
-    // Observed like the agent's blocking calls: stats, metrics and the tracing channel
-    // (start, then error and end once the parked thread returns).
+    // Observed like the agent's blocking calls (stats, metrics and the tracing channel:
+    // start, then error and end once the parked thread returns), from the moment the
+    // call reaches the agent: the thread caller reports it once its request is written,
+    // so a call it refuses (too large, not encodable, a deadlock) is not reported, as an
+    // async call refused at its call site is not.
+    if (nodeCaller) return nodeCaller.call(method, payload, timeoutMs);
+    if (!callDirect) throw this.cannotBlockOn(method);
+    // An inline agent's method is called as it is: nothing to refuse on the way.
     const observer = this.observer;
     const token = observer.nodeBlockingStarted(method);
     let answer: unknown;
     try {
-      if (nodeCaller) answer = nodeCaller.call(method, payload, timeoutMs);
-      else {
-        // The node's thread is now as good as parked: the agent's call-backs cannot wait either.
-        this.callingDirect++;
-        try {
-          answer = callDirect!(method, payload);
-        } finally {
-          this.callingDirect--;
-        }
+      // The node's thread is now as good as parked: the agent's call-backs cannot wait either.
+      this.callingDirect++;
+      try {
+        answer = callDirect(method, payload);
+      } finally {
+        this.callingDirect--;
       }
     } catch (error) {
-      observer.nodeBlockingSettled(token, blockingOutcome(error), error);
+      observer.nodeBlockingSettled(token, nodeBlockingOutcome(error), error);
       throw error;
     }
     observer.nodeBlockingSettled(token, 'ok', undefined);
@@ -643,9 +649,3 @@ export class AgentHost implements Agent<unknown> {
   }
 }
 
-/** How a node → agent blocking call that threw ended, for the observer. */
-function blockingOutcome(error: unknown): CallOutcome {
-  if (error instanceof TimeoutError) return 'timeout';
-  if (error instanceof AgentExitedError || error instanceof ConnectionClosedError) return 'closed';
-  return 'error';
-}

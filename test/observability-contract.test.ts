@@ -638,3 +638,223 @@ test.serial('a subscriber that throws (every event, spawn, exit, a store transfo
   t.true(report.uncaught.every((message) => message.startsWith('subscriber threw')), report.uncaught.join('\n'));
   t.is(report.uncaught.length, report.expectedThrows);
 });
+
+// A node → agent blocking call that fails in the node's own caller before its request is
+// handed to the agent (too large, not encodable, a deadlock it refuses) is refused at its
+// call site, like an async call refused there: neither counted nor published. Only the
+// calls that reached the agent are (here: the ones that succeed).
+for (const isolation of ['inline', 'thread'] as const) {
+  test.serial(`${isolation}: a node → agent blocking call refused before it reaches the agent (too large, not encodable, deadlock) is neither counted nor traced`, async (t) => {
+    const { calls, stop } = record();
+    const self: { agent?: Agent<typeof ContractAgent> } = {};
+    const handlerCalled = gate();
+    const handlerGate = gate();
+    const expose = {
+      ...nodeApi(),
+      // Called back by the agent while the node is parked in it: a blocking call into the same agent is a deadlock.
+      add: () => self.agent!.blocking.echo(1) as number,
+      // A handler of the agent's blocking call that answers later: meanwhile the agent is blocked on the node.
+      addLater: async (a: number, b: number) => {
+        handlerCalled.open();
+        await handlerGate.promise;
+        return a + b;
+      },
+    };
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose, timeoutMs: 30_000, maxMessageBytes: 4096 });
+    self.agent = agent;
+    try {
+      t.is(agent.blocking.echo(1), 1);
+      // The handler's agent.blocking is refused with DeadlockError; the outer call reached the agent and is counted.
+      t.deepEqual(agent.blocking.callBlocking('add', 1, 2), { error: 'DeadlockError' });
+      if (isolation === 'thread') {
+        t.throws(() => agent.blocking.echo(new Uint8Array(8192)), { name: 'MessageTooLargeError' });
+        t.throws(() => agent.blocking.echo(() => undefined), { name: 'DataCloneError' });
+        t.throws(() => agent.callBlocking('reverse', new Uint8Array(8192)), { name: 'MessageTooLargeError' });
+        // Served async while the node is parked: its handler's agent.blocking finds the node's thread parked already.
+        t.deepEqual(agent.blocking.callAsync('add', 1, 2), { error: 'DeadlockError' });
+        // The agent is parked in a blocking call whose handler has not answered: the node must not park on it.
+        const parked = agent.remote.callBlocking('addLater', 1, 2);
+        await handlerCalled.promise;
+        t.throws(() => agent.blocking.echo(1), { name: 'DeadlockError' });
+        handlerGate.open();
+        t.deepEqual(await parked, { ok: 3 });
+      }
+      const metrics = await agent.metrics({ timeoutMs: 10_000 });
+      const traced = checkCalls(t, calls, agent);
+      checkAgree(t, traced, metrics);
+      const counted = isolation === 'thread' ? 3 : 2;
+      t.like(entry(metrics, 'node-to-agent', 'blocking'), { calls: counted, ok: counted, errors: 0 });
+      t.deepEqual(
+        traced.filter(([c]) => c.direction === 'node-to-agent' && c.kind === 'blocking').map(([c]) => [c.method, c.outcome]),
+        isolation === 'thread'
+          ? [
+              ['echo', 'ok'],
+              ['callBlocking', 'ok'],
+              ['callAsync', 'ok'],
+            ]
+          : [
+              ['echo', 'ok'],
+              ['callBlocking', 'ok'],
+            ],
+      );
+    } finally {
+      handlerGate.open();
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+/** Every event of `agent-ipc:call` and every `agent-ipc:agent:exit`, in one log, in the order published. */
+function recordWithExits(): { log: Array<[string, CallTraceContext | AgentExitMessage]>; stop: () => void } {
+  const log: Array<[string, CallTraceContext | AgentExitMessage]> = [];
+  const on = (event: string) => (message: unknown) => void log.push([event, message as CallTraceContext]);
+  const handlers = { start: on('start'), end: on('end'), asyncStart: on('asyncStart'), asyncEnd: on('asyncEnd'), error: on('error') };
+  const onExit = (message: unknown): void => void log.push(['exit', message as AgentExitMessage]);
+  tracingChannel('agent-ipc:call').subscribe(handlers);
+  channel('agent-ipc:agent:exit').subscribe(onExit);
+  return {
+    log,
+    stop: () => {
+      tracingChannel('agent-ipc:call').unsubscribe(handlers);
+      channel('agent-ipc:agent:exit').unsubscribe(onExit);
+    },
+  };
+}
+
+// When an agent exits, a subscriber sees every call still in flight settle (as closed)
+// before the agent's `exit`: the node's calls into it and the calls it made that the
+// node still serves, whose handlers never answer.
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: at an agent's exit, every call in flight settles as closed before \`exit\` is published, and its handlers' later answers change nothing`, async (t) => {
+    const { log, stop } = recordWithExits();
+    const { calls, stop: stopRecording } = record();
+    const asyncCalled = gate();
+    const blockingCalled = gate();
+    const timedOutCalled = gate();
+    const answerLater = gate();
+    const handlerPromises: Array<Promise<unknown>> = [];
+    const expose = {
+      ...nodeApi(),
+      // Handlers that answer only once the test says so, long after the agent is gone.
+      never: () => {
+        asyncCalled.open();
+        const p = answerLater.promise.then(() => 0 as never);
+        handlerPromises.push(p);
+        return p;
+      },
+      addLater: (a: number, b: number) => {
+        blockingCalled.open();
+        const p = answerLater.promise.then(() => a + b);
+        handlerPromises.push(p);
+        return p;
+      },
+      bytes: (payload: Uint8Array) => {
+        timedOutCalled.open();
+        const p = answerLater.promise.then(() => payload);
+        handlerPromises.push(p);
+        return p as unknown as Uint8Array;
+      },
+    };
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose, timeoutMs: 30_000 });
+    try {
+      // A blocking call the agent gives up on (its handler goes on), then one it stays parked in; an async one; the node's own hang.
+      t.deepEqual(await agent.remote.callBytesBlockingTimingOut('bytes', 50), { error: 'TimeoutError' });
+      await timedOutCalled.promise;
+      const servedAsync = agent.remote.callAsync('never');
+      const hung = agent.remote.hang();
+      const parked = agent.remote.callBlocking('addLater', 1, 2);
+      await Promise.all([asyncCalled.promise, blockingCalled.promise]);
+      t.like(agent.stats, { callsIn: 1, blockingCalls: 2 });
+      (agent as unknown as { terminate(): void }).terminate();
+      await agent.exited;
+      for (const call of [servedAsync, hung, parked]) await t.throwsAsync(call, { name: 'AgentExitedError' });
+      const afterExit = await agent.metrics();
+      for (const calls of afterExit.calls) t.is(calls.inFlight, 0, `${calls.direction} ${calls.kind}: nothing in flight once the agent is gone`);
+      t.like(entry(afterExit, 'node-to-agent', 'async'), { closed: 3 });
+      t.like(entry(afterExit, 'agent-to-node', 'async'), { calls: 1, closed: 1 });
+      t.like(entry(afterExit, 'agent-to-node', 'blocking'), { calls: 2, closed: 2 });
+      // The order a subscriber saw: each call's last event, then exit.
+      const mine = log.filter(([, m]) => m.agent === agent.name);
+      const exitAt = mine.findIndex(([event]) => event === 'exit');
+      t.is(mine.filter(([event]) => event === 'exit').length, 1);
+      t.is(exitAt, mine.length - 1, `exit is the last event: ${mine.map(([event, m]) => `${event}:${(m as CallTraceContext).method ?? ''}`).join(' ')}`);
+      const closed = mine.filter(([event, m]) => event !== 'exit' && (m as CallTraceContext).outcome === 'closed');
+      t.true(closed.length > 0);
+      // The handlers answer now, to nobody: nothing is counted or published again.
+      const events = log.length;
+      answerLater.open();
+      await Promise.all(handlerPromises);
+      await new Promise((resolve) => setImmediate(resolve));
+      t.is(log.length, events, 'no event after the agent is gone');
+      const later = await agent.metrics();
+      t.deepEqual(later.calls, afterExit.calls);
+      checkAgree(t, checkCalls(t, calls, agent), later);
+    } finally {
+      answerLater.open();
+      stopRecording();
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: the node's calls cut short by an exit publish their last event before the agent's \`exit\``, async (t) => {
+    const { log, stop } = recordWithExits();
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose: nodeApi(), timeoutMs: 30_000 });
+    try {
+      const hung = [agent.remote.hang(), agent.call('hang')];
+      t.is(await agent.remote.echo(1), 1);
+      (agent as unknown as { terminate(): void }).terminate();
+      const exit = await agent.exited;
+      for (const call of hung) await t.throwsAsync(call, { name: 'AgentExitedError' });
+      const mine = log.filter(([, m]) => m.agent === agent.name);
+      t.deepEqual(
+        mine.map(([event, m]) => (event === 'exit' ? 'exit' : `${event}:${(m as CallTraceContext).method}`)),
+        ['start:hang', 'end:hang', 'start:hang', 'end:hang', 'start:echo', 'end:echo', 'asyncStart:echo', 'asyncEnd:echo']
+          .concat(['error:hang', 'asyncStart:hang', 'asyncEnd:hang', 'error:hang', 'asyncStart:hang', 'asyncEnd:hang'])
+          .concat(['exit']),
+      );
+      t.deepEqual((mine.at(-1)![1] as AgentExitMessage).exit, exit);
+    } finally {
+      stop();
+      await agent.close();
+    }
+  });
+}
+
+// The same with nobody subscribed: the calls still served are counts, not contexts.
+for (const isolation of ['thread', 'process'] as const) {
+  test.serial(`${isolation}: untraced, the calls the node still serves at an agent's exit end as closed once; their handlers' later answers are not counted`, async (t) => {
+    const called = gate();
+    const answerLater = gate();
+    const handlerPromises: Array<Promise<unknown>> = [];
+    let calls = 0;
+    const later = <T>(value: T): Promise<T> => {
+      if (++calls === 2) called.open();
+      const p = answerLater.promise.then(() => value);
+      handlerPromises.push(p);
+      return p;
+    };
+    const expose = { ...nodeApi(), never: () => later(0 as never), addLater: (a: number, b: number) => later(a + b) };
+    const agent = await spawnAgent<typeof ContractAgent>(contractAgent, { isolation, expose, timeoutMs: 30_000 });
+    try {
+      const served = [agent.remote.callAsync('never'), agent.remote.callBlocking('addLater', 1, 2)];
+      await called.promise;
+      (agent as unknown as { terminate(): void }).terminate();
+      await agent.exited;
+      for (const call of served) await t.throwsAsync(call, { name: 'AgentExitedError' });
+      const afterExit = await agent.metrics();
+      t.like(entry(afterExit, 'agent-to-node', 'async'), { calls: 1, inFlight: 0, closed: 1, ok: 0 });
+      t.like(entry(afterExit, 'agent-to-node', 'blocking'), { calls: 1, inFlight: 0, closed: 1, ok: 0 });
+      answerLater.open();
+      await Promise.all(handlerPromises);
+      await new Promise((resolve) => setImmediate(resolve));
+      t.deepEqual((await agent.metrics()).calls, afterExit.calls);
+    } finally {
+      answerLater.open();
+      await agent.close();
+    }
+  });
+}

@@ -28,12 +28,15 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
-import { isPromiseLike } from '../promise-like.ts';
+import { nodeBlockingOutcome, type AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
 import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
+
+/** The token of a call whose request has not reached the agent (yet): not reported. */
+const NOT_SENT: unique symbol = Symbol('not sent');
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
@@ -49,9 +52,23 @@ const START_SLICE_MS = 2;
 /**
  * What the caller needs from the agent host around it. The hooks (`begin`, `dispatch`,
  * `end`: see `ServedCallHooks`) serve the agent's blocking call-backs while the node is
- * parked: `dispatch` runs the node's handler (value, promise, or throws).
+ * parked.
  */
-export interface NodeCallerOptions extends ServedCallHooks {
+export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
+  /**
+   * Runs the node's handler of a call-back: returns its value or throws. It must not
+   * return a promise, which could not settle while this thread is parked: the agent
+   * host's dispatch refuses one with `DeadlockError` (as it does for an async call served
+   * while parked), so the caller does not check again.
+   */
+  dispatch(command: string, payload: unknown, token: unknown): unknown;
+  /**
+   * Sees the node's own calls: each is reported once its request was handed to the
+   * agent, and settled once it returns or throws. A call that fails before that (too
+   * large, not encodable, a deadlock, the agent gone) is refused at its call site and not
+   * reported, like an async call refused there.
+   */
+  observer: Pick<AgentCallObserver, 'nodeBlockingStarted' | 'nodeBlockingSettled'>;
   /** Largest request body the node may send, and answer it accepts. */
   maxMessageBytes: number;
   /** Names the agent in error stacks. */
@@ -60,8 +77,6 @@ export interface NodeCallerOptions extends ServedCallHooks {
   beforeBlock(): number;
   /** Delivers what the agent posted on the connection's port, and sends the answers. */
   drain(): void;
-  /** The error for a call-back whose handler returned a promise. */
-  cannotWait(command: string): Error;
   /** The error for a call into an agent that has exited (`code` null if unknown). */
   exitedError(code: number | null): Error;
   /** The error once the mailbox is closed. */
@@ -95,6 +110,13 @@ export class NodeCaller {
   private active = false;
   /** The POSTED count when the port was last read while parked. */
   private drainedAt = -1;
+  /**
+   * The observer's token of the call in progress once its request was handed to the
+   * agent; {@link NOT_SENT} before (a refused call is not reported). A field, not a
+   * return value, so that the call is settled after the call-back slot is shut, as
+   * before, with nothing allocated.
+   */
+  private token: unknown = NOT_SENT;
 
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
@@ -146,11 +168,27 @@ export class NodeCaller {
     if (Atomics.load(header, RSlot.LIFE) === Life.EXITED) this.throwIfExited();
     // Blocked from before the request is out: the agent's method may call back at once.
     this.enter();
+    this.token = NOT_SENT;
+    let answer: unknown;
     try {
-      return this.callEntered(command, payload, timeoutMs, fence, current);
-    } finally {
+      answer = this.callEntered(command, payload, timeoutMs, fence, current);
+    } catch (error) {
       this.leave();
+      this.settled(true, error);
+      throw error;
     }
+    this.leave();
+    this.settled(false, undefined);
+    return answer;
+  }
+
+  /** Reports the end of the call in progress (answered, or `failed` with `error`), if it had reached the agent. */
+  private settled(failed: boolean, error: unknown): void {
+    const token = this.token;
+    if (token === NOT_SENT) return;
+    this.token = NOT_SENT;
+    if (!failed) this.options.observer.nodeBlockingSettled(token, 'ok', undefined);
+    else this.options.observer.nodeBlockingSettled(token, nodeBlockingOutcome(error), error);
   }
 
   private callEntered(command: string, payload: unknown, timeoutMs: number, fence: number, current: number): unknown {
@@ -162,6 +200,8 @@ export class NodeCaller {
     header[RSlot.FLAGS] = flags;
     header[RSlot.FENCE] = fence;
     if (Atomics.compareExchange(header, RSlot.STATE, current, stateWord(seq, Phase.REQUEST)) !== current) throw this.options.closedError();
+    // The request is the agent's now: the call counts, and is traced, from here.
+    this.token = this.options.observer.nodeBlockingStarted(command);
     // An agent waiting on its event loop is woken; one that is awake (spinning for this
     // request, or running) is worth spinning for (see answer-spin.ts).
     if (Atomics.load(header, RSlot.SERVER_PARKED) === 1) Atomics.notify(header, RSlot.STATE);
@@ -302,12 +342,6 @@ export class NodeCaller {
       token = options.begin(command);
       begun = true;
       value = options.dispatch(command, payload, token);
-      if (isPromiseLike(value)) {
-        // Nobody can await it here; keep its rejection from becoming an unhandled one.
-        value.then(undefined, () => undefined);
-        value = options.cannotWait(command);
-        isError = true;
-      }
     } catch (error) {
       value = error;
       isError = true;

@@ -12,6 +12,7 @@
  * tracing-switch.ts); traced calls are all timed.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { AgentExitedError, ConnectionClosedError, TimeoutError } from '../errors.ts';
 import type { CallOutcome, ConnectionObserver } from './call-observer.ts';
 import { callChannel, type CallDirection, type CallKind, type CallTraceContext } from './channels.ts';
 import { onTracingChange, recheck as recheckTracing } from './tracing-switch.ts';
@@ -249,6 +250,8 @@ class TracedCall implements CallTraceContext {
   declare error?: unknown;
   /** Whether `end` was published already (the synchronous part returned a promise). */
   #pending = false;
+  /** Whether it settled: a served call ended by its agent's exit settles once, not again when its handler answers later. */
+  #settled = false;
   /**
    * Whether `start` was published. A call the node serves publishes it when its handler
    * is run ({@link AgentCallObserver.run}: inside the stores bound to `start`), or when
@@ -274,6 +277,13 @@ class TracedCall implements CallTraceContext {
     return true;
   }
 
+  /** Notes that `call` settles now: false if it already had. */
+  static markSettled(call: TracedCall): boolean {
+    if (call.#settled) return false;
+    call.#settled = true;
+    return true;
+  }
+
   /** Notes that `end` of `call` is being published before it settles. */
   static markPending(call: TracedCall): void {
     call.#pending = true;
@@ -288,6 +298,18 @@ class TracedCall implements CallTraceContext {
 /** Publishes `start` of a served call whose handler did not run inside {@link AgentCallObserver.run}. */
 function publishStart(call: TracedCall): void {
   if (TracedCall.markStarted(call)) callChannel.start.publish(call);
+}
+
+/**
+ * How a node → agent blocking call that threw ended, for the observer: the caller's
+ * timeout, the agent gone or closing, or an error the agent answered with (or that its
+ * answer became on the way back).
+ * @internal
+ */
+export function nodeBlockingOutcome(error: unknown): CallOutcome {
+  if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof AgentExitedError || error instanceof ConnectionClosedError) return 'closed';
+  return 'error';
 }
 
 /**
@@ -313,6 +335,22 @@ export class AgentCallObserver implements ConnectionObserver {
   servingParent: number | undefined;
   /** Whether the agent was told to announce the node call it serves. */
   private announcing = false;
+  /**
+   * The counters the hooks of the calls the node serves write to: {@link agentToNode}
+   * and {@link blocking} until the agent is gone, throwaway ones after (see
+   * {@link agentGone}). Read by the hooks instead of those, at the same cost: nothing
+   * is tested per call for the exit.
+   */
+  private servedAsync: CallCounters = this.agentToNode;
+  private servedBlocking: CallCounters = this.blocking;
+  /** The agent exited ({@link agentGone}): nothing more is observed. */
+  private gone = false;
+  /**
+   * The traced calls the node serves that have not settled, so that the agent's exit
+   * can end them. Only traced calls enter it (their context is allocated anyway); an
+   * untraced call is a count.
+   */
+  private readonly tracedServing = new Set<TracedCall>();
 
   constructor(
     private readonly agent: string,
@@ -340,6 +378,9 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   private tracedNow(): boolean {
+    // Gone: its connection is closed, and a call still made (an inline agent's code
+    // running on after its exit) is neither counted nor traced.
+    if (this.gone) return false;
     const on = tracingOn;
     if (on !== this.announcing) {
       this.announcing = on;
@@ -369,7 +410,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   incomingStarted(id: number, command: string): unknown {
     if (command === SERVING_COMMAND) return undefined;
-    const counters = this.agentToNode;
+    const counters = this.servedAsync;
     counters.started++;
     if (this.traced()) return this.trace('async', id, command, turnNow());
     const weight = counters.sample();
@@ -382,12 +423,12 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   incomingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    if (token !== undefined) this.settled(this.agentToNode, token, outcome, error);
+    if (token !== undefined) this.settled(this.servedAsync, token, outcome, error);
   }
 
   /** A blocking call of the agent is about to be served. */
   blockingStarted(command: string): unknown {
-    const counters = this.blocking;
+    const counters = this.servedBlocking;
     // Its id is the count of the agent's blocking calls (2⁵³ of them will not be made).
     const id = ++counters.started;
     // Neither timed nor traced (a change of tracing starts a new turn): nothing else to ask.
@@ -408,12 +449,14 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** It was answered (or not: `'closed'`). */
   blockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
-    this.settled(this.blocking, token, outcome, error);
+    this.settled(this.servedBlocking, token, outcome, error);
   }
 
   /**
-   * The node's thread is about to park in a blocking call into the agent. Its own
-   * sequence of ids; no parent (the node's calls have none).
+   * The node's blocking call into the agent has reached it (its request was handed over:
+   * a call refused before that, at its call site, is not reported), and the node's
+   * thread is about to wait for the answer. Its own sequence of ids; no parent (the
+   * node's calls have none).
    */
   nodeBlockingStarted(command: string): unknown {
     const counters = this.nodeBlocking;
@@ -448,7 +491,30 @@ export class AgentCallObserver implements ConnectionObserver {
 
   /** The traced context of a call the node serves; `start` is published when its handler runs (see {@link run}). */
   private trace(kind: CallKind, id: number, command: string, now: number): TracedCall {
-    return new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
+    const call = new TracedCall(this.agent, 'agent-to-node', kind, command, id, this.servingParent, now);
+    this.tracedServing.add(call);
+    return call;
+  }
+
+  /**
+   * The agent is gone: it exited, and its connection, mailbox and blocking socket are
+   * closed (the node's own calls into it have settled). The calls it made that the
+   * node still serves — a handler that has not answered, or one that goes on after its
+   * caller gave up — end now as `'closed'` with `error` (traced ones publish their last
+   * events; untraced ones are counted, not timed, since their start was not kept), and
+   * whatever their handlers do later reaches nobody and changes nothing: the hooks
+   * count into throwaway counters from here. So once the agent's `exit` is published,
+   * nothing of it is in flight and its counters are final. Called once, before `exit`
+   * is published (the agent host's exit sequence).
+   */
+  agentGone(error: unknown): void {
+    if (this.gone) return;
+    this.gone = true;
+    const now = performance.now();
+    for (const call of [...this.tracedServing]) this.settledTraced(call.kind === 'async' ? this.agentToNode : this.blocking, call, 'closed', error, now);
+    for (const counters of [this.agentToNode, this.blocking]) counters.closed += counters.inFlight;
+    this.servedAsync = new CallCounters('agent-to-node', 'async');
+    this.servedBlocking = new CallCounters('agent-to-node', 'blocking');
   }
 
   private pending(token: unknown): void {
@@ -472,6 +538,9 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   private settledTraced(counters: CallCounters, call: TracedCall, outcome: CallOutcome, error: unknown, now: number): void {
+    // Ended already by the agent's exit: its handler answered since, to nobody.
+    if (!TracedCall.markSettled(call)) return;
+    if (call.direction === 'agent-to-node') this.tracedServing.delete(call);
     publishStart(call);
     const ms = now - call.startedAt;
     counters.settled(outcome, ms, 1);
