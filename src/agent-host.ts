@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { callHandler, enterServingNow, leaveServingNow, serveBlocking, servingBlockingOf } from './blocking/serving-context.ts';
 import { servedForwardMailbox } from './blocking/mailbox.ts';
+import { directAnswerTooLarge, directErrorTooLarge } from './blocking/mailbox-body.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
@@ -36,6 +37,7 @@ import { checkedSample, type AgentRuntimeSample } from './observability/runtime-
 import type { Blocking, BlockingCallOptions, Isolation, Promisified, RemoteMethods } from './types.ts';
 import { MAX_REQUEST_ID } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
+import { payloadBytes } from './payload-size.ts';
 
 /** Counters for metrics. */
 export interface AgentStats {
@@ -169,6 +171,8 @@ export class AgentHost implements Agent<unknown> {
   private readonly handlers: HandlerTable;
   /** How deep the node's thread is in direct blocking calls into an inline agent (its "parked"). */
   private callingDirect = 0;
+  /** Largest answer an inline agent's blocking call may get (thread and process agents' servers hold their own). */
+  private readonly maxMessageBytes: number;
   /**
    * Runs the handler of the agent's blocking call where the node's thread is parked on
    * this agent (a handler's promise is refused); the server that answers it begins and
@@ -194,6 +198,7 @@ export class AgentHost implements Agent<unknown> {
     this.pid = launcher.pid;
     this.threadId = launcher.isolation === 'process' ? undefined : launcher.threadId;
     this.defaultTimeoutMs = timeoutMs;
+    this.maxMessageBytes = maxMessageBytes;
     this.handlers = handlers;
     this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
     const observer = this.observer;
@@ -618,16 +623,31 @@ export class AgentHost implements Agent<unknown> {
       result = typeof token === 'number' ? callHandler(handler, payload) : observer.run(token, callHandler, handler, payload, undefined);
     } catch (error) {
       leaveServingNow(outer);
-      observer.blockingSettled(token, 'error', error);
-      throw error;
+      throw this.blockingThrew(token, error);
     }
     leaveServingNow(outer);
     if (isPromiseLike(result)) return this.refuseBlockingPromise(command, token, result, cannotWait);
+    // Nothing is encoded, yet maxMessageBytes holds as it does for a thread agent's answer
+    // (see directAnswerTooLarge): a number, a boolean or undefined costs two type checks.
+    if ((typeof result === 'object' || typeof result === 'string') && payloadBytes(result) > this.maxMessageBytes) return this.refuseTooLarge(token, result);
     observer.blockingSettled(token, 'ok', undefined);
     return result;
   }
 
   // The rare ends of serveBlockingCallNow, out of line.
+
+  /** The handler threw: the agent gets its error, or the `MessageTooLargeError` a thread agent would (an error over the limit once serialized). */
+  private blockingThrew(token: unknown, error: unknown): unknown {
+    const thrown = directErrorTooLarge(error, this.maxMessageBytes) ?? error;
+    this.observer.blockingSettled(token, 'error', thrown);
+    return thrown;
+  }
+
+  private refuseTooLarge(token: unknown, result: unknown): never {
+    const error = directAnswerTooLarge(result, this.maxMessageBytes)!;
+    this.observer.blockingSettled(token, 'error', error);
+    throw error;
+  }
 
   private unknownBlockingMethod(command: string, token: unknown): never {
     const error = new UnknownMethodError(command);

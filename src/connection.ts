@@ -22,7 +22,7 @@ import { Outbox } from './outbox.ts';
 import { payloadBytes } from './payload-size.ts';
 import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
-import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, type Batch } from './wire.ts';
+import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, isRequestId, type Batch } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
 import type { CallOutcome, ConnectionObserver } from './observability/call-observer.ts';
 
@@ -376,8 +376,17 @@ export class IpcConnection {
    * (and so every one before it) has been dispatched here, or returns `undefined` if it
    * already has. Rejects with the close reason if the connection closes first, so a
    * waiter always settles.
+   *
+   * `id` is a request id as the other side allocates them: an integer from 0 (none sent
+   * yet) to 2^30 - 1. Anything else throws a `TypeError` (code
+   * `ERR_AGENT_IPC_INVALID_ARGUMENT`): compared modulo the id space, it would stand for
+   * some other request and wait for that one. The blocking servers pass an id read off
+   * the wire (a blocking request's fence) only once they have checked it themselves:
+   * theirs is a `ProtocolError` for that call.
    */
   whenIncomingStarted(id: number): Promise<void> | undefined {
+    // One AND and a compare: this is on every blocking call's path.
+    if (!isRequestId(id)) throw notARequestId(id);
     if (!isLaterRequestId(id, this.highestIncomingId)) return undefined;
     if (this.closeReason) return Promise.reject(this.closeReason);
     return new Promise((resolve, reject) => this.fenceWaiters.push({ id, resolve, reject }));
@@ -773,6 +782,11 @@ function requestArgs(batch: Batch, from: number, end: number): unknown[] | typeo
 
 function isWireError(value: unknown): value is WireError {
   return value !== null && typeof value === 'object' && typeof (value as WireError).message === 'string' && typeof (value as WireError).name === 'string';
+}
+
+/** The `TypeError` of {@link IpcConnection.whenIncomingStarted} for an `id` that is not a request id (built out of line). */
+function notARequestId(id: unknown): TypeError {
+  return invalidArgument(`whenIncomingStarted(id) expects a request id, an integer from 0 to ${MAX_REQUEST_ID}, got ${typeof id === 'number' ? String(id) : typeof id}`);
 }
 
 /** A transport's `MessageTooLargeError` for a batch, retold for the one frame `what` that was too large. */

@@ -80,6 +80,16 @@ export function frameEnd(batch: Batch, at: number): number {
 /** The largest request id before the counter wraps (stays a small integer in V8). */
 export const MAX_REQUEST_ID = 0x3fffffff;
 
+/**
+ * True if `id` is a request id: an integer from 0 (the fence of a side that has sent no
+ * request yet) to {@link MAX_REQUEST_ID}. One AND and a compare (the mask is 2^30 - 1):
+ * a fraction, NaN, a negative number, one past the range or a value of another type
+ * changes under the mask.
+ */
+export function isRequestId(id: unknown): id is number {
+  return ((id as number) & MAX_REQUEST_ID) === id;
+}
+
 /** True if request id `a` comes after `b`, allowing for the counter wrapping around. */
 export function isLaterRequestId(a: number, b: number): boolean {
   const modulus = MAX_REQUEST_ID + 1;

@@ -10,11 +10,12 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import test from 'ava';
-import { AgentExitedError, spawnAgent, type Agent } from '../src/index.ts';
+import { AgentExitedError, ProtocolError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
 import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord, withdrawCall } from '../src/blocking/mailbox.ts';
 import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
 import { MailboxServer, type ServedMailbox } from '../src/blocking/server.ts';
+import { MAX_REQUEST_ID } from '../src/wire.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
@@ -348,6 +349,69 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
   t.deepEqual(served, [41], 'only call 2 reached its handler');
   t.deepEqual(answers, [[2, 42]], 'and only call 2 was answered');
 });
+
+// The fence (the id of the caller's last async request) is written by the caller: from
+// an agent, untrusted. One that is no request id is refused for that call, on the event
+// loop's path (start) and on a parked node's (serveNow), and never reaches the
+// connection's whenIncomingStarted (whose TypeError is for its own callers).
+for (const path of ['event loop', 'parked node'] as const) {
+  test(`server (${path}): a request whose fence is no request id is answered with ProtocolError, not served; the next call is`, async (t) => {
+    for (const fence of [-1, MAX_REQUEST_ID + 1, 2 ** 31 - 1]) {
+      const box = oneThreadMailbox();
+      const answers: Array<[number, unknown]> = [];
+      const fences: number[] = [];
+      let answered!: () => void;
+      const done = new Promise<void>((resolve) => (answered = resolve));
+      const mailbox: ServedMailbox = {
+        ...box.forward,
+        wakeCaller() {
+          const seq = seqOf(Atomics.load(box.header, Slot.STATE));
+          let answer: unknown;
+          try {
+            answer = box.answer()[1];
+          } catch (error) {
+            answer = error;
+          }
+          answers.push([seq, answer]);
+          if (answers.length === 1) box.publish(2, 41);
+          else answered();
+          return false;
+        },
+      };
+      const served: number[] = [];
+      const dispatch = (_command: string, payload: unknown): number => {
+        served.push((payload as number[])[0]!);
+        return (payload as number[])[0]! + 1;
+      };
+      const server = new MailboxServer(mailbox, box.serverPort, {
+        dispatch,
+        asyncCallsStarted: (id) => {
+          fences.push(id);
+          return undefined;
+        },
+        maxMessageBytes: 1 << 20,
+      });
+      box.publish(1, 9);
+      box.header[Slot.FENCE] = fence;
+      if (path === 'parked node') {
+        t.true(server.serveNow(dispatch), `fence ${fence}: answered at once`);
+        t.true(server.serveNow(dispatch));
+        server.close();
+        box.close();
+      } else {
+        await serveUntil(server, box, done);
+      }
+      t.is(answers.length, 2, `fence ${fence}`);
+      const [first, second] = answers;
+      t.is(first![0], 1);
+      t.true(first![1] instanceof ProtocolError, `fence ${fence}: ${String(first![1])}`);
+      t.regex((first![1] as Error).message, /^\[agent-ipc\] blocking request from the agent with ordering fence -?\d+: not a request id/);
+      t.deepEqual(second, [2, 42]);
+      t.deepEqual(served, [41], `fence ${fence}: only the second call reached its handler`);
+      t.deepEqual(fences, [0], `fence ${fence}: only the valid fence was looked up`);
+    }
+  });
+}
 
 test('Atomics.pause is used exactly where the runtime has it (not on Node.js 20 or 22)', (t) => {
   t.is(HAS_ATOMICS_PAUSE, typeof (Atomics as unknown as { pause?: unknown }).pause === 'function');

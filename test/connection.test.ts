@@ -394,6 +394,20 @@ test('notify frames reach onNotify and never reach request handlers', async (t) 
   pair.close();
 });
 
+test('whenIncomingStarted refuses an id that is no request id with a TypeError; 0 and the largest id are ids', (t) => {
+  // Compared modulo the id space, such an id would stand for another request and wait for it.
+  const pair = connectionPair(new Map(), new Map());
+  for (const bad of [1.5, -1, NaN, Infinity, 2 ** 30, 2 ** 32 + 1, '3', undefined, null, {}]) {
+    const error = t.throws(() => pair.b.whenIncomingStarted(bad as number), { instanceOf: TypeError }, String(bad));
+    t.is((error as TypeError & { code?: string }).code, 'ERR_AGENT_IPC_INVALID_ARGUMENT');
+    t.regex(error!.message, /^\[agent-ipc\] whenIncomingStarted\(id\) expects a request id, an integer from 0 to 1073741823, got /);
+  }
+  t.is(pair.b.whenIncomingStarted(0), undefined);
+  const last = pair.b.whenIncomingStarted(2 ** 30 - 1);
+  t.is(last, undefined, 'half the id space behind the highest id seen (0): already started');
+  pair.close();
+});
+
 test('whenIncomingStarted: resolves once the peer request was dispatched, rejects if the connection closes first', async (t) => {
   const pair = connectionPair(new Map(), table({ x: () => 1 }));
   t.is(pair.b.whenIncomingStarted(0), undefined, 'nothing to wait for');

@@ -93,6 +93,53 @@ for (const isolation of ['thread', 'process'] as const) {
   });
 }
 
+// A blocking call's answer over maxMessageBytes fails that call with MessageTooLargeError,
+// whatever the isolation: thread and process agents' servers measure the encoded answer;
+// an inline agent's answers are handed over as they are, and held to the limit by the
+// estimate async answers get. Both ways where the isolation has them (a process agent
+// has no agent.blocking), for a value, a string and a thrown error; the call is counted
+// as an error, and the next call is answered.
+for (const isolation of ['inline', 'thread', 'process'] as const) {
+  test(`${isolation}: a blocking answer over maxMessageBytes fails that call with MessageTooLargeError, both ways`, async (t) => {
+    const { spawnAgent } = await import('../src/index.ts');
+    type Echo = typeof import('./fixtures/echo-agent.ts').default;
+    const limit = 4096;
+    const agent = await spawnAgent<Echo>(new URL('./fixtures/echo-agent.ts', import.meta.url), {
+      isolation,
+      maxMessageBytes: limit,
+      expose: {
+        big: (size: number) => new Uint8Array(size),
+        echo: (value: unknown) => value,
+        text: (size: number) => 'x'.repeat(size),
+        fail: (size: number) => {
+          throw new RangeError('x'.repeat(size));
+        },
+      },
+    });
+    t.teardown(() => agent.close({ timeoutMs: 500 }));
+    const tooLarge = { name: 'MessageTooLargeError', code: 'ERR_AGENT_IPC_TOO_LARGE' };
+    const shape = /^\[agent-ipc\] blocking call answer of \d+ bytes exceeds the limit of 4096 bytes$/;
+    // agent → node: the node's answer, as the agent's main.blocking.x() sees it.
+    for (const [method, size] of [['big', 8192], ['text', 8192], ['fail', 4000]] as const) {
+      const seen = (await agent.remote.blockingError(method as 'big', size)) as { name: string; code: string; message: string };
+      t.like(seen, tooLarge, `agent → node: ${method}(${size})`);
+      t.regex(seen.message, shape);
+    }
+    t.deepEqual(await agent.remote.blockingNode('big' as 'echo', 16), new Uint8Array(16), 'agent → node: the next call is answered');
+    t.is(agent.stats.errors, 3, 'each refused answer counts as an error');
+    // node → agent: the agent's answer, as the node's agent.blocking.x() sees it.
+    if (isolation !== 'process') {
+      for (const [method, size] of [['bytes', 8192], ['throwLong', 4000]] as const) {
+        const error = t.throws(() => (agent.blocking[method] as (n: number) => unknown)(size), { instanceOf: MessageTooLargeError }, `node → agent: ${method}(${size})`);
+        t.regex(error!.message, shape);
+        t.is((error as MessageTooLargeError).limit, limit);
+      }
+      t.deepEqual(agent.blocking.bytes(16), new Uint8Array(16), 'node → agent: the next call is answered');
+      t.is(agent.stats.errors, 5);
+    }
+  });
+}
+
 test('option validation: maxInFlight must be a positive integer', async (t) => {
   const { spawnAgent } = await import('../src/index.ts');
   for (const bad of [0, -1, 1.5, '10']) {

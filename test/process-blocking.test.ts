@@ -237,9 +237,9 @@ function serve(socket: Duplex, overrides: Partial<ProcessBlockingServerOptions> 
   return { server, broken };
 }
 
-function requestFrame(body: Uint8Array, seq = 1, kind: number = FrameKind.REQUEST, length = body.length): Buffer {
+function requestFrame(body: Uint8Array, seq = 1, kind: number = FrameKind.REQUEST, length = body.length, fence = 0): Buffer {
   const frame = Buffer.alloc(FRAME_HEADER_BYTES + body.length);
-  writeFrameHeader(frame, length, kind, seq);
+  writeFrameHeader(frame, length, kind, seq, fence);
   frame.set(body, FRAME_HEADER_BYTES);
   return frame;
 }
@@ -325,6 +325,35 @@ test.serial('hostile agent: a second request before the first is answered breaks
   await peer.exited;
   t.is(broken.length, 1);
   t.regex(broken[0]!.message, /second request/);
+});
+
+test.serial('hostile agent: a request whose fence is no request id is answered with ProtocolError, not served; the channel stays up', async (t) => {
+  // The fence is a uint32 on the wire; request ids stop at 2^30 - 1. Compared modulo the
+  // id space, a larger one would stand for some other request and wait for it.
+  const body = Uint8Array.of(0x07, 2, 0, 0, 0, 0x06, 1, 0, 0, 0, 0x78, 0x00); // ['x', undefined]
+  const peer = startPeer(t, ['raw', requestFrame(body, 5, FrameKind.REQUEST, body.length, 0xffff_ffff).toString('hex')]);
+  const fences: number[] = [];
+  let answered = false;
+  const write = peer.socket.write.bind(peer.socket) as (chunk: Uint8Array) => boolean;
+  peer.socket.write = ((chunk: Uint8Array) => {
+    answered = true;
+    return write(chunk);
+  }) as typeof peer.socket.write;
+  const { broken } = serve(peer.socket, {
+    asyncCallsStarted: (fence) => {
+      fences.push(fence);
+      return undefined;
+    },
+  });
+  await until(() => answered);
+  peer.socket.end();
+  const frames = framesOf(await peer.output);
+  t.is(broken.length, 0);
+  t.deepEqual(fences, [], 'the fence was not looked up');
+  t.deepEqual(
+    frames.map((f) => [f.kind, f.seq, (f.body as { name: string; message: string }).name, (f.body as { message: string }).message]),
+    [[FrameKind.ERROR, 5, 'ProtocolError', '[agent-ipc] blocking request from the agent with ordering fence 4294967295: not a request id (an integer from 0 to 1073741823)']],
+  );
 });
 
 test.serial('hostile agent: an undecodable or malformed request is answered with ProtocolError; the channel stays up', async (t) => {

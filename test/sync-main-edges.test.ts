@@ -10,6 +10,8 @@ import { AgentExitedError, ConnectionClosedError, DataCloneError, DeadlockError,
 import { threadStoppedProbe, withNewThread } from '../src/isolation/thread-liveness.ts';
 import type ReviewAgent from './fixtures/sync-main-edges/agent.ts';
 import type { ReviewNodeApi } from './fixtures/sync-main-edges/agent.ts';
+import type WindowAgent from './fixtures/sync-main-edges/window-agent.ts';
+import { RSlot } from '../src/blocking/reverse-mailbox.ts';
 
 const fixture = (name: string): URL => new URL(`./fixtures/sync-main-edges/${name}`, import.meta.url);
 
@@ -86,6 +88,56 @@ test("the agent's own blocking call, made just before the node parks on it, is s
   t.deepEqual(agent.callBlocking('echo', Uint8Array.of(1, 2), { timeoutMs: 3000 }), Uint8Array.of(1, 2));
   t.deepEqual(served, ['config']);
   t.is(Atomics.load(flag, 0), 2, "the agent's own call was answered");
+});
+
+// The window: the agent's thread, about to call the node, reads NODE_BLOCKED (0: take the
+// forward mailbox); the node parks on the agent (NODE_BLOCKED = 1, the call-back slot
+// opens), looks at the forward mailbox, finds nothing and sleeps on DOORBELL; then the
+// agent publishes its request there. Nobody rang, so the node found it only when its
+// 50 ms slice ran out. Held here at that very instant by hooks (no timing): the node's
+// sleep right after it is given 20 s instead of 50 ms, and must end by a ring, not run
+// out.
+test.serial("the agent's own blocking call, published just after the node parked on it and looked, rings the node awake", async (t) => {
+  t.timeout(90_000);
+  const agent = spawnAgentSync<typeof WindowAgent>(fixture('window-agent.ts'), { expose: { add: (a: number, b: number) => a + b }, startupTimeoutMs: 20_000, timeoutMs: 60_000 });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  const shared = new Int32Array(new SharedArrayBuffer(8));
+  await agent.remote.blockingCallHeld(shared);
+  // The agent has taken the forward mailbox (the node is not parked) and holds before publishing.
+  Atomics.wait(shared, 0, 0, 30_000);
+  t.is(Atomics.load(shared, 0), 1, 'the agent is held at the window');
+  const caller = (agent as unknown as { nodeCaller: { header: Int32Array; options: { serveForward(): boolean } } }).nodeCaller;
+  const { header, options } = caller;
+  const serveForward = options.serveForward;
+  let released = false;
+  options.serveForward = () => {
+    const served = serveForward();
+    if (!served && !released) {
+      // Parked, and the forward mailbox looked at and found empty: let the request go.
+      released = true;
+      Atomics.store(shared, 1, 1);
+      Atomics.notify(shared, 1);
+    }
+    return served;
+  };
+  const wait = Atomics.wait;
+  const woken: string[] = [];
+  Atomics.wait = ((array: Int32Array, index: number, value: number, timeout?: number) => {
+    if (array !== header || index !== RSlot.DOORBELL || !released || woken.length > 0) return wait(array, index, value, timeout);
+    const result = wait(array, index, value, 20_000);
+    woken.push(result);
+    return result;
+  }) as typeof Atomics.wait;
+  try {
+    t.is(agent.blocking.ping(), 'pong');
+  } finally {
+    Atomics.wait = wait;
+    options.serveForward = serveForward;
+  }
+  t.true(released, 'the window was reached');
+  t.is(woken.length, 1);
+  t.not(woken[0], 'timed-out', "the node's sleep after the window ended by the agent's ring");
+  t.deepEqual(await agent.remote.seen(), { ok: 3 }, "the agent's call was answered");
 });
 
 test("a blocking call into an agent that waits for an async handler of the node is a DeadlockError at once, not a timeout", async (t) => {

@@ -5,14 +5,19 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { BlockingCaller } from './caller.ts';
+import { reverseHeader } from './reverse-mailbox.ts';
 import type { IpcConnection } from '../connection.ts';
 import { ConnectionClosedError } from '../errors.ts';
 import { MAX_REQUEST_ID } from '../wire.ts';
 import type { BlockingPath } from '../isolation/agent-runtime.ts';
 import type { AgentInit } from '../isolation/control.ts';
 
-/** Builds an agent's blocking path over `memory`, once its connection exists. */
-export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, sidePort: MessagePort): (connection: IpcConnection) => BlockingPath {
+/**
+ * Builds an agent's blocking path over `memory`, once its connection exists. `reverse`:
+ * the agent's reverse mailbox, whose parked node the path rings (see `caller.ts`).
+ */
+export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, sidePort: MessagePort, reverse: SharedArrayBuffer): (connection: IpcConnection) => BlockingPath {
+  const header = reverseHeader(reverse);
   return (connection) =>
     new BlockingCaller(memory, sidePort, {
       timeoutMs: init.timeoutMs,
@@ -24,5 +29,6 @@ export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, side
       },
       closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
       peerName: 'the node',
+      reverseHeader: header,
     });
 }

@@ -8,6 +8,7 @@ import { ProtocolError, TimeoutError } from '../errors.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
 import { readAnswer, writeRequest } from './mailbox-body.ts';
+import { RSlot, ringDoorbell } from './reverse-mailbox.ts';
 
 /** What the caller needs from the agent runtime around it. */
 export interface BlockingCallerOptions {
@@ -24,6 +25,11 @@ export interface BlockingCallerOptions {
   closedError(): Error;
   /** Names the node in error stacks. */
   peerName: string;
+  /**
+   * The header of this agent's reverse mailbox (`reverse-mailbox.ts`): a request published
+   * here while the node's thread is parked on the agent rings its DOORBELL (see `call`).
+   */
+  reverseHeader: Int32Array;
 }
 
 /** Makes blocking calls from an agent thread to the node. */
@@ -71,6 +77,22 @@ export class BlockingCaller {
       throw this.options.closedError();
     }
     if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
+    // A node parked on this agent (agent.blocking.x()) serves this mailbox from its wait,
+    // not from its event loop, and sleeps on the reverse mailbox's DOORBELL, which only news
+    // rings. This request is news to it in one window: the agent's thread read NODE_BLOCKED
+    // as 0 (before its call: the node was not parked, so not the call-back slot) and then
+    //   node:  enter(): NODE_BLOCKED = 1, call-back slot OPEN; request to the agent;
+    //          park(): bell = DOORBELL; ... serveForward(): nothing in this mailbox;
+    //          Atomics.wait(DOORBELL, bell, 50 ms)
+    //   agent: CAS above publishes the request; nobody rings DOORBELL
+    // and the node found it only when its 50 ms slice ran out (latency, not a hang). So
+    // ring after publishing whenever the node is parked on us. Either the node's look at
+    // this mailbox comes after our CAS (it serves the request), or its NODE_BLOCKED = 1
+    // came before our load below (seq-cst atomics: one of the two sees the other's write)
+    // and we ring, after its bell read or before: its wait does not sleep on the old value.
+    // Per call: one load and a compare (NODE_BLOCKED is 0 unless the node is parked).
+    const reverse = this.options.reverseHeader;
+    if (Atomics.load(reverse, RSlot.NODE_BLOCKED) === 1) ringDoorbell(reverse);
 
     if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
     // Plain reads: written before the answer's STATE store, which this thread has seen.

@@ -14,6 +14,7 @@ import { receiveMessageOnPort } from 'node:worker_threads';
 import { ByteArea, decode, decodeCall, encodeCallInto, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
+import { payloadBytes } from '../payload-size.ts';
 import { Flag, type SideMessage } from './mailbox.ts';
 
 /** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
@@ -110,6 +111,37 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
   if (!bytes || size > limit) return writeReplaced(area, new MessageTooLargeError('blocking call answer', size, limit));
   sidePort.postMessage({ seq, body: bytes } satisfies SideMessage, [bytes.buffer as ArrayBuffer]);
   return { end: 0, flags: flags | Flag.VIA_PORT, replaced };
+}
+
+/*
+ * An inline agent's blocking calls hand their answers over as they are, both ways (the
+ * node's answer to `main.blocking.x()`, the agent's to `agent.blocking.x()`): nothing is
+ * encoded, so nothing measures them. `maxMessageBytes` holds for them all the same, as
+ * one option that does not change with the isolation: an answer a thread or process
+ * agent would refuse (`writeAnswer` above) is refused with the same error. Measured by
+ * the estimate every async answer is held to (`payloadBytes`: strings and byte arrays at
+ * the top and one level down, a lower bound of the encoded size), so the size in the
+ * message is that estimate, not an encoded length.
+ */
+
+/**
+ * The `MessageTooLargeError` the caller gets instead of an answer handed over without
+ * encoding (an inline agent's blocking call), if its estimated size is over `limit`.
+ * Only an object or a string can be (the caller tests that first: a number, a boolean or
+ * `undefined` costs it a type check, nothing more).
+ */
+export function directAnswerTooLarge(value: unknown, limit: number): MessageTooLargeError | undefined {
+  const size = payloadBytes(value);
+  return size > limit ? new MessageTooLargeError('blocking call answer', size, limit) : undefined;
+}
+
+/**
+ * The same for an error thrown in place of the answer, measured as the error it would be
+ * sent as (`serializeError`: name, message, stack and code; props and causes not counted).
+ * On the error path only: it serializes the error to measure it.
+ */
+export function directErrorTooLarge(error: unknown, limit: number): MessageTooLargeError | undefined {
+  return directAnswerTooLarge(serializeError(error), limit);
 }
 
 /** Writes `error` as the answer, in place of one that could not be sent (it is small: it fits any area). */

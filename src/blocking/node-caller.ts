@@ -275,8 +275,8 @@ export class NodeCaller {
         }
         // A blocking call the agent sent through its forward mailbox before this thread
         // parked (the call-back slot was shut then): the agent is parked in it, and it is
-        // served here or not at all. (One sent in the instant the slot opens is found
-        // within a slice.)
+        // served here or not at all. (One published after this look rings DOORBELL: see
+        // caller.ts.)
         if (this.options.serveForward()) continue;
         if (done()) return true;
         if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();

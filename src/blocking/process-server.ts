@@ -20,7 +20,8 @@ import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.t
 import { isPromiseLike } from '../promise-like.ts';
 import { ChunkQueue } from '../transports/chunk-queue.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
-import { noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
+import { badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
+import { isRequestId } from '../wire.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
 const AREA_BYTES = 64 * 1024;
@@ -122,6 +123,8 @@ export class ProcessBlockingServer {
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
       return this.answer(call, FrameKind.ERROR, new ProtocolError('malformed blocking request'), NOT_BEGUN);
     }
+    // The agent wrote the fence (the id of its last async request): one AND and a compare.
+    if (!isRequestId(header.fence)) return this.answer(call, FrameKind.ERROR, badFence('the agent', header.fence), NOT_BEGUN);
     const [command, payload] = request as [string, unknown];
     const started = this.options.asyncCallsStarted(header.fence);
     if (!started) return this.run(call, command, payload);

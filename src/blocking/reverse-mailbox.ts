@@ -29,7 +29,9 @@
  * agent's exit. So it sleeps on DOORBELL, and everything it must notice rings it *after*
  * publishing: the agent's server after writing the answer, the agent's call-back after
  * its CAS to REQUEST, the agent's transport after posting a batch while NODE_BLOCKED, the
- * agent's 'exit' hook after setting LIFE. The node reads DOORBELL before it looks at
+ * agent's own blocking call after publishing it in the forward mailbox while NODE_BLOCKED
+ * (it read NODE_BLOCKED as 0 just before the node parked, see `caller.ts`), the agent's
+ * 'exit' hook after setting LIFE. The node reads DOORBELL before it looks at
  * anything and waits only while DOORBELL still holds that value, so no news is lost.
  *
  * Call-backs while the node is parked do not use the forward mailbox: its server runs on

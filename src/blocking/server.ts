@@ -11,6 +11,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
+import { MAX_REQUEST_ID, isRequestId } from '../wire.ts';
 import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
@@ -259,7 +260,9 @@ export class MailboxServer {
     if (this.closed) return false;
     const word = Atomics.load(this.header, Slot.STATE);
     if (phaseOf(word) !== Phase.REQUEST) return false;
-    if (this.options.asyncCallsStarted(this.header[Slot.FENCE]!) !== undefined) return false;
+    const fence = this.header[Slot.FENCE]!;
+    // A fence that is no request id is answered (ProtocolError) by serve, not waited for.
+    if (isRequestId(fence) && this.options.asyncCallsStarted(fence) !== undefined) return false;
     this.serve(word, dispatchNow);
     return true;
   }
@@ -336,6 +339,11 @@ export class MailboxServer {
     }
     if (!Array.isArray(request) || request.length !== 2 || typeof request[0] !== 'string') {
       this.answer(seq, new ProtocolError(`malformed blocking request from ${this.mailbox.callerName}`), true, NOT_BEGUN);
+      return true;
+    }
+    // The caller wrote the fence (the id of its last async request): one AND and a compare.
+    if (!isRequestId(fence)) {
+      this.answer(seq, badFence(this.mailbox.callerName, fence), true, NOT_BEGUN);
       return true;
     }
     const [command, payload] = request as [string, unknown];
@@ -417,4 +425,13 @@ export class MailboxServer {
   private dropped(token: unknown, value: unknown, isError: boolean): void {
     this.end(token, this.closed ? 'closed' : isError ? 'error' : 'ok', isError ? value : undefined);
   }
+}
+
+/**
+ * The answer to a blocking request whose ordering fence is no request id (only a hostile
+ * or broken caller writes one): compared modulo the id space it would stand for some
+ * other request, and wait for it. Shared by the mailbox and process servers.
+ */
+export function badFence(callerName: string, fence: number): ProtocolError {
+  return new ProtocolError(`blocking request from ${callerName} with ordering fence ${fence}: not a request id (an integer from 0 to ${MAX_REQUEST_ID})`);
 }

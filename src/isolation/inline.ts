@@ -9,6 +9,8 @@ import { threadId } from 'node:worker_threads';
 import type { IncomingCall } from '../connection.ts';
 import { deserializeError, serializeError } from '../error-codec.ts';
 import { BlockingNotAllowedError, ConnectionClosedError, UnknownMethodError, type AgentExit } from '../errors.ts';
+import { directAnswerTooLarge } from '../blocking/mailbox-body.ts';
+import { payloadBytes } from '../payload-size.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent } from './agent-runtime.ts';
 import type { AgentInit } from './control.ts';
@@ -18,6 +20,7 @@ import { isPromiseLike } from '../promise-like.ts';
 /** Starts an inline agent; its blocking calls are served by whoever calls `serveBlocking`. */
 export function launchInline(init: AgentInit): AgentLauncher {
   const [nodeEnd, agentEnd] = directTransportPair();
+  const { maxMessageBytes } = init;
   let exitListener: ((exit: AgentExit) => void) | undefined;
   let exit: AgentExit | undefined;
   const finish = (code: number): void => {
@@ -69,7 +72,7 @@ export function launchInline(init: AgentInit): AgentLauncher {
       try {
         result = handler(payload, undefined as unknown as IncomingCall);
       } catch (error) {
-        throw acrossTheBoundary(error, `agent '${init.name}'`);
+        throw thrownAcross(error, `agent '${init.name}'`, maxMessageBytes);
       }
       if (isPromiseLike(result)) {
         result.then(undefined, () => undefined);
@@ -78,6 +81,11 @@ export function launchInline(init: AgentInit): AgentLauncher {
             "the node's own thread, which cannot wait for its own event loop. Make the method synchronous, " +
             `use agent.remote.${command}(), or run the agent with isolation 'thread'`,
         );
+      }
+      // Held to maxMessageBytes as a thread agent's encoded answer is (see
+      // directAnswerTooLarge): a number, a boolean or undefined costs two type checks.
+      if ((typeof result === 'object' || typeof result === 'string') && payloadBytes(result) > maxMessageBytes) {
+        throw directAnswerTooLarge(result, maxMessageBytes)!;
       }
       return result;
     },
@@ -103,4 +111,14 @@ export function launchInline(init: AgentInit): AgentLauncher {
 /** A handler's error, through the error codec as an async call's would be, so a class the other side registered comes back as that class. */
 function acrossTheBoundary(error: unknown, from: string): Error {
   return deserializeError(serializeError(error), from);
+}
+
+/**
+ * The agent method's error, as {@link acrossTheBoundary}, or the `MessageTooLargeError`
+ * a thread agent's server would answer instead if it is over `limit` once serialized.
+ * (The node's errors to the agent are measured by the agent host, which reports them.)
+ */
+function thrownAcross(error: unknown, from: string, limit: number): Error {
+  const wire = serializeError(error);
+  return directAnswerTooLarge(wire, limit) ?? deserializeError(wire, from);
 }

@@ -44,7 +44,7 @@ class RingingPortTransport extends PortTransport {
   }
 }
 
-const forwardBlocking = mailboxBlocking(init, init.mailbox, init.sidePort);
+const forwardBlocking = mailboxBlocking(init, init.mailbox, init.sidePort, init.reverse.memory);
 const running = runAgent(init, {
   transport: new RingingPortTransport(init.port),
   blocking: (connection) => {
