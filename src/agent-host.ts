@@ -245,7 +245,7 @@ export class AgentHost implements Agent<unknown> {
       dispatch: (command, payload, token) => this.serveBlockingCall(command, payload, token),
       end,
       dispatchNow: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitInline),
-      asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
+      asyncCallsStarted: (fence, owner) => this.connection.whenIncomingStarted(fence, owner),
       maxMessageBytes,
     };
     if (launcher.mailbox) {
