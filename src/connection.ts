@@ -379,7 +379,7 @@ export class IpcConnection {
    * The ordering fence of blocking calls: resolves once the other side's request `id`
    * (and so every one before it) has been dispatched here, or returns `undefined` if it
    * already has. Rejects with the close reason if the connection closes first, so a
-   * waiter always settles.
+   * waiter always settles (unless another wait of its `owner` replaced it).
    *
    * `id` is a request id as the other side allocates them: an integer from 0 (none sent
    * yet) to 2^30 - 1. Anything else throws a `TypeError` (code
