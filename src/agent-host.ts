@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { callHandler, enterServingNow, leaveServingNow, serveBlocking, servingBlockingOf } from './blocking/serving-context.ts';
 import { servedForwardMailbox } from './blocking/mailbox.ts';
-import { directAnswerTooLarge, directErrorTooLarge } from './blocking/mailbox-body.ts';
+import { directAnswerTooLarge, directErrorTooLarge, directRequestTooLarge, requestBytes } from './blocking/mailbox-body.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
@@ -245,7 +245,7 @@ export class AgentHost implements Agent<unknown> {
       dispatch: (command, payload, token) => this.serveBlockingCall(command, payload, token),
       end,
       dispatchNow: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitInline),
-      asyncCallsStarted: (fence) => this.connection.whenIncomingStarted(fence),
+      asyncCallsStarted: (fence, owner) => this.connection.whenIncomingStarted(fence, owner),
       maxMessageBytes,
     };
     if (launcher.mailbox) {
@@ -497,7 +497,11 @@ export class AgentHost implements Agent<unknown> {
     // async call refused at its call site is not.
     if (nodeCaller) return nodeCaller.call(method, payload, timeoutMs);
     if (!callDirect) throw this.cannotBlockOn(method);
-    // An inline agent's method is called as it is: nothing to refuse on the way.
+    // An inline agent's method is called with the arguments as they are, held to
+    // maxMessageBytes as a thread agent's encoded request is (see directRequestTooLarge):
+    // refused here, before the call is observed, as the thread caller refuses it.
+    const size = requestBytes(payload);
+    if (size > this.maxMessageBytes) throw directRequestTooLarge(method, size, this.maxMessageBytes);
     const observer = this.observer;
     const token = observer.nodeBlockingStarted(method);
     let answer: unknown;

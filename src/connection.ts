@@ -227,8 +227,12 @@ export class IpcConnection {
   private readonly incoming = new Map<number, AbortController>();
   private readonly deadlines: DeadlineQueue;
   private readonly closeListeners: Array<(error: Error) => void> = [];
-  /** Waiters of {@link IpcConnection.whenIncomingStarted}, by the request id they wait for. */
-  private fenceWaiters: Array<{ id: number; resolve: () => void; reject: (error: Error) => void }> = [];
+  /**
+   * Waiters of {@link IpcConnection.whenIncomingStarted}, by the request id they wait for.
+   * At most one per `owner` (a blocking server): the ids come off the wire, so without
+   * that bound a hostile agent's requests with fences never sent would pile up here.
+   */
+  private fenceWaiters: FenceWaiter[] = [];
   private readonly outbox = new Outbox();
   /**
    * The answers in the outbox, for the observer: (token, outcome, error) in frame order,
@@ -375,7 +379,7 @@ export class IpcConnection {
    * The ordering fence of blocking calls: resolves once the other side's request `id`
    * (and so every one before it) has been dispatched here, or returns `undefined` if it
    * already has. Rejects with the close reason if the connection closes first, so a
-   * waiter always settles.
+   * waiter always settles (unless another wait of its `owner` replaced it).
    *
    * `id` is a request id as the other side allocates them: an integer from 0 (none sent
    * yet) to 2^30 - 1. Anything else throws a `TypeError` (code
@@ -383,13 +387,42 @@ export class IpcConnection {
    * some other request and wait for that one. The blocking servers pass an id read off
    * the wire (a blocking request's fence) only once they have checked it themselves:
    * theirs is a `ProtocolError` for that call.
+   *
+   * `owner` (a blocking server) bounds the waits: a wait of `owner` replaces its earlier
+   * one, which is removed and never settles (what its reactions hold goes with it). A
+   * server serves one request at a time, so its new request means its caller gave up on
+   * the earlier one; and the fence is the caller's word, which a hostile agent can set to
+   * an id it never sends, so that wait would last as long as the connection.
    */
-  whenIncomingStarted(id: number): Promise<void> | undefined {
+  whenIncomingStarted(id: number, owner?: object): Promise<void> | undefined {
     // One AND and a compare: this is on every blocking call's path.
     if (!isRequestId(id)) throw notARequestId(id);
     if (!isLaterRequestId(id, this.highestIncomingId)) return undefined;
+    // Only a call that waits pays for the owner's bound (a scan of at most one wait per server).
+    if (owner !== undefined) this.dropFenceWait(owner);
     if (this.closeReason) return Promise.reject(this.closeReason);
-    return new Promise((resolve, reject) => this.fenceWaiters.push({ id, resolve, reject }));
+    return new Promise((resolve, reject) => this.fenceWaiters.push({ id, owner, resolve, reject }));
+  }
+
+  /** Removes `owner`'s wait for a fence, if it has one: it never settles. */
+  private dropFenceWait(owner: object): void {
+    const waiters = this.fenceWaiters;
+    for (let i = 0; i < waiters.length; i++) {
+      if (waiters[i]!.owner === owner) {
+        waiters.splice(i, 1);
+        return;
+      }
+    }
+  }
+
+  /**
+   * How many waits for a fence are registered (for tests: they are bounded by the
+   * blocking servers, one each).
+   *
+   * @internal
+   */
+  get fenceWaitCount(): number {
+    return this.fenceWaiters.length;
   }
 
   /**
@@ -782,6 +815,14 @@ function requestArgs(batch: Batch, from: number, end: number): unknown[] | typeo
 
 function isWireError(value: unknown): value is WireError {
   return value !== null && typeof value === 'object' && typeof (value as WireError).message === 'string' && typeof (value as WireError).name === 'string';
+}
+
+/** A wait of {@link IpcConnection.whenIncomingStarted}: the request id it waits for, and whose wait it is. */
+interface FenceWaiter {
+  id: number;
+  owner: object | undefined;
+  resolve: () => void;
+  reject: (error: Error) => void;
 }
 
 /** The `TypeError` of {@link IpcConnection.whenIncomingStarted} for an `id` that is not a request id (built out of line). */

@@ -140,6 +140,56 @@ for (const isolation of ['inline', 'thread', 'process'] as const) {
   });
 }
 
+// A blocking call's request (its arguments) over maxMessageBytes is refused at the call
+// site with MessageTooLargeError, whatever the isolation: thread and process agents'
+// callers measure the encoded request; an inline agent's arguments are handed over as
+// they are, and held to the limit by the estimate async arguments get. Both ways where
+// the isolation has them; the call is refused before it starts (neither served, nor
+// counted), and the next call is answered.
+for (const isolation of ['inline', 'thread', 'process'] as const) {
+  test(`${isolation}: a blocking request over maxMessageBytes is refused at the call site with MessageTooLargeError, both ways`, async (t) => {
+    const { spawnAgent } = await import('../src/index.ts');
+    type Echo = typeof import('./fixtures/echo-agent.ts').default;
+    const limit = 4096;
+    let served = 0;
+    const agent = await spawnAgent<Echo>(new URL('./fixtures/echo-agent.ts', import.meta.url), {
+      isolation,
+      maxMessageBytes: limit,
+      expose: {
+        echo: (value: unknown) => {
+          served++;
+          return value === undefined ? undefined : 'served';
+        },
+      },
+    });
+    t.teardown(() => agent.close({ timeoutMs: 500 }));
+    const tooLarge = { name: 'MessageTooLargeError', code: 'ERR_AGENT_IPC_TOO_LARGE' };
+    const shape = (method: string): RegExp => new RegExp(`^\\[agent-ipc\\] blocking call '${method}' request of \\d+ bytes exceeds the limit of 4096 bytes$`);
+    // agent → node: the agent's main.blocking.echo(arg), refused in the agent.
+    for (const kind of ['bytes', 'text', 'object'] as const) {
+      const seen = (await agent.remote.blockingLargeArg('echo', kind, 8192)) as { name: string; code: string; message: string };
+      t.like(seen, tooLarge, `agent → node: ${kind}`);
+      t.regex(seen.message, shape('echo'));
+    }
+    t.is(served, 0, 'agent → node: no handler ran');
+    t.like(agent.stats, { blockingCalls: 0, errors: 0 }, 'agent → node: refused calls are not counted');
+    t.is(await agent.remote.blockingNode('echo', 'small'), 'served', 'agent → node: the next call is answered');
+    t.is(agent.stats.blockingCalls, 1);
+    // node → agent: the node's agent.blocking.echo(arg), refused in the node.
+    if (isolation !== 'process') {
+      const callsOut = agent.stats.callsOut;
+      for (const arg of [new Uint8Array(8192), 'x'.repeat(8192)]) {
+        const error = t.throws(() => agent.blocking.echo(arg), { instanceOf: MessageTooLargeError }, `node → agent: ${typeof arg}`);
+        t.regex(error!.message, shape('echo'));
+        t.is((error as MessageTooLargeError).limit, limit);
+      }
+      t.like(agent.stats, { callsOut, errors: 0 }, 'node → agent: refused calls are not counted');
+      t.is(agent.blocking.echo('small'), 'small', 'node → agent: the next call is answered');
+      t.is(agent.stats.callsOut, callsOut + 1);
+    }
+  });
+}
+
 test('option validation: maxInFlight must be a positive integer', async (t) => {
   const { spawnAgent } = await import('../src/index.ts');
   for (const bad of [0, -1, 1.5, '10']) {

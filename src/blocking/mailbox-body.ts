@@ -114,11 +114,12 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
 }
 
 /*
- * An inline agent's blocking calls hand their answers over as they are, both ways (the
- * node's answer to `main.blocking.x()`, the agent's to `agent.blocking.x()`): nothing is
- * encoded, so nothing measures them. `maxMessageBytes` holds for them all the same, as
- * one option that does not change with the isolation: an answer a thread or process
- * agent would refuse (`writeAnswer` above) is refused with the same error. Measured by
+ * An inline agent's blocking calls hand their requests and answers over as they are,
+ * both ways (`main.blocking.x()` and the node's answer, `agent.blocking.x()` and the
+ * agent's): nothing is encoded, so nothing measures them. `maxMessageBytes` holds for
+ * them all the same, as one option that does not change with the isolation: a request
+ * or an answer a thread or process agent would refuse (`writeRequest`, `writeAnswer`
+ * above) is refused with the same error. Measured by
  * the estimate every async answer is held to (`payloadBytes`: strings and byte arrays at
  * the top and one level down, a lower bound of the encoded size), so the size in the
  * message is that estimate, not an encoded length.
@@ -133,6 +134,39 @@ export function writeAnswer(area: BodyArea, sidePort: MessagePort, seq: number, 
 export function directAnswerTooLarge(value: unknown, limit: number): MessageTooLargeError | undefined {
   const size = payloadBytes(value);
   return size > limit ? new MessageTooLargeError('blocking call answer', size, limit) : undefined;
+}
+
+/**
+ * The estimated size of a blocking call's request handed over without encoding (an
+ * inline agent's, either way): `payload` is its arguments (an array the call's stub
+ * built) or the bytes of a byte-layer call. What `payloadBytes` counts for a payload, a
+ * lower bound of the encoded size, and as cheap as it can be on an inline call's path
+ * (~30–100 ns a call, most of it V8's inlining: see docs/blocking-calls.md, "Hot paths"):
+ * a number, boolean or `undefined` argument costs two type checks, a string one more; an
+ * object argument is measured out of line. At most 64 arguments are looked at, as
+ * `payloadBytes` does.
+ */
+export function requestBytes(payload: unknown): number {
+  if (!Array.isArray(payload)) return payloadBytes(payload);
+  let total = 0;
+  const n = payload.length < 64 ? payload.length : 64;
+  for (let i = 0; i < n; i++) {
+    const arg: unknown = payload[i];
+    if (typeof arg === 'string') total += arg.length;
+    else if (typeof arg === 'object' && arg !== null) total += payloadBytes(arg);
+  }
+  return total;
+}
+
+/**
+ * The `MessageTooLargeError` a blocking call's request handed over without encoding (an
+ * inline agent's, either way) is refused with at its call site when its estimated size
+ * ({@link requestBytes}) is over `limit`: the error, message
+ * included, that `writeRequest` throws for an encoded request over the limit. Out of
+ * line: the caller measures, and builds this only then.
+ */
+export function directRequestTooLarge(command: string, size: number, limit: number): MessageTooLargeError {
+  return new MessageTooLargeError(`blocking call '${command}' request`, size, limit);
 }
 
 /**

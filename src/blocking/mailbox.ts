@@ -201,13 +201,17 @@ export function servedForwardMailbox(memory: SharedArrayBuffer): ServedMailbox {
 /**
  * Withdraws call `seq` for its caller (a timeout), in either mailbox: REQUEST → IDLE if
  * the server has not claimed it (it may be reading it: its claim then fails), SERVING →
- * ABANDONED if it is being served (its answer is then dropped). False while the server
- * holds the byte area or the side port's body (CLAIMED, WRITING): the caller waits for
- * the next phase and tries again, or takes the answer.
+ * ABANDONED if it is being served (its answer is then dropped; a server asleep is
+ * woken). False while the server holds the byte area or the side port's body (CLAIMED,
+ * WRITING): the caller waits for the next phase and tries again, or takes the answer.
  */
 export function withdrawCall(header: Int32Array, seq: number): boolean {
   const requested = stateWord(seq, Phase.REQUEST);
   if (Atomics.compareExchange(header, Slot.STATE, requested, stateWord(seq, Phase.IDLE)) === requested) return true;
   const serving = stateWord(seq, Phase.SERVING);
-  return Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) === serving;
+  if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) !== serving) return false;
+  // A server asleep on SERVING learns it at once: one waiting for the call's ordering
+  // fence then drops the request, and what it holds (see MailboxServer.fenceSeq).
+  if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
+  return true;
 }

@@ -34,8 +34,12 @@ const MAX_TIMER_MS = 0x7fff_ffff;
  * call's lifecycle hooks (`begin`, `dispatch`, `end`: see `ServedCallHooks`), and more.
  */
 export type ProcessBlockingServerOptions = ServedCallOptions & {
-  /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
-  asyncCallsStarted(fence: number): Promise<void> | undefined;
+  /**
+   * A promise that settles once the agent's async request `fence` has started, or
+   * `undefined` if it has. A wait of `owner` (the server) replaces its earlier one, which
+   * never settles: the server keeps at most one.
+   */
+  asyncCallsStarted(fence: number, owner: object): Promise<void> | undefined;
   /** Largest request body accepted and answer body sent. */
   maxMessageBytes: number;
   /** The agent broke the protocol: it is not trusted to go on. */
@@ -58,6 +62,16 @@ export class ProcessBlockingServer {
   /** The header of the frame being read, once complete. */
   private header: FrameHeader | undefined;
   private open: OpenCall | undefined;
+  /**
+   * The open call while it waits for its ordering fence, with its fence, command and
+   * payload: fields, not a closure per wait, so that answering it otherwise (TIMEOUT,
+   * close) drops the payload (up to `maxMessageBytes`) even if the fence never comes;
+   * and the connection keeps one wait of this server, the newest (`asyncCallsStarted`'s owner).
+   */
+  private fenceCall: OpenCall | undefined;
+  private fenceId = 0;
+  private fenceCommand = '';
+  private fencePayload: unknown = undefined;
   private closed = false;
   /** The call lifecycle's hooks (no-ops if not given). */
   private readonly begin: ServedCallHooks['begin'];
@@ -81,6 +95,7 @@ export class ProcessBlockingServer {
     this.closed = true;
     clearTimeout(this.open?.timer);
     this.open = undefined;
+    this.forgetFenceWait();
     this.socket.off('data', this.receive);
     this.queue.clear();
     const frame = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -126,13 +141,57 @@ export class ProcessBlockingServer {
     // The agent wrote the fence (the id of its last async request): one AND and a compare.
     if (!isRequestId(header.fence)) return this.answer(call, FrameKind.ERROR, badFence('the agent', header.fence), NOT_BEGUN);
     const [command, payload] = request as [string, unknown];
-    const started = this.options.asyncCallsStarted(header.fence);
+    const started = this.options.asyncCallsStarted(header.fence, this);
     if (!started) return this.run(call, command, payload);
     // Async calls sent before this one are still on the other socket: start them first.
-    started.then(
-      () => this.run(call, command, payload),
-      (error: unknown) => this.answer(call, FrameKind.ERROR, error, NOT_BEGUN),
-    );
+    this.fenceCall = call;
+    this.fenceId = header.fence;
+    this.fenceCommand = command;
+    this.fencePayload = payload;
+    started.then(this.fenceStarted, this.fenceFailed);
+  }
+
+  /**
+   * A wait for a fence of this server's settled: runs the call waiting for its fence if
+   * that has started now. Looked up again rather than trusted: the wait that settled may
+   * be an earlier call's, resolved just before a newer call's replaced it.
+   */
+  private readonly fenceStarted = (): void => {
+    const call = this.fenceCall;
+    if (!call) return;
+    const started = this.options.asyncCallsStarted(this.fenceId, this);
+    if (started) {
+      started.then(this.fenceStarted, this.fenceFailed);
+      return;
+    }
+    const command = this.fenceCommand;
+    const payload = this.fencePayload;
+    this.forgetFenceWait();
+    this.run(call, command, payload);
+  };
+
+  /** The wait failed (the connection closed): the call waiting for its fence gets the error. */
+  private readonly fenceFailed = (error: unknown): void => {
+    const call = this.fenceCall;
+    if (!call) return;
+    this.forgetFenceWait();
+    this.answer(call, FrameKind.ERROR, error, NOT_BEGUN);
+  };
+
+  /** Drops the call waiting for its fence, and what it holds. */
+  private forgetFenceWait(): void {
+    this.fenceCall = undefined;
+    this.fenceCommand = '';
+    this.fencePayload = undefined;
+  }
+
+  /**
+   * Whether a call waits for its ordering fence (for tests).
+   *
+   * @internal
+   */
+  get waitingForFence(): boolean {
+    return this.fenceCall !== undefined;
   }
 
   /** Begins the call, runs its handler and answers it (the token is this call's: see `ServedCallHooks`). */
@@ -173,6 +232,8 @@ export class ProcessBlockingServer {
   private write(call: OpenCall, kind: number, value: unknown): Error | undefined {
     this.open = undefined;
     clearTimeout(call.timer);
+    // Answered otherwise (TIMEOUT) while it waited for its fence: the wait is over.
+    if (this.fenceCall !== undefined) this.forgetFenceWait();
     let body: unknown = kind === FrameKind.ERROR ? serializeError(value) : value;
     if (kind === FrameKind.TIMEOUT) {
       const frame = Buffer.alloc(FRAME_HEADER_BYTES);

@@ -107,6 +107,9 @@ const NOT_BEGUN: unique symbol = Symbol('not begun');
  */
 export type ServedCallOptions = Pick<ServedCallHooks, 'dispatch'> & Partial<Pick<ServedCallHooks, 'begin' | 'end'>>;
 
+/** `MailboxServer.fenceSeq` when no request waits for its fence (seqs are 28 bits, never negative). */
+const NO_FENCE_WAIT = -1;
+
 /** The hooks of a server given none: kept in fields, so a call tests nothing for them. */
 export const noBegin = (): undefined => undefined;
 export const noEnd = (): void => undefined;
@@ -116,8 +119,10 @@ export interface MailboxServerOptions extends ServedCallOptions {
   /**
    * The ordering fence: a promise that settles once the agent's async request `fence`
    * has been started, or `undefined` if it already has (see IpcConnection.whenIncomingStarted).
+   * A wait of `owner` (the server) replaces its earlier one, which never settles: a
+   * server keeps at most one wait, however many far fences a hostile caller writes.
    */
-  asyncCallsStarted(fence: number): Promise<void> | undefined;
+  asyncCallsStarted(fence: number, owner: object): Promise<void> | undefined;
   /** Largest answer body the caller accepts. */
   maxMessageBytes: number;
 }
@@ -145,6 +150,18 @@ export class MailboxServer {
   private closed = false;
   /** The state word a pending `Atomics.waitAsync` waits on, if any. */
   private parkedOn: number | undefined;
+  /**
+   * The request waiting for its ordering fence (its async calls not all started yet), if
+   * any: its seq (NO_FENCE_WAIT: none), fence, command and payload. Fields, not a closure
+   * per wait: a request superseded (its caller gave up and sent another), abandoned or
+   * closed on is forgotten by clearing them, so the payload (up to `maxMessageBytes`) is
+   * not kept by a wait that may never end; and the connection keeps one wait of this
+   * server, the newest (`asyncCallsStarted`'s owner).
+   */
+  private fenceSeq = NO_FENCE_WAIT;
+  private fenceId = 0;
+  private fenceCommand = '';
+  private fencePayload: unknown = undefined;
   /** Blocking calls served so far (for metrics). */
   served = 0;
   /** The call lifecycle's hooks (no-ops where nobody observes: an agent serving the node). */
@@ -173,6 +190,7 @@ export class MailboxServer {
     if (this.closed) return;
     this.closed = true;
     servers.delete(this);
+    this.forgetFenceWait();
     Atomics.store(this.header, Slot.STATE, stateWord(0, Phase.CLOSED));
     Atomics.notify(this.header, Slot.STATE);
   }
@@ -189,6 +207,9 @@ export class MailboxServer {
       const phase = phaseOf(word);
       if (phase === Phase.CLOSED) return;
       if (phase !== Phase.REQUEST) {
+        // A request waiting for its fence that its caller gave up on (SERVING → ABANDONED,
+        // which wakes this server) is dropped: never begun, as one withdrawn unclaimed.
+        if (this.fenceSeq !== NO_FENCE_WAIT && word !== stateWord(this.fenceSeq, Phase.SERVING)) this.forgetFenceWait();
         if (this.park(word)) return;
         continue; // the state moved while parking: look again
       }
@@ -262,9 +283,62 @@ export class MailboxServer {
     if (phaseOf(word) !== Phase.REQUEST) return false;
     const fence = this.header[Slot.FENCE]!;
     // A fence that is no request id is answered (ProtocolError) by serve, not waited for.
-    if (isRequestId(fence) && this.options.asyncCallsStarted(fence) !== undefined) return false;
+    if (isRequestId(fence)) {
+      const started = this.options.asyncCallsStarted(fence, this);
+      if (started !== undefined) {
+        // Left for later (a later look, or the event loop). The wait is this server's one
+        // (it replaces any other: a request is here, so the caller gave up on the one that
+        // waited), its outcome handled: a rejection at close must not go unhandled.
+        this.forgetFenceWait();
+        started.then(this.fenceStarted, this.fenceFailed);
+        return false;
+      }
+    }
     this.serve(word, dispatchNow);
     return true;
+  }
+
+  /**
+   * A wait for a fence of this server's settled: serves the request waiting for its
+   * fence if that has started now. Looked up again rather than trusted: the wait that
+   * settled may be an earlier one, resolved just before a newer request replaced it.
+   */
+  private readonly fenceStarted = (): void => {
+    const seq = this.fenceSeq;
+    if (seq === NO_FENCE_WAIT) return;
+    const started = this.options.asyncCallsStarted(this.fenceId, this);
+    if (started !== undefined) {
+      started.then(this.fenceStarted, this.fenceFailed);
+      return;
+    }
+    const command = this.fenceCommand;
+    const payload = this.fencePayload;
+    this.forgetFenceWait();
+    if (this.run(seq, command, payload)) this.poll();
+  };
+
+  /** The wait failed (the connection closed): the request waiting for its fence gets the error. */
+  private readonly fenceFailed = (error: unknown): void => {
+    const seq = this.fenceSeq;
+    if (seq === NO_FENCE_WAIT) return;
+    this.forgetFenceWait();
+    this.answer(seq, error, true, NOT_BEGUN);
+  };
+
+  /** Drops the request waiting for its fence, and what it holds. */
+  private forgetFenceWait(): void {
+    this.fenceSeq = NO_FENCE_WAIT;
+    this.fenceCommand = '';
+    this.fencePayload = undefined;
+  }
+
+  /**
+   * Whether a request waits for its ordering fence (for tests).
+   *
+   * @internal
+   */
+  get waitingForFence(): boolean {
+    return this.fenceSeq !== NO_FENCE_WAIT;
   }
 
   /**
@@ -311,6 +385,8 @@ export class MailboxServer {
   private serve(word: number, dispatchNow?: ServedCallHooks['dispatch']): boolean {
     const seq = seqOf(word);
     const { header } = this;
+    // A request here means its caller gave up on the one waiting for its fence, if any.
+    if (this.fenceSeq !== NO_FENCE_WAIT) this.forgetFenceWait();
     const flags = header[Slot.FLAGS]!;
     const fence = header[Slot.FENCE]!;
     // A body on the side port is claimed before it is read (reading takes it off the port).
@@ -349,15 +425,15 @@ export class MailboxServer {
     const [command, payload] = request as [string, unknown];
     // The fence was checked by serveNow.
     if (dispatchNow) return this.run(seq, command, payload, dispatchNow);
-    const started = this.options.asyncCallsStarted(fence);
+    const started = this.options.asyncCallsStarted(fence, this);
     if (started) {
-      // Async calls sent before this one are still in the port: start them first.
-      started.then(
-        () => {
-          if (this.run(seq, command, payload)) this.poll();
-        },
-        (error: unknown) => this.answer(seq, error, true, NOT_BEGUN),
-      );
+      // Async calls sent before this one are still in the port: start them first. The
+      // request waits in fields (see fenceSeq), and this wait replaces any earlier one.
+      this.fenceSeq = seq;
+      this.fenceId = fence;
+      this.fenceCommand = command;
+      this.fencePayload = payload;
+      started.then(this.fenceStarted, this.fenceFailed);
       return false;
     }
     return this.run(seq, command, payload);

@@ -31,8 +31,12 @@ export interface BlockingService extends ServedCallHooks {
    * thread is itself in a blocking call into the agent). Begins and ends the call itself.
    */
   dispatchNow(command: string, payload: unknown): unknown;
-  /** A promise that settles once the agent's async request `fence` has started, or `undefined` if it has. */
-  asyncCallsStarted(fence: number): Promise<void> | undefined;
+  /**
+   * A promise that settles once the agent's async request `fence` has started, or
+   * `undefined` if it has. A wait of `owner` (a server) replaces its earlier one, which
+   * never settles (see IpcConnection.whenIncomingStarted).
+   */
+  asyncCallsStarted(fence: number, owner: object): Promise<void> | undefined;
   /** Largest answer body the agent accepts. */
   maxMessageBytes: number;
 }

@@ -70,7 +70,7 @@ const running = runAgent(init, {
         if (!handler) throw new UnknownMethodError(command);
         return handler(payload, undefined as unknown as IncomingCall);
       },
-      asyncCallsStarted: (fence) => connection.whenIncomingStarted(fence),
+      asyncCallsStarted: (fence, owner) => connection.whenIncomingStarted(fence, owner),
       maxMessageBytes: init.maxMessageBytes,
     }).start();
   },
