@@ -211,7 +211,7 @@ export function withdrawCall(header: Int32Array, seq: number): boolean {
   const serving = stateWord(seq, Phase.SERVING);
   if (Atomics.compareExchange(header, Slot.STATE, serving, stateWord(seq, Phase.ABANDONED)) !== serving) return false;
   // A server asleep on SERVING learns it at once: one waiting for the call's ordering
-  // fence then drops the request, and what it holds (see MailboxServer.fenceSeq).
+  // fence then drops the request, and what it holds (see fence-wait.ts).
   if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
   return true;
 }

@@ -22,6 +22,7 @@ import { ChunkQueue } from '../transports/chunk-queue.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
 import { badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
 import { isRequestId } from '../wire.ts';
+import { FenceWait } from './fence-wait.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
 const AREA_BYTES = 64 * 1024;
@@ -63,15 +64,10 @@ export class ProcessBlockingServer {
   private header: FrameHeader | undefined;
   private open: OpenCall | undefined;
   /**
-   * The open call while it waits for its ordering fence, with its fence, command and
-   * payload: fields, not a closure per wait, so that answering it otherwise (TIMEOUT,
-   * close) drops the payload (up to `maxMessageBytes`) even if the fence never comes;
-   * and the connection keeps one wait of this server, the newest (`asyncCallsStarted`'s owner).
+   * The open call while it waits for its ordering fence: answering it otherwise (TIMEOUT,
+   * close) forgets it with its payload, even if the fence never comes (see fence-wait.ts).
    */
-  private fenceCall: OpenCall | undefined;
-  private fenceId = 0;
-  private fenceCommand = '';
-  private fencePayload: unknown = undefined;
+  private readonly fenceWait: FenceWait<OpenCall>;
   private closed = false;
   /** The call lifecycle's hooks (no-ops if not given). */
   private readonly begin: ServedCallHooks['begin'];
@@ -83,6 +79,12 @@ export class ProcessBlockingServer {
   ) {
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
+    this.fenceWait = new FenceWait<OpenCall>(
+      (fence, owner) => options.asyncCallsStarted(fence, owner),
+      this,
+      (call, command, payload) => this.run(call, command, payload),
+      (call, error) => this.answer(call, FrameKind.ERROR, error, NOT_BEGUN),
+    );
     socket.on('data', this.receive);
   }
 
@@ -95,7 +97,7 @@ export class ProcessBlockingServer {
     this.closed = true;
     clearTimeout(this.open?.timer);
     this.open = undefined;
-    this.forgetFenceWait();
+    this.fenceWait.forget();
     this.socket.off('data', this.receive);
     this.queue.clear();
     const frame = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -144,45 +146,7 @@ export class ProcessBlockingServer {
     const started = this.options.asyncCallsStarted(header.fence, this);
     if (!started) return this.run(call, command, payload);
     // Async calls sent before this one are still on the other socket: start them first.
-    this.fenceCall = call;
-    this.fenceId = header.fence;
-    this.fenceCommand = command;
-    this.fencePayload = payload;
-    started.then(this.fenceStarted, this.fenceFailed);
-  }
-
-  /**
-   * A wait for a fence of this server's settled: runs the call waiting for its fence if
-   * that has started now. Looked up again rather than trusted: the wait that settled may
-   * be an earlier call's, resolved just before a newer call's replaced it.
-   */
-  private readonly fenceStarted = (): void => {
-    const call = this.fenceCall;
-    if (!call) return;
-    const started = this.options.asyncCallsStarted(this.fenceId, this);
-    if (started) {
-      started.then(this.fenceStarted, this.fenceFailed);
-      return;
-    }
-    const command = this.fenceCommand;
-    const payload = this.fencePayload;
-    this.forgetFenceWait();
-    this.run(call, command, payload);
-  };
-
-  /** The wait failed (the connection closed): the call waiting for its fence gets the error. */
-  private readonly fenceFailed = (error: unknown): void => {
-    const call = this.fenceCall;
-    if (!call) return;
-    this.forgetFenceWait();
-    this.answer(call, FrameKind.ERROR, error, NOT_BEGUN);
-  };
-
-  /** Drops the call waiting for its fence, and what it holds. */
-  private forgetFenceWait(): void {
-    this.fenceCall = undefined;
-    this.fenceCommand = '';
-    this.fencePayload = undefined;
+    this.fenceWait.hold(call, header.fence, command, payload, started);
   }
 
   /**
@@ -191,7 +155,7 @@ export class ProcessBlockingServer {
    * @internal
    */
   get waitingForFence(): boolean {
-    return this.fenceCall !== undefined;
+    return this.fenceWait.key !== undefined;
   }
 
   /** Begins the call, runs its handler and answers it (the token is this call's: see `ServedCallHooks`). */
@@ -233,7 +197,7 @@ export class ProcessBlockingServer {
     this.open = undefined;
     clearTimeout(call.timer);
     // Answered otherwise (TIMEOUT) while it waited for its fence: the wait is over.
-    if (this.fenceCall !== undefined) this.forgetFenceWait();
+    if (this.fenceWait.key !== undefined) this.fenceWait.forget();
     let body: unknown = kind === FrameKind.ERROR ? serializeError(value) : value;
     if (kind === FrameKind.TIMEOUT) {
       const frame = Buffer.alloc(FRAME_HEADER_BYTES);

@@ -14,6 +14,7 @@ import { isPromiseLike } from '../promise-like.ts';
 import { MAX_REQUEST_ID, isRequestId } from '../wire.ts';
 import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
+import { FenceWait } from './fence-wait.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
 
 /**
@@ -107,9 +108,6 @@ const NOT_BEGUN: unique symbol = Symbol('not begun');
  */
 export type ServedCallOptions = Pick<ServedCallHooks, 'dispatch'> & Partial<Pick<ServedCallHooks, 'begin' | 'end'>>;
 
-/** `MailboxServer.fenceSeq` when no request waits for its fence (seqs are 28 bits, never negative). */
-const NO_FENCE_WAIT = -1;
-
 /** The hooks of a server given none: kept in fields, so a call tests nothing for them. */
 export const noBegin = (): undefined => undefined;
 export const noEnd = (): void => undefined;
@@ -151,17 +149,10 @@ export class MailboxServer {
   /** The state word a pending `Atomics.waitAsync` waits on, if any. */
   private parkedOn: number | undefined;
   /**
-   * The request waiting for its ordering fence (its async calls not all started yet), if
-   * any: its seq (NO_FENCE_WAIT: none), fence, command and payload. Fields, not a closure
-   * per wait: a request superseded (its caller gave up and sent another), abandoned or
-   * closed on is forgotten by clearing them, so the payload (up to `maxMessageBytes`) is
-   * not kept by a wait that may never end; and the connection keeps one wait of this
-   * server, the newest (`asyncCallsStarted`'s owner).
+   * The request waiting for its ordering fence (its async calls not all started yet), by
+   * seq: one at most, forgotten when its caller gives up (see fence-wait.ts).
    */
-  private fenceSeq = NO_FENCE_WAIT;
-  private fenceId = 0;
-  private fenceCommand = '';
-  private fencePayload: unknown = undefined;
+  private readonly fenceWait: FenceWait<number>;
   /** Blocking calls served so far (for metrics). */
   served = 0;
   /** The call lifecycle's hooks (no-ops where nobody observes: an agent serving the node). */
@@ -177,6 +168,14 @@ export class MailboxServer {
     this.area = mailbox.area;
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
+    this.fenceWait = new FenceWait<number>(
+      (fence, owner) => options.asyncCallsStarted(fence, owner),
+      this,
+      (seq, command, payload) => {
+        if (this.run(seq, command, payload)) this.poll();
+      },
+      (seq, error) => this.answer(seq, error, true, NOT_BEGUN),
+    );
   }
 
   /** Starts serving. */
@@ -190,7 +189,7 @@ export class MailboxServer {
     if (this.closed) return;
     this.closed = true;
     servers.delete(this);
-    this.forgetFenceWait();
+    this.fenceWait.forget();
     Atomics.store(this.header, Slot.STATE, stateWord(0, Phase.CLOSED));
     Atomics.notify(this.header, Slot.STATE);
   }
@@ -209,7 +208,8 @@ export class MailboxServer {
       if (phase !== Phase.REQUEST) {
         // A request waiting for its fence that its caller gave up on (SERVING → ABANDONED,
         // which wakes this server) is dropped: never begun, as one withdrawn unclaimed.
-        if (this.fenceSeq !== NO_FENCE_WAIT && word !== stateWord(this.fenceSeq, Phase.SERVING)) this.forgetFenceWait();
+        const waiting = this.fenceWait.key;
+        if (waiting !== undefined && word !== stateWord(waiting, Phase.SERVING)) this.fenceWait.forget();
         if (this.park(word)) return;
         continue; // the state moved while parking: look again
       }
@@ -289,8 +289,8 @@ export class MailboxServer {
         // Left for later (a later look, or the event loop). The wait is this server's one
         // (it replaces any other: a request is here, so the caller gave up on the one that
         // waited), its outcome handled: a rejection at close must not go unhandled.
-        this.forgetFenceWait();
-        started.then(this.fenceStarted, this.fenceFailed);
+        this.fenceWait.forget();
+        this.fenceWait.watch(started);
         return false;
       }
     }
@@ -299,46 +299,12 @@ export class MailboxServer {
   }
 
   /**
-   * A wait for a fence of this server's settled: serves the request waiting for its
-   * fence if that has started now. Looked up again rather than trusted: the wait that
-   * settled may be an earlier one, resolved just before a newer request replaced it.
-   */
-  private readonly fenceStarted = (): void => {
-    const seq = this.fenceSeq;
-    if (seq === NO_FENCE_WAIT) return;
-    const started = this.options.asyncCallsStarted(this.fenceId, this);
-    if (started !== undefined) {
-      started.then(this.fenceStarted, this.fenceFailed);
-      return;
-    }
-    const command = this.fenceCommand;
-    const payload = this.fencePayload;
-    this.forgetFenceWait();
-    if (this.run(seq, command, payload)) this.poll();
-  };
-
-  /** The wait failed (the connection closed): the request waiting for its fence gets the error. */
-  private readonly fenceFailed = (error: unknown): void => {
-    const seq = this.fenceSeq;
-    if (seq === NO_FENCE_WAIT) return;
-    this.forgetFenceWait();
-    this.answer(seq, error, true, NOT_BEGUN);
-  };
-
-  /** Drops the request waiting for its fence, and what it holds. */
-  private forgetFenceWait(): void {
-    this.fenceSeq = NO_FENCE_WAIT;
-    this.fenceCommand = '';
-    this.fencePayload = undefined;
-  }
-
-  /**
    * Whether a request waits for its ordering fence (for tests).
    *
    * @internal
    */
   get waitingForFence(): boolean {
-    return this.fenceSeq !== NO_FENCE_WAIT;
+    return this.fenceWait.key !== undefined;
   }
 
   /**
@@ -386,7 +352,7 @@ export class MailboxServer {
     const seq = seqOf(word);
     const { header } = this;
     // A request here means its caller gave up on the one waiting for its fence, if any.
-    if (this.fenceSeq !== NO_FENCE_WAIT) this.forgetFenceWait();
+    if (this.fenceWait.key !== undefined) this.fenceWait.forget();
     const flags = header[Slot.FLAGS]!;
     const fence = header[Slot.FENCE]!;
     // A body on the side port is claimed before it is read (reading takes it off the port).
@@ -428,12 +394,8 @@ export class MailboxServer {
     const started = this.options.asyncCallsStarted(fence, this);
     if (started) {
       // Async calls sent before this one are still in the port: start them first. The
-      // request waits in fields (see fenceSeq), and this wait replaces any earlier one.
-      this.fenceSeq = seq;
-      this.fenceId = fence;
-      this.fenceCommand = command;
-      this.fencePayload = payload;
-      started.then(this.fenceStarted, this.fenceFailed);
+      // request waits in fenceWait, and this wait replaces any earlier one.
+      this.fenceWait.hold(seq, fence, command, payload, started);
       return false;
     }
     return this.run(seq, command, payload);
