@@ -32,6 +32,12 @@ export interface CarrierEvents {
   failed(error: Error): void;
   /** The close is due (lines owed were delivered or dropped); called once. */
   ending(reason: Error | undefined): void;
+  /**
+   * A close was asked for while the protocol is not ready yet (before
+   * {@link LineCarrier.start}): the owner, still getting the connection an agent, can
+   * look at {@link LineCarrier.closeDue} and give the wait up.
+   */
+  closeRequestedEarly?(): void;
 }
 
 type State = 'held' | 'flowing' | 'ended';
@@ -46,6 +52,16 @@ export abstract class LineCarrier {
   /** How the connection is to end, once a close was asked for. */
   get ending(): Readonly<Ending> | undefined {
     return this.ending_;
+  }
+
+  /**
+   * True when the connection is to close and owes its protocol nothing: the socket
+   * closed or failed, or the peer half-closed with no line left to deliver. A connection
+   * not yet started whose close is due has nothing to open for: it would close at once.
+   */
+  get closeDue(): boolean {
+    const ending = this.ending_;
+    return ending !== undefined && (!ending.drain || this.nothingOwed());
   }
 
   /** True once the close is under way: nothing more is delivered, the reason is settled. */
@@ -84,6 +100,7 @@ export abstract class LineCarrier {
       this.ending_.reason ??= reason;
       if (!drain) this.ending_.drain = false;
     }
+    if (this.state === 'held') this.events.closeRequestedEarly?.();
     this.advance();
   }
 
