@@ -3,7 +3,8 @@
  * an agent that never becomes ready, or a per-connection agent that never does, with
  * `startupTimeoutMs: 0` (no bound on the wait). Such a connection must end as soon as its
  * peer leaves — not when the wait ends, which may be never: a peer could otherwise pile
- * connections up until `close()`.
+ * connections up until `close()` — and `close()` must end the waits the same way every
+ * time (no `error` event, as for an open connection it closes).
  *
  * "Never becomes ready" is a hook on the agent start that holds it back until its signal
  * gives it up (the server closes, or the connection stops waiting): nothing is spawned for
@@ -14,6 +15,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import * as net from 'node:net';
+import { ConnectionClosedError } from '../src/index.ts';
 import { AgentPool } from '../src/lines/agent-pool.ts';
 import { createLineServer, type LineAgents, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
 import { LineAgent } from '../src/lines/line-agent.ts';
@@ -197,6 +199,42 @@ for (const [supply, agents] of supplies) {
       );
       for (const socket of sockets) socket.destroy();
     } finally {
+      await seen.server.close();
+    }
+    if (agents !== 'per-connection') census.assertNoneLeft(t, 'thread');
+  });
+}
+
+// --- 2. close() while connections wait ---------------------------------------------------------
+
+for (const [supply, agents] of supplies) {
+  test.serial(`${supply}: close() ends the connections waiting for an agent with ConnectionClosedError and no error event, and a waiting connect() rejects with it`, async (t) => {
+    t.timeout(120_000);
+    const seen = await waitingServer(agents);
+    const peer = net.createServer((socket) => socket.on('error', () => undefined));
+    const sockets: net.Socket[] = [];
+    try {
+      sockets.push(...(await waitingPeers(seen, agents, 3)));
+      // The server dials a peer too: its connect() waits like the inbound connections.
+      peer.listen(0, '127.0.0.1');
+      await once(peer, 'listening');
+      const served = connections.length;
+      const dialled = seen.server.connect((peer.address() as net.AddressInfo).port, '127.0.0.1');
+      dialled.catch(() => undefined);
+      await until(() => connections.length > served);
+      if (agents === 'per-connection') await until(() => held.length >= 4);
+      else await until(() => poolWaiters() === 4);
+
+      const closes = sockets.map((socket) => once(socket, 'close'));
+      await seen.server.close();
+      await t.throwsAsync(dialled, { instanceOf: ConnectionClosedError });
+      await Promise.all(closes);
+      t.is(finished.size, connections.length, 'every connection finished');
+      t.deepEqual(seen.errors, [], 'a connection the server closes has not failed');
+      t.deepEqual(seen.disconnects, [], 'none was ever live');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      peer.close();
       await seen.server.close();
     }
     if (agents !== 'per-connection') census.assertNoneLeft(t, 'thread');
