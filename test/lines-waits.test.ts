@@ -23,6 +23,7 @@ import { ServedConnection } from '../src/lines/served-connection.ts';
 import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 import { AgentCensus } from './helpers/agent-census.ts';
 import { eventWaits } from './helpers/event-waits.ts';
+import { countAcquires } from './helpers/pool-acquires.ts';
 
 // --- hooks ------------------------------------------------------------------------------
 
@@ -31,15 +32,10 @@ const { changed, until } = eventWaits();
 
 /** The pools that connections asked for an agent, and how many asks. */
 const pools = new Set<AgentPool>();
-let acquired = 0;
-const acquire = Object.getOwnPropertyDescriptor(AgentPool.prototype, 'acquire')!.value as AgentPool['acquire'];
-AgentPool.prototype.acquire = function (this: AgentPool, ...args: Parameters<AgentPool['acquire']>): Promise<LineAgent> {
-  const agent = acquire.apply(this, args);
-  pools.add(this);
-  acquired++;
+const acquires = countAcquires((pool) => {
+  pools.add(pool);
   changed();
-  return agent;
-};
+});
 
 /** Connections waiting for an agent in any pool. */
 function poolWaiters(): number {
@@ -95,7 +91,7 @@ const census = new AgentCensus(changed);
 
 test.beforeEach(() => {
   pools.clear();
-  acquired = 0;
+  acquires.reset();
   connections.length = 0;
   finished.clear();
   holdStarts = false;
@@ -152,7 +148,7 @@ async function waitingServer(agents: LineAgents): Promise<Seen> {
 
 /** Connects `count` peers and waits until each of their connections waits for an agent. */
 async function waitingPeers(seen: Seen, agents: LineAgents, count: number): Promise<net.Socket[]> {
-  const [asked, starts, served] = [acquired, held.length, connections.length];
+  const [asked, starts, served] = [acquires.count, held.length, connections.length];
   const sockets = await Promise.all(
     Array.from({ length: count }, async () => {
       const socket = net.connect({ port: seen.port, host: '127.0.0.1' });
@@ -163,7 +159,7 @@ async function waitingPeers(seen: Seen, agents: LineAgents, count: number): Prom
   );
   await until(() => connections.length >= served + count);
   if (agents === 'per-connection') await until(() => held.length >= starts + count);
-  else await until(() => acquired >= asked + count && poolWaiters() === count);
+  else await until(() => acquires.count >= asked + count && poolWaiters() === count);
   return sockets;
 }
 
