@@ -2,7 +2,7 @@
  * A connection of the line server waiting for its agent: a pool's place being replaced by
  * an agent that never becomes ready, or a per-connection agent that never does, with
  * `startupTimeoutMs: 0` (no bound on the wait). Such a connection must end as soon as its
- * peer leaves — not when the wait ends, which may be never: a peer could otherwise pile
+ * peer resets it — not when the wait ends, which may be never: a peer could otherwise pile
  * connections up until `close()` — and `close()` must end the waits the same way every
  * time (no `error` event, as for an open connection it closes).
  *
@@ -171,27 +171,30 @@ const supplies: Array<[string, LineAgents]> = [
 // --- 1. a peer that leaves while its connection waits -----------------------------------------
 
 for (const [supply, agents] of supplies) {
-  test.serial(`${supply}: a peer that leaves while its connection waits for an agent ends it at once (FIN or RST), with nothing handed to it`, async (t) => {
+  test.serial(`${supply}: a peer that resets its connection while it waits for an agent ends it at once, with nothing handed to it`, async (t) => {
     t.timeout(120_000);
     const seen = await waitingServer(agents);
     try {
       const startsBefore = held.length;
       const waiting = connections.length;
       const sockets = await waitingPeers(seen, agents, 8);
-      // Half leave with a FIN (having sent nothing, they are owed nothing), half with a reset.
-      sockets.forEach((socket, i) => (i % 2 === 0 ? socket.end() : socket.resetAndDestroy()));
       // No timer can end these waits (startupTimeoutMs 0, and the held starts never end on
-      // their own): only the peers leaving can.
+      // their own): only the peers leaving can. Half leave first; the others wait on.
+      for (const socket of sockets.slice(0, 4)) socket.resetAndDestroy();
+      await until(() => finished.size === waiting + 4);
+      if (agents === 'per-connection') t.is(held.slice(startsBefore).filter((start) => start.givenUp).length, 4, 'only their agent starts were given up');
+      else t.is(poolWaiters(), 4, 'only they left the queue');
+      for (const socket of sockets.slice(4)) socket.resetAndDestroy();
       await until(() => finished.size === connections.length);
       t.is(connections.length - waiting, 8);
       t.is(poolWaiters(), 0, 'no connection waits in the pool any more');
       if (agents === 'per-connection') t.true(held.slice(startsBefore).every((start) => start.givenUp), "each connection's agent start was given up");
       else t.is(held.length, startsBefore, 'the waits started no agent');
       t.deepEqual(seen.disconnects, [], 'none was ever live');
-      // A reset is a socket failure, reported as before; leaving is not.
+      // A reset is a socket failure, reported as before: once, with no agent named.
       t.deepEqual(
         seen.errors.map(({ error, info }) => [(error as NodeJS.ErrnoException).code, info?.agent]),
-        Array.from({ length: 4 }, () => ['ECONNRESET', undefined]),
+        Array.from({ length: 8 }, () => ['ECONNRESET', undefined]),
       );
       for (const socket of sockets) socket.destroy();
     } finally {

@@ -19,8 +19,8 @@
  * connections are served in arrival order. A failed start fails no waiting connection. A
  * connection waits at most the server's `startupTimeoutMs` from its arrival (none if 0),
  * then fails with `StartupTimeoutError` (its `cause`: the pool's latest failure); a server
- * close ends the wait with `ConnectionClosedError`; a connection that gives up (its peer
- * left: the signal passed to `acquire`) leaves the queue at once. Waiting connections never start
+ * close ends the wait with `ConnectionClosedError`; a connection that gives up (its socket was
+ * reset or closed: the signal passed to `acquire`) leaves the queue at once. Waiting connections never start
  * agents themselves: every start is a reported replacement, after its back-off.
  *
  * Once the pool has started (the first `listen`/`connect`), `start()` no longer waits for

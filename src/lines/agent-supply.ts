@@ -12,8 +12,8 @@ export interface AgentSupply {
   /** Starts what must run before the first connection (the pool's agents). */
   start(): Promise<void>;
   /**
-   * An agent for a new connection. Aborting `signal` gives the connection up (its peer
-   * left while it waited, or the server closes it): the wait ends at once, the promise
+   * An agent for a new connection. Aborting `signal` gives the connection up (its socket
+   * was reset or closed while it waited, or the server closes it): the wait ends at once, the promise
    * rejects with the signal's reason, and no agent is handed over for it (a pool forgets
    * the waiter and its timer; a per-connection agent still starting is stopped).
    */

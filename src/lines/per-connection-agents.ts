@@ -31,7 +31,7 @@ export class PerConnectionAgents implements AgentSupply {
   async acquire(signal?: AbortSignal): Promise<LineAgent> {
     if (this.closing) throw closedError();
     if (signal?.aborted) throw abortReason(signal);
-    // The start gives up when the server closes or the connection does (its peer left):
+    // The start gives up when the server closes or the connection does (its socket was reset):
     // an agent that never becomes ready (startupTimeoutMs 0) must not outlive its peer.
     const giveUp = new AbortController();
     const stop = (): void => giveUp.abort(this.stopping.signal.aborted ? this.stopping.signal.reason : abortReason(signal!));

@@ -89,7 +89,7 @@ export class ServedConnection implements ServedByAgent {
   private readonly handedOver: HandedOverSocket | undefined;
   /**
    * Aborted when the connection stops waiting for its agent: its close became due first
-   * (the peer left, or the server closes it). The supply then forgets it at once.
+   * (its socket was reset or closed, or the server closes it). The supply then forgets it at once.
    */
   private readonly giveUp = new AbortController();
   private resolveOpened!: (info: LineConnectionInfo) => void;
@@ -158,9 +158,8 @@ export class ServedConnection implements ServedByAgent {
     agent.attach(this);
     this.agentAlive = agent.alive;
     if (!this.agentAlive) this.fail(new ConnectionClosedError(`agent '${agent.name}' is gone`));
-    // Its close became due while it waited (in the turn the agent was handed over):
-    // there is nothing to open for, only the agent to give back.
-    if (this.carrier.closeDue) {
+    const ending = this.carrier.ending;
+    if (ending && !ending.drain) {
       void this.shutdown();
       return;
     }
@@ -227,11 +226,20 @@ export class ServedConnection implements ServedByAgent {
     else this.carrier.requestClose(error, false);
   }
 
-  /** Stops waiting for an agent once the close is due: a peer that left is owed nothing. */
+  /**
+   * Stops waiting for an agent once the connection is to close without draining: its
+   * socket was reset, failed or closed, or the server closes it. Such a connection would
+   * never be opened (see `start`), so waiting on would only hold its socket. A half-close
+   * or a framing error (a drained close) does not stop the wait: the connection is still
+   * opened once it has an agent, so that its protocol and the server's events see it end
+   * with its reason, as they would had the agent been ready sooner.
+   */
   private giveUpIfDue(): void {
     // The carrier can ask while it is being built (a socket already gone): start() asks again.
-    if (this.phase !== 'acquiring' || (this.carrier as LineCarrier | undefined) === undefined || this.giveUp.signal.aborted || !this.carrier.closeDue) return;
-    this.giveUp.abort(this.carrier.ending?.reason ?? new ConnectionClosedError(`the peer of connection ${this.id} left while it waited for an agent`));
+    if (this.phase !== 'acquiring' || (this.carrier as LineCarrier | undefined) === undefined || this.giveUp.signal.aborted) return;
+    const ending = this.carrier.ending;
+    if (!ending || ending.drain) return;
+    this.giveUp.abort(ending.reason ?? new ConnectionClosedError(`connection ${this.id} closed while it waited for an agent`));
   }
 
   private tellWritable(writable: boolean): void {

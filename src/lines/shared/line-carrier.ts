@@ -35,7 +35,7 @@ export interface CarrierEvents {
   /**
    * A close was asked for while the protocol is not ready yet (before
    * {@link LineCarrier.start}): the owner, still getting the connection an agent, can
-   * look at {@link LineCarrier.closeDue} and give the wait up.
+   * look at {@link LineCarrier.ending} and give the wait up.
    */
   closeRequestedEarly?(): void;
 }
@@ -52,16 +52,6 @@ export abstract class LineCarrier {
   /** How the connection is to end, once a close was asked for. */
   get ending(): Readonly<Ending> | undefined {
     return this.ending_;
-  }
-
-  /**
-   * True when the connection is to close and owes its protocol nothing: the socket
-   * closed or failed, or the peer half-closed with no line left to deliver. A connection
-   * not yet started whose close is due has nothing to open for: it would close at once.
-   */
-  get closeDue(): boolean {
-    const ending = this.ending_;
-    return ending !== undefined && (!ending.drain || this.nothingOwed());
   }
 
   /** True once the close is under way: nothing more is delivered, the reason is settled. */
