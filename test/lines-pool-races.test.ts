@@ -15,12 +15,13 @@
 import test from 'ava';
 import { AgentHost } from '../src/agent-host.ts';
 import { AgentUnresponsiveError, ConnectionClosedError } from '../src/index.ts';
-import { AgentPool, restartDelayMs } from '../src/lines/agent-pool.ts';
+import { restartDelayMs } from '../src/lines/agent-pool.ts';
 import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer } from '../src/lines/index.ts';
 import { LineAgent } from '../src/lines/line-agent.ts';
 import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 import { AgentCensus } from './helpers/agent-census.ts';
 import { eventWaits } from './helpers/event-waits.ts';
+import { countAcquires } from './helpers/pool-acquires.ts';
 
 const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 
@@ -48,14 +49,7 @@ AgentHost.prototype.terminate = function (this: AgentHost): void {
 };
 
 /** Calls of the pool's `acquire`: a new connection asked for an agent. */
-let acquired = 0;
-const acquire = Object.getOwnPropertyDescriptor(AgentPool.prototype, 'acquire')!.value as (this: AgentPool) => Promise<LineAgent>;
-AgentPool.prototype.acquire = function (this: AgentPool): Promise<LineAgent> {
-  const agent = acquire.call(this);
-  acquired++;
-  changed();
-  return agent;
-};
+const acquires = countAcquires(changed);
 
 /** Agent starts of the line server (in call order), and what happened between them. */
 const starts: Array<Promise<LineAgent>> = [];
@@ -73,7 +67,7 @@ LineAgent.start = (...args: Parameters<typeof start>): Promise<LineAgent> => {
 const census = new AgentCensus(changed);
 
 test.beforeEach(() => {
-  acquired = 0;
+  acquires.reset();
   starts.length = 0;
   history.length = 0;
   census.clear();
@@ -144,9 +138,9 @@ for (const isolation of ['thread', 'process'] as const) {
       hanging.send('HANG');
       const { agent: stopped, release } = await held;
       t.is(stopped, sharerAgent, 'the hung agent is the one being stopped');
-      const asked = acquired;
+      const asked = acquires.count;
       const newcomer = await connect();
-      await until(() => acquired > asked);
+      await until(() => acquires.count > asked);
       // Had the newcomer started an agent itself, that agent is let become ready before the
       // hung one exits: the order in which the exit went unreported.
       await Promise.allSettled(starts);

@@ -301,6 +301,9 @@ test('options are validated, each bad one named in a TypeError', (t) => {
     [{ agent: testProtocol, delimiter: '' }, /option 'delimiter'/],
     [{ agent: testProtocol, maxLineLength: 0 }, /option 'maxLineLength'/],
     [{ agent: testProtocol, maxLineLength: '10' }, /option 'maxLineLength'/],
+    // Counted in bytes, as maxLineLength is: 'é' is 2 bytes in UTF-8.
+    [{ agent: testProtocol, delimiter: '\r\n\r\n', maxLineLength: 3 }, /^\[agent-ipc\] option 'delimiter' \(4 bytes\) must not be longer than option 'maxLineLength' \(3 bytes\)$/],
+    [{ agent: testProtocol, delimiter: 'éé', maxLineLength: 3 }, /option 'delimiter' \(4 bytes\).*option 'maxLineLength' \(3 bytes\)/],
     [{ agent: testProtocol, highWaterMark: -1 }, /option 'highWaterMark'/],
     [{ agent: testProtocol, timeoutMs: -5 }, /option 'timeoutMs'/],
     [{ agent: testProtocol, logger: {} }, /option 'logger'/],
@@ -313,9 +316,20 @@ test('options are validated, each bad one named in a TypeError', (t) => {
   for (const [options, message] of bad) {
     const error = t.throws(() => createLineServer(options as unknown as LineServerOptions), { instanceOf: TypeError }, JSON.stringify(options));
     t.regex(error!.message, /^\[agent-ipc\] /);
+    t.is((error as TypeError & { code?: string }).code, 'ERR_AGENT_IPC_INVALID_ARGUMENT');
     t.regex(error!.message, message);
   }
   t.throws(() => createLineServer(null as unknown as LineServerOptions), { instanceOf: TypeError });
+});
+
+test('a delimiter as long as maxLineLength is accepted; one byte longer is refused', async (t) => {
+  const server = createLineServer({ agent: testProtocol, isolation: 'inline', delimiter: '\r\n', maxLineLength: 2 });
+  await server.close();
+  t.throws(() => createLineServer({ agent: testProtocol, isolation: 'inline', delimiter: '\r\n', maxLineLength: 1 }), {
+    instanceOf: TypeError,
+    code: 'ERR_AGENT_IPC_INVALID_ARGUMENT',
+    message: /option 'delimiter'.*option 'maxLineLength'/,
+  });
 });
 
 test('listen() and connect() validate port and host', async (t) => {

@@ -19,7 +19,8 @@
  * connections are served in arrival order. A failed start fails no waiting connection. A
  * connection waits at most the server's `startupTimeoutMs` from its arrival (none if 0),
  * then fails with `StartupTimeoutError` (its `cause`: the pool's latest failure); a server
- * close ends the wait with `ConnectionClosedError`. Waiting connections never start
+ * close ends the wait with `ConnectionClosedError`; a connection that gives up (its socket was
+ * reset or closed: the signal passed to `acquire`) leaves the queue at once. Waiting connections never start
  * agents themselves: every start is a reported replacement, after its back-off.
  *
  * Once the pool has started (the first `listen`/`connect`), `start()` no longer waits for
@@ -28,7 +29,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StartupTimeoutError, type AgentExitedError } from '../errors.ts';
-import { closedError, namer, type AgentSupply, type SupplyReports } from './agent-supply.ts';
+import { abortReason, closedError, namer, type AgentSupply, type SupplyReports } from './agent-supply.ts';
 import { LineAgent } from './line-agent.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 
@@ -58,12 +59,14 @@ interface PoolSlot {
   name: string;
 }
 
-/** A connection waiting for a healthy agent. */
+/**
+ * A connection waiting for a healthy agent. Settling it (either way) also takes it out of
+ * the queue and clears its timer and its abort listener, whoever settles it: the pool,
+ * the timer or the connection giving up.
+ */
 interface Waiter {
   resolve(agent: LineAgent): void;
   reject(error: Error): void;
-  /** Ends the wait after `startupTimeoutMs`. */
-  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -106,8 +109,9 @@ export class AgentPool implements AgentSupply {
     this.started = true;
   }
 
-  acquire(): Promise<LineAgent> {
+  acquire(signal?: AbortSignal): Promise<LineAgent> {
     if (this.closing) return Promise.reject(closedError());
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     // Healthy agents first: a connection must not wait for a replacement while another agent can serve it.
     const slot = this.healthiest();
     if (slot) {
@@ -118,16 +122,36 @@ export class AgentPool implements AgentSupply {
     // (none once start() succeeded, and connections come only after that) is started here, supervised.
     for (const idle of this.slots) if (!idle.agent && !idle.starting) this.fillOrRestart(idle);
     return new Promise<LineAgent>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
+      let timer: NodeJS.Timeout | undefined;
+      // A connection whose peer left stops waiting at once: kept in the queue, it would
+      // hold its socket until an agent or the timeout came (never, with
+      // startupTimeoutMs 0 and a pool that cannot start), and then get an agent for nothing.
+      const onAbort = (): void => waiter.reject(abortReason(signal!));
+      const done = (): void => {
+        this.waiting.delete(waiter);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        resolve: (agent) => {
+          done();
+          resolve(agent);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      };
       const timeoutMs = this.options.startupTimeoutMs;
-      if (timeoutMs > 0) {
-        waiter.timer = setTimeout(() => {
-          this.waiting.delete(waiter);
-          reject(this.noAgentWithin(timeoutMs));
-        }, timeoutMs);
-      }
+      if (timeoutMs > 0) timer = setTimeout(() => waiter.reject(this.noAgentWithin(timeoutMs)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.add(waiter);
     });
+  }
+
+  /** Connections waiting for a healthy agent (for tests and diagnostics). */
+  get waiters(): number {
+    return this.waiting.size;
   }
 
   release(agent: LineAgent): void {
@@ -142,11 +166,7 @@ export class AgentPool implements AgentSupply {
     if (this.closing) return;
     this.closing = true;
     this.stopping.abort(closedError());
-    for (const waiter of this.waiting) {
-      clearTimeout(waiter.timer);
-      waiter.reject(closedError());
-    }
-    this.waiting.clear();
+    for (const waiter of [...this.waiting]) waiter.reject(closedError());
   }
 
   async close(): Promise<void> {
@@ -238,8 +258,6 @@ export class AgentPool implements AgentSupply {
     for (const waiter of this.waiting) {
       const slot = this.healthiest();
       if (!slot) return;
-      this.waiting.delete(waiter);
-      clearTimeout(waiter.timer);
       slot.load++;
       waiter.resolve(slot.agent!);
     }

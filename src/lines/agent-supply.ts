@@ -11,8 +11,13 @@ import type { LineAgent } from './line-agent.ts';
 export interface AgentSupply {
   /** Starts what must run before the first connection (the pool's agents). */
   start(): Promise<void>;
-  /** An agent for a new connection. */
-  acquire(): Promise<LineAgent>;
+  /**
+   * An agent for a new connection. Aborting `signal` gives the connection up (its socket
+   * was reset or closed while it waited, or the server closes it): the wait ends at once, the promise
+   * rejects with the signal's reason, and no agent is handed over for it (a pool forgets
+   * the waiter and its timer; a per-connection agent still starting is stopped).
+   */
+  acquire(signal?: AbortSignal): Promise<LineAgent>;
   /** The connection that `acquire` served is finished. */
   release(agent: LineAgent): void;
   /**
@@ -54,6 +59,12 @@ export interface SupplyReports {
 /** What `acquire` rejects with once the server is closing. */
 export function closedError(): ConnectionClosedError {
   return new ConnectionClosedError('the line server is closing');
+}
+
+/** Why an aborted `signal` gave a wait up, as an `Error`. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new ConnectionClosedError('the connection stopped waiting for an agent');
 }
 
 /** Names agents `<prefix>-1`, `<prefix>-2`, … */

@@ -2,8 +2,9 @@
  * The options of `createLineServer`, and their validation: every option is checked up
  * front and a bad one is a `TypeError` that names it.
  */
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
-import { invalidOption } from '../invalid-option.ts';
+import { invalidArgument, invalidOption } from '../invalid-option.ts';
 import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
@@ -44,7 +45,7 @@ export interface LineServerOptions<Main extends object = object> extends Pick<Sp
    * to the one serving the fewest; an agent that dies is replaced.
    */
   agents?: LineAgents;
-  /** What ends a line. Default `'\r\n'`. */
+  /** What ends a line. Default `'\r\n'`. No longer than `maxLineLength`, both in UTF-8 bytes. */
   delimiter?: string;
   /** The longest line accepted from a peer, in bytes; a longer one closes that connection. Default 65,536. */
   maxLineLength?: number;
@@ -138,6 +139,15 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   if (typeof handOffSockets !== 'boolean') throw invalidOption('handOffSockets', 'a boolean', handOffSockets);
   // Only a process has a descriptor table of its own to receive a socket into.
   if (handOffSockets && isolation !== 'process') throw invalidOption('handOffSockets', "false unless isolation is 'process'", handOffSockets);
+  const maxLineLength = positiveInteger('maxLineLength', o.maxLineLength, 65_536);
+  // The receiver holds up to maxLineLength + (delimiter bytes - 1) of an unfinished line
+  // (its tail may be the delimiter's start): a delimiter longer than the longest line
+  // would at least double what maxLineLength promises a node holds per peer, and is a
+  // mistake anyway (say, the two options swapped). Both counted in UTF-8 bytes.
+  const delimiterBytes = Buffer.byteLength(delimiter, 'utf8');
+  if (delimiterBytes > maxLineLength) {
+    throw invalidArgument(`option 'delimiter' (${delimiterBytes} bytes) must not be longer than option 'maxLineLength' (${maxLineLength} bytes)`);
+  }
   const entry = resolveEntry(o.agent, 'agent');
   // Checked now rather than at the first connection's agent.
   if (agentOptions.sandbox) checkSandboxEntry(entry);
@@ -147,7 +157,7 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
     expose: exposedHandlers(o.expose),
     agents: agents === 'per-connection' ? agents : { pool: (agents as { pool: number }).pool },
     delimiter,
-    maxLineLength: positiveInteger('maxLineLength', o.maxLineLength, 65_536),
+    maxLineLength,
     highWaterMark: positiveInteger('highWaterMark', o.highWaterMark, 256),
     name,
     handOffSockets,

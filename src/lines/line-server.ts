@@ -72,7 +72,9 @@ export interface LineServer {
   off<E extends keyof LineServerEvents>(event: E, listener: LineServerListener<E>): this;
   /**
    * Stops listening, closes every connection (each protocol's `connectionLost` runs with
-   * `ConnectionClosedError`) and every agent. Resolves when all are gone; idempotent.
+   * `ConnectionClosedError`; one still waiting for its agent just ends, and a `connect()`
+   * waiting rejects with it — neither is an `error` event) and every agent. Resolves when
+   * all are gone; idempotent.
    */
   close(): Promise<void>;
 }
@@ -284,6 +286,11 @@ class TcpLineServer implements LineServer {
 
   private async shutdown(): Promise<void> {
     const reason = new ConnectionClosedError('the line server is closing');
+    // Connections still waiting for an agent end first, with the close's reason: like an
+    // open connection the close ends, that is not a failure (no 'error' event). Were the
+    // waits given up first, whether the supply's rejection reached a connection before
+    // its close did would depend on the order of microtasks.
+    for (const connection of this.served) if (connection.waiting) connection.close(reason);
     // An agent stuck starting must not hold up the close (nor a listen() waiting for it).
     this.supply.stopStarting();
     await Promise.allSettled([...this.listening]);

@@ -4,7 +4,7 @@
  * closed when that connection is finished.
  */
 import { setMaxListeners } from 'node:events';
-import { closedError, namer, type AgentSupply } from './agent-supply.ts';
+import { abortReason, closedError, namer, type AgentSupply } from './agent-supply.ts';
 import { LineAgent } from './line-agent.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 
@@ -28,21 +28,31 @@ export class PerConnectionAgents implements AgentSupply {
     return Promise.resolve();
   }
 
-  async acquire(): Promise<LineAgent> {
+  async acquire(signal?: AbortSignal): Promise<LineAgent> {
     if (this.closing) throw closedError();
+    if (signal?.aborted) throw abortReason(signal);
+    // The start gives up when the server closes or the connection does (its socket was reset):
+    // an agent that never becomes ready (startupTimeoutMs 0) must not outlive its peer.
+    const giveUp = new AbortController();
+    const stop = (): void => giveUp.abort(this.stopping.signal.aborted ? this.stopping.signal.reason : abortReason(signal!));
+    this.stopping.signal.addEventListener('abort', stop, { once: true });
+    signal?.addEventListener('abort', stop, { once: true });
     // Its death closes its one connection (through the agent's handle); nothing to replace.
-    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined, { signal: this.stopping.signal });
+    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined, { signal: giveUp.signal });
     this.starting.add(spawning);
     try {
       const agent = await spawning;
       this.live.add(agent);
-      if (this.closing) {
+      if (this.closing || signal?.aborted) {
+        const reason = this.closing ? closedError() : abortReason(signal!);
         this.release(agent);
-        throw closedError();
+        throw reason;
       }
       return agent;
     } finally {
       this.starting.delete(spawning);
+      this.stopping.signal.removeEventListener('abort', stop);
+      signal?.removeEventListener('abort', stop);
     }
   }
 

@@ -87,6 +87,11 @@ export class ServedConnection implements ServedByAgent {
   private wasOpen = false;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
+  /**
+   * Aborted when the connection stops waiting for its agent: its close became due first
+   * (its socket was reset or closed, or the server closes it). The supply then forgets it at once.
+   */
+  private readonly giveUp = new AbortController();
   private resolveOpened!: (info: LineConnectionInfo) => void;
   private rejectOpened!: (error: Error) => void;
   private resolveFinished!: () => void;
@@ -115,6 +120,7 @@ export class ServedConnection implements ServedByAgent {
       writable: (writable) => this.tellWritable(writable),
       failed: (error) => this.hooks.failed(this, error),
       ending: () => void this.shutdown(),
+      closeRequestedEarly: () => this.giveUpIfDue(),
     };
     if (settings.handOffSockets) this.carrier = this.handedOver = new HandedOverSocket(socket, id, events);
     else this.carrier = new LineSocket(socket, id, settings, events);
@@ -130,13 +136,20 @@ export class ServedConnection implements ServedByAgent {
     return this.wasOpen && this.phase === 'open' && this.carrier.ending === undefined;
   }
 
+  /** True while the connection waits for its agent. */
+  get waiting(): boolean {
+    return this.phase === 'acquiring';
+  }
+
   /** Gets an agent and opens the session (after handing the socket over, in hand-off mode). */
   async start(): Promise<void> {
     let agent: LineAgent;
+    this.giveUpIfDue();
     try {
-      agent = await this.supply.acquire();
+      agent = await this.supply.acquire(this.giveUp.signal);
     } catch (error) {
-      this.fail(error);
+      // Given up by the connection itself: how it ends (and any failure) is known already.
+      if (!this.giveUp.signal.aborted || error !== this.giveUp.signal.reason) this.fail(error);
       void this.shutdown();
       return;
     }
@@ -175,7 +188,10 @@ export class ServedConnection implements ServedByAgent {
     this.carrier.start();
   }
 
-  /** Closes the connection now (server close): sockets are destroyed, not drained. */
+  /**
+   * Closes the connection now (server close): sockets are destroyed, not drained. A
+   * connection still waiting for its agent stops waiting, with `reason` and no failure.
+   */
   close(reason: Error): void {
     this.carrier.requestClose(reason, false);
     this.carrier.destroy();
@@ -208,6 +224,22 @@ export class ServedConnection implements ServedByAgent {
     this.agentAlive = false;
     if (unexpected) this.fail(error);
     else this.carrier.requestClose(error, false);
+  }
+
+  /**
+   * Stops waiting for an agent once the connection is to close without draining: its
+   * socket was reset, failed or closed, or the server closes it. Such a connection would
+   * never be opened (see `start`), so waiting on would only hold its socket. A half-close
+   * or a framing error (a drained close) does not stop the wait: the connection is still
+   * opened once it has an agent, so that its protocol and the server's events see it end
+   * with its reason, as they would had the agent been ready sooner.
+   */
+  private giveUpIfDue(): void {
+    // The carrier can ask while it is being built (a socket already gone): start() asks again.
+    if (this.phase !== 'acquiring' || (this.carrier as LineCarrier | undefined) === undefined || this.giveUp.signal.aborted) return;
+    const ending = this.carrier.ending;
+    if (!ending || ending.drain) return;
+    this.giveUp.abort(ending.reason ?? new ConnectionClosedError(`connection ${this.id} closed while it waited for an agent`));
   }
 
   private tellWritable(writable: boolean): void {

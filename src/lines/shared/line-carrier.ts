@@ -32,6 +32,12 @@ export interface CarrierEvents {
   failed(error: Error): void;
   /** The close is due (lines owed were delivered or dropped); called once. */
   ending(reason: Error | undefined): void;
+  /**
+   * A close was asked for while the protocol is not ready yet (before
+   * {@link LineCarrier.start}): the owner, still getting the connection an agent, can
+   * look at {@link LineCarrier.ending} and give the wait up.
+   */
+  closeRequestedEarly?(): void;
 }
 
 type State = 'held' | 'flowing' | 'ended';
@@ -84,6 +90,7 @@ export abstract class LineCarrier {
       this.ending_.reason ??= reason;
       if (!drain) this.ending_.drain = false;
     }
+    if (this.state === 'held') this.events.closeRequestedEarly?.();
     this.advance();
   }
 
