@@ -4,7 +4,7 @@
  * package's dependencies (`sandbox-read-paths.ts`), what agent-ipc's own code needs
  * (`sandbox-library-needs.ts`), and whatever `sandbox.allowRead` adds.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { close, open, read, readdirSync, readFileSync } from 'node:fs';
 import { opendir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,9 @@ const O_CLOEXEC = 0o2000000;
  */
 const SCAN_CONCURRENCY = 8;
 
+/** How much of an `fdinfo` file the first look reads: its `pos:` and `flags:` lines take ~40 bytes. */
+const FDINFO_START = 512;
+
 /** How many names of the descriptor table the first look lists at once. */
 const LIST_BATCH = 256;
 
@@ -81,12 +84,32 @@ function inheritable(fd: number): boolean {
 }
 
 /**
+ * The start of `/proc/self/fdinfo/<fd>` (where its `flags:` line is, the second), read
+ * into `buffer` on libuv's threadpool. Not `readFile`: for a file of no stated size it
+ * reads 64 KiB buffers of its own, a churn of garbage for each descriptor of the table.
+ */
+function fdinfoStart(fd: number, buffer: Buffer): Promise<{ text: string; whole: boolean }> {
+  return new Promise((resolve, reject) => {
+    open(`/proc/self/fdinfo/${fd}`, 'r', (openError, file) => {
+      if (openError) return reject(openError);
+      read(file, buffer, 0, buffer.length, 0, (readError, bytes) => {
+        close(file, () => (readError ? reject(readError) : resolve({ text: buffer.toString('latin1', 0, bytes), whole: bytes < buffer.length })));
+      });
+    });
+  });
+}
+
+/**
  * {@link inheritable} without blocking. `undefined`: the node was out of descriptors
  * (the look's own reads hold some), to be asked again once the other reads are done.
  */
-async function inheritableSoon(fd: number): Promise<boolean | undefined> {
+async function inheritableSoon(fd: number, buffer: Buffer): Promise<boolean | undefined> {
   try {
-    return withoutCloseOnExec(await readFile(`/proc/self/fdinfo/${fd}`, 'latin1'));
+    const { text, whole } = await fdinfoStart(fd, buffer);
+    // The flags line comes second, within the first ~40 bytes: the whole file is read only
+    // should a start cut it off.
+    const complete = whole || /^flags:[^\n]*\n/m.test(text);
+    return withoutCloseOnExec(complete ? text : await readFile(`/proc/self/fdinfo/${fd}`, 'latin1'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'EMFILE' || code === 'ENFILE' ? undefined : false; // otherwise closed meanwhile
@@ -118,9 +141,10 @@ async function scanSoon(): Promise<number[]> {
   const later: number[] = [];
   let next = 0;
   const reader = async (): Promise<void> => {
+    const buffer = Buffer.alloc(FDINFO_START);
     while (next < fds.length) {
       const fd = fds[next++];
-      const answer = await inheritableSoon(fd);
+      const answer = await inheritableSoon(fd, buffer);
       if (answer === undefined) later.push(fd);
       else if (answer) found.push(fd);
     }
@@ -128,7 +152,8 @@ async function scanSoon(): Promise<number[]> {
   await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, reader));
   // One at a time, as the synchronous look reads them: a node at its descriptor limit is
   // not to miss one only because this look held several at once.
-  for (const fd of later) if ((await inheritableSoon(fd)) === true) found.push(fd);
+  const buffer = Buffer.alloc(FDINFO_START);
+  for (const fd of later) if ((await inheritableSoon(fd, buffer)) === true) found.push(fd);
   return found.sort((a, b) => a - b);
 }
 
