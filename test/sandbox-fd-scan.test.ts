@@ -38,7 +38,7 @@ function tick(): void {
   if (ticking) setImmediate(tick);
 }
 
-/** The fdinfo files the node read, by descriptor: synchronously, and (with the turn when asked) asynchronously. */
+/** The fdinfo files the node read, by descriptor: synchronously, and (with the turn when opened) asynchronously. */
 const syncReads: number[] = [];
 const asyncReads: Array<{ fd: number; turn: number }> = [];
 const fdinfoOf = (file: unknown): number | undefined => {
@@ -47,24 +47,24 @@ const fdinfoOf = (file: unknown): number | undefined => {
 };
 
 const originalReadFileSync = fs.readFileSync;
-const originalReadFile = fs.promises.readFile;
+const originalOpen = fs.open;
 test.before(() => {
   fs.readFileSync = ((file: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
     const fd = fdinfoOf(file);
     if (fd !== undefined) syncReads.push(fd);
     return (originalReadFileSync as (...args: unknown[]) => unknown)(file, ...rest);
   }) as typeof fs.readFileSync;
-  fs.promises.readFile = ((file: unknown, ...rest: unknown[]) => {
+  fs.open = ((file: unknown, ...rest: unknown[]) => {
     const fd = fdinfoOf(file);
     if (fd !== undefined) asyncReads.push({ fd, turn: turns });
-    return (originalReadFile as (...args: unknown[]) => unknown)(file, ...rest);
-  }) as typeof fs.promises.readFile;
-  // The library imports named exports of node:fs and node:fs/promises: make them these.
+    return (originalOpen as (...args: unknown[]) => unknown)(file, ...rest);
+  }) as typeof fs.open;
+  // The library imports named exports of node:fs: make them these.
   syncBuiltinESMExports();
 });
 test.after.always(() => {
   fs.readFileSync = originalReadFileSync;
-  fs.promises.readFile = originalReadFile;
+  fs.open = originalOpen;
   syncBuiltinESMExports();
 });
 
