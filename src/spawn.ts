@@ -8,7 +8,7 @@ import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
 import type { AgentLauncher } from './isolation/launcher.ts';
-import { launchProcess } from './isolation/process.ts';
+import { beforeLaunchProcess, launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
 import { logConfigOf } from './logging/log-config.ts';
 import { IpcServer, methodTable } from './rpc.ts';
@@ -71,6 +71,9 @@ export function startAgent(entry: string | URL, options: SpawnAgentOptions | und
  * @internal
  */
 export async function startResolvedAgent(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+  // What launching a process agent would otherwise do synchronously, on this event loop
+  // (the first sandboxed start reads the node's whole descriptor table).
+  if (resolved.isolation === 'process') await beforeLaunchProcess({ sandbox: resolved.sandbox });
   const { host, startupTimeoutMs } = hostOf(entryUrl, resolved, internal);
   try {
     await readyInTime(host, host.name, startupTimeoutMs, internal.signal);

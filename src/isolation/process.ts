@@ -23,7 +23,7 @@ import { childExecArgv } from './child-exec-argv.ts';
 import type { AgentInit } from './control.ts';
 import { setHandlesRef, type AgentLauncher, type LoopHandle } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
-import { inheritedDescriptors, sandboxLaunch } from './sandbox-launch.ts';
+import { inheritedDescriptors, sandboxLaunch, scanInheritedDescriptors } from './sandbox-launch.ts';
 import { startsWatchdogThread } from './sandbox-library-needs.ts';
 import type { ResolvedSandbox } from './sandbox-options.ts';
 import { nodeWarden } from './warden-client.ts';
@@ -50,7 +50,17 @@ export interface ProcessOptions {
   sandbox?: ResolvedSandbox;
 }
 
-/** Starts a process agent. */
+/**
+ * What {@link launchProcess} needs done first, and can have done without blocking the
+ * event loop: for a sandboxed agent, the node's first look for the descriptors it would
+ * inherit (the whole descriptor table; see `inheritedDescriptors`). Await it before
+ * launching: `launchProcess` itself runs synchronously, within one turn of the event loop.
+ */
+export function beforeLaunchProcess(start: ProcessOptions): Promise<void> {
+  return start.sandbox ? scanInheritedDescriptors() : Promise.resolve();
+}
+
+/** Starts a process agent (after {@link beforeLaunchProcess}). */
 export function launchProcess(init: AgentInit, start: ProcessOptions = {}): AgentLauncher {
   // A sandboxed agent starts with its own permission options and only the variables
   // the node passes it (env undefined: the node's environment, as before).
