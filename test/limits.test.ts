@@ -2,6 +2,7 @@
 import test from 'ava';
 import { MessageTooLargeError, TooManyCallsError } from '../src/index.ts';
 import { payloadBytes } from '../src/payload-size.ts';
+import { requestBytes } from '../src/blocking/mailbox-body.ts';
 import { connectionPair, table } from './helpers/connection-pair.ts';
 
 test('payloadBytes counts bytes and strings at the top and one level down', (t) => {
@@ -11,6 +12,21 @@ test('payloadBytes counts bytes and strings at the top and one level down', (t) 
   t.is(payloadBytes([{ body: new Uint8Array(100), name: 'n' }]), 101);
   t.is(payloadBytes({ a: new ArrayBuffer(8), b: [1, 2] }), 8);
   t.is(payloadBytes([1, 2, null, undefined]), 0);
+});
+
+// An inline agent's blocking request is measured by a scan for an argument that could be
+// large, then the count: wherever the string or object sits among the arguments, and
+// whatever comes before it, it is counted; arguments that cannot be large count 0.
+test('requestBytes measures a blocking request where the large argument sits, after any others', (t) => {
+  t.is(requestBytes([1, true, undefined]), 0);
+  t.is(requestBytes([]), 0);
+  t.is(requestBytes([1, true, undefined, 'abcd']), 4);
+  t.is(requestBytes([null, 2, new Uint8Array(10)]), 10);
+  t.is(requestBytes([0, { body: new Uint8Array(100) }, 'xy']), 102);
+  t.is(requestBytes(new Uint8Array(7)), 7, 'a byte-layer call: its bytes');
+  const many: unknown[] = Array.from({ length: 63 }, (_, i) => i);
+  many.push('y'.repeat(5));
+  t.is(requestBytes(many), 5, 'the 64th argument is measured');
 });
 
 test('an oversized call rejects at its call site with MessageTooLargeError; the connection stays usable', async (t) => {
