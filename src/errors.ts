@@ -144,7 +144,11 @@ export class AgentExitedError extends AgentIpcError {
       ? `was killed by ${exit.signal}`
       : exit.error
         ? `crashed (${exit.error.message.replace(PREFIX, '')})`
-        : `exited with code ${exit.code}`;
+        : exit.code === null
+          ? // Only a thread seen to stop from outside (a parked spawnAgentSync's probe of
+            // its OS thread) ends with no code: it died before Node.js could report one.
+            'stopped without an exit code (its thread ended before Node.js reported how, as one that runs out of memory while it starts does)'
+          : `exited with code ${exit.code}`;
     super(`agent '${agentName}' ${how}`, 'ERR_AGENT_IPC_AGENT_EXITED', { cause: exit.error });
     this.exitCode = exit.code;
     this.signal = exit.signal;
