@@ -160,6 +160,27 @@ const SPECS: GoalSpec[] = [
     atMost: 0.1,
   },
   {
+    id: 'fullnode-four-peers-pool-sync',
+    goal: 'Reference node, 4 peers on 2 cores, thread agents started with the node: sync time vs inline (reported)',
+    source: 'fullnode: per-round sync-time ratio thread-pool-4peers (`--p2p-agents 2`) ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-pool-4peers: sync time'),
+    format: times,
+  },
+  {
+    id: 'fullnode-four-peers-cpu',
+    goal: "Reference node, 4 peers: the syncing node's CPU time, thread agents vs inline (reported; what bounds the sync-time goal)",
+    source: 'fullnode: per-round CPU-time ratio thread-4peers ÷ inline-4peers (the whole syncing process, /proc)',
+    measure: (r) => target(r, 'fullnode', 'thread-4peers: CPU time'),
+    format: times,
+  },
+  {
+    id: 'fullnode-four-peers-pool-cpu',
+    goal: "Reference node, 4 peers: the syncing node's CPU time, thread agents started with the node vs inline (reported)",
+    source: 'fullnode: per-round CPU-time ratio thread-pool-4peers ÷ inline-4peers',
+    measure: (r) => target(r, 'fullnode', 'thread-pool-4peers: CPU time'),
+    format: times,
+  },
+  {
     id: 'fullnode-process-p99',
     goal: 'Reference node, process agents: HTTP p99 during sync ≤ 0.1× inline',
     source: 'fullnode: per-round p99 ratio process ÷ inline',

@@ -4,7 +4,7 @@
  * source nodes at once — in a given P2P mode while its HTTP API is probed every few ms.
  * Also starts source nodes: a chain of N generated blocks, served by another process.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Isolation } from 'agent-ipc';
@@ -44,6 +44,25 @@ export interface SyncTrialResult {
   http: LatencyStats;
   /** Per agent of the syncing node, from its `GET /metrics` at the end of the sync. */
   agents: AgentSummary[];
+  /**
+   * CPU time (user + system) the syncing node's process spent during the sync, its
+   * threads (thread agents) included, process agents not; `NaN` where Linux's `/proc` is
+   * missing. Unlike the sync time it does not depend on how busy the machine is.
+   */
+  cpuMs: number;
+}
+
+/** CPU time (user + system) process `pid` has used so far, all its threads: Linux's `/proc`, else `NaN`. */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime: fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function temporaryDir(prefix: string): string {
@@ -129,6 +148,7 @@ export async function runSyncTrial(
     });
     probe = new HttpProbe(httpPort, options.probeIntervalMs ?? 5);
     const started = performance.now();
+    const cpuAtStart = processCpuMs(node.child.pid);
     let firstBlockMs = Number.NaN;
     void probe.until((status) => status.height > 0).then(() => (firstBlockMs = performance.now() - started));
     const synced = probe.until((status) => status.height >= height);
@@ -139,6 +159,7 @@ export async function runSyncTrial(
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${mode}: not synced after ${timeoutMs / 1000} s`)), timeoutMs))),
     ]);
     const syncMs = performance.now() - started;
+    const cpuMs = processCpuMs(node.child.pid) - cpuAtStart;
     const http = latencyStats(probe.latenciesMs);
     // Read while the node (and its agents) still run; a summary is not worth failing the trial.
     const agents = await agentSummaries(httpPort).catch(() => []);
@@ -152,6 +173,7 @@ export async function runSyncTrial(
       streamBlocksPerSec: ((height - 1) * 1000) / (syncMs - firstBlockMs),
       http,
       agents,
+      cpuMs,
     };
   } finally {
     clearTimeout(timer);
