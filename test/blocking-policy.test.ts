@@ -8,15 +8,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import test from 'ava';
 import { AgentExitedError, ProtocolError, spawnAgent, type Agent } from '../src/index.ts';
 import { FIRST_CHECKS_NS, HAS_ATOMICS_PAUSE, MAX_LEVEL, SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil, type SpinClock, type SpinLimits } from '../src/blocking/spin-budget.ts';
-import { MailboxArea, Phase, Slot, createMailboxMemory, seqOf, servedForwardMailbox, stateWord, withdrawCall } from '../src/blocking/mailbox.ts';
-import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
+import { Slot, seqOf, withdrawCall } from '../src/blocking/mailbox.ts';
 import { MailboxServer, type ServedMailbox } from '../src/blocking/server.ts';
 import { MAX_REQUEST_ID } from '../src/wire.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
+import { oneThreadMailbox } from './helpers/one-thread-mailbox.ts';
 import type { BlockingNodeApi } from './fixtures/blocking-agent.ts';
 
 const LIMITS: SpinLimits = { initialNs: 20_000, maxNs: 200_000, probeNs: 10_000, missesBeforeBackOff: 3 };
@@ -181,38 +181,12 @@ test('spinUntil: a catch within the first checks is untimed only when asked', (t
  * sends `add(a, 1)` as call `seq`, as an agent would; `answer` reads the answer in the
  * mailbox now, with its call's seq.
  */
-function oneThreadMailbox(): {
-  forward: ServedMailbox;
-  header: Int32Array;
-  serverPort: MessagePort;
-  publish(seq: number, a: number): void;
-  answer(): [number, number];
-  close(): void;
-} {
-  const memory = createMailboxMemory();
-  const forward = servedForwardMailbox(memory);
-  const { header } = forward;
-  const callerArea = new MailboxArea(memory);
-  const { port1, port2 } = new MessageChannel();
+function addMailbox() {
+  const box = oneThreadMailbox();
   return {
-    forward,
-    header,
-    serverPort: port2,
-    publish(seq, a) {
-      const { end, flags } = writeRequest(callerArea, port1, seq, 'add', [a, 1], 1 << 20);
-      header[Slot.LENGTH] = end;
-      header[Slot.FLAGS] = flags;
-      header[Slot.FENCE] = 0;
-      Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
-    },
-    answer() {
-      const seq = seqOf(Atomics.load(header, Slot.STATE));
-      return [seq, readAnswer(callerArea, port1, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'add', 'the node') as number];
-    },
-    close() {
-      port1.close();
-      port2.close();
-    },
+    ...box,
+    publish: (seq: number, a: number): void => box.publish(seq, 'add', [a, 1]),
+    answer: (): [number, number] => box.answer() as [number, number],
   };
 }
 
@@ -244,7 +218,7 @@ test('server: a woken caller whose next request is already there is served, and 
   // One thread plays both sides: the mailbox's wakeCaller hook stands for a parked agent
   // that was woken by the answer and published its next request at once (it took the
   // node's core). Such requests are no evidence that spinning pays (see server.ts).
-  const box = oneThreadMailbox();
+  const box = addMailbox();
   const calls = 50;
   let seq = 0;
   const answers: number[] = [];
@@ -282,7 +256,7 @@ test('server: a caller whose next request is always there still lets the event l
   // node's timers, sockets and HTTP server would starve for as long as the burst lasts.
   // Deterministic, unlike a burst between two threads (there a spinner that loses its
   // core parks, which yields whether or not the budget works).
-  const box = oneThreadMailbox();
+  const box = addMailbox();
   const cap = 2_000_000; // far beyond one turn's calls: reaching it means the server never yielded
   let seq = 0;
   let served = 0;
@@ -315,7 +289,7 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
   // Here the caller gives up on call 1 (a timeout: REQUEST → IDLE) and writes call 2
   // into the area while the server is reading call 1: the server's claim must fail, and
   // call 2 must be served from its own bytes, call 1 never answered.
-  const box = oneThreadMailbox();
+  const box = addMailbox();
   const { forward, header } = box;
   let raced = false;
   const answers: Array<[number, number]> = [];
@@ -357,7 +331,7 @@ test('server: a request withdrawn while the server reads it is dropped, and the 
 for (const path of ['event loop', 'parked node'] as const) {
   test(`server (${path}): a request whose fence is no request id is answered with ProtocolError, not served; the next call is`, async (t) => {
     for (const fence of [-1, MAX_REQUEST_ID + 1, 2 ** 31 - 1]) {
-      const box = oneThreadMailbox();
+      const box = addMailbox();
       const answers: Array<[number, unknown]> = [];
       const fences: number[] = [];
       let answered!: () => void;

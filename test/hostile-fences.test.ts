@@ -10,16 +10,16 @@
  * Never timing: each step waits for the server's state or an answer.
  */
 import { Duplex } from 'node:stream';
-import { MessageChannel } from 'node:worker_threads';
 import test from 'ava';
 import { ConnectionClosedError } from '../src/index.ts';
-import { MailboxArea, Phase, Slot, createMailboxMemory, phaseOf, seqOf, servedForwardMailbox, stateWord, withdrawCall } from '../src/blocking/mailbox.ts';
-import { readAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
+import { Phase, withdrawCall } from '../src/blocking/mailbox.ts';
 import { MailboxServer } from '../src/blocking/server.ts';
 import { ProcessBlockingServer } from '../src/blocking/process-server.ts';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/blocking/process-frames.ts';
-import { ByteArea, decode, encodeToNewBuffer } from '../src/blocking/value-codec.ts';
+import { FrameKind } from '../src/blocking/process-frames.ts';
+import { encodeToNewBuffer } from '../src/blocking/value-codec.ts';
+import { readFrames, requestFrame } from './helpers/blocking-frames.ts';
 import { connectionPair, table } from './helpers/connection-pair.ts';
+import { oneThreadMailbox } from './helpers/one-thread-mailbox.ts';
 
 /** Requests the hostile caller makes, each with a fence never sent. */
 const ROUNDS = 20;
@@ -34,30 +34,12 @@ async function turnsUntil(done: () => boolean): Promise<void> {
 
 /** A forward mailbox played by this thread as the (hostile) agent. */
 function hostileMailbox() {
-  const memory = createMailboxMemory();
-  const forward = servedForwardMailbox(memory);
-  const { header } = forward;
-  const area = new MailboxArea(memory);
-  const { port1, port2 } = new MessageChannel();
+  const box = oneThreadMailbox();
   return {
-    forward,
-    header,
-    serverPort: port2,
+    ...box,
     /** Publishes request `seq` with `fence`, as the agent's caller would. */
-    publish(seq: number, fence: number, payload: unknown = [PAYLOAD]): void {
-      const { end, flags } = writeRequest(area, port1, seq, 'x', payload, 1 << 20);
-      header[Slot.LENGTH] = end;
-      header[Slot.FLAGS] = flags;
-      header[Slot.FENCE] = fence;
-      Atomics.store(header, Slot.STATE, stateWord(seq, Phase.REQUEST));
-      if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
-    },
-    phase: (): number => phaseOf(Atomics.load(header, Slot.STATE)),
-    answer: (): unknown => readAnswer(area, port1, seqOf(Atomics.load(header, Slot.STATE)), header[Slot.FLAGS]!, header[Slot.LENGTH]!, 'x', 'the node'),
-    close(): void {
-      port1.close();
-      port2.close();
-    },
+    publish: (seq: number, fence: number, payload: unknown = [PAYLOAD]): void => box.publish(seq, 'x', payload, fence),
+    answer: (): unknown => box.answer()[1],
   };
 }
 
@@ -137,13 +119,7 @@ function blockingSocket() {
   const socket = new Duplex({
     read() {},
     write(chunk: Buffer, _encoding, callback) {
-      for (let at = 0; at < chunk.length; ) {
-        const header = readFrameHeader(chunk, at);
-        const start = at + FRAME_HEADER_BYTES;
-        const end = start + header.bodyLength;
-        frames.push({ kind: header.kind, seq: header.seq, body: header.bodyLength ? decode(new ByteArea(chunk.buffer, chunk.byteOffset, chunk.length), start, end) : undefined });
-        at = end;
-      }
+      frames.push(...readFrames(chunk));
       changed();
       callback();
     },
@@ -153,11 +129,7 @@ function blockingSocket() {
     frames,
     /** Sends request `seq` with `fence` and a timeout the node keeps. */
     request(seq: number, fence: number, timeoutMs: number, payload: unknown = [PAYLOAD]): void {
-      const body = encodeToNewBuffer(['x', payload]);
-      const frame = Buffer.alloc(FRAME_HEADER_BYTES + body.length);
-      writeFrameHeader(frame, body.length, FrameKind.REQUEST, seq, fence, timeoutMs);
-      frame.set(body, FRAME_HEADER_BYTES);
-      socket.push(frame);
+      socket.push(requestFrame(encodeToNewBuffer(['x', payload]), seq, FrameKind.REQUEST, undefined, fence, timeoutMs));
     },
     /** Resolves once a frame for `seq` was written. */
     answered(seq: number): Promise<{ kind: number; seq: number; body: unknown }> {

@@ -10,13 +10,13 @@
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import test from 'ava';
-import { decode, ByteArea } from '../src/blocking/value-codec.ts';
 import type { Agent, SpawnAgentOptions } from '../src/index.ts';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../src/blocking/process-frames.ts';
+import { FrameKind } from '../src/blocking/process-frames.ts';
 import { ProcessBlockingServer, type ProcessBlockingServerOptions } from '../src/blocking/process-server.ts';
 import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';
+import { readFrames, requestFrame } from './helpers/blocking-frames.ts';
 
 const entry = new URL('./fixtures/blocking-agent.ts', import.meta.url);
 const peerPath = new URL('./fixtures/process-blocking-peer.ts', import.meta.url).pathname;
@@ -237,27 +237,6 @@ function serve(socket: Duplex, overrides: Partial<ProcessBlockingServerOptions> 
   return { server, broken };
 }
 
-function requestFrame(body: Uint8Array, seq = 1, kind: number = FrameKind.REQUEST, length = body.length, fence = 0): Buffer {
-  const frame = Buffer.alloc(FRAME_HEADER_BYTES + body.length);
-  writeFrameHeader(frame, length, kind, seq, fence);
-  frame.set(body, FRAME_HEADER_BYTES);
-  return frame;
-}
-
-/** The frames in `hex` (what the peer read), with decoded bodies. */
-function framesOf(hex: string): Array<{ kind: number; seq: number; body: unknown }> {
-  const bytes = Buffer.from(hex, 'hex');
-  const frames: Array<{ kind: number; seq: number; body: unknown }> = [];
-  for (let at = 0; at < bytes.length; ) {
-    const header = readFrameHeader(bytes, at);
-    const start = at + FRAME_HEADER_BYTES;
-    const end = start + header.bodyLength;
-    frames.push({ kind: header.kind, seq: header.seq, body: header.bodyLength ? decode(new ByteArea(bytes.buffer, bytes.byteOffset, bytes.length), start, end) : undefined });
-    at = end;
-  }
-  return frames;
-}
-
 test.serial('the real caller against the server: a call, then another on the same socket', async (t) => {
   const peer = startPeer(t, ['call', 'greet', '["hi"]']);
   serve(peer.socket);
@@ -347,7 +326,7 @@ test.serial('hostile agent: a request whose fence is no request id is answered w
   });
   await until(() => answered);
   peer.socket.end();
-  const frames = framesOf(await peer.output);
+  const frames = readFrames(Buffer.from(await peer.output, 'hex'));
   t.is(broken.length, 0);
   t.deepEqual(fences, [], 'the fence was not looked up');
   t.deepEqual(
@@ -370,7 +349,7 @@ test.serial('hostile agent: an undecodable or malformed request is answered with
   // Both answers are written: end the socket so that the peer prints what it read.
   await until(() => writes === 2);
   peer.socket.end();
-  const frames = framesOf(await peer.output);
+  const frames = readFrames(Buffer.from(await peer.output, 'hex'));
   t.is(broken.length, 0);
   t.deepEqual(
     frames.map((f) => [f.kind, f.seq, (f.body as { name: string; message: string }).message]),
