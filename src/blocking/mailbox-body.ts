@@ -147,9 +147,10 @@ export function directAnswerTooLarge(value: unknown, limit: number): MessageTooL
  * docs/blocking-calls.md, "Hot paths"): this part only looks for an argument that could
  * be large (a string or an object), and arguments that are all numbers, booleans or
  * `undefined` measure 0 without adding anything up. Measured with `bench/inline-ab.ts`
- * on Node.js 20 (8 rounds, one process per build): the check in one loop that added up
- * as it went cost 39.3 ns a call against 35.7 ns with no check at all (+10%); split, 35.8
- * ns (ratio 0.991 to no check, within the spread).
+ * (14 rounds, one process per build, a quiet machine), a call with two number
+ * arguments: Node.js 20 37.1 ns split, 40.5 ns with the check in one loop that added up
+ * as it went, 35.3 ns with no check at all; Node.js 24 32.1, 32.8 and 29.7 ns. What is
+ * left is a type check per argument (docs/reliability.md: over the hardening's 5%).
  */
 export function requestBytes(payload: unknown): number {
   if (!Array.isArray(payload)) return payloadBytes(payload);
