@@ -29,7 +29,7 @@ import { AgentLogWriter } from './logging/agent-log-writer.ts';
 import { methodProxy } from './rpc.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, type CloseOptions } from './spawn-options.ts';
 import { checkBlockingCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument } from './invalid-option.ts';
-import { AgentCallObserver, SERVING_COMMAND, nodeBlockingOutcome } from './observability/agent-observer.ts';
+import { AgentCallObserver, SERVING_COMMAND } from './observability/agent-observer.ts';
 import type { CallOutcome } from './observability/call-observer.ts';
 import { exitChannel, spawnChannel } from './observability/channels.ts';
 import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
@@ -514,7 +514,7 @@ export class AgentHost implements Agent<unknown> {
         this.callingDirect--;
       }
     } catch (error) {
-      observer.nodeBlockingSettled(token, nodeBlockingOutcome(error), error);
+      observer.nodeBlockingFailed(token, error);
       throw error;
     }
     observer.nodeBlockingSettled(token, 'ok', undefined);

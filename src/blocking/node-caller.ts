@@ -28,7 +28,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
-import { nodeBlockingOutcome, type AgentCallObserver } from '../observability/agent-observer.ts';
+import type { AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
 import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
@@ -68,7 +68,7 @@ export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
    * large, not encodable, a deadlock, the agent gone) is refused at its call site and not
    * reported, like an async call refused there.
    */
-  observer: Pick<AgentCallObserver, 'nodeBlockingStarted' | 'nodeBlockingSettled'>;
+  observer: Pick<AgentCallObserver, 'nodeBlockingStarted' | 'nodeBlockingSettled' | 'nodeBlockingFailed'>;
   /** Largest request body the node may send, and answer it accepts. */
   maxMessageBytes: number;
   /** Names the agent in error stacks. */
@@ -188,7 +188,7 @@ export class NodeCaller {
     if (token === NOT_SENT) return;
     this.token = NOT_SENT;
     if (!failed) this.options.observer.nodeBlockingSettled(token, 'ok', undefined);
-    else this.options.observer.nodeBlockingSettled(token, nodeBlockingOutcome(error), error);
+    else this.options.observer.nodeBlockingFailed(token, error);
   }
 
   private callEntered(command: string, payload: unknown, timeoutMs: number, fence: number, current: number): unknown {

@@ -304,9 +304,8 @@ function publishStart(call: TracedCall): void {
  * How a node → agent blocking call that threw ended, for the observer: the caller's
  * timeout, the agent gone or closing, or an error the agent answered with (or that its
  * answer became on the way back).
- * @internal
  */
-export function nodeBlockingOutcome(error: unknown): CallOutcome {
+function nodeBlockingOutcome(error: unknown): CallOutcome {
   if (error instanceof TimeoutError) return 'timeout';
   if (error instanceof AgentExitedError || error instanceof ConnectionClosedError) return 'closed';
   return 'error';
@@ -476,6 +475,11 @@ export class AgentCallObserver implements ConnectionObserver {
   /** The node's blocking call returned or threw (synchronously: `end` follows at once). */
   nodeBlockingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
     this.settled(this.nodeBlocking, token, outcome, error);
+  }
+
+  /** The node's blocking call threw `error`: settled as its timeout, the agent gone, or an error. */
+  nodeBlockingFailed(token: unknown, error: unknown): void {
+    this.settled(this.nodeBlocking, token, nodeBlockingOutcome(error), error);
   }
 
   /**
