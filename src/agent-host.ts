@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { callHandler, enterServingNow, leaveServingNow, serveBlocking, servingBlockingOf } from './blocking/serving-context.ts';
 import { servedForwardMailbox } from './blocking/mailbox.ts';
-import { directAnswerTooLarge, directErrorTooLarge, directRequestTooLarge, requestBytes } from './blocking/mailbox-body.ts';
+import { directAnswerTooLarge, directErrorTooLarge, refuseLargeDirectRequest } from './blocking/mailbox-body.ts';
 import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
@@ -498,10 +498,9 @@ export class AgentHost implements Agent<unknown> {
     if (nodeCaller) return nodeCaller.call(method, payload, timeoutMs);
     if (!callDirect) throw this.cannotBlockOn(method);
     // An inline agent's method is called with the arguments as they are, held to
-    // maxMessageBytes as a thread agent's encoded request is (see directRequestTooLarge):
+    // maxMessageBytes as a thread agent's encoded request is (see refuseLargeDirectRequest):
     // refused here, before the call is observed, as the thread caller refuses it.
-    const size = requestBytes(payload);
-    if (size > this.maxMessageBytes) throw directRequestTooLarge(method, size, this.maxMessageBytes);
+    refuseLargeDirectRequest(method, payload, this.maxMessageBytes);
     const observer = this.observer;
     const token = observer.nodeBlockingStarted(method);
     let answer: unknown;

@@ -174,13 +174,17 @@ function argumentsBytes(payload: unknown[]): number {
 }
 
 /**
- * The `MessageTooLargeError` a blocking call's request handed over without encoding (an
- * inline agent's, either way) is refused with at its call site when its estimated size
- * ({@link requestBytes}) is over `limit`: the error, message
- * included, that `writeRequest` throws for an encoded request over the limit. Out of
- * line: the caller measures, and builds this only then.
+ * Refuses a blocking call's request handed over without encoding (an inline agent's,
+ * either way) at its call site when its estimated size ({@link requestBytes}) is over
+ * `limit`: with the error, message included, that `writeRequest` throws for an encoded
+ * request over the limit. The error is built out of line, only then.
  */
-export function directRequestTooLarge(command: string, size: number, limit: number): MessageTooLargeError {
+export function refuseLargeDirectRequest(command: string, payload: unknown, limit: number): void {
+  const size = requestBytes(payload);
+  if (size > limit) throw directRequestTooLarge(command, size, limit);
+}
+
+function directRequestTooLarge(command: string, size: number, limit: number): MessageTooLargeError {
   return new MessageTooLargeError(`blocking call '${command}' request`, size, limit);
 }
 

@@ -9,7 +9,7 @@ import { threadId } from 'node:worker_threads';
 import type { IncomingCall } from '../connection.ts';
 import { deserializeError, serializeError } from '../error-codec.ts';
 import { BlockingNotAllowedError, ConnectionClosedError, UnknownMethodError, type AgentExit } from '../errors.ts';
-import { directAnswerTooLarge, directRequestTooLarge, requestBytes } from '../blocking/mailbox-body.ts';
+import { directAnswerTooLarge, refuseLargeDirectRequest } from '../blocking/mailbox-body.ts';
 import { payloadBytes } from '../payload-size.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent } from './agent-runtime.ts';
@@ -41,9 +41,8 @@ export function launchInline(init: AgentInit): AgentLauncher {
     blocking: (connection) => ({
       call(command, payload) {
         // Held to maxMessageBytes at the call site, as a thread agent's encoded request is
-        // (see directRequestTooLarge): refused before anything is sent, served or counted.
-        const size = requestBytes(payload);
-        if (size > maxMessageBytes) throw directRequestTooLarge(command, size, maxMessageBytes);
+        // (see refuseLargeDirectRequest): refused before anything is sent, served or counted.
+        refuseLargeDirectRequest(command, payload, maxMessageBytes);
         // Async calls sent before this one start before it (see docs/blocking-calls.md).
         connection.flush();
         agentEnd.deliver();
