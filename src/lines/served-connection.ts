@@ -158,8 +158,7 @@ export class ServedConnection implements ServedByAgent {
     agent.attach(this);
     this.agentAlive = agent.alive;
     if (!this.agentAlive) this.fail(new ConnectionClosedError(`agent '${agent.name}' is gone`));
-    const ending = this.carrier.ending;
-    if (ending && !ending.drain) {
+    if (this.closingUndrained()) {
       void this.shutdown();
       return;
     }
@@ -236,10 +235,14 @@ export class ServedConnection implements ServedByAgent {
    */
   private giveUpIfDue(): void {
     // The carrier can ask while it is being built (a socket already gone): start() asks again.
-    if (this.phase !== 'acquiring' || (this.carrier as LineCarrier | undefined) === undefined || this.giveUp.signal.aborted) return;
+    if (this.phase !== 'acquiring' || (this.carrier as LineCarrier | undefined) === undefined || this.giveUp.signal.aborted || !this.closingUndrained()) return;
+    this.giveUp.abort(this.carrier.ending!.reason ?? new ConnectionClosedError(`connection ${this.id} closed while it waited for an agent`));
+  }
+
+  /** The connection is to close without draining (its socket reset, failed or closed, or the server closing it): it will never be opened. */
+  private closingUndrained(): boolean {
     const ending = this.carrier.ending;
-    if (!ending || ending.drain) return;
-    this.giveUp.abort(ending.reason ?? new ConnectionClosedError(`connection ${this.id} closed while it waited for an agent`));
+    return ending !== undefined && !ending.drain;
   }
 
   private tellWritable(writable: boolean): void {
