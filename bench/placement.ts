@@ -15,55 +15,46 @@
  * cost against the apart ones. docs/blocking-calls.md ("Open: short bursts on a calm
  * machine") has what it showed. Linux only. Not part of `npm run bench`.
  */
-import { readFileSync, readlinkSync } from "node:fs";
-import { availableParallelism, loadavg, release } from "node:os";
-import { parseArgs } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
-import { summarize } from "./harness/stats.ts";
-import { spawnAgentSync } from "../src/index.ts";
-import type PlacementAgent from "./agents/placement.ts";
+import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { summarize } from './harness/stats.ts';
+import { currentThreadId, shareCpu } from './harness/thread-cpu.ts';
+import { spawnAgentSync } from '../src/index.ts';
+import type PlacementAgent from './agents/placement.ts';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: "string", default: "6" },
-    "idle-ms": { type: "string", default: "300" },
-    chunk: { type: "string", default: "250" },
-    "span-ms": { type: "string", default: "200" },
+    rounds: { type: 'string', default: '6' },
+    'idle-ms': { type: 'string', default: '300' },
+    chunk: { type: 'string', default: '250' },
+    'span-ms': { type: 'string', default: '200' },
   },
 });
 const ROUNDS = Number(values.rounds);
-const IDLE_MS = Number(values["idle-ms"]);
+const IDLE_MS = Number(values['idle-ms']);
 const CHUNK = Number(values.chunk);
-const SPAN_MS = Number(values["span-ms"]);
+const SPAN_MS = Number(values['span-ms']);
 
 function readOr(path: string, fallback: string): string {
   try {
-    return readFileSync(path, "utf8").trim();
+    return readFileSync(path, 'utf8').trim();
   } catch {
     return fallback;
   }
 }
 
-/** The CPU the thread `tid` of this process last ran on. */
-function cpuOf(tid: number): number {
-  const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[36]);
-}
-
-const agent = spawnAgentSync<typeof PlacementAgent>(
-  new URL("./agents/placement.ts", import.meta.url),
-  { name: "placement" },
-);
+const agent = spawnAgentSync<typeof PlacementAgent>(new URL('./agents/placement.ts', import.meta.url), { name: 'placement' });
 try {
-  const nodeTid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+  const nodeTid = currentThreadId();
   const agentTid = agent.blocking.threadTid();
+  if (shareCpu(nodeTid, agentTid) === undefined) throw new Error('bench/placement.ts: /proc does not say which CPU a thread runs on (Linux only)');
   console.log(
-    `kernel ${release()}, sched_vcpu_pack ${readOr("/proc/sys/kernel/sched_vcpu_pack", "absent")}, cpuidle ${readOr("/sys/devices/system/cpu/cpuidle/current_driver", "?")}, ` +
+    `kernel ${release()}, sched_vcpu_pack ${readOr('/proc/sys/kernel/sched_vcpu_pack', 'absent')}, cpuidle ${readOr('/sys/devices/system/cpu/cpuidle/current_driver', '?')}, ` +
       `${availableParallelism()} CPUs allowed, load average ${loadavg()[0]!.toFixed(1)}, Node ${process.version}`,
   );
-  console.log(
-    `${ROUNDS} rounds: ${IDLE_MS} ms idle, then ${SPAN_MS} ms of back-to-back calls in chunks of ${CHUNK}; µs/call per chunk, '=' both threads on one CPU, '|' apart`,
-  );
+  console.log(`${ROUNDS} rounds: ${IDLE_MS} ms idle, then ${SPAN_MS} ms of back-to-back calls in chunks of ${CHUNK}; µs/call per chunk, '=' both threads on one CPU, '|' apart`);
   for (let i = 0; i < 20_000; i++) agent.blocking.add(i, 1); // warm-up
   const together: number[] = [];
   const apart: number[] = [];
@@ -74,20 +65,18 @@ try {
     const cells: string[] = [];
     while (last - start < SPAN_MS) {
       for (let i = 0; i < CHUNK; i++) {
-        if (agent.blocking.add(i, 1) !== i + 1)
-          throw new Error("placement: wrong answer");
+        if (agent.blocking.add(i, 1) !== i + 1) throw new Error('placement: wrong answer');
       }
       const now = performance.now();
       const us = ((now - last) * 1000) / CHUNK;
       last = now;
-      const same = cpuOf(nodeTid) === cpuOf(agentTid);
+      const same = shareCpu(nodeTid, agentTid) === true;
       (same ? together : apart).push(us);
-      cells.push(`${us.toFixed(1)}${same ? "=" : "|"}`);
+      cells.push(`${us.toFixed(1)}${same ? '=' : '|'}`);
     }
-    console.log(`round ${round + 1}: ${cells.join(" ")}`);
+    console.log(`round ${round + 1}: ${cells.join(' ')}`);
   }
-  const median = (xs: number[]): string =>
-    xs.length === 0 ? "–" : summarize(xs).median.toFixed(2);
+  const median = (xs: number[]): string => (xs.length === 0 ? '–' : summarize(xs).median.toFixed(2));
   console.log(
     `chunks on one CPU: ${together.length} of ${together.length + apart.length}, median ${median(together)} µs/call; apart: ${apart.length}, median ${median(apart)} µs/call`,
   );

@@ -21,7 +21,9 @@ import { runRounds, type GroupResult } from '../harness/rounds.ts';
 import { sleepBlocking } from '../harness/sleep.ts';
 import type { Suite } from '../harness/suite.ts';
 import { speedupTarget, type TargetResult } from '../harness/targets.ts';
-import type AdderAgent from '../agents/adder.ts';
+import type PlacementAgent from '../agents/placement.ts';
+import { currentThreadId, shareCpu } from '../harness/thread-cpu.ts';
+import { summarize } from '../harness/stats.ts';
 import type { Agent } from '../../src/index.ts';
 import { loadAgentIpc } from '../subjects/agent-ipc.ts';
 
@@ -34,7 +36,23 @@ const WARMUP_ROUNDS = Number(process.env.SYNC_MAIN_WARMUP ?? 2);
 /** A contender: started once, then `add(i)` must return `i + 1` synchronously. */
 interface SyncTarget extends Fixture {
   add(i: number): number;
+  /**
+   * Whether the caller's thread and the thread answering it are on one CPU now
+   * (undefined: not known). Only agent-ipc says: the others' worker threads are theirs.
+   */
+  sharesCpu?(): boolean | undefined;
 }
+
+/** Calls between two looks at where agent-ipc's two threads are, in a calm burst. */
+const PLACEMENT_EVERY = 1_000;
+
+/**
+ * Per calm burst round of agent-ipc (warm-up rounds included): µs a call, and how many of
+ * its looks found the two threads on one CPU. The calm figure depends on it: this
+ * machine's kernel packs lightly loaded threads onto one vCPU (docs/blocking-calls.md,
+ * "Found (2026-12-07)").
+ */
+const calmBurstPlacement: Array<{ usPerCall: number; together: number; looks: number }> = [];
 
 function checked(name: string, value: unknown, i: number): void {
   if (value !== i + 1) throw new Error(`${name}: wrong answer for add(${i}, 1): ${String(value)}`);
@@ -42,16 +60,22 @@ function checked(name: string, value: unknown, i: number): void {
 
 /** agent-ipc: `spawnAgentSync` and `agent.blocking.add`. */
 function agentIpcTarget(): SyncTarget {
-  let agent: Agent<typeof AdderAgent> | undefined;
+  let agent: Agent<typeof PlacementAgent> | undefined;
+  let agentTid = 0;
+  const ownTid = currentThreadId();
   return {
     name: 'agent-ipc',
     async start() {
       const { spawnAgentSync } = await loadAgentIpc();
-      agent = spawnAgentSync<typeof AdderAgent>(new URL('../agents/adder.ts', import.meta.url), { name: 'bench-sync-main' });
+      agent = spawnAgentSync<typeof PlacementAgent>(new URL('../agents/placement.ts', import.meta.url), { name: 'bench-sync-main' });
       checked('agent-ipc', agent.blocking.add(0, 1), 0);
+      agentTid = agent.blocking.threadTid();
     },
     add(i) {
       return agent!.blocking.add(i, 1);
+    },
+    sharesCpu() {
+      return shareCpu(ownTid, agentTid);
     },
     async stop() {
       await agent?.close();
@@ -148,11 +172,25 @@ function setAffinity(cpus: string): void {
 
 type Scenario = { kind: 'burst'; calls: number } | { kind: 'spaced'; calls: number; gapMs: number };
 
-function measure(target: SyncTarget, s: Scenario): Measurement {
+function measure(target: SyncTarget, s: Scenario, placement?: typeof calmBurstPlacement): Measurement {
   if (s.kind === 'burst') {
+    let together = 0;
+    let looks = 0;
     const start = process.hrtime.bigint();
-    for (let i = 0; i < s.calls; i++) checked(target.name, target.add(i), i);
-    return { ops: s.calls, ns: Number(process.hrtime.bigint() - start) };
+    for (let i = 0; i < s.calls; i++) {
+      checked(target.name, target.add(i), i);
+      // Two reads of /proc (~5 µs) per 1,000 calls: under 1% of a call even when both spin.
+      if (placement !== undefined && i % PLACEMENT_EVERY === PLACEMENT_EVERY - 1) {
+        const same = target.sharesCpu?.();
+        if (same !== undefined) {
+          looks++;
+          if (same) together++;
+        }
+      }
+    }
+    const ns = Number(process.hrtime.bigint() - start);
+    if (placement !== undefined && looks > 0) placement.push({ usPerCall: ns / 1e3 / s.calls, together, looks });
+    return { ops: s.calls, ns };
   }
   let ns = 0n;
   for (let i = 0; i < s.calls; i++) {
@@ -172,7 +210,7 @@ function syncCase(target: SyncTarget, scenario: Scenario, pinned: boolean, start
       if (startError !== undefined) throw startError instanceof Error ? startError : new Error(String(startError));
     },
     async run() {
-      if (!pinned) return measure(target, scenario);
+      if (!pinned) return measure(target, scenario, scenario.kind === 'burst' && target.sharesCpu !== undefined ? calmBurstPlacement : undefined);
       setAffinity('0');
       try {
         return measure(target, scenario);
@@ -181,6 +219,19 @@ function syncCase(target: SyncTarget, scenario: Scenario, pinned: boolean, start
       }
     },
   };
+}
+
+/** What the looks at agent-ipc's two threads found in the calm burst rounds. */
+function placementNote(): string[] {
+  if (calmBurstPlacement.length === 0) return [];
+  const packed = calmBurstPlacement.filter((r) => r.together > 0);
+  const apart = calmBurstPlacement.filter((r) => r.together === 0);
+  const median = (rows: typeof calmBurstPlacement): string => (rows.length === 0 ? '–' : `${summarize(rows.map((r) => r.usPerCall)).median.toFixed(2)} µs a call`);
+  return [
+    `agent-ipc's calm burst rounds (warm-up included), looked at every ${PLACEMENT_EVERY.toLocaleString('en-US')} calls in /proc: ` +
+      `${packed.length} of ${calmBurstPlacement.length} rounds found the main thread and the agent's thread on one CPU at one look or more (median ${median(packed)}), ` +
+      `${apart.length} found them apart at every look (median ${median(apart)}). On one CPU the two threads cannot both spin; this machine's kernel packs lightly loaded threads onto one vCPU (docs/blocking-calls.md, "Found (2026-12-07)").`,
+  ];
 }
 
 const suite: Suite = {
@@ -228,6 +279,7 @@ const suite: Suite = {
           'synckit: createSyncFn; make-synchronized: an inline async function; sync-message-port: postMessage + receiveMessage() on a SyncMessagePort pair, the worker answering from an async message handler.',
           "pinned: `taskset -a -p -c 0` on the bench process for the measured part of each round (every thread, the workers' included), restored after it.",
           `machine load (1-min load average on ${os.cpus().length} cores): ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end — "calm" means only "not pinned"; spinning pays only when both threads get a core at once.`,
+          ...placementNote(),
         ],
       };
     });
