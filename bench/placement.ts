@@ -8,17 +8,17 @@
  *
  *   node --import=tsx bench/placement.ts [--rounds 6] [--idle-ms 300] [--chunk 250] [--span-ms 200]
  *
- * Prints the kernel's release and, where the kernel has one, its `sched_vcpu_pack`
- * setting (a scheduler extension of the VMs this project is developed on, not in
+ * Prints the machine line of the benchmark report (with the kernel's release and, where
+ * the kernel has one, its `sched_vcpu_pack` setting) (a scheduler extension of the VMs this project is developed on, not in
  * upstream Linux), then per round the chunks as `µs/call` with `=` (both threads on one
  * CPU) or `|` (apart), and a summary: how many chunks ran on one CPU and their median
  * cost against the apart ones. docs/blocking-calls.md ("Open: short bursts on a calm
  * machine") has what it showed. Linux only. Not part of `npm run bench`.
  */
-import { readFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release } from 'node:os';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeMachine, machineLine } from './harness/machine.ts';
 import { summarize } from './harness/stats.ts';
 import { currentThreadId, shareCpu } from './harness/thread-cpu.ts';
 import { spawnAgentSync } from '../src/index.ts';
@@ -37,23 +37,12 @@ const IDLE_MS = Number(values['idle-ms']);
 const CHUNK = Number(values.chunk);
 const SPAN_MS = Number(values['span-ms']);
 
-function readOr(path: string, fallback: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return fallback;
-  }
-}
-
 const agent = spawnAgentSync<typeof PlacementAgent>(new URL('./agents/placement.ts', import.meta.url), { name: 'placement' });
 try {
   const nodeTid = currentThreadId();
   const agentTid = agent.blocking.threadTid();
   if (shareCpu(nodeTid, agentTid) === undefined) throw new Error('bench/placement.ts: /proc does not say which CPU a thread runs on (Linux only)');
-  console.log(
-    `kernel ${release()}, sched_vcpu_pack ${readOr('/proc/sys/kernel/sched_vcpu_pack', 'absent')}, cpuidle ${readOr('/sys/devices/system/cpu/cpuidle/current_driver', '?')}, ` +
-      `${availableParallelism()} CPUs allowed, load average ${loadavg()[0]!.toFixed(1)}, Node ${process.version}`,
-  );
+  console.log(`${machineLine(describeMachine())}; load average ${loadavg()[0]!.toFixed(1)}`);
   console.log(`${ROUNDS} rounds: ${IDLE_MS} ms idle, then ${SPAN_MS} ms of back-to-back calls in chunks of ${CHUNK}; µs/call per chunk, '=' both threads on one CPU, '|' apart`);
   for (let i = 0; i < 20_000; i++) agent.blocking.add(i, 1); // warm-up
   const together: number[] = [];

@@ -4,7 +4,8 @@
  * whether a blocking call's two threads share a CPU (docs/blocking-calls.md, "Found
  * (2026-12-07)"). Linux only; elsewhere the ids are 0 and the CPUs -1.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
+import { readProcStat } from '../../src/isolation/proc-stat.ts';
 
 /** This thread's Linux thread id, or 0 where /proc does not say. */
 export function currentThreadId(): number {
@@ -18,13 +19,9 @@ export function currentThreadId(): number {
 /** The CPU the thread `tid` of this process last ran on, or -1. */
 export function cpuOf(tid: number): number {
   if (tid <= 0) return -1;
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const cpu = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[36]);
-    return Number.isInteger(cpu) ? cpu : -1;
-  } catch {
-    return -1;
-  }
+  // Field 39, "processor" (readProcStat's index n − 3 is field n).
+  const cpu = Number(readProcStat(`/proc/self/task/${tid}/stat`)?.[36]);
+  return Number.isInteger(cpu) ? cpu : -1;
 }
 
 /** Whether threads `a` and `b` last ran on the same CPU; undefined if /proc cannot tell. */

@@ -172,7 +172,12 @@ function setAffinity(cpus: string): void {
 
 type Scenario = { kind: 'burst'; calls: number } | { kind: 'spaced'; calls: number; gapMs: number };
 
-function measure(target: SyncTarget, s: Scenario, placement?: typeof calmBurstPlacement): Measurement {
+/**
+ * Runs `s` on `target`, timed on this thread. `look`, in a calm burst of agent-ipc: where
+ * its two threads are, asked every {@link PLACEMENT_EVERY} calls and recorded per round
+ * in {@link calmBurstPlacement}.
+ */
+function measure(target: SyncTarget, s: Scenario, look?: () => boolean | undefined): Measurement {
   if (s.kind === 'burst') {
     let together = 0;
     let looks = 0;
@@ -180,8 +185,8 @@ function measure(target: SyncTarget, s: Scenario, placement?: typeof calmBurstPl
     for (let i = 0; i < s.calls; i++) {
       checked(target.name, target.add(i), i);
       // Two reads of /proc (~5 µs) per 1,000 calls: under 1% of a call even when both spin.
-      if (placement !== undefined && i % PLACEMENT_EVERY === PLACEMENT_EVERY - 1) {
-        const same = target.sharesCpu?.();
+      if (look !== undefined && i % PLACEMENT_EVERY === PLACEMENT_EVERY - 1) {
+        const same = look();
         if (same !== undefined) {
           looks++;
           if (same) together++;
@@ -189,7 +194,7 @@ function measure(target: SyncTarget, s: Scenario, placement?: typeof calmBurstPl
       }
     }
     const ns = Number(process.hrtime.bigint() - start);
-    if (placement !== undefined && looks > 0) placement.push({ usPerCall: ns / 1e3 / s.calls, together, looks });
+    if (looks > 0) calmBurstPlacement.push({ usPerCall: ns / 1e3 / s.calls, together, looks });
     return { ops: s.calls, ns };
   }
   let ns = 0n;
@@ -210,7 +215,7 @@ function syncCase(target: SyncTarget, scenario: Scenario, pinned: boolean, start
       if (startError !== undefined) throw startError instanceof Error ? startError : new Error(String(startError));
     },
     async run() {
-      if (!pinned) return measure(target, scenario, scenario.kind === 'burst' && target.sharesCpu !== undefined ? calmBurstPlacement : undefined);
+      if (!pinned) return measure(target, scenario, scenario.kind === 'burst' ? target.sharesCpu?.bind(target) : undefined);
       setAffinity('0');
       try {
         return measure(target, scenario);
