@@ -139,8 +139,12 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     status = { code, signal };
     if (warden && pid !== undefined) warden.release(pid);
     if (streamsOpen === 0) report();
-    // A grandchild may hold the socket open; the exit is reported regardless.
-    else streamGrace = setTimeout(report, STREAM_GRACE_MS);
+    // A grandchild may hold the socket open; the exit is reported regardless. Through
+    // setImmediate: if this thread was starved past the grace (a loaded machine), the
+    // timer runs first in the loop's next turn, before the poll that reads what the agent
+    // wrote before it died; the check phase runs after it, so a CRASHED frame already
+    // in the socket still gives the exit its cause (and the streams' end reports it).
+    else streamGrace = setTimeout(() => setImmediate(report), STREAM_GRACE_MS);
   });
   child.once('error', (error) => {
     // spawn failed (no exit will follow), or a kill failed on a process already gone.
