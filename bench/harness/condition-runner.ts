@@ -6,7 +6,7 @@
  * killed outright, by itself (it exits once its parent is gone).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readProcStat } from '../../src/isolation/proc-stat.ts';
 import { fileURLToPath } from 'node:url';
 import type { ChildReply, ChildRequest } from './condition-child.ts';
 import type { Condition, ConditionContext, ConditionFacts } from './condition.ts';
@@ -37,14 +37,10 @@ const NEIGHBOUR_SOURCE = [
 /** CPU seconds (user + system) a process has used, from /proc; undefined elsewhere. */
 function cpuSeconds(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name; clock ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
+  const fields = readProcStat(`/proc/${pid}/stat`);
+  if (fields === undefined) return undefined;
+  // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 of readProcStat's array; clock ticks of 1/100 s.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function hasTaskset(): boolean {
