@@ -167,6 +167,8 @@ export class AgentHost implements Agent<unknown> {
   private runtimeWaiters: Array<() => void> = [];
   private startupError: Error | undefined;
   private crashError: Error | undefined;
+  /** Why the connection closed, if the agent broke the wire protocol: what the node's blocking calls into it fail with. */
+  private brokenBy: ProtocolError | undefined;
   /** The node's methods, as the agent's blocking calls find them. */
   private readonly handlers: HandlerTable;
   /** How deep the node's thread is in direct blocking calls into an inline agent (its "parked"). */
@@ -262,9 +264,10 @@ export class AgentHost implements Agent<unknown> {
           this.connection.flush();
           return this.connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
         },
-        drain: () => {
-          reverse.drain();
+        drain: (limit) => {
+          const more = reverse.drain(limit);
           this.connection.flush();
+          return more;
         },
         // The agent's blocking call-backs while the node is parked: a handler's promise is
         // refused with DeadlockError inside serveBlockingCallParked, and the call ends with that error.
@@ -273,7 +276,7 @@ export class AgentHost implements Agent<unknown> {
         end,
         observer,
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
-        closedError: () => new ConnectionClosedError(`agent '${name}' is closing`),
+        closedError: () => this.brokenBy ?? new ConnectionClosedError(`agent '${name}' is closing`),
         nestedError: (command) =>
           new DeadlockError(
             name,
@@ -318,7 +321,12 @@ export class AgentHost implements Agent<unknown> {
     // An agent that broke the wire protocol is not trusted to go on: stop it, so its
     // exit is reported and nothing of it lingers without a connection.
     const stopIfBroken = (error: Error): void => {
-      if (error instanceof ProtocolError) launcher.terminate();
+      if (!(error instanceof ProtocolError)) return;
+      // A node parked in a call into it (the break found while draining its port) wakes
+      // now, with this error, instead of when the thread is seen gone.
+      this.brokenBy = error;
+      this.nodeCaller?.close();
+      launcher.terminate();
     };
     this.connection.onClose(stopIfBroken);
     this.remote = methodProxy((method, args) => this.invoke(method, args));
@@ -496,7 +504,7 @@ export class AgentHost implements Agent<unknown> {
     // so a call it refuses (too large, not encodable, a deadlock) is not reported, as an
     // async call refused at its call site is not.
     if (nodeCaller) return nodeCaller.call(method, payload, timeoutMs);
-    if (!callDirect) throw this.cannotBlockOn(method);
+    if (!callDirect) throw this.cannotBlockOn(method, payload instanceof Uint8Array);
     // An inline agent's method is called with the arguments as they are, held to
     // maxMessageBytes as a thread agent's encoded request is (see refuseLargeDirectRequest):
     // refused here, before the call is observed, as the thread caller refuses it.
@@ -520,10 +528,12 @@ export class AgentHost implements Agent<unknown> {
     return answer;
   }
 
-  private cannotBlockOn(method: string): TypeError {
+  /** `byteLayer`: the refused call was `callBlocking`, whose async form is `agent.call`. */
+  private cannotBlockOn(method: string, byteLayer: boolean): TypeError {
+    const instead = byteLayer ? `agent.call('${method}', bytes)` : `agent.remote.${method}()`;
     return invalidArgument(
       `agent.blocking / callBlocking need option isolation 'thread' or 'inline'; agent '${this.name}' runs under ` +
-        `isolation '${this.isolation}', whose separate process cannot share the memory the node's thread parks on. Use agent.remote.${method}()`,
+        `isolation '${this.isolation}', whose separate process cannot share the memory the node's thread parks on. Use ${instead}`,
     );
   }
 

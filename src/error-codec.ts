@@ -30,6 +30,7 @@ import {
   TimeoutError,
   UnknownMethodError,
 } from './errors.ts';
+import { isLibraryErrorClass } from './error-brand.ts';
 import { invalidArgument } from './invalid-option.ts';
 import { dataOnChain, describeValue, hasUserAccessor, isErrorLike, ownData, ownDataKeys, plainCopy } from './safe-read.ts';
 
@@ -92,6 +93,18 @@ for (const cls of [
 ]) {
   registerError(cls);
 }
+
+/**
+ * A record is rebuilt as one of agent-ipc's own classes only if it carries one of their
+ * codes (`ERR_AGENT_IPC_…`): names such as `TimeoutError` and `AbortError` are common
+ * (Node.js's `AbortSignal.timeout()` rejects with a `DOMException` named `TimeoutError`,
+ * and applications name their errors so), and a caller that catches agent-ipc's
+ * `TimeoutError` to retry a call must not catch the agent's database timeout with it.
+ * Without the code, such an error arrives as a `RemoteError` with its name. (The
+ * registry is shared by every copy of the library, so its classes are known by their
+ * brand, not by identity.)
+ */
+const LIBRARY_CODE_PREFIX = 'ERR_AGENT_IPC_';
 
 /** Causes kept on the wire and rebuilt on arrival; a longer chain is cut (a loop is cut at once). */
 const MAX_CAUSE_DEPTH = 8;
@@ -191,7 +204,9 @@ function rebuild(wire: unknown, where: string, depth: number): Error {
   if (typeof name !== 'string' || typeof message !== 'string') {
     return new ProtocolError(`${where} sent a malformed error record`);
   }
-  const cls = registry.get(name);
+  const code = ownData(wire, 'code').value;
+  let cls = registry.get(name);
+  if (cls && isLibraryErrorClass(cls) && !(typeof code === 'string' && code.startsWith(LIBRARY_CODE_PREFIX))) cls = undefined;
   // Reflect.construct makes a native error (with the internal slot that isNativeError
   // and test tools check) whose prototype is the registered class, without running a
   // constructor whose signature we cannot know.
@@ -199,7 +214,6 @@ function rebuild(wire: unknown, where: string, depth: number): Error {
     ? (Reflect.construct(BUILTINS.has(cls) ? cls : Error, [message], cls as unknown as new () => Error) as Error)
     : new RemoteError(message, name);
   if (cls && dataOnChain(error, 'name') !== name) define(error, 'name', name, false);
-  const code = ownData(wire, 'code').value;
   if (typeof code === 'string') define(error, 'code', code, true);
   const props = ownData(wire, 'props').value;
   for (const key of ownDataKeys(props, MAX_PROPS)) {

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { ERROR_BRAND } from './error-brand.ts';
 import { dataOnChain, describeValue, isErrorLike } from './safe-read.ts';
 
 const PREFIX = '[agent-ipc] ';
@@ -18,14 +19,6 @@ export interface AgentIpcErrorOptions {
   /** The error that caused this one. */
   cause?: unknown;
 }
-
-/**
- * Marks each agent-ipc error class's prototype with its name. The built package has
- * more than one copy of this module in a process (the bootstraps of thread and process
- * agents bundle their own, beside the `agent-ipc/agent` the agent module imports), so
- * `instanceof` compares brands along the prototype chain, not class identity.
- */
-const ERROR_BRAND = Symbol.for('agent-ipc.error-class');
 
 /** `instanceof` for agent-ipc errors, across copies of the library. */
 function isBranded(cls: { prototype: object }, value: unknown): boolean {
@@ -145,9 +138,10 @@ export class AgentExitedError extends AgentIpcError {
       : exit.error
         ? `crashed (${exit.error.message.replace(PREFIX, '')})`
         : exit.code === null
-          ? // Only a thread seen to stop from outside (a parked spawnAgentSync's probe of
-            // its OS thread) ends with no code: it died before Node.js could report one.
-            'stopped without an exit code (its thread ended before Node.js reported how, as one that runs out of memory while it starts does)'
+          ? // Only a thread seen to stop from outside (the probe of a node parked in a call
+            // into it, or in spawnAgentSync) ends with no code: it died before Node.js
+            // could report one, which is how a thread stopped at its heap limit ends.
+            'stopped without an exit code (its thread ended before Node.js reported how; a thread stopped at its heap limit ends so)'
           : `exited with code ${exit.code}`;
     super(`agent '${agentName}' ${how}`, 'ERR_AGENT_IPC_AGENT_EXITED', { cause: exit.error });
     this.exitCode = exit.code;

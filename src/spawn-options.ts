@@ -150,7 +150,8 @@ export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
   checkKnownOptions(o, SPAWN_OPTIONS);
-  if (o.expose !== undefined && (o.expose === null || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {
+  // An array's methods are its indices' values: never what a caller meant by methods to expose.
+  if (o.expose !== undefined && (o.expose === null || Array.isArray(o.expose) || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {
     throw invalidOption('expose', 'an object of methods', o.expose);
   }
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidOption('name', 'a non-empty string', o.name);

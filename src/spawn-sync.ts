@@ -13,10 +13,15 @@ import { createAgentHost } from './spawn.ts';
 import type { SpawnAgentOptions } from './spawn-options.ts';
 
 /**
- * Options of {@link spawnAgentSync}: those of `spawnAgent` (`startupTimeoutMs` included;
- * `sandbox` applies to process agents only, which `spawnAgentSync` does not start).
+ * Options of {@link spawnAgentSync}: those of `spawnAgent` (`startupTimeoutMs` included),
+ * for a thread agent only: `isolation` may be left out or be `'thread'`, and there is no
+ * `sandbox` (process agents only). The types say so; plain JavaScript that passes
+ * another isolation gets a `TypeError`.
  */
-export type SpawnAgentSyncOptions<Local extends object = object> = SpawnAgentOptions<Local>;
+export type SpawnAgentSyncOptions<Local extends object = object> = Omit<SpawnAgentOptions<Local>, 'isolation' | 'sandbox'> & {
+  /** Only `'thread'` (the default): see {@link spawnAgentSync}. */
+  isolation?: 'thread';
+};
 
 /**
  * Starts a thread agent from the module `entry` and returns it once its factory has run,
@@ -41,7 +46,8 @@ export type SpawnAgentSyncOptions<Local extends object = object> = SpawnAgentOpt
  */
 export function spawnAgentSync<Remote = unknown, Local extends object = object>(entry: string | URL, options?: SpawnAgentSyncOptions<Local>): Agent<Remote> {
   if (options !== null && typeof options === 'object') {
-    const isolation = options.isolation ?? 'thread';
+    // Read as plain JavaScript may pass it: the types allow only 'thread'.
+    const isolation: unknown = (options as { isolation?: unknown }).isolation ?? 'thread';
     // Another value is not an isolation at all: the options' own check below says so.
     if (isolation === 'inline' || isolation === 'process') {
       throw invalidArgument(

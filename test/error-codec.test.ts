@@ -83,11 +83,12 @@ test('every error class agent-ipc exports is registered: it comes back as itself
   for (const [exported, cls] of classes) {
     const name = (cls.prototype as Error).name;
     t.is(name, exported, `${exported}: its prototype carries its name`);
-    const wire: WireError = { name, message: 'm', code: 'ERR_SOME_CODE', props: { timeoutMs: 5 } };
+    // Any of agent-ipc's codes (a record without one is not rebuilt as the library's class: see below).
+    const wire: WireError = { name, message: 'm', code: 'ERR_AGENT_IPC_SOME_CODE', props: { timeoutMs: 5 } };
     const error = deserializeError(structuredClone(wire));
     t.true(error instanceof cls, `${exported}: rebuilt as its class, got ${error.name}`);
     t.is(error.name, exported);
-    t.is((error as { code?: unknown }).code, 'ERR_SOME_CODE', `${exported}: its code`);
+    t.is((error as { code?: unknown }).code, 'ERR_AGENT_IPC_SOME_CODE', `${exported}: its code`);
     t.is((error as { timeoutMs?: unknown }).timeoutMs, 5, `${exported}: its fields`);
   }
 });
@@ -107,4 +108,23 @@ test('StartupTimeoutError and AgentUnresponsiveError round-trip through the code
   }
   t.true(deserializeError(structuredClone(serializeError(unresponsive))) instanceof errors.AgentExitedError, 'still an AgentExitedError');
   t.is((deserializeError(structuredClone(serializeError(startup))) as errors.StartupTimeoutError).agentName, 'slow');
+});
+
+test("an error that shares a name with one of agent-ipc's classes but not its code comes back as a RemoteError, not as agent-ipc's class", (t) => {
+  class TimeoutError extends Error {
+    override name = 'TimeoutError';
+    code = 'ETIMEDOUT';
+  }
+  const own = deserializeError(serializeError(new TimeoutError('database query timed out')));
+  t.false(own instanceof errors.TimeoutError);
+  t.true(own instanceof RemoteError);
+  t.is(own.name, 'TimeoutError');
+  t.is((own as { code?: unknown }).code, 'ETIMEDOUT');
+  // Node.js's own: AbortSignal.timeout() rejects with a DOMException named TimeoutError (numeric code 23).
+  t.false(deserializeError(serializeError(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))) instanceof errors.TimeoutError);
+  t.false(deserializeError(serializeError(new DOMException('aborted', 'AbortError'))) instanceof errors.AbortError);
+  // The library's own, with its code, still comes back as itself.
+  const library = deserializeError(serializeError(new errors.TimeoutError('ping', 50)));
+  t.true(library instanceof errors.TimeoutError);
+  t.is((library as errors.TimeoutError).code, 'ERR_AGENT_IPC_TIMEOUT');
 });

@@ -309,6 +309,7 @@ test('options are validated, each bad one named in a TypeError', (t) => {
     [{ agent: testProtocol, logger: {} }, /option 'logger'/],
     [{ agent: testProtocol, name: '' }, /option 'name'/],
     [{ agent: testProtocol, expose: 5 }, /option 'expose'/],
+    [{ agent: testProtocol, expose: [() => 1] }, /option 'expose'/],
     [{ agent: testProtocol, expose: { 'agent-ipc:lines:send': () => 1 } }, /option 'expose'/],
     [{ agent: testProtocol, data: { f: () => 1 } }, /option 'data'/],
     [{ agent: testProtocol, maxLineLenght: 10 }, /unknown option 'maxLineLenght'/],

@@ -57,6 +57,7 @@ test('a bad option of spawnAgent, spawnAgentSync or createLineServer is a TypeEr
     [{ maxInFlight: 0 }, /option 'maxInFlight'/],
     [{ name: '' }, /option 'name'/],
     [{ expose: 5 }, /option 'expose'/],
+    [{ expose: [() => 1] }, /option 'expose'/],
     [{ logger: {} }, /option 'logger'/],
     [{ resourceLimits: { heap: 5 } }, /option 'resourceLimits\.heap'/],
     [{ priority: 40 }, /option 'priority'/],
@@ -86,6 +87,7 @@ test('a bad option of spawnAgent, spawnAgentSync or createLineServer is a TypeEr
   assertBadOption(t, await spawnAgent('').catch((error: unknown) => error), /option 'entry'/, 'spawnAgent entry');
   let syncIsolation: unknown;
   try {
+    // @ts-expect-error -- the types allow only 'thread'; plain JavaScript gets the TypeError
     spawnAgentSync(echoAgent, { isolation: 'process' });
   } catch (error) {
     syncIsolation = error;

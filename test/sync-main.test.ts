@@ -198,9 +198,14 @@ test('an agent that crashes while the node is parked wakes it with the crash as 
   t.regex(error!.message, /boom/);
 });
 
-test('an agent stopped at its heap limit (no JavaScript runs on the way out) wakes the parked node', (t) => {
+test('an agent stopped at its heap limit (no JavaScript runs on the way out) wakes the parked node; later calls fail at once, unsent', (t) => {
   const { agent } = start(t, { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
   t.throws(() => agent.blocking.exhaustHeap(), { instanceOf: AgentExitedError });
+  // Before the event loop reports the exit: the stop the probe saw is remembered, so no
+  // request goes out (each used to be sent, counted and waited on for a slice).
+  const sent = agent.stats.callsOut;
+  for (let i = 0; i < 3; i++) t.throws(() => agent.blocking.exhaustHeap(), { instanceOf: AgentExitedError });
+  t.is(agent.stats.callsOut, sent);
 });
 
 test('the node closing the agent from a handler served while parked wakes the wait with ConnectionClosedError', async (t) => {
@@ -265,10 +270,14 @@ test('spawnAgentSync times out an agent that never gets ready, waiting or busy (
 
 test('spawnAgentSync validates its options and refuses inline and process isolation with a TypeError', (t) => {
   t.throws(() => spawnAgentSync(entry, { startupTimeoutMs: -5 }), { instanceOf: TypeError, message: /startupTimeoutMs/ });
+  // The types refuse both (SpawnAgentSyncOptions allows only 'thread'); plain JavaScript gets a TypeError.
+  // @ts-expect-error -- inline is not an isolation spawnAgentSync starts
   t.throws(() => spawnAgentSync(entry, { isolation: 'inline' }), { instanceOf: TypeError, message: /isolation 'thread'.*event loop/ });
+  // @ts-expect-error -- process is not an isolation spawnAgentSync starts
   t.throws(() => spawnAgentSync(entry, { isolation: 'process' }), { instanceOf: TypeError, message: /isolation 'thread'.*process/ });
   t.throws(() => spawnAgentSync(entry, { bogus: 1 } as SpawnAgentSyncOptions), { instanceOf: TypeError, message: /unknown option 'bogus'/ });
   // sandbox is for process agents, which spawnAgentSync does not start.
+  // @ts-expect-error -- sandbox is not an option of spawnAgentSync
   t.throws(() => spawnAgentSync(entry, { sandbox: true }), { instanceOf: TypeError, message: /sandbox/ });
 });
 

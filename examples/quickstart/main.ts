@@ -1,6 +1,6 @@
 /**
  * The node side of the quick start: storage stays here; each peer's protocol runs
- * in its own agent thread. Run with `npm run demo`.
+ * in its own agent thread. Run with `npm run example:quickstart`.
  */
 import { createHash } from 'node:crypto';
 import { spawnAgent } from 'agent-ipc';

@@ -235,7 +235,24 @@ export function readRequest(area: BodyArea, sidePort: MessagePort, seq: number, 
  * the server's error rebuilt and thrown (`peerName` names the server in its stack).
  */
 export function readAnswer(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, command: string, peerName: string): unknown {
-  const value = readBody(area, sidePort, seq, flags, end, 'answer body', command);
+  let value: unknown;
+  try {
+    value = readBody(area, sidePort, seq, flags, end, 'answer body', command);
+  } catch (error) {
+    throw unreadableBody(error, `the answer to blocking call '${command}'`);
+  }
   if (flags & Flag.ERROR) throw deserializeError(value as WireError, peerName);
   return value;
+}
+
+/**
+ * The error of a body that cannot be rebuilt: malformed bytes, or a value this thread's
+ * deserializer refuses (nested deeper than its stack allows, a kind V8 will not rebuild
+ * on another thread). A `ProtocolError` for that call alone: the mailbox stays usable,
+ * since the next call's body is read from its own bytes.
+ */
+export function unreadableBody(error: unknown, what: string): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ProtocolError(`${what} cannot be rebuilt on this thread (${reason})`, { cause: error });
 }

@@ -23,7 +23,10 @@
  *   promise needs the event loop this thread is parked in), so that call fails at once
  *   with `DeadlockError` instead of waiting for a timeout.
  * - A timed-out call is withdrawn with the forward mailbox's CAS rules: a late answer is
- *   dropped by sequence number, so the next call always reads its own answer.
+ *   dropped by sequence number, so the next call always reads its own answer. A call
+ *   the agent is writing the answer of when its deadline passes times out too (writing
+ *   runs the agent's code: a getter in the value may never return); the next call waits
+ *   for the agent to let go of the byte area, within its own deadline.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
@@ -31,7 +34,7 @@ import { ProtocolError, TimeoutError } from '../errors.ts';
 import type { AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
-import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { FixedArea, readAnswer, readRequest, unreadableBody, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
 
@@ -48,6 +51,13 @@ export const SLICE_MS = 50;
  * wake-ups are few (~20–50 for a start of 40–100 ms).
  */
 const START_SLICE_MS = 2;
+
+/**
+ * Batches read from the agent's port per look while parked: an agent that posts without
+ * pause cannot keep the wait from its deadline (its batches are read 256 at a time,
+ * with the deadline, the call-backs and the answer looked at in between).
+ */
+const DRAIN_BATCHES_PER_LOOK = 256;
 
 /**
  * What the caller needs from the agent host around it. The hooks (`begin`, `dispatch`,
@@ -75,8 +85,11 @@ export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
   peerName: string;
   /** Sends the node's queued async frames; returns the id of the last async request sent. */
   beforeBlock(): number;
-  /** Delivers what the agent posted on the connection's port, and sends the answers. */
-  drain(): void;
+  /**
+   * Delivers what the agent posted on the connection's port (at most `limit` batches;
+   * default all), and sends the answers. True if it stopped at the limit with more waiting.
+   */
+  drain(limit?: number): boolean;
   /** The error for a call into an agent that has exited (`code` null if unknown). */
   exitedError(code: number | null): Error;
   /** The error once the mailbox is closed. */
@@ -99,6 +112,12 @@ export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
   blockedOnNode(command: string): Error | undefined;
 }
 
+/** True in the phases where the agent holds the byte area (CLAIMED, WRITING): the node may not write a request there. */
+function holdsArea(word: number): boolean {
+  const phase = phaseOf(word);
+  return phase === Phase.CLAIMED || phase === Phase.WRITING;
+}
+
 /** Makes blocking calls from the node's thread into one thread agent. */
 export class NodeCaller {
   private readonly header: Int32Array;
@@ -111,6 +130,12 @@ export class NodeCaller {
   /** The POSTED count when the port was last read while parked. */
   private drainedAt = -1;
   /**
+   * The probe found the agent's thread gone (stopped without running JavaScript, so its
+   * LIFE word never said so): later calls fail at once, until the event loop reports the
+   * exit and the agent host closes this mailbox.
+   */
+  private threadGone = false;
+  /**
    * The observer's token of the call in progress once its request was handed to the
    * agent; {@link NOT_SENT} before (a refused call is not reported). A field, not a
    * return value, so that the call is settled after the call-back slot is shut, as
@@ -122,6 +147,9 @@ export class NodeCaller {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
     return phase === Phase.RESPONSE || phase === Phase.CLOSED;
   };
+
+  /** The agent no longer holds the byte area for a call the node gave up on (see {@link callEntered}). */
+  private readonly areaReleased = (): boolean => !holdsArea(Atomics.load(this.header, RSlot.STATE));
 
   /** The spin's exit test: answered, or a call-back to serve (which the spin cannot). */
   private readonly answeredOrCalledBack = (): boolean => this.answered() || Atomics.load(this.header, RSlot.CB_STATE) === CallbackPhase.REQUEST;
@@ -164,8 +192,8 @@ export class NodeCaller {
     const fence = this.options.beforeBlock();
     const current = Atomics.load(header, RSlot.STATE);
     if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
-    // The LIFE word only: a thread stopped silently is found by the probe after one slice.
-    if (Atomics.load(header, RSlot.LIFE) === Life.EXITED) this.throwIfExited();
+    // The LIFE word, or a stop the probe saw; a thread stopped silently since is found by the probe after one slice.
+    if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || this.threadGone) this.throwIfExited();
     // Blocked from before the request is out: the agent's method may call back at once.
     this.enter();
     this.token = NOT_SENT;
@@ -193,6 +221,14 @@ export class NodeCaller {
 
   private callEntered(command: string, payload: unknown, timeoutMs: number, fence: number, current: number): unknown {
     const { header } = this;
+    if (holdsArea(current)) {
+      // A call before this one timed out while the agent held the byte area (below): the
+      // request cannot be written until the agent lets go of it, so this call waits for
+      // that within its own deadline, and is not sent if it passes.
+      if (!this.park(this.areaReleased, timeoutMs > 0 ? performance.now() + timeoutMs : Infinity)) throw new TimeoutError(command, timeoutMs);
+      current = Atomics.load(header, RSlot.STATE);
+      if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
+    }
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
     const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
@@ -209,11 +245,16 @@ export class NodeCaller {
     const caught = spin.spin(this.answeredOrCalledBack);
     // A call-back may have ended the spin: the wait below serves it.
     if (!caught || !this.answered()) {
-      let deadline = timeoutMs > 0 ? spin.sentAt + timeoutMs : Infinity;
-      while (!this.park(this.answered, deadline)) {
-        if (withdrawCall(header, seq)) throw new TimeoutError(command, timeoutMs);
-        // Being answered right now: that takes microseconds.
-        deadline = performance.now() + 1;
+      const deadline = timeoutMs > 0 ? spin.sentAt + timeoutMs : Infinity;
+      if (!this.park(this.answered, deadline)) {
+        // The deadline passed. The call is withdrawn if the agent has not claimed it or
+        // is still serving it. If it holds the byte area (reading a body from the side
+        // port, or writing its answer), the call times out all the same: writing an
+        // answer runs the agent's code (a getter, a proxy's trap in the value), which
+        // may take as long as it likes, or never end. The next call then waits for the
+        // area (above); the late answer is dropped by its sequence number.
+        withdrawCall(header, seq);
+        throw new TimeoutError(command, timeoutMs);
       }
       if (!caught) spin.parked();
     }
@@ -265,9 +306,12 @@ export class NodeCaller {
         if (done()) return true;
         // Read the port only if the agent posted since it was last read (a drain costs ~0.5 µs).
         const posted = Atomics.load(header, RSlot.POSTED);
+        let more = false;
         if (posted !== this.drainedAt) {
           this.drainedAt = posted;
-          this.options.drain();
+          more = this.options.drain(DRAIN_BATCHES_PER_LOOK);
+          // Batches left on the port: read on at the next look, without sleeping first.
+          if (more) this.drainedAt = -1;
         }
         if (Atomics.load(header, RSlot.CB_STATE) === CallbackPhase.REQUEST) {
           this.serveCallback();
@@ -289,6 +333,7 @@ export class NodeCaller {
           if (now >= deadline) return false;
           sliceMs = Math.min(deadline - now, sliceMs);
         }
+        if (more) continue;
         sliceExpired = Atomics.wait(header, RSlot.DOORBELL, bell, sliceMs) === 'timed-out';
       }
     } finally {
@@ -303,7 +348,8 @@ export class NodeCaller {
       this.options.drain(); // its last frames may say why (a crash)
       throw this.options.exitedError(Atomics.load(this.header, RSlot.EXIT_CODE));
     }
-    if (this.options.threadStopped(life === Life.RUNNING)) {
+    if (this.threadGone || this.options.threadStopped(life === Life.RUNNING)) {
+      this.threadGone = true;
       this.options.drain();
       throw this.options.exitedError(null);
     }
@@ -356,7 +402,11 @@ export class NodeCaller {
 
   private readCallback(seq: number): unknown {
     const { header } = this;
-    return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
+    try {
+      return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
+    } catch (error) {
+      throw unreadableBody(error, 'a blocking call-back');
+    }
   }
 
   /** Writes the call-back's answer; the error the agent gets instead, if it could not be sent as given. */

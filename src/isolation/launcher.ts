@@ -103,8 +103,11 @@ export interface ReverseMailboxLink {
   sidePort: MessagePort;
   /** Bodies of the agent's call-backs and their answers too large for the call-back area. */
   callbackPort: MessagePort;
-  /** Delivers the frames the agent posted, now (the node's event loop is not running). */
-  drain(): void;
+  /**
+   * Delivers the frames the agent posted, now (the node's event loop is not running): at
+   * most `limit` batches (default: all). True if it stopped at the limit with more waiting.
+   */
+  drain(limit?: number): boolean;
   /**
    * True once the agent's thread has stopped. `started`: the caller knows it ran (see
    * `thread-liveness.ts`: without that, only a thread seen running before counts).

@@ -6,7 +6,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Batch } from '../wire.ts';
-import { PortTransport } from '../transports/port-transport.ts';
+import { PortTransport, unreadableBatch } from '../transports/port-transport.ts';
 import type { Transport, TransportSink } from '../transports/transport.ts';
 
 /** A port transport with a synchronous {@link drain}. */
@@ -34,15 +34,28 @@ export class DrainablePortTransport implements Transport {
     this.inner.close();
   }
 
-  /** Delivers every batch waiting on the port now; true if there was one. */
-  drain(): boolean {
-    let delivered = false;
-    while (!this.closed && this.sink) {
-      const received = receiveMessageOnPort(this.port);
+  /**
+   * Delivers the batches waiting on the port now, at most `limit` of them (so that a
+   * parked caller gets back to its deadline however fast the agent posts); true if it
+   * stopped at the limit, with more perhaps waiting. A batch this thread cannot
+   * deserialize closes the connection, as it does when it arrives on the event loop
+   * (see `PortTransport`).
+   */
+  drain(limit = Infinity): boolean {
+    for (let n = 0; !this.closed && this.sink; n++) {
+      if (n >= limit) return true;
+      let received: { message: unknown } | undefined;
+      try {
+        received = receiveMessageOnPort(this.port);
+      } catch (error) {
+        const sink = this.sink;
+        this.close();
+        sink.onClose(unreadableBatch(error));
+        return false;
+      }
       if (!received) break;
-      delivered = true;
       this.sink.onBatch(received.message as Batch);
     }
-    return delivered;
+    return false;
   }
 }

@@ -91,7 +91,7 @@ export function launchThread(init: AgentInit, resourceLimits: ResourceLimits | u
       memory: reverseMemory,
       sidePort: reverseSide.port1,
       callbackPort: callbackSide.port1,
-      drain: () => transport.drain(),
+      drain: (limit) => transport.drain(limit),
       threadStopped: threadStoppedProbe(worker, tid),
     },
     onExit(listener) {

@@ -110,7 +110,7 @@ function positiveInteger(option: string, value: unknown, fallback: number): numb
 function exposedHandlers(expose: unknown): HandlerTable {
   if (expose === undefined) return new Map();
   if (expose instanceof IpcServer) return expose.handlers();
-  if (expose === null || (typeof expose !== 'object' && typeof expose !== 'function')) throw invalidOption('expose', 'an object of methods', expose);
+  if (expose === null || Array.isArray(expose) || (typeof expose !== 'object' && typeof expose !== 'function')) throw invalidOption('expose', 'an object of methods', expose);
   const reserved = Object.keys(expose).find((key) => key.startsWith(RESERVED_PREFIX));
   if (reserved !== undefined) throw invalidOption('expose', `an object without '${RESERVED_PREFIX}' methods (reserved for the line server)`, reserved);
   return methodTable(expose, "option 'expose'");

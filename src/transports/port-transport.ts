@@ -5,6 +5,7 @@
  */
 import { checkOptionsObject, invalidArgument, invalidOption } from '../invalid-option.ts';
 import type { Batch } from '../wire.ts';
+import { ProtocolError } from '../errors.ts';
 import type { Transport, TransportSink } from './transport.ts';
 
 /** The part of `MessagePort` / `Worker` this transport uses. */
@@ -15,10 +16,14 @@ export interface PortLike {
   on(event: 'message', listener: (value: unknown) => void): unknown;
   /** Subscribes to the port closing (the other end closed it, or its thread exited). */
   on(event: 'close', listener: () => void): unknown;
+  /** Subscribes to messages that arrived but could not be deserialized (a `MessagePort` or `Worker` emits these). */
+  on(event: 'messageerror', listener: (error: Error) => void): unknown;
   /** Unsubscribes a `'message'` listener (when the transport closes). */
   off(event: 'message', listener: (value: unknown) => void): unknown;
   /** Unsubscribes a `'close'` listener (when the transport closes). */
   off(event: 'close', listener: () => void): unknown;
+  /** Unsubscribes a `'messageerror'` listener (when the transport closes). */
+  off(event: 'messageerror', listener: (error: Error) => void): unknown;
 }
 
 /** Moves batches over a `MessagePort`, a `Worker` or a `parentPort`. */
@@ -65,6 +70,19 @@ export class PortTransport implements Transport {
     this.sink.onBatch(value as Batch);
   };
 
+  /**
+   * A batch arrived that this thread could not deserialize (nested deeper than its stack
+   * rebuilds, or a value V8 serializes but will not deserialize here). It is gone, with
+   * whatever calls and answers it held, and nothing says which: so the connection closes
+   * with a `ProtocolError`, and every call in flight settles with it instead of waiting
+   * for ever.
+   */
+  private readonly handleMessageError = (error: Error): void => {
+    if (this.closed) return;
+    this.shutdown();
+    this.sink?.onClose(unreadableBatch(error));
+  };
+
   private readonly handleClose = (): void => {
     this.shutdown();
     if (this.reportClose) this.sink?.onClose();
@@ -75,6 +93,7 @@ export class PortTransport implements Transport {
     this.sink = sink;
     this.port.on('message', this.handleMessage);
     this.port.on('close', this.handleClose);
+    this.port.on('messageerror', this.handleMessageError);
   }
 
   /** Posts `batch` as one message (structured clone); throws if it cannot be cloned (see {@link Transport.send}). Ignored once closed. */
@@ -94,5 +113,15 @@ export class PortTransport implements Transport {
     this.closed = true;
     this.port.off('message', this.handleMessage);
     this.port.off('close', this.handleClose);
+    this.port.off('messageerror', this.handleMessageError);
   }
+}
+
+/**
+ * The error that closes a connection whose peer's batch could not be deserialized on this
+ * thread. `error` is this thread's deserializer's (V8's or Node.js's), not the peer's.
+ */
+export function unreadableBatch(error: unknown): ProtocolError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ProtocolError(`received a batch that cannot be rebuilt on this thread, so the calls in it are lost (${reason})`, { cause: error });
 }

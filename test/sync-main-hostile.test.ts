@@ -1,0 +1,121 @@
+/**
+ * The node's thread blocking on an agent against answers an honest agent can give, which
+ * an outside review (2026-12-07) found the node could not bound or rebuild: a getter in
+ * the answer (it runs while the agent writes the answer, when the call could not be
+ * withdrawn), data nested deeper than the node's stack rebuilds, a value V8 serializes
+ * but will not deserialize on another thread. Each must end as a typed error for that
+ * call, and the next call must work. Nothing here asserts on timing.
+ */
+import test from 'ava';
+import { ConnectionClosedError, ProtocolError, TimeoutError, spawnAgentSync, type Agent } from '../src/index.ts';
+import type HostileAgent from './fixtures/sync-main-hostile/agent.ts';
+import type { HostileNodeApi } from './fixtures/sync-main-hostile/agent.ts';
+
+type Context = { teardown(fn: () => unknown): void };
+
+function start(t: Context, timeoutMs: number): Agent<typeof HostileAgent> {
+  const agent = spawnAgentSync<typeof HostileAgent, HostileNodeApi>(new URL('./fixtures/sync-main-hostile/agent.ts', import.meta.url), {
+    expose: { take: (value) => (value === null ? 'null' : typeof value) },
+    startupTimeoutMs: 3_000,
+    timeoutMs,
+  });
+  t.teardown(() => agent.close({ timeoutMs: 1000 }));
+  return agent;
+}
+
+/** Calls `add(1, 2)` until it is answered (each try bounded by the agent's timeout); every try must be answered right or time out. */
+function addOnceReleased(t: { is(a: unknown, b: unknown): void; fail(m: string): void }, agent: Agent<typeof HostileAgent>): void {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      t.is(agent.blocking.add(1, 2), 3);
+      return;
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+    }
+  }
+  t.fail('add(1, 2) never answered once the getter ended');
+}
+
+test('a getter in the answer that outlasts the timeout: TimeoutError, and later calls wait for the area, then work', (t) => {
+  t.timeout(60_000);
+  const agent = start(t, 200);
+  // The getter sleeps 3 s while the agent writes the answer. The call used to wait for it
+  // (it could not be withdrawn then) and return its value long after its deadline.
+  t.throws(() => agent.blocking.slowGetter(3000), { instanceOf: TimeoutError });
+  // Until the agent lets go of the area, calls time out unsent; then they are answered.
+  addOnceReleased(t, agent);
+  t.is(agent.blocking.add(2, 3), 5);
+});
+
+test('a getter in the answer that never returns: the call and the next time out, and close() finishes', async (t) => {
+  t.timeout(60_000);
+  const agent = start(t, 200);
+  t.throws(() => agent.blocking.stuckGetter(), { instanceOf: TimeoutError });
+  t.throws(() => agent.blocking.add(1, 2), { instanceOf: TimeoutError });
+  // Forced: the agent's thread is still in the getter.
+  await agent.close({ timeoutMs: 500 });
+  t.like(await agent.exited, { signal: null });
+  t.throws(() => agent.blocking.add(1, 2), { instanceOf: ConnectionClosedError });
+});
+
+test("an answer nested deeper than the node's stack rebuilds: ProtocolError for that call, and the next call works", (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 10_000);
+  t.is(agent.blocking.add(1, 2), 3);
+  // A plain linked list: the agent's thread (4 MB of stack) writes it, the node's main thread cannot rebuild it in one piece.
+  const error = t.throws(() => agent.blocking.list(3_000), { instanceOf: ProtocolError });
+  t.regex(error!.message, /answer to blocking call 'list' cannot be rebuilt on this thread/);
+  t.is(agent.blocking.add(2, 3), 5);
+  // Shallow enough: rebuilt as sent.
+  t.like(agent.blocking.list(3), { i: 2, next: { i: 1, next: { i: 0, next: null } } });
+});
+
+test('an answer V8 writes but will not rebuild on another thread (a WebAssembly.Module): ProtocolError, and the next call works', (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 10_000);
+  t.throws(() => agent.blocking.wasm(), { instanceOf: ProtocolError });
+  t.is(agent.blocking.add(1, 2), 3);
+});
+
+test('an async answer nested too deep for the node: the connection closes with ProtocolError and every call in flight settles', async (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 0);
+  t.is(await agent.remote.add(1, 2), 3);
+  // No timeout: each of these used to wait for ever, the batch they were answered in lost.
+  const settled = await Promise.allSettled([agent.remote.add(1, 2), agent.remote.list(3_000), agent.remote.add(3, 4)]);
+  const deep = settled[1];
+  t.is(deep.status, 'rejected');
+  t.true((deep as PromiseRejectedResult).reason instanceof ProtocolError);
+  for (const outcome of settled) {
+    if (outcome.status === 'rejected') t.true(outcome.reason instanceof ProtocolError, String(outcome.reason));
+  }
+  // The agent is stopped: it broke the protocol.
+  await agent.exited;
+  t.throws(() => agent.blocking.add(1, 2));
+});
+
+test('an async call-back nested too deep, read while the node is parked: a parked call fails with ProtocolError, nothing is lost silently', (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 0);
+  t.is(agent.blocking.deepCallback(3_000), 'sent');
+  // The agent posts the call-back on its port; a later wait of the node reads it. That
+  // used to throw a RangeError out of the wait (losing that call's answer) and drop the
+  // call-back. Now the connection closes with a ProtocolError, which the wait throws.
+  let error: unknown;
+  for (let call = 0; call < 10_000 && error === undefined; call++) {
+    try {
+      t.is(agent.blocking.lastCallback(), 'pending');
+    } catch (thrown) {
+      error = thrown;
+    }
+  }
+  t.true(error instanceof ProtocolError, String(error));
+  t.throws(() => agent.blocking.add(1, 2), { instanceOf: ProtocolError });
+});
+
+test("an agent that floods its port while the node is parked cannot hold the wait past its deadline", (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 300);
+  // The flood lasts 3 s; the wait read batches for as long as they came and returned 'done' (or timed out late).
+  t.throws(() => agent.blocking.flood(3000), { instanceOf: TimeoutError });
+});
