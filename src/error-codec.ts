@@ -2,16 +2,20 @@
  * Carries errors across the boundary. Structured clone keeps only the message and
  * stack of an `Error`, so errors travel as a plain record instead:
  *
- *   { name, message, stack, code?, props, cause? }
+ *   { name, message, stack, code?, props, cause?, errors? }
  *
  * `props` holds the error's own enumerable data properties (as plain copies); `cause`
  * is the same record, recursively, or `{ value }` for a cause that is not an error
- * (bounded depth, and a loop in the chain is cut where it closes).
+ * (bounded depth, and a loop in the chain is cut where it closes). `errors` is an
+ * `AggregateError`'s list (what `Promise.any` and `net.connect`'s family fallback reject
+ * with), each entry a record or `{ value }`, the first {@link MAX_AGGREGATED} only. One
+ * error carries at most {@link MAX_ERRORS} records in all, causes and lists together.
  *
  * Both directions treat their input as hostile (see `serializeError` and
  * `deserializeError`): neither runs a getter, a setter, a proxy trap or a `toString`,
  * neither loops, and neither throws.
  */
+import { types } from 'node:util';
 import {
   AbortError,
   AgentExitedError,
@@ -42,6 +46,8 @@ export interface WireError {
   code?: string;
   props?: Record<string, unknown>;
   cause?: WireError | { value: unknown };
+  /** An `AggregateError`'s `errors`. */
+  errors?: Array<WireError | { value: unknown }>;
 }
 
 /** A class that {@link registerError} can restore. */
@@ -72,7 +78,7 @@ export function registerError(errorClass: ErrorClass, name?: string): void {
   registry.set(key === 'Error' && errorClass !== Error ? errorClass.name : key, errorClass);
 }
 
-const BUILTINS = new Set<ErrorClass>([Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError]);
+const BUILTINS = new Set<ErrorClass>([Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError]);
 for (const cls of BUILTINS) registry.set((cls as typeof Error).name, cls);
 for (const cls of [
   AgentIpcError,
@@ -108,6 +114,10 @@ const LIBRARY_CODE_PREFIX = 'ERR_AGENT_IPC_';
 
 /** Causes kept on the wire and rebuilt on arrival; a longer chain is cut (a loop is cut at once). */
 const MAX_CAUSE_DEPTH = 8;
+/** Entries of an `AggregateError`'s `errors` kept. */
+const MAX_AGGREGATED = 32;
+/** Error records in one error, causes and `errors` lists together: nesting lists cannot multiply them. */
+const MAX_ERRORS = 64;
 /** Own properties kept per error. */
 const MAX_PROPS = 64;
 /** Keys with a meaning of their own in a {@link WireError}, never copied into or out of `props`. */
@@ -167,10 +177,28 @@ function serializeOne(thrown: unknown, depth: number, seen: Set<unknown>): WireE
   }
   if (props) wire.props = props;
   const cause = ownData(thrown, 'cause');
-  if (cause.found && depth < MAX_CAUSE_DEPTH && !seen.has(cause.value)) {
+  if (cause.found && depth < MAX_CAUSE_DEPTH && !seen.has(cause.value) && seen.size < MAX_ERRORS) {
     wire.cause = isErrorLike(cause.value) ? serializeOne(cause.value, depth + 1, seen) : { value: plainCopy(cause.value) };
   }
+  // An AggregateError's list is its own, not enumerable: an enumerable `errors` (an
+  // application's own field, any shape) is among the props already.
+  const errors = props && Object.hasOwn(props, 'errors') ? undefined : ownData(thrown, 'errors').value;
+  if (depth < MAX_CAUSE_DEPTH && isPlainArray(errors)) {
+    const list: Array<WireError | { value: unknown }> = [];
+    const length = Math.min(Number(ownData(errors, 'length').value) || 0, MAX_AGGREGATED);
+    for (let i = 0; i < length && seen.size < MAX_ERRORS; i++) {
+      const entry = ownData(errors, i).value;
+      if (isErrorLike(entry) && seen.has(entry)) continue;
+      list.push(isErrorLike(entry) ? serializeOne(entry, depth + 1, seen) : { value: plainCopy(entry) });
+    }
+    wire.errors = list;
+  }
   return wire;
+}
+
+/** An array that is no proxy (whose length and entries can be read as data). */
+function isPlainArray(value: unknown): value is unknown[] {
+  return value !== null && typeof value === 'object' && !types.isProxy(value) && Array.isArray(value);
 }
 
 function serializeNonError(thrown: unknown): WireError {
@@ -191,14 +219,16 @@ function serializeNonError(thrown: unknown): WireError {
  */
 export function deserializeError(wire: unknown, where = 'the other side'): Error {
   try {
-    return rebuild(wire, where, 0);
+    return rebuild(wire, where, 0, { left: MAX_ERRORS });
   } catch (error) {
     // Not reachable with the guards below (a registered class's prototype could still object); the call must settle.
     return new ProtocolError(`${where} sent an error that cannot be rebuilt`, { cause: error });
   }
 }
 
-function rebuild(wire: unknown, where: string, depth: number): Error {
+/** `budget.left`: records this error may still rebuild (a hostile record can nest lists in lists). */
+function rebuild(wire: unknown, where: string, depth: number, budget: { left: number }): Error {
+  budget.left--;
   const name = ownData(wire, 'name').value;
   const message = ownData(wire, 'message').value;
   if (typeof name !== 'string' || typeof message !== 'string') {
@@ -211,7 +241,7 @@ function rebuild(wire: unknown, where: string, depth: number): Error {
   // and test tools check) whose prototype is the registered class, without running a
   // constructor whose signature we cannot know.
   const error: Error = cls
-    ? (Reflect.construct(BUILTINS.has(cls) ? cls : Error, [message], cls as unknown as new () => Error) as Error)
+    ? (Reflect.construct(BUILTINS.has(cls) ? cls : Error, cls === AggregateError ? [[], message] : [message], cls as unknown as new () => Error) as Error)
     : new RemoteError(message, name);
   if (cls && dataOnChain(error, 'name') !== name) define(error, 'name', name, false);
   if (typeof code === 'string') define(error, 'code', code, true);
@@ -223,7 +253,20 @@ function rebuild(wire: unknown, where: string, depth: number): Error {
   if (cause.found && depth < MAX_CAUSE_DEPTH) {
     const boxed = ownData(cause.value, 'value');
     if (boxed.found) define(error, 'cause', boxed.value, false);
-    else if (cause.value !== null && typeof cause.value === 'object') define(error, 'cause', rebuild(cause.value, where, depth + 1), false);
+    else if (cause.value !== null && typeof cause.value === 'object' && budget.left > 0) define(error, 'cause', rebuild(cause.value, where, depth + 1, budget), false);
+  }
+  const errors = ownData(wire, 'errors').value;
+  if (depth < MAX_CAUSE_DEPTH && isPlainArray(errors)) {
+    const list: unknown[] = [];
+    const length = Math.min(Number(ownData(errors, 'length').value) || 0, MAX_AGGREGATED);
+    for (let i = 0; i < length && budget.left > 0; i++) {
+      const entry = ownData(errors, i).value;
+      const boxed = ownData(entry, 'value');
+      if (boxed.found) list.push(boxed.value);
+      else if (entry !== null && typeof entry === 'object') list.push(rebuild(entry, where, depth + 1, budget));
+    }
+    // As AggregateError has it: own, not enumerable.
+    define(error, 'errors', list, false);
   }
   const stack = ownData(wire, 'stack').value;
   const local = new Error().stack?.split('\n').slice(3).join('\n') ?? '';

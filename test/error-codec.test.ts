@@ -128,3 +128,26 @@ test("an error that shares a name with one of agent-ipc's classes but not its co
   t.true(library instanceof errors.TimeoutError);
   t.is((library as errors.TimeoutError).code, 'ERR_AGENT_IPC_TIMEOUT');
 });
+
+test("an AggregateError comes back as one, with its errors (classes, plain values, nested lists), and a hostile record's lists cannot multiply the records rebuilt", (t) => {
+  const thrown = new AggregateError([new TypeError('a'), 'plain', new AggregateError([new RangeError('inner')], 'nested')], 'All promises were rejected');
+  const error = deserializeError(structuredClone(serializeError(thrown))) as AggregateError;
+  t.true(error instanceof AggregateError);
+  t.is(error.message, 'All promises were rejected');
+  t.is(error.errors.length, 3);
+  t.true(error.errors[0] instanceof TypeError);
+  t.is((error.errors[0] as Error).message, 'a');
+  t.is(error.errors[1], 'plain');
+  t.true((error.errors[2] as AggregateError).errors[0] instanceof RangeError);
+  t.false(Object.keys(error).includes('errors'), 'own and not enumerable, as AggregateError has it');
+  // An application's own enumerable `errors` field (any shape) stays a property.
+  const own = Object.assign(new Error('invalid'), { errors: { field: 'required' } });
+  t.deepEqual((deserializeError(structuredClone(serializeError(own))) as Error & { errors: unknown }).errors, { field: 'required' });
+  // Distinct errors 32 wide and 4 deep would be a million records; at most 64 are kept, and rebuilt.
+  const wide = (depth: number): Error => (depth === 0 ? new Error('leaf') : new AggregateError(Array.from({ length: 32 }, () => wide(depth - 1)), `level ${depth}`));
+  const record = (depth: number): WireError => ({ name: 'AggregateError', message: 'm', errors: depth === 0 ? [] : Array.from({ length: 32 }, () => record(depth - 1)) });
+  const count = (value: unknown): number =>
+    1 + ((value as { errors?: unknown[] }).errors ?? []).reduce<number>((sum, entry) => sum + (entry !== null && typeof entry === 'object' && 'name' in entry ? count(entry) : 0), 0);
+  t.true(count(serializeError(wide(3))) <= 64);
+  t.true(count(deserializeError(record(4))) <= 64);
+});
