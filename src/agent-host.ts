@@ -74,7 +74,8 @@ export interface Agent<Remote = unknown> {
    * request path (see docs/blocking-calls.md). While parked, the node serves the agent's
    * call-backs whose handlers are synchronous; one whose handler returns a promise fails
    * with `DeadlockError`. Thread and inline agents (an inline agent's method must then be
-   * synchronous); a process agent throws `TypeError`.
+   * synchronous); a process agent throws `TypeError`. Throws `TimeoutError` after the
+   * agent's `timeoutMs`, or after 60 s if that was left out (`0`: no limit).
    */
   readonly blocking: Blocking<RemoteMethods<Remote>>;
   /** The byte layer: sends `payload` to the agent's `command`, resolves with its answer bytes. */
@@ -82,7 +83,8 @@ export interface Agent<Remote = unknown> {
   /**
    * The byte layer, blocking: sends `payload` to the agent's `command` and returns its
    * answer bytes, parking the calling thread (see {@link Agent.blocking}). Throws
-   * `TimeoutError` after `timeoutMs` (default: the agent's `timeoutMs`; 0 = none).
+   * `TimeoutError` after `timeoutMs` (default: the agent's `timeoutMs`, or 60 s if that
+   * was left out; 0 = none).
    */
   callBlocking(command: string, payload?: Uint8Array, options?: BlockingCallOptions): Uint8Array;
   /** Resolves once the agent has exited, with how. */
@@ -129,6 +131,8 @@ export interface AgentHostOptions {
   handlers: HandlerTable;
   name: string;
   timeoutMs: number;
+  /** Default timeout of the node's own blocking calls into the agent. */
+  nodeBlockingTimeoutMs: number;
   maxMessageBytes: number;
   /** Most calls in flight per direction on the agent's connection. */
   maxInFlight: number;
@@ -158,6 +162,8 @@ export class AgentHost implements Agent<unknown> {
   private startupState: 'starting' | 'ready' | 'failed' = 'starting';
   private exitError: AgentExitedError | undefined;
   private readonly defaultTimeoutMs: number;
+  /** The default of `agent.blocking` and `callBlocking` (see `DEFAULT_NODE_BLOCKING_TIMEOUT_MS`). */
+  private readonly nodeBlockingTimeoutMs: number;
   private readonly logWriter: AgentLogWriter | undefined;
   /** Sees every call start and settle: stats, metrics and tracing are built on it. */
   readonly observer: AgentCallObserver;
@@ -200,6 +206,7 @@ export class AgentHost implements Agent<unknown> {
     this.pid = launcher.pid;
     this.threadId = launcher.isolation === 'process' ? undefined : launcher.threadId;
     this.defaultTimeoutMs = timeoutMs;
+    this.nodeBlockingTimeoutMs = options.nodeBlockingTimeoutMs;
     this.maxMessageBytes = maxMessageBytes;
     this.handlers = handlers;
     this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
@@ -333,7 +340,7 @@ export class AgentHost implements Agent<unknown> {
     if (spawnChannel.hasSubscribers) spawnChannel.publish({ ...this.identity(), metrics: (options?: MetricsOptions) => this.metrics(options) });
     // Told now if someone traces already, so the agent announces from its first call.
     observer.traced();
-    this.blocking = methodProxy((method, args) => this.invokeBlocking(method, args, this.defaultTimeoutMs));
+    this.blocking = methodProxy((method, args) => this.invokeBlocking(method, args, this.nodeBlockingTimeoutMs));
   }
 
   get stats(): Readonly<AgentStats> {
@@ -385,7 +392,7 @@ export class AgentHost implements Agent<unknown> {
   callBlocking(command: string, payload: Uint8Array = new Uint8Array(0), options?: BlockingCallOptions): Uint8Array {
     checkCommand(command);
     if (!(payload instanceof Uint8Array)) throw invalidArgument(`callBlocking('${command}') payload must be a Uint8Array`);
-    const timeoutMs = checkBlockingCallOptions(options) ?? this.defaultTimeoutMs;
+    const timeoutMs = checkBlockingCallOptions(options) ?? this.nodeBlockingTimeoutMs;
     const answer = this.invokeBlocking(command, payload, timeoutMs);
     if (answer === undefined || answer === null) return new Uint8Array(0);
     if (!(answer instanceof Uint8Array)) throw new ProtocolError(`'${command}' answered a byte-layer call with a ${typeof answer}, not a Uint8Array`);

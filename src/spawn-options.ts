@@ -28,8 +28,11 @@ export interface SpawnAgentOptions<Local extends object = object> {
   /** Agent log records are written through this logger (see the logging docs). */
   logger?: Logger;
   /**
-   * Default timeout of calls in both directions, in ms. `0` (the default) means none;
-   * at most 2^31 - 1 (about 24.8 days, the longest a Node.js timer holds).
+   * Default timeout of calls in both directions, in ms. `0` means none; at most 2^31 - 1
+   * (about 24.8 days, the longest a Node.js timer holds). Left out: none, except for the
+   * node's own blocking calls into the agent (`agent.blocking`, `agent.callBlocking`),
+   * which default to 60,000 ms: nothing else could wake a parked thread from an agent
+   * that is alive but never answers.
    */
   timeoutMs?: number;
   /**
@@ -97,6 +100,16 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Default of `startupTimeoutMs`: 30 s. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
 
+/**
+ * The default timeout of the node's blocking calls into an agent when `timeoutMs` is not
+ * given. An async call left waiting holds a promise; a blocking call left waiting holds
+ * the thread, which then runs nothing else — not its event loop, not a `close()` — so a
+ * tool or plugin whose agent is stuck in a loop would hang for good. A minute is far
+ * beyond any call such a caller makes (formatting a file, compiling a module, reading a
+ * config), and still ends the hang.
+ */
+export const DEFAULT_NODE_BLOCKING_TIMEOUT_MS = 60_000;
+
 /** Default grace period of `close()`. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
@@ -116,6 +129,8 @@ export interface ResolvedAgentOptions {
   data: unknown;
   logger: Logger | undefined;
   timeoutMs: number;
+  /** `timeoutMs` for the node's blocking calls into the agent ({@link DEFAULT_NODE_BLOCKING_TIMEOUT_MS} if `timeoutMs` was left out). */
+  nodeBlockingTimeoutMs: number;
   startupTimeoutMs: number;
   maxMessageBytes: number;
   maxInFlight: number;
@@ -196,6 +211,7 @@ export function resolveAgentOptions(o: Record<string, unknown>): ResolvedAgentOp
     data: o.data,
     logger,
     timeoutMs,
+    nodeBlockingTimeoutMs: o.timeoutMs === undefined ? DEFAULT_NODE_BLOCKING_TIMEOUT_MS : timeoutMs,
     startupTimeoutMs,
     maxMessageBytes,
     maxInFlight,

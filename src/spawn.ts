@@ -129,6 +129,7 @@ function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: Inte
     handlers,
     name,
     timeoutMs: resolved.timeoutMs,
+    nodeBlockingTimeoutMs: resolved.nodeBlockingTimeoutMs,
     maxMessageBytes: resolved.maxMessageBytes,
     maxInFlight: resolved.maxInFlight,
     logger: resolved.logger,

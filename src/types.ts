@@ -26,7 +26,7 @@ export type Isolation = 'thread' | 'process' | 'inline';
 
 /** Options of a blocking byte-layer call. */
 export interface BlockingCallOptions {
-  /** Throws `TimeoutError` after this many ms (`0` = no timeout). Overrides the agent's default. */
+  /** Throws `TimeoutError` after this many ms (`0` = no timeout). Overrides the agent's default (for the node's blocking calls into an agent: 60 s if the agent has no `timeoutMs`). */
   timeoutMs?: number;
 }
 

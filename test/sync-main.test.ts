@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
+import { DEFAULT_NODE_BLOCKING_TIMEOUT_MS, resolveAgentOptions } from '../src/spawn-options.ts';
 import {
   AgentExitedError,
   BlockingNotAllowedError,
@@ -380,4 +381,14 @@ test('process: agent.blocking is a TypeError naming the isolation', async (t) =>
   t.teardown(() => agent.close({ timeoutMs: 1000 }));
   t.throws(() => agent.blocking.add(1, 2), { instanceOf: TypeError, message: /isolation 'thread' or 'inline'.*'process'/ });
   t.is(await agent.remote.add(1, 2), 3);
+});
+
+test("the node's blocking calls default to a 60 s timeout when the agent's timeoutMs is left out; 0 means none, a value applies as given", (t) => {
+  t.is(DEFAULT_NODE_BLOCKING_TIMEOUT_MS, 60_000);
+  t.like(resolveAgentOptions({}), { timeoutMs: 0, nodeBlockingTimeoutMs: DEFAULT_NODE_BLOCKING_TIMEOUT_MS });
+  t.like(resolveAgentOptions({ timeoutMs: 0 }), { timeoutMs: 0, nodeBlockingTimeoutMs: 0 });
+  t.like(resolveAgentOptions({ timeoutMs: 250 }), { timeoutMs: 250, nodeBlockingTimeoutMs: 250 });
+  // timeoutMs: 0 (no limit) still gets its answers.
+  const { agent } = start(t, { timeoutMs: 0 });
+  t.is(agent.blocking.add(1, 2), 3);
 });

@@ -92,6 +92,7 @@ export class LineAgent implements AgentConnections {
         data: options.data,
         logger: options.logger,
         timeoutMs: options.timeoutMs,
+        nodeBlockingTimeoutMs: options.nodeBlockingTimeoutMs,
         startupTimeoutMs: options.startupTimeoutMs,
         maxMessageBytes: options.maxMessageBytes,
         maxInFlight: options.maxInFlight,
