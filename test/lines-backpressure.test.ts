@@ -134,4 +134,27 @@ for (const isolation of isolations) {
       spy.restore();
     }
   });
+
+  test.serial(`${isolation}: a peer that sends requests and never reads the replies is not read further once its write buffer is full`, async (t) => {
+    t.timeout(60_000);
+    const spy = spyOnSockets();
+    try {
+      // A queue bound far away: a pause here can only come from the full write buffer.
+      await withServer({ isolation, highWaterMark: 1_000_000 }, async (port) => {
+        const c = await LineClient.connect(port);
+        // Never read the replies; send 64 MiB of requests, each answered with 1 KB.
+        c.socket.pause();
+        const line = `ECHO ${'y'.repeat(1000)}\r\n`;
+        c.write(line.repeat(64 * 1024));
+        await spy.waitFor('full', c.socket.localPort!);
+        // The server stops reading the peer (it used to read on, answering every request
+        // into a buffer that grew until the node ran out of memory).
+        const paused = await Promise.race([spy.waitFor('pause', c.socket.localPort!).then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20_000))]);
+        t.true(paused, 'the server paused reading the peer');
+        c.socket.destroy();
+      });
+    } finally {
+      spy.restore();
+    }
+  });
 }

@@ -209,6 +209,49 @@ test('lines sent before the peer half-closes are still processed and answered', 
   });
 });
 
+const syncEcho = new URL('./fixtures/lines/sync-echo-protocol.ts', import.meta.url);
+
+test("a synchronous protocol's replies to the lines just before the peer's FIN all go out", async (t) => {
+  // They waited for the agent's line flush (a microtask) while the FIN ended the socket at once: some were dropped.
+  await withServer({ agent: syncEcho, agents: { pool: 1 } }, async ({ port }) => {
+    for (let i = 0; i < 10; i++) {
+      const c = await LineClient.connect(port);
+      c.write(`one ${i}\r\ntwo ${i}\r\n`);
+      c.socket.end();
+      t.deepEqual(await c.rest(), [`one ${i}`, `two ${i}`]);
+    }
+  });
+});
+
+test("a synchronous protocol's reply to the line before a framing error goes out", async (t) => {
+  await withServer({ agent: syncEcho, agents: { pool: 1 } }, async ({ port }) => {
+    for (let i = 0; i < 5; i++) {
+      const c = await LineClient.connect(port);
+      c.write(Buffer.concat([Buffer.from(`one ${i}\r\n`), Buffer.from([0xff]), Buffer.from('\r\n')]));
+      t.deepEqual(await c.rest(), [`one ${i}`]);
+    }
+  });
+});
+
+test('a peer that half-closes before its agent took the socket still gets what connectionMade sends, and ends clean', async (t) => {
+  // The agent held the received socket without half-open support: the FIN ended and destroyed it first.
+  await withServer({ agent: syncEcho, agents: { pool: 1 }, data: { greet: true } }, async ({ port, disconnects, disconnected }) => {
+    const peers = 10;
+    for (let i = 0; i < peers; i++) {
+      const c = await LineClient.connect(port);
+      c.socket.end();
+      const rest = await c.rest();
+      t.is(rest.length, 1, `peer ${i}: ${JSON.stringify(rest)}`);
+      t.regex(rest[0] ?? '', /^HELLO \d+$/);
+    }
+    await disconnected(peers);
+    t.deepEqual(
+      disconnects.map((d) => d.reason),
+      Array.from({ length: peers }, () => undefined),
+    );
+  });
+});
+
 test('loseConnection closes after what was sent; its reason reaches connectionLost and the disconnect event', async (t) => {
   await withServer({}, async ({ port, node, disconnects, disconnected }) => {
     const c = await LineClient.connect(port);

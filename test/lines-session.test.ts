@@ -230,3 +230,15 @@ test('a factory that does not return a protocol is a TypeError', async (t) => {
     { instanceOf: TypeError, message: /lineReceived/ },
   );
 });
+
+test("sendLine refuses a line whose end and the delimiter appended to it would hold the delimiter earlier (a delimiter that overlaps itself)", async (t) => {
+  const node = fakeNode();
+  const link = new NodeLink(node.main as MainHandle<unknown>);
+  const session = new ProtocolSession({ id: 1, peer: { address: '', port: 0, family: '' }, direction: 'outbound', delimiter: '\n\n', maxLineLength: 100 }, link);
+  await session.open(() => ({ lineReceived() {} }), node.main, ctx);
+  // 'x\n' + '\n\n' is 'x\n\n\n': a peer framing on '\n\n' reads 'x', then a line starting with '\n'.
+  t.throws(() => session.sendLine('x\n'), { instanceOf: TypeError });
+  t.throws(() => session.sendLine('a\n\nb'), { instanceOf: TypeError });
+  t.notThrows(() => session.sendLine('\nx'));
+  t.notThrows(() => session.sendLine('x\ny'));
+});

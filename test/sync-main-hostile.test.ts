@@ -7,7 +7,7 @@
  * call, and the next call must work. Nothing here asserts on timing.
  */
 import test from 'ava';
-import { ConnectionClosedError, ProtocolError, TimeoutError, spawnAgentSync, type Agent } from '../src/index.ts';
+import { AgentExitedError, ConnectionClosedError, DataCloneError, ProtocolError, TimeoutError, spawnAgentSync, type Agent } from '../src/index.ts';
 import type HostileAgent from './fixtures/sync-main-hostile/agent.ts';
 import type { HostileNodeApi } from './fixtures/sync-main-hostile/agent.ts';
 
@@ -77,40 +77,54 @@ test('an answer V8 writes but will not rebuild on another thread (a WebAssembly.
   t.is(agent.blocking.add(1, 2), 3);
 });
 
-test('an async answer nested too deep for the node: the connection closes with ProtocolError and every call in flight settles', async (t) => {
+test('an async answer nested too deep for the node fails alone with DataCloneError; the calls beside it are answered', async (t) => {
   t.timeout(30_000);
   const agent = start(t, 0);
-  t.is(await agent.remote.add(1, 2), 3);
-  // No timeout: each of these used to wait for ever, the batch they were answered in lost.
-  const settled = await Promise.allSettled([agent.remote.add(1, 2), agent.remote.list(3_000), agent.remote.add(3, 4)]);
-  const deep = settled[1];
+  // The agent's sending side refuses it (the node could not rebuild it): that call alone
+  // fails. Before, the whole batch reached the node, which could not read it, and every
+  // call in it waited for ever.
+  const [before, deep, after] = await Promise.allSettled([agent.remote.add(1, 2), agent.remote.list(3_000), agent.remote.add(3, 4)]);
+  t.deepEqual(before, { status: 'fulfilled', value: 3 });
+  t.deepEqual(after, { status: 'fulfilled', value: 7 });
   t.is(deep.status, 'rejected');
-  t.true((deep as PromiseRejectedResult).reason instanceof ProtocolError);
-  for (const outcome of settled) {
-    if (outcome.status === 'rejected') t.true(outcome.reason instanceof ProtocolError, String(outcome.reason));
-  }
-  // The agent is stopped: it broke the protocol.
-  await agent.exited;
-  t.throws(() => agent.blocking.add(1, 2));
+  const error = (deep as PromiseRejectedResult).reason as Error;
+  t.true(error instanceof DataCloneError, String(error));
+  t.regex(error.message, /nested more than 1000 levels deep/);
+  t.like(await agent.remote.list(2), { i: 1, next: { i: 0, next: null } });
 });
 
-test('an async call-back nested too deep, read while the node is parked: a parked call fails with ProtocolError, nothing is lost silently', (t) => {
+test('an async call-back nested too deep fails alone in the agent; the node is not disturbed', (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 10_000);
+  t.is(agent.blocking.deepCallback(3_000), 'sent');
+  let outcome = 'pending';
+  for (let call = 0; call < 10_000 && outcome === 'pending'; call++) outcome = agent.blocking.lastCallback();
+  t.is(outcome, 'DataCloneError');
+  t.is(agent.blocking.add(1, 2), 3);
+});
+
+test('a batch posted around the sending side that the node cannot rebuild, read while parked: the parked call fails with ProtocolError at once', async (t) => {
   t.timeout(30_000);
   const agent = start(t, 0);
-  t.is(agent.blocking.deepCallback(3_000), 'sent');
-  // The agent posts the call-back on its port; a later wait of the node reads it. That
-  // used to throw a RangeError out of the wait (losing that call's answer) and drop the
-  // call-back. Now the connection closes with a ProtocolError, which the wait throws.
-  let error: unknown;
-  for (let call = 0; call < 10_000 && error === undefined; call++) {
-    try {
-      t.is(agent.blocking.lastCallback(), 'pending');
-    } catch (thrown) {
-      error = thrown;
-    }
+  // No timeout: the wait used to throw a RangeError (losing this call's answer), and on
+  // the event loop the batch was dropped without a word.
+  t.throws(() => agent.blocking.postDeep(3_000, 2000), { instanceOf: ProtocolError, message: /cannot be rebuilt on this thread/ });
+  // The agent broke the protocol, so it was stopped.
+  await agent.exited;
+  t.throws(() => agent.blocking.add(1, 2), { instanceOf: AgentExitedError });
+});
+
+test('a batch posted around the sending side that the node cannot rebuild, read on the event loop: the connection closes with ProtocolError and calls in flight settle', async (t) => {
+  t.timeout(30_000);
+  const agent = start(t, 0);
+  const outcomes = await Promise.allSettled([agent.remote.postDeep(3_000, 0), agent.remote.add(1, 2)]);
+  // What was answered before the deep batch arrived is kept; nothing waits for ever.
+  for (const outcome of outcomes) {
+    if (outcome.status === 'rejected') t.true(outcome.reason instanceof ProtocolError, String(outcome.reason));
   }
-  t.true(error instanceof ProtocolError, String(error));
-  t.throws(() => agent.blocking.add(1, 2), { instanceOf: ProtocolError });
+  t.true(outcomes.some((outcome) => outcome.status === 'rejected'));
+  await agent.exited;
+  await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ProtocolError });
 });
 
 test("an agent that floods its port while the node is parked cannot hold the wait past its deadline", (t) => {

@@ -19,6 +19,7 @@ import { serializeError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { ChunkQueue } from '../transports/chunk-queue.ts';
+import { ReadWhileDrained } from '../transports/read-while-drained.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
 import { badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
 import { isRequestId } from '../wire.ts';
@@ -72,6 +73,8 @@ export class ProcessBlockingServer {
   /** The call lifecycle's hooks (no-ops if not given). */
   private readonly begin: ServedCallHooks['begin'];
   private readonly end: ServedCallHooks['end'];
+  /** Answers the agent does not read stop the node from reading its requests (see read-while-drained.ts). */
+  private readonly backlog: ReadWhileDrained;
 
   constructor(
     private readonly socket: Duplex,
@@ -86,6 +89,7 @@ export class ProcessBlockingServer {
       (call, error) => this.answer(call, FrameKind.ERROR, error, NOT_BEGUN),
     );
     socket.on('data', this.receive);
+    this.backlog = new ReadWhileDrained(socket);
   }
 
   /**
@@ -99,6 +103,7 @@ export class ProcessBlockingServer {
     this.open = undefined;
     this.fenceWait.forget();
     this.socket.off('data', this.receive);
+    this.backlog.dispose();
     this.queue.clear();
     const frame = Buffer.alloc(FRAME_HEADER_BYTES);
     writeFrameHeader(frame, 0, FrameKind.CLOSE, 0);
@@ -243,7 +248,9 @@ export class ProcessBlockingServer {
 
   private send(bytes: Uint8Array): void {
     // The agent may be gone already: its exit is reported elsewhere.
-    if (this.socket.writable) this.socket.write(bytes);
+    if (!this.socket.writable) return;
+    this.socket.write(bytes);
+    this.backlog.wrote();
   }
 
   private break(error: Error): void {

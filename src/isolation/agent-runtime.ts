@@ -12,6 +12,7 @@ import { ConnectionClosedError, ProtocolError } from '../errors.ts';
 import { checkBlockingCallOptions, checkCommand, invalidArgument } from '../invalid-option.ts';
 import { methodProxy, methodTable } from '../rpc.ts';
 import { createAgentLogger, silentLogger } from '../logging/agent-logger.ts';
+import { NestingGuardTransport } from '../transports/nesting-guard.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
@@ -53,7 +54,11 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   let logger: Logger | undefined;
   let logLevel = init.log?.level;
   const serving = new ServingAnnouncer((command, args) => connection.request(command, args));
-  const connection: IpcConnection = new IpcConnection(env.transport, {
+  // Between threads or processes the node rebuilds what the agent sends, with its own
+  // (smaller) stack: a value nested too deep for it fails alone, here (see nesting-guard.ts).
+  // An inline agent hands values over as they are.
+  const transport = init.isolation === 'inline' ? env.transport : new NestingGuardTransport(env.transport);
+  const connection: IpcConnection = new IpcConnection(transport, {
     handlers: methods,
     observer: serving,
     timeoutMs: init.timeoutMs,

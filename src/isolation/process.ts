@@ -119,7 +119,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
       if (!status) child.kill('SIGKILL');
     }, EXIT_GRACE_MS).unref();
   };
-  const agentLink = new StreamLink(child.stdio[3] as Duplex, { maxMessageBytes: init.maxMessageBytes, onEnd });
+  // The node bounds what it holds for an agent that does not read (see read-while-drained.ts).
+  const agentLink = new StreamLink(child.stdio[3] as Duplex, { maxMessageBytes: init.maxMessageBytes, onEnd, pauseWhileBacklogged: true });
   // The blocking socket is read by the ProcessBlockingServer; its end counts here.
   const blockingSocket = child.stdio[4] as Duplex;
   let blockingEnded = false;

@@ -141,6 +141,12 @@ export class StreamFrameReader {
     private readonly onFrame: (channel: number, body: Buffer) => void,
   ) {}
 
+  /** Drops the bytes of a frame not yet complete (the stream is closing: nothing more will be read). */
+  clear(): void {
+    this.queue.clear();
+    this.bodyLength = -1;
+  }
+
   /**
    * Takes the next chunk of the stream and hands on every frame it completes.
    * Throws `MessageTooLargeError` for a body over the limit (or whose decoded values

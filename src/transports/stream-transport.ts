@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { checkOptionsObject, invalidArgument, invalidOption } from '../invalid-option.ts';
 import type { Batch } from '../wire.ts';
+import { ReadWhileDrained } from './read-while-drained.ts';
 import { StreamFrameWriter } from './stream-frame-writer.ts';
 import { StreamFrameReader, bodyLimit, decodeStreamBody } from './stream-frames.ts';
 import type { Transport, TransportSink } from './transport.ts';
@@ -24,6 +25,14 @@ export interface StreamLinkOptions {
    * channel closes right away.
    */
   onEnd?: (error: Error | undefined) => void;
+  /**
+   * Stop reading the stream while more than 1 MiB this side wrote waits in it (the other
+   * end is not reading), and read on once it drained (see `read-while-drained.ts`).
+   * Default `false`. For the side that must bound its memory against the other (the
+   * node against a process agent), and only one end of a stream: if both ends stopped
+   * reading while their writes waited, each could wait for the other for good.
+   */
+  pauseWhileBacklogged?: boolean;
 }
 
 /** A duplex byte stream carrying stream frames on numbered channels. */
@@ -33,6 +42,7 @@ export class StreamLink {
   private readonly writer: StreamFrameWriter;
   private readonly afterWritesQueue: Array<() => void> = [];
   private pendingWrites = 0;
+  private readonly backlog: ReadWhileDrained | undefined;
   private ended = false;
   private closed = false;
 
@@ -51,17 +61,21 @@ export class StreamLink {
       throw invalidArgument(`the stream of a StreamLink must be a duplex stream, got ${stream === null ? 'null' : typeof stream}`);
     }
     if (options === undefined) throw invalidOption('options', 'an object with maxMessageBytes', options);
-    const checked = checkOptionsObject(options, ['maxMessageBytes', 'onEnd'])!;
+    const checked = checkOptionsObject(options, ['maxMessageBytes', 'onEnd', 'pauseWhileBacklogged'])!;
     if (typeof checked.maxMessageBytes !== 'number' || !Number.isSafeInteger(checked.maxMessageBytes) || checked.maxMessageBytes < 1) {
       throw invalidOption('maxMessageBytes', 'a positive integer number of bytes', checked.maxMessageBytes);
     }
     if (checked.onEnd !== undefined && typeof checked.onEnd !== 'function') throw invalidOption('onEnd', 'a function', checked.onEnd);
+    if (checked.pauseWhileBacklogged !== undefined && typeof checked.pauseWhileBacklogged !== 'boolean') throw invalidOption('pauseWhileBacklogged', 'a boolean', checked.pauseWhileBacklogged);
+    const backlog = options.pauseWhileBacklogged === true ? new ReadWhileDrained(stream) : undefined;
+    this.backlog = backlog;
     const limit = bodyLimit(options.maxMessageBytes);
     this.reader = new StreamFrameReader(limit, this.receiveFrame);
     this.writer = new StreamFrameWriter(limit, {
       write: (frame) => {
         this.pendingWrites++;
         this.stream.write(frame, this.written);
+        backlog?.wrote();
       },
     });
     stream.on('data', this.receiveChunk);
@@ -108,6 +122,9 @@ export class StreamLink {
     if (this.closed) return;
     this.closed = true;
     this.stream.off('data', this.receiveChunk);
+    this.backlog?.dispose();
+    // A frame cut short (or refused) is not kept alive by whoever still holds this link's errors.
+    this.reader.clear();
     this.stream.destroy();
     const sinks = [...this.sinks.values()];
     this.sinks.clear();

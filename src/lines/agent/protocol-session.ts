@@ -71,7 +71,9 @@ export class ProtocolSession implements LineConnection, LineSender {
 
   sendLine(line: string): void {
     if (typeof line !== 'string') throw invalidArgument(`sendLine expects a string, got ${line === null ? 'null' : typeof line}`);
-    if (line.includes(this.delimiter)) throw invalidArgument('sendLine got a line that contains the delimiter; it would reach the peer as two lines');
+    // Also a delimiter that straddles the line's end and the one appended (`'x\n'` with
+    // `'\n\n'`): the peer would frame the bytes otherwise.
+    if ((line + this.delimiter).indexOf(this.delimiter) !== line.length) throw invalidArgument('sendLine got a line that contains the delimiter; it would reach the peer as two lines');
     // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
     if (line.length * 3 > this.maxLineLength) {
       const bytes = line.length > this.maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');

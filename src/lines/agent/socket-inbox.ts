@@ -37,6 +37,10 @@ export class SocketInbox {
       // comes alone. Its connection's OPEN must then fail at once, not wait for a socket that
       // never comes (it would hold up the server's close until this agent is killed).
       const socket = handle instanceof Socket ? handle : undefined;
+      // Node.js rebuilds a received socket without half-open support: a peer's FIN before
+      // the connection's OPEN came would end and destroy it, losing what `connectionMade`
+      // sends. (While held it reads at most its stream's high-water mark, then waits.)
+      if (socket) socket.allowHalfOpen = true;
       const waiter = this.waiting.get(message.id);
       if (waiter) {
         this.waiting.delete(message.id);

@@ -81,6 +81,10 @@ export class SocketSession implements LineOutlet {
   }
 
   private async shutdown(reason: Error | undefined): Promise<void> {
+    // Replies the protocol sent in this synchronous stretch (to the lines delivered just
+    // before the peer's FIN, or before a line that broke framing) wait in the link for its
+    // microtask: written now, before our side ends, or the socket would drop them.
+    this.link.flush();
     this.lines.closeGracefully();
     let lostError: Error | undefined;
     try {

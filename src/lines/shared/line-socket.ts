@@ -7,7 +7,12 @@
  * - reading: when more than `highWaterMark` lines wait for the protocol, the socket is
  *   paused; it resumes once at most half as many wait;
  * - writing: when the socket's write buffer is full the owner hears `writable(false)`,
- *   and `writable(true)` once it drained.
+ *   and `writable(true)` once it drained;
+ * - both: while the write buffer is full, nothing more is read either. A peer that sends
+ *   requests and never reads the replies would otherwise have the protocol answer each,
+ *   into a buffer that only grows (an echo protocol ran the node out of memory so); this
+ *   way TCP's own flow control stops the peer. (A protocol that sends on its own, with no
+ *   line to answer, still owes `writable` its attention.)
  *
  * The same class runs in the node (lines relayed to an agent over IPC) and in a process
  * agent that was handed the socket (lines go straight to the protocol): one framing, one
@@ -36,6 +41,8 @@ export class LineSocket extends LineCarrier {
   /** Lines in the batch the protocol is processing. */
   private delivering = 0;
   private readingPaused = false;
+  /** More than `highWaterMark` lines waited for the protocol (cleared at half as many). */
+  private queueFull = false;
   private socketWritable = true;
   private linger: NodeJS.Timeout | undefined;
 
@@ -62,6 +69,9 @@ export class LineSocket extends LineCarrier {
       this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
     });
     if (socket.destroyed) this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
+    // A handed-off socket can have read the peer's FIN (and emitted 'end', to nobody) while
+    // it waited in the agent's inbox, half-open: that is a FIN like any other.
+    else if (socket.readableEnded) this.requestClose(undefined, true);
   }
 
   write(lines: readonly string[]): void {
@@ -75,6 +85,7 @@ export class LineSocket extends LineCarrier {
     }
     if (!socket.write(text) && this.socketWritable) {
       this.socketWritable = false;
+      this.syncReading();
       this.events.writable(false);
     }
   }
@@ -112,12 +123,22 @@ export class LineSocket extends LineCarrier {
   private readonly settled = (ok: boolean): void => {
     this.delivering = 0;
     if (!ok) return;
-    if (this.readingPaused && !this.ending && this.queue.length <= this.settings.highWaterMark / 2) {
-      this.readingPaused = false;
-      this.socket.resume();
+    if (this.queueFull && this.queue.length <= this.settings.highWaterMark / 2) {
+      this.queueFull = false;
+      this.syncReading();
     }
     this.advance();
   };
+
+  /** Reads while neither the protocol's queue nor the socket's write buffer is full; once ending, reading is `closeGracefully`'s. */
+  private syncReading(): void {
+    if (this.ending || this.ended) return;
+    const pause = this.queueFull || !this.socketWritable;
+    if (pause === this.readingPaused) return;
+    this.readingPaused = pause;
+    if (pause) this.socket.pause();
+    else this.socket.resume();
+  }
 
   private received(chunk: Buffer): void {
     if (this.ending || this.ended) return;
@@ -131,9 +152,9 @@ export class LineSocket extends LineCarrier {
       // connection closes; nothing more is read.
       this.events.failed(error);
       this.requestClose(error, true);
-    } else if (!this.readingPaused && this.queue.length + this.delivering > this.settings.highWaterMark) {
-      this.readingPaused = true;
-      this.socket.pause();
+    } else if (!this.queueFull && this.queue.length + this.delivering > this.settings.highWaterMark) {
+      this.queueFull = true;
+      this.syncReading();
     }
     this.advance();
   }
@@ -141,6 +162,7 @@ export class LineSocket extends LineCarrier {
   private drained(): void {
     if (this.socketWritable) return;
     this.socketWritable = true;
+    this.syncReading();
     this.events.writable(true);
   }
 }

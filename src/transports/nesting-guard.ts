@@ -1,0 +1,175 @@
+/**
+ * The agent's side of a thread or process connection: a batch nested deeper than the
+ * node's thread can rebuild is refused before it is sent, so that the value fails alone.
+ *
+ * Why here: a value is rebuilt on the receiving thread by a recursive deserializer, so its
+ * nesting is bounded by the *receiver's* stack. An agent's worker thread has 4 MB of it,
+ * the node's main thread about 1 MB: a plain linked list a few thousand nodes deep, which
+ * the agent sends without complaint, cannot be rebuilt on the node. The node then cannot
+ * read the batch at all, and cannot tell which calls it held, so it closes the connection
+ * (`PortTransport`'s `messageerror`, `stream-frames.ts` for process agents) — every call
+ * of the agent fails, for one value. Refused here, the send throws, and the connection
+ * sends the batch again frame by frame (`resendOneByOne`): the one call whose value is
+ * too deep fails with `DataCloneError`, and the others go through.
+ *
+ * The walk is the shape structured clone and `v8.serialize` recurse into: arrays, Maps,
+ * Sets and other objects' own enumerable properties; byte arrays, buffers and strings
+ * are leaves. Each object is entered once (a shared or cyclic one is a back-reference on
+ * the wire, not more nesting), in the serializer's order, so depth is measured along the
+ * same tree the deserializer will recurse. It costs a visit per object sent (strings,
+ * numbers and byte arrays are not walked): measured on Node.js 20 (2026-12-07, one
+ * thread), ~47 ns an object against ~490 ns for `structuredClone` of the same value
+ * (10,000 small objects), and ~39 ns for a small batch such as `[0, 17, [hash, height]]`
+ * (its clone: ~820 ns).
+ *
+ * It guards honest agents only: a hostile one can post around it, and the node then
+ * closes its connection as before. The value is the agent's own; reading it runs its
+ * getters, as structured clone is about to.
+ */
+import type { Batch } from '../wire.ts';
+import type { Transport, TransportSink } from './transport.ts';
+
+/**
+ * Deepest nesting sent. A linked list of 1,000 nodes is rebuilt on the node's main thread
+ * with room to spare: sent from a worker through a port (2026-12-07), lists failed from
+ * 2,000 nodes on Node.js 20, 1,750 on 22 and 24, and 3,000 on 26. It matches the depth
+ * the blocking codec's decoder accepts in a v8 body (`decoded-size.ts`).
+ */
+export const MAX_SENT_DEPTH = 1000;
+
+/** Wraps a transport: {@link NestingGuardTransport.send} refuses a batch nested deeper than {@link MAX_SENT_DEPTH}. */
+export class NestingGuardTransport implements Transport {
+  /** @param inner - The transport that sends what passes. */
+  constructor(private readonly inner: Transport) {}
+
+  /** Starts delivering to `sink` (see {@link Transport.attach}). */
+  attach(sink: TransportSink): void {
+    this.inner.attach(sink);
+  }
+
+  /** Sends `batch`, or throws a `RangeError` if it is nested deeper than the node can rebuild (see {@link Transport.send}). */
+  send(batch: Batch): void {
+    if (nestedDeeperThan(batch, MAX_SENT_DEPTH)) {
+      throw new RangeError(
+        `[agent-ipc] a value nested more than ${MAX_SENT_DEPTH} levels deep: the node's thread could not rebuild it. Send it flattened (an array of nodes with indices), or as bytes`,
+      );
+    }
+    this.inner.send(batch);
+  }
+
+  /** Closes the inner transport (see {@link Transport.close}). */
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * Arrays longer than this are walked by their own keys, not by index: a sparse array
+ * claims a length its elements do not back (`list[2 ** 31] = 1` has one), and structured
+ * clone carries it as the few elements it has.
+ */
+const LONG_ARRAY = 1 << 16;
+
+/** Objects the fast walk visits before it hands over to the exact one (a DAG can repeat them exponentially). */
+const FAST_VISITS = 100_000;
+
+/**
+ * True if `value` nests objects more than `limit` deep, counting each object once, in
+ * preorder (as structured clone writes them). Iterative: a value too deep for the stack
+ * is measured as any other. A value that throws while read (a revoked proxy) counts as
+ * not deep: the serializer then refuses it with its own error.
+ *
+ * Two walks. The fast one keeps no set of the objects seen: on a tree (what nearly every
+ * value is) the depth is the same, and it saves a set insertion per object (~2.5× the
+ * walk). On a value that shares objects it can only overestimate (it follows every path,
+ * not just the first), so when it finds the limit passed, or has visited
+ * {@link FAST_VISITS} objects (a cycle, or sharing that multiplies paths), the exact walk
+ * decides.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (!isContainer(value)) return false;
+  try {
+    return fastWalkExceeds(value, limit) && exactWalkExceeds(value, limit);
+  } catch {
+    return false;
+  }
+}
+
+/** True if some path through `value` is longer than `limit`, or the walk gave up (see {@link nestedDeeperThan}). */
+function fastWalkExceeds(value: object, limit: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  let visits = 0;
+  while (values.length > 0) {
+    const item = values.pop() as object;
+    const depth = depths.pop()!;
+    if (depth > limit || ++visits > FAST_VISITS) return true;
+    const next = depth + 1;
+    if (Array.isArray(item) && item.length <= LONG_ARRAY) {
+      for (let i = 0; i < item.length; i++) {
+        const child: unknown = item[i];
+        if (isContainer(child)) {
+          values.push(child);
+          depths.push(next);
+        }
+      }
+    } else if (item instanceof Map || item instanceof Set) {
+      for (const entry of item instanceof Map ? item.entries() : item.values()) {
+        const pair: unknown[] = item instanceof Map ? (entry as unknown[]) : [entry];
+        for (const child of pair) {
+          if (isContainer(child)) {
+            values.push(child);
+            depths.push(next);
+          }
+        }
+      }
+    } else {
+      for (const key in item) {
+        if (!Object.hasOwn(item, key)) continue;
+        const child: unknown = (item as Record<string, unknown>)[key];
+        if (isContainer(child)) {
+          values.push(child);
+          depths.push(next);
+        }
+      }
+    }
+  }
+  return false;
+}
+
+/** The exact measure: each object entered once, children in order (the serializer's tree). */
+function exactWalkExceeds(value: object, limit: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  const seen = new Set<object>();
+  while (values.length > 0) {
+    const item = values.pop() as object;
+    const depth = depths.pop()!;
+    if (seen.has(item)) continue;
+    seen.add(item);
+    if (depth > limit) return true;
+    // Children pushed last-first, so that they are popped, and entered, first-first.
+    const children: unknown[] = Array.isArray(item)
+      ? item.length <= LONG_ARRAY
+        ? item
+        : Object.keys(item).map((key) => (item as unknown as Record<string, unknown>)[key])
+      : item instanceof Map
+        ? [...item].flat()
+        : item instanceof Set
+          ? [...item]
+          : Object.keys(item).map((key) => (item as Record<string, unknown>)[key]);
+    for (let i = children.length - 1; i >= 0; i--) {
+      const child = children[i];
+      if (isContainer(child)) {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/** An object the serializer recurses into: not a primitive, not a byte array or buffer. */
+function isContainer(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer);
+}
