@@ -17,6 +17,7 @@ import {
   TooManyCallsError,
   UnknownMethodError,
 } from './errors.ts';
+import { refuseDeeperThan } from './transports/nesting-guard.ts';
 import { checkCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument, invalidOption } from './invalid-option.ts';
 import { Outbox } from './outbox.ts';
 import { payloadBytes } from './payload-size.ts';
@@ -97,6 +98,15 @@ export interface IpcConnectionOptions {
    */
   maxInFlight?: number;
   /**
+   * Deepest nesting of the values sent, a positive integer, or `Infinity` (the default:
+   * no limit). A value nested deeper fails alone, as one that cannot be cloned does: a
+   * call rejects at its call site with `DataCloneError`, an answer becomes that error.
+   * For an end whose peer rebuilds values with less stack than this end has (an agent's
+   * worker thread has 4 MB, the node's main thread ~1 MB; see `nesting-guard.ts`).
+   * Only batches holding an object are walked.
+   */
+  maxSentDepth?: number;
+  /**
    * Sees every call start and settle, both ways (stats, tracing and metrics of agents
    * are built on it). Absent: nothing is observed, at no cost.
    */
@@ -107,7 +117,7 @@ export interface IpcConnectionOptions {
 export const DEFAULT_MAX_IN_FLIGHT = 65_536;
 
 /** The keys {@link IpcConnectionOptions} has. */
-const CONNECTION_OPTIONS = ['handlers', 'onNotify', 'timeoutMs', 'peerName', 'unrefTimers', 'maxMessageBytes', 'maxInFlight', 'observer'] as const;
+const CONNECTION_OPTIONS = ['handlers', 'onNotify', 'timeoutMs', 'peerName', 'unrefTimers', 'maxMessageBytes', 'maxInFlight', 'maxSentDepth', 'observer'] as const;
 
 /** The methods a {@link ConnectionObserver} must have (`run` is optional). */
 const OBSERVER_METHODS = ['outgoingStarted', 'outgoingSettled', 'incomingStarted', 'incomingPending', 'incomingSettled'] as const;
@@ -139,6 +149,10 @@ function checkConnectionArguments(transport: unknown, options: unknown): IpcConn
   }
   const inFlight = o.maxInFlight;
   if (inFlight !== undefined && (typeof inFlight !== 'number' || !Number.isSafeInteger(inFlight) || inFlight < 1)) throw invalidOption('maxInFlight', 'a positive integer', inFlight);
+  const depth = o.maxSentDepth;
+  if (depth !== undefined && depth !== Infinity && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 1)) {
+    throw invalidOption('maxSentDepth', 'a positive integer, or Infinity (no limit)', depth);
+  }
   if (o.observer !== undefined) {
     const missing = OBSERVER_METHODS.find((method) => !hasMethod(o.observer, method));
     if (missing !== undefined) throw invalidOption('observer', `a ConnectionObserver (with a ${missing} method)`, o.observer);
@@ -216,6 +230,8 @@ export class IpcConnection {
   private readonly peerName: string;
   private readonly maxMessageBytes: number;
   private readonly maxInFlight: number;
+  /** See {@link IpcConnectionOptions.maxSentDepth}. */
+  private readonly maxSentDepth: number;
   private readonly observer: ConnectionObserver | undefined;
   private readonly pending = new PendingTable<PendingCall>();
   private readonly abandoned = new Set<number>();
@@ -266,6 +282,7 @@ export class IpcConnection {
     this.peerName = options.peerName ?? 'the other side';
     this.maxMessageBytes = options.maxMessageBytes ?? Infinity;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.maxSentDepth = options.maxSentDepth ?? Infinity;
     this.observer = options.observer;
     this.deadlines = new DeadlineQueue(options.unrefTimers ?? false);
     transport.attach({
@@ -336,6 +353,7 @@ export class IpcConnection {
       this.flushScheduled = undefined;
     }
     if (this.outbox.frames === 0) return;
+    const objects = this.outbox.objects;
     const batch = this.outbox.take();
     const answers = this.answers;
     const used = this.answersUsed;
@@ -346,6 +364,7 @@ export class IpcConnection {
       this.answersUsed = 0;
     }
     try {
+      if (objects > 0) this.refuseDeep(batch);
       this.transport.send(batch);
     } catch (error) {
       this.resendOneByOne(batch, error, answers, used);
@@ -610,6 +629,7 @@ export class IpcConnection {
       const kind = frame[0];
       const isAnswer = kind === FrameKind.RESPONSE || kind === FrameKind.ERROR;
       try {
+        this.refuseDeep(frame);
         this.transport.send(frame);
       } catch (error) {
         const id = frame[1] as number;
@@ -640,6 +660,11 @@ export class IpcConnection {
       }
       if (isAnswer) answer += 3;
     }
+  }
+
+  /** Throws if `batch` nests deeper than {@link maxSentDepth} (see `nesting-guard.ts`). */
+  private refuseDeep(batch: Batch): void {
+    if (this.maxSentDepth !== Infinity) refuseDeeperThan(batch, this.maxSentDepth);
   }
 
   private receive(batch: Batch): void {

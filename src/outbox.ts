@@ -15,9 +15,12 @@ export class Outbox {
   private used = 0;
   /** Frames queued so far. */
   frames = 0;
+  /** Slots queued so far that hold an object (a value that can nest: the depth check walks only batches that have one). */
+  objects = 0;
 
   /** Appends one slot of the frame being queued. */
   put(value: unknown): void {
+    if (typeof value === 'object' && value !== null) this.objects++;
     this.slots[this.used++] = value;
   }
 
@@ -34,6 +37,7 @@ export class Outbox {
     else this.slots.fill(0, 0, this.used);
     this.used = 0;
     this.frames = 0;
+    this.objects = 0;
     return batch;
   }
 }

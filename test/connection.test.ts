@@ -421,3 +421,23 @@ test('whenIncomingStarted: resolves once the peer request was dispatched, reject
   await t.throwsAsync(never, { instanceOf: ConnectionClosedError });
   pair.close();
 });
+
+test('maxSentDepth: a value nested deeper fails its own call alone with DataCloneError, both as an argument and as an answer', async (t) => {
+  const deep = (n: number): unknown => (n === 0 ? 0 : { next: deep(n - 1) });
+  const handlers = methodTable({ deep: (n: number) => deep(n), echo: (x: unknown) => x }, 'handlers');
+  const pair = connectionPair(handlers, handlers, { a: { maxSentDepth: 10 }, b: { maxSentDepth: 10 } });
+  try {
+    // An answer too deep: that call alone fails; the calls beside it in the same batch are answered.
+    const [before, tooDeep, after] = await Promise.allSettled([pair.b.request('echo', [1]), pair.b.request('deep', [20]), pair.b.request('echo', [2])]);
+    t.deepEqual([before, after], [
+      { status: 'fulfilled', value: 1 },
+      { status: 'fulfilled', value: 2 },
+    ]);
+    t.true(tooDeep.status === 'rejected' && tooDeep.reason instanceof DataCloneError, String((tooDeep as PromiseRejectedResult).reason));
+    // An argument too deep: the call rejects at its call site.
+    await t.throwsAsync(pair.a.request('echo', [deep(20)]), { instanceOf: DataCloneError, message: /nested more than 10 levels deep/ });
+    t.like(await pair.a.request('echo', [deep(3)]), { next: { next: { next: 0 } } });
+  } finally {
+    pair.close();
+  }
+});

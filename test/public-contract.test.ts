@@ -505,6 +505,8 @@ test('new IpcConnection() checks its transport and options like spawnAgent: unkn
     [{ maxInFlight: '10' }, /option 'maxInFlight'/],
     [{ maxMessageBytes: 0 }, /option 'maxMessageBytes'/],
     [{ maxMessageBytes: 1.5 }, /option 'maxMessageBytes'/],
+    [{ maxSentDepth: 0 }, /option 'maxSentDepth'/],
+    [{ maxSentDepth: 2.5 }, /option 'maxSentDepth'/],
     [{ handlers: {} }, /option 'handlers'/],
     [{ handlers: 5 }, /option 'handlers'/],
     [{ onNotify: 'log' }, /option 'onNotify'/],

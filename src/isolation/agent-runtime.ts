@@ -12,7 +12,7 @@ import { ConnectionClosedError, ProtocolError } from '../errors.ts';
 import { checkBlockingCallOptions, checkCommand, invalidArgument } from '../invalid-option.ts';
 import { methodProxy, methodTable } from '../rpc.ts';
 import { createAgentLogger, silentLogger } from '../logging/agent-logger.ts';
-import { NestingGuardTransport } from '../transports/nesting-guard.ts';
+import { MAX_SENT_DEPTH } from '../transports/nesting-guard.ts';
 import type { Transport } from '../transports/transport.ts';
 import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
@@ -54,16 +54,16 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   let logger: Logger | undefined;
   let logLevel = init.log?.level;
   const serving = new ServingAnnouncer((command, args) => connection.request(command, args));
-  // Between threads or processes the node rebuilds what the agent sends, with its own
-  // (smaller) stack: a value nested too deep for it fails alone, here (see nesting-guard.ts).
-  // An inline agent hands values over as they are.
-  const transport = init.isolation === 'inline' ? env.transport : new NestingGuardTransport(env.transport);
-  const connection: IpcConnection = new IpcConnection(transport, {
+  const connection: IpcConnection = new IpcConnection(env.transport, {
     handlers: methods,
     observer: serving,
     timeoutMs: init.timeoutMs,
     maxMessageBytes: init.maxMessageBytes,
     maxInFlight: init.maxInFlight,
+    // Between threads or processes the node rebuilds what the agent sends, with its own
+    // (smaller) stack: a value nested too deep for it fails alone, here (nesting-guard.ts).
+    // An inline agent hands values over as they are.
+    maxSentDepth: init.isolation === 'inline' ? Infinity : MAX_SENT_DEPTH,
     peerName: 'the node',
     onNotify(command, payload) {
       if (command === Control.LOG_LEVEL && typeof payload === 'string') {
