@@ -256,6 +256,8 @@ export class AgentHost implements Agent<unknown> {
       dispatchNow: (command, payload) => this.serveBlockingCallNow(command, payload, this.cannotWaitInline),
       asyncCallsStarted: (fence, owner) => this.connection.whenIncomingStarted(fence, owner),
       maxMessageBytes,
+      // The agent's calls it gave up on may leave handlers running: as many as maxInFlight.
+      maxRunning: maxInFlight,
     };
     if (launcher.mailbox) {
       this.mailbox = new MailboxServer(servedForwardMailbox(launcher.mailbox.memory), launcher.mailbox.sidePort, service);

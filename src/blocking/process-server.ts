@@ -21,7 +21,7 @@ import { isPromiseLike } from '../promise-like.ts';
 import { ChunkQueue } from '../transports/chunk-queue.ts';
 import { ReadWhileDrained } from '../transports/read-while-drained.ts';
 import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type FrameHeader } from './process-frames.ts';
-import { badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
+import { RunningHandlers, badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
 import { isRequestId } from '../wire.ts';
 import { FenceWait } from './fence-wait.ts';
 
@@ -75,6 +75,8 @@ export class ProcessBlockingServer {
   private readonly end: ServedCallHooks['end'];
   /** Answers the agent does not read stop the node from reading its requests (see read-while-drained.ts). */
   private readonly backlog: ReadWhileDrained;
+  /** Handlers still running (see `ServedCallOptions.maxRunning`). */
+  private readonly running: RunningHandlers;
 
   constructor(
     private readonly socket: Duplex,
@@ -82,6 +84,7 @@ export class ProcessBlockingServer {
   ) {
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
+    this.running = new RunningHandlers(options.maxRunning);
     this.fenceWait = new FenceWait<OpenCall>(
       (fence, owner) => options.asyncCallsStarted(fence, owner),
       this,
@@ -166,6 +169,8 @@ export class ProcessBlockingServer {
   /** Begins the call, runs its handler and answers it (the token is this call's: see `ServedCallHooks`). */
   private run(call: OpenCall, command: string, payload: unknown): void {
     if (call !== this.open) return;
+    const refused = this.running.refusal();
+    if (refused) return this.answer(call, FrameKind.ERROR, refused, NOT_BEGUN);
     const token = this.begin(command);
     let result: unknown;
     try {
@@ -174,9 +179,16 @@ export class ProcessBlockingServer {
       return this.answer(call, FrameKind.ERROR, error, token);
     }
     if (!isPromiseLike(result)) return this.answer(call, FrameKind.ANSWER, result, token);
+    const settled = this.running.started();
     result.then(
-      (value) => this.answer(call, FrameKind.ANSWER, value, token),
-      (error: unknown) => this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason'), token),
+      (value) => {
+        settled();
+        this.answer(call, FrameKind.ANSWER, value, token);
+      },
+      (error: unknown) => {
+        settled();
+        this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason'), token);
+      },
     );
   }
 

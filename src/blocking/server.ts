@@ -9,7 +9,7 @@
  * so timers and I/O keep going.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError, TooManyCallsError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { MAX_REQUEST_ID, isRequestId } from '../wire.ts';
 import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
@@ -106,7 +106,43 @@ const NOT_BEGUN: unique symbol = Symbol('not begun');
  * The hooks a server is given: `dispatch`, and `begin` and `end` where someone observes
  * the calls (the node; an agent serving the node's calls has nobody to tell).
  */
-export type ServedCallOptions = Pick<ServedCallHooks, 'dispatch'> & Partial<Pick<ServedCallHooks, 'begin' | 'end'>>;
+export type ServedCallOptions = Pick<ServedCallHooks, 'dispatch'> &
+  Partial<Pick<ServedCallHooks, 'begin' | 'end'>> & {
+    /**
+     * Most handlers running at once (default: no limit). Blocking calls overlap only when
+     * a caller gave up on one (a timeout) while its async handler runs on; a caller doing
+     * that again and again would start handlers without end, so beyond this many a
+     * request is answered `TooManyCallsError` without running, as async calls beyond
+     * `maxInFlight` are.
+     */
+    maxRunning?: number;
+  };
+
+/**
+ * The cap of {@link ServedCallOptions.maxRunning}, shared by both servers: counts the
+ * async handlers running, and says when a new call must be refused.
+ */
+export class RunningHandlers {
+  private running = 0;
+
+  constructor(private readonly limit = Infinity) {}
+
+  /** The error to answer a new call with instead of running it, or `undefined` to run it. */
+  refusal(): TooManyCallsError | undefined {
+    return this.running >= this.limit ? new TooManyCallsError('incoming', this.limit) : undefined;
+  }
+
+  /** An async handler started; returns the callback to call once it settled. */
+  started(): () => void {
+    this.running++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.running--;
+    };
+  }
+}
 
 /** The hooks of a server given none: kept in fields, so a call tests nothing for them. */
 export const noBegin = (): undefined => undefined;
@@ -158,6 +194,8 @@ export class MailboxServer {
   /** The call lifecycle's hooks (no-ops where nobody observes: an agent serving the node). */
   private readonly begin: (command: string) => unknown;
   private readonly end: (token: unknown, outcome: ServedOutcome, error: unknown) => void;
+  /** Handlers still running (see {@link ServedCallOptions.maxRunning}). */
+  private readonly running: RunningHandlers;
 
   constructor(
     private readonly mailbox: ServedMailbox,
@@ -166,6 +204,7 @@ export class MailboxServer {
   ) {
     this.header = mailbox.header;
     this.area = mailbox.area;
+    this.running = new RunningHandlers(options.maxRunning);
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
     this.fenceWait = new FenceWait<number>(
@@ -408,6 +447,11 @@ export class MailboxServer {
    * gave up, beside the caller's next call).
    */
   private run(seq: number, command: string, payload: unknown, dispatch = this.options.dispatch): boolean {
+    const refused = this.running.refusal();
+    if (refused) {
+      this.answer(seq, refused, true, NOT_BEGUN);
+      return true;
+    }
     const token = this.begin(command);
     let result: unknown;
     try {
@@ -417,12 +461,15 @@ export class MailboxServer {
       return true;
     }
     if (isPromiseLike(result)) {
+      const settled = this.running.started();
       result.then(
         (value) => {
+          settled();
           this.answer(seq, value, false, token);
           this.poll();
         },
         (error: unknown) => {
+          settled();
           this.answer(seq, error ?? new Error('rejected without a reason'), true, token);
           this.poll();
         },

@@ -39,6 +39,8 @@ export interface BlockingService extends ServedCallHooks {
   asyncCallsStarted(fence: number, owner: object): Promise<void> | undefined;
   /** Largest answer body the agent accepts. */
   maxMessageBytes: number;
+  /** Most of the agent's handlers running at once (see `ServedCallOptions.maxRunning`). */
+  maxRunning: number;
 }
 
 /** A started agent, before the typed layer is put on top. */
