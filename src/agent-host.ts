@@ -284,7 +284,7 @@ export class AgentHost implements Agent<unknown> {
         dispatch: this.dispatchParked,
         end,
         observer,
-        exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.crashError ?? this.startupError }),
+        exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.whyEnded() }),
         closedError: () => this.brokenBy ?? new ConnectionClosedError(`agent '${name}' is closing`),
         nestedError: (command) =>
           new DeadlockError(
@@ -307,7 +307,7 @@ export class AgentHost implements Agent<unknown> {
     }
     this.exited = new Promise<AgentExit>((resolve) => {
       launcher.onExit((exit) => {
-        const cause = exit.error ?? this.crashError ?? this.startupError;
+        const cause = exit.error ?? this.whyEnded();
         const reported: AgentExit = cause && !exit.error ? { ...exit, error: cause } : exit;
         const error = new AgentExitedError(name, reported);
         this.exitError = error;
@@ -343,6 +343,15 @@ export class AgentHost implements Agent<unknown> {
     // Told now if someone traces already, so the agent announces from its first call.
     observer.traced();
     this.blocking = methodProxy((method, args) => this.invokeBlocking(method, args, this.nodeBlockingTimeoutMs));
+  }
+
+  /**
+   * What the agent's end is blamed on when its exit does not say: its crash report, its
+   * start-up failure, or the protocol break for which the node stopped it (a thread that
+   * was terminated for it exits with a bare code 1).
+   */
+  private whyEnded(): Error | undefined {
+    return this.crashError ?? this.startupError ?? this.brokenBy;
   }
 
   get stats(): Readonly<AgentStats> {

@@ -159,16 +159,22 @@ export function resolveEntry(entry: unknown, option: string): string {
 
 const SPAWN_OPTIONS: readonly string[] = [...AGENT_OPTIONS, 'expose', 'name'];
 
+/**
+ * The one check of an `expose` option (`spawnAgent`, `spawnAgentSync`, `createLineServer`):
+ * an object (or a function) of methods. An array's "methods" are its indices' values,
+ * never what a caller meant.
+ */
+export function checkExpose(expose: unknown): asserts expose is object {
+  if (expose === null || Array.isArray(expose) || (typeof expose !== 'object' && typeof expose !== 'function')) throw invalidOption('expose', 'an object of methods', expose);
+}
+
 /** Validates `spawnAgent` options. */
 export function resolveSpawnOptions(options: unknown): ResolvedSpawnOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalidOption('options', 'an object', options);
   const o = options as Record<string, unknown>;
   checkKnownOptions(o, SPAWN_OPTIONS);
-  // An array's methods are its indices' values: never what a caller meant by methods to expose.
-  if (o.expose !== undefined && (o.expose === null || Array.isArray(o.expose) || (typeof o.expose !== 'object' && typeof o.expose !== 'function'))) {
-    throw invalidOption('expose', 'an object of methods', o.expose);
-  }
+  if (o.expose !== undefined) checkExpose(o.expose);
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw invalidOption('name', 'a non-empty string', o.name);
   return { ...resolveAgentOptions(o), expose: o.expose as object | undefined, name: o.name as string | undefined };
 }

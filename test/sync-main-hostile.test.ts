@@ -109,9 +109,10 @@ test('a batch posted around the sending side that the node cannot rebuild, read 
   // No timeout: the wait used to throw a RangeError (losing this call's answer), and on
   // the event loop the batch was dropped without a word.
   t.throws(() => agent.blocking.postDeep(3_000, 2000), { instanceOf: ProtocolError, message: /cannot be rebuilt on this thread/ });
-  // The agent broke the protocol, so it was stopped.
+  // The agent broke the protocol, so it was stopped; its exit says why.
   await agent.exited;
-  t.throws(() => agent.blocking.add(1, 2), { instanceOf: AgentExitedError });
+  const exited = t.throws(() => agent.blocking.add(1, 2), { instanceOf: AgentExitedError });
+  t.true(exited!.cause instanceof ProtocolError, String(exited!.cause));
 });
 
 test('a batch posted around the sending side that the node cannot rebuild, read on the event loop: the connection closes with ProtocolError and calls in flight settle', async (t) => {

@@ -16,6 +16,7 @@ import { deserializeError, serializeError, type WireError } from '../error-codec
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { payloadBytes } from '../payload-size.ts';
 import { Flag, type SideMessage } from './mailbox.ts';
+import { cannotRebuild } from '../cannot-rebuild.ts';
 
 /** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
 export interface BodyArea {
@@ -239,20 +240,8 @@ export function readAnswer(area: BodyArea, sidePort: MessagePort, seq: number, f
   try {
     value = readBody(area, sidePort, seq, flags, end, 'answer body', command);
   } catch (error) {
-    throw unreadableBody(error, `the answer to blocking call '${command}'`);
+    throw cannotRebuild(`the answer to blocking call '${command}'`, error);
   }
   if (flags & Flag.ERROR) throw deserializeError(value as WireError, peerName);
   return value;
-}
-
-/**
- * The error of a body that cannot be rebuilt: malformed bytes, or a value this thread's
- * deserializer refuses (nested deeper than its stack allows, a kind V8 will not rebuild
- * on another thread). A `ProtocolError` for that call alone: the mailbox stays usable,
- * since the next call's body is read from its own bytes.
- */
-export function unreadableBody(error: unknown, what: string): ProtocolError {
-  if (error instanceof ProtocolError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new ProtocolError(`${what} cannot be rebuilt on this thread (${reason})`, { cause: error });
 }

@@ -34,7 +34,8 @@ import { ProtocolError, TimeoutError } from '../errors.ts';
 import type { AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
-import { FixedArea, readAnswer, readRequest, unreadableBody, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { cannotRebuild } from '../cannot-rebuild.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
 
@@ -405,7 +406,7 @@ export class NodeCaller {
     try {
       return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
     } catch (error) {
-      throw unreadableBody(error, 'a blocking call-back');
+      throw cannotRebuild('a blocking call-back', error);
     }
   }
 

@@ -132,7 +132,11 @@ export class RunningHandlers {
     return this.running >= this.limit ? new TooManyCallsError('incoming', this.limit) : undefined;
   }
 
-  /** An async handler started; returns the callback to call once it settled. */
+  /**
+   * An async handler started; returns the callback to call once it settled. Once only,
+   * whatever calls it: a handler may return any thenable, and one that calls both of its
+   * callbacks (or one twice) must not count a call off twice.
+   */
   started(): () => void {
     this.running++;
     let done = false;

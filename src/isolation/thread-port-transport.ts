@@ -6,7 +6,8 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Batch } from '../wire.ts';
-import { PortTransport, unreadableBatch } from '../transports/port-transport.ts';
+import { LOST_BATCH, PortTransport } from '../transports/port-transport.ts';
+import { cannotRebuild } from '../cannot-rebuild.ts';
 import type { Transport, TransportSink } from '../transports/transport.ts';
 
 /** A port transport with a synchronous {@link drain}. */
@@ -50,7 +51,7 @@ export class DrainablePortTransport implements Transport {
       } catch (error) {
         const sink = this.sink;
         this.close();
-        sink.onClose(unreadableBatch(error));
+        sink.onClose(cannotRebuild(LOST_BATCH, error));
         return false;
       }
       if (!received) break;

@@ -9,7 +9,7 @@ import { IpcServer, methodTable } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
 import { checkKnownOptions } from '../invalid-option.ts';
-import { AGENT_OPTIONS, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
+import { AGENT_OPTIONS, checkExpose, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
 import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
@@ -110,7 +110,7 @@ function positiveInteger(option: string, value: unknown, fallback: number): numb
 function exposedHandlers(expose: unknown): HandlerTable {
   if (expose === undefined) return new Map();
   if (expose instanceof IpcServer) return expose.handlers();
-  if (expose === null || Array.isArray(expose) || (typeof expose !== 'object' && typeof expose !== 'function')) throw invalidOption('expose', 'an object of methods', expose);
+  checkExpose(expose);
   const reserved = Object.keys(expose).find((key) => key.startsWith(RESERVED_PREFIX));
   if (reserved !== undefined) throw invalidOption('expose', `an object without '${RESERVED_PREFIX}' methods (reserved for the line server)`, reserved);
   return methodTable(expose, "option 'expose'");

@@ -29,10 +29,9 @@ export class ChunkQueue {
   private chunks: Buffer[] = [];
   /** Index of the first queued chunk in {@link chunks}. */
   private start = 0;
-  /** Where small chunks are gathered; the last queued chunk is a view of it ending at {@link tailEnd} while {@link lastIsTail}. */
+  /** Where small chunks are gathered, up to {@link tailEnd}. */
   private tail: Buffer | undefined;
   private tailEnd = 0;
-  private lastIsTail = false;
   /** How many bytes are queued. */
   length = 0;
 
@@ -42,24 +41,21 @@ export class ChunkQueue {
     this.length += chunk.length;
     if (chunk.length >= SMALL_CHUNK) {
       this.chunks.push(chunk);
-      this.lastIsTail = false;
       return;
     }
     let tail = this.tail;
     if (tail === undefined || this.tailEnd + chunk.length > tail.length) {
       tail = this.tail = Buffer.allocUnsafe(TAIL_BYTES);
       this.tailEnd = 0;
-      this.lastIsTail = false;
     }
     chunk.copy(tail, this.tailEnd);
     const end = this.tailEnd + chunk.length;
-    if (this.lastIsTail) {
-      // Grow the last queued view over the bytes just appended behind it.
-      const last = this.chunks[this.chunks.length - 1]!;
+    const last = this.chunks.length > this.start ? this.chunks[this.chunks.length - 1]! : undefined;
+    // The last queued chunk ends where these bytes were appended: grow it over them.
+    if (last !== undefined && last.buffer === tail.buffer && last.byteOffset + last.length === tail.byteOffset + this.tailEnd) {
       this.chunks[this.chunks.length - 1] = tail.subarray(last.byteOffset - tail.byteOffset, end);
     } else {
       this.chunks.push(tail.subarray(this.tailEnd, end));
-      this.lastIsTail = true;
     }
     this.tailEnd = end;
   }
@@ -96,7 +92,6 @@ export class ChunkQueue {
     this.start = 0;
     this.tail = undefined;
     this.tailEnd = 0;
-    this.lastIsTail = false;
     this.length = 0;
   }
 
@@ -106,7 +101,6 @@ export class ChunkQueue {
       // Empty: start over (the tail buffer keeps its room for the next small chunks).
       this.chunks = [];
       this.start = 0;
-      this.lastIsTail = false;
     } else if (this.start >= COMPACT_AFTER && this.start * 2 >= this.chunks.length) {
       this.chunks = this.chunks.slice(this.start);
       this.start = 0;

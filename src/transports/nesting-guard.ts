@@ -64,94 +64,69 @@ const FAST_VISITS = 100_000;
  * is measured as any other. A value that throws while read (a revoked proxy) counts as
  * not deep: the serializer then refuses it with its own error.
  *
- * Two walks. The fast one keeps no set of the objects seen: on a tree (what nearly every
- * value is) the depth is the same, and it saves a set insertion per object (~2.5× the
- * walk). On a value that shares objects it can only overestimate (it follows every path,
- * not just the first), so when it finds the limit passed, or has visited
- * {@link FAST_VISITS} objects (a cycle, or sharing that multiplies paths), the exact walk
+ * Two passes of one walk. The fast one keeps no set of the objects seen: on a tree (what
+ * nearly every value is) the depth is the same, and it saves a set insertion per object
+ * (~2.5× the walk). On a value that shares objects it can only overestimate (it follows
+ * every path, not just the first), so when it finds the limit passed, or has visited
+ * {@link FAST_VISITS} objects (a cycle, or sharing that multiplies paths), the exact pass
  * decides.
  */
 export function nestedDeeperThan(value: unknown, limit: number): boolean {
   if (!isContainer(value)) return false;
   try {
-    return fastWalkExceeds(value, limit) && exactWalkExceeds(value, limit);
+    return walkExceeds(value, limit, undefined) && walkExceeds(value, limit, new Set());
   } catch {
     return false;
   }
 }
 
-/** True if some path through `value` is longer than `limit`, or the walk gave up (see {@link nestedDeeperThan}). */
-function fastWalkExceeds(value: object, limit: number): boolean {
-  const values: unknown[] = [value];
+/**
+ * One walk, depth-first with an explicit stack. With `seen`, each object is entered once
+ * (exact); without, every path is followed, and the walk gives up (true) after
+ * {@link FAST_VISITS} objects. Children are pushed last-first, so that they are entered
+ * first-first, in the serializer's order.
+ */
+function walkExceeds(value: object, limit: number, seen: Set<object> | undefined): boolean {
+  const values: object[] = [value];
   const depths: number[] = [0];
   let visits = 0;
   while (values.length > 0) {
-    const item = values.pop() as object;
+    const item = values.pop()!;
     const depth = depths.pop()!;
-    if (depth > limit || ++visits > FAST_VISITS) return true;
-    const next = depth + 1;
-    if (Array.isArray(item) && item.length <= LONG_ARRAY) {
-      for (let i = 0; i < item.length; i++) {
-        const child: unknown = item[i];
-        if (isContainer(child)) {
-          values.push(child);
-          depths.push(next);
-        }
-      }
-    } else if (item instanceof Map || item instanceof Set) {
-      for (const entry of item instanceof Map ? item.entries() : item.values()) {
-        const pair: unknown[] = item instanceof Map ? (entry as unknown[]) : [entry];
-        for (const child of pair) {
-          if (isContainer(child)) {
-            values.push(child);
-            depths.push(next);
-          }
-        }
-      }
-    } else {
-      for (const key in item) {
-        if (!Object.hasOwn(item, key)) continue;
-        const child: unknown = (item as Record<string, unknown>)[key];
-        if (isContainer(child)) {
-          values.push(child);
-          depths.push(next);
-        }
-      }
+    if (seen) {
+      if (seen.has(item)) continue;
+      seen.add(item);
+    } else if (++visits > FAST_VISITS) {
+      return true;
     }
+    if (depth > limit) return true;
+    pushChildren(item, depth + 1, values, depths);
   }
   return false;
 }
 
-/** The exact measure: each object entered once, children in order (the serializer's tree). */
-function exactWalkExceeds(value: object, limit: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [0];
-  const seen = new Set<object>();
-  while (values.length > 0) {
-    const item = values.pop() as object;
-    const depth = depths.pop()!;
-    if (seen.has(item)) continue;
-    seen.add(item);
-    if (depth > limit) return true;
-    // Children pushed last-first, so that they are popped, and entered, first-first.
-    const children: unknown[] = Array.isArray(item)
-      ? item.length <= LONG_ARRAY
-        ? item
-        : Object.keys(item).map((key) => (item as unknown as Record<string, unknown>)[key])
-      : item instanceof Map
-        ? [...item].flat()
-        : item instanceof Set
-          ? [...item]
-          : Object.keys(item).map((key) => (item as Record<string, unknown>)[key]);
-    for (let i = children.length - 1; i >= 0; i--) {
-      const child = children[i];
-      if (isContainer(child)) {
-        values.push(child);
-        depths.push(depth + 1);
-      }
-    }
+/**
+ * Pushes what the serializer recurses into from `item` (the containers among them),
+ * last-first, so that they are entered in the serializer's order.
+ */
+function pushChildren(item: object, depth: number, values: object[], depths: number[]): void {
+  if (Array.isArray(item) && item.length <= LONG_ARRAY) {
+    for (let i = item.length - 1; i >= 0; i--) push(item[i], depth, values, depths);
+  } else if (item instanceof Map || item instanceof Set) {
+    const entries: unknown[] = item instanceof Map ? [...item].flat() : [...item];
+    for (let i = entries.length - 1; i >= 0; i--) push(entries[i], depth, values, depths);
+  } else {
+    // Other objects, and long arrays by the elements they have.
+    const keys = Object.keys(item);
+    for (let i = keys.length - 1; i >= 0; i--) push((item as Record<string, unknown>)[keys[i]!], depth, values, depths);
   }
-  return false;
+}
+
+/** Queues `child` at `depth` if the serializer recurses into it. */
+function push(child: unknown, depth: number, values: object[], depths: number[]): void {
+  if (!isContainer(child)) return;
+  values.push(child);
+  depths.push(depth);
 }
 
 /** An object the serializer recurses into: not a primitive, not a byte array or buffer. */

@@ -5,7 +5,7 @@
  */
 import { checkOptionsObject, invalidArgument, invalidOption } from '../invalid-option.ts';
 import type { Batch } from '../wire.ts';
-import { ProtocolError } from '../errors.ts';
+import { cannotRebuild } from '../cannot-rebuild.ts';
 import type { Transport, TransportSink } from './transport.ts';
 
 /** The part of `MessagePort` / `Worker` this transport uses. */
@@ -25,6 +25,9 @@ export interface PortLike {
   /** Unsubscribes a `'messageerror'` listener (when the transport closes). */
   off(event: 'messageerror', listener: (error: Error) => void): unknown;
 }
+
+/** What a batch this thread cannot deserialize is called in the error that closes its connection. */
+export const LOST_BATCH = 'a batch received (and the calls in it, which are lost)';
 
 /** Moves batches over a `MessagePort`, a `Worker` or a `parentPort`. */
 export class PortTransport implements Transport {
@@ -80,7 +83,7 @@ export class PortTransport implements Transport {
   private readonly handleMessageError = (error: Error): void => {
     if (this.closed) return;
     this.shutdown();
-    this.sink?.onClose(unreadableBatch(error));
+    this.sink?.onClose(cannotRebuild(LOST_BATCH, error));
   };
 
   private readonly handleClose = (): void => {
@@ -115,13 +118,4 @@ export class PortTransport implements Transport {
     this.port.off('close', this.handleClose);
     this.port.off('messageerror', this.handleMessageError);
   }
-}
-
-/**
- * The error that closes a connection whose peer's batch could not be deserialized on this
- * thread. `error` is this thread's deserializer's (V8's or Node.js's), not the peer's.
- */
-export function unreadableBatch(error: unknown): ProtocolError {
-  const reason = error instanceof Error ? error.message : String(error);
-  return new ProtocolError(`received a batch that cannot be rebuilt on this thread, so the calls in it are lost (${reason})`, { cause: error });
 }
