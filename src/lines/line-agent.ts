@@ -27,7 +27,7 @@ export interface ServedByAgent {
   write(lines: string[]): void;
   /** The protocol called `loseConnection(reason)`. */
   loseFromAgent(reason: Error | undefined): void;
-  /** The agent reported an error of this (handed-off) connection. */
+  /** The agent reported an error of this connection (a handed-off one's, or lines it could not send). */
   failedInAgent(error: Error): void;
   /** This (handed-off) connection is finished in the agent. */
   closedInAgent(reason: Error | undefined): void;

@@ -11,6 +11,7 @@ import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-opt
 import { checkKnownOptions } from '../invalid-option.ts';
 import { AGENT_OPTIONS, checkExpose, resolveAgentOptions, resolveEntry, type ResolvedAgentOptions, type SpawnAgentOptions } from '../spawn-options.ts';
 import type { Isolation } from '../types.ts';
+import { LineBudget } from './shared/line-budget.ts';
 import { RESERVED_PREFIX } from './shared/line-methods.ts';
 
 /** How connections get agents: one fresh agent each, or a fixed pool shared by all. */
@@ -47,7 +48,12 @@ export interface LineServerOptions<Main extends object = object> extends Pick<Sp
   agents?: LineAgents;
   /** What ends a line. Default `'\r\n'`. No longer than `maxLineLength`, both in UTF-8 bytes. */
   delimiter?: string;
-  /** The longest line accepted from a peer, in bytes; a longer one closes that connection. Default 65,536. */
+  /**
+   * The longest line accepted from a peer, in bytes; a longer one closes that connection.
+   * Default 65,536, or less where `maxMessageBytes` is small: the longest line that fits
+   * in one message to or from an agent. Set explicitly, a line that could not fit is a
+   * `TypeError` (unless `handOffSockets`, where lines do not cross a message).
+   */
   maxLineLength?: number;
   /**
    * Lines of one connection waiting for its protocol (queued in the node plus the batch
@@ -97,7 +103,12 @@ export interface ResolvedLineServerOptions extends ResolvedAgentOptions {
   highWaterMark: number;
   name: string;
   handOffSockets: boolean;
+  /** How many lines fit in one call between the node and an agent. */
+  lineBudget: LineBudget;
 }
+
+/** The default `maxLineLength` where `maxMessageBytes` leaves room for it. */
+const DEFAULT_MAX_LINE_LENGTH = 65_536;
 
 const KNOWN: readonly string[] = ['agent', 'expose', 'agents', 'delimiter', 'maxLineLength', 'highWaterMark', 'name', 'handOffSockets', ...AGENT_OPTIONS];
 
@@ -139,7 +150,19 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
   if (typeof handOffSockets !== 'boolean') throw invalidOption('handOffSockets', 'a boolean', handOffSockets);
   // Only a process has a descriptor table of its own to receive a socket into.
   if (handOffSockets && isolation !== 'process') throw invalidOption('handOffSockets', "false unless isolation is 'process'", handOffSockets);
-  const maxLineLength = positiveInteger('maxLineLength', o.maxLineLength, 65_536);
+  // Lines cross a message as batches of whole lines (see line-budget.ts); a handed-off
+  // socket's never do.
+  const lineBudget = handOffSockets ? LineBudget.UNLIMITED : LineBudget.of(isolation, agentOptions.maxMessageBytes);
+  const maxLineLength = positiveInteger('maxLineLength', o.maxLineLength, Math.min(DEFAULT_MAX_LINE_LENGTH, lineBudget.longestLine));
+  // A longer line could never be delivered or sent: its peer would be cut off for an
+  // honest line, the first time one came.
+  if (maxLineLength > lineBudget.longestLine) {
+    throw invalidArgument(
+      `option 'maxLineLength' (${maxLineLength} bytes) cannot fit in one message of option 'maxMessageBytes' (${agentOptions.maxMessageBytes} bytes): ` +
+        `a line of ${maxLineLength} bytes may take ${lineBudget.costOfBytes(maxLineLength)} bytes in a call to a${isolation === 'inline' ? 'n' : ''} ${isolation} agent; ` +
+        `lower maxLineLength to at most ${lineBudget.longestLine} or raise maxMessageBytes`,
+    );
+  }
   // The receiver holds up to maxLineLength + (delimiter bytes - 1) of an unfinished line
   // (its tail may be the delimiter's start): a delimiter longer than the longest line
   // would at least double what maxLineLength promises a node holds per peer, and is a
@@ -161,5 +184,6 @@ export function resolveLineServerOptions(options: unknown): ResolvedLineServerOp
     highWaterMark: positiveInteger('highWaterMark', o.highWaterMark, 256),
     name,
     handOffSockets,
+    lineBudget,
   };
 }

@@ -21,6 +21,7 @@ import { invalidArgument } from '../invalid-option.ts';
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
 import type { LineAgent, ServedByAgent } from './line-agent.ts';
+import type { LineBudget } from './shared/line-budget.ts';
 import type { CarrierEvents, LineCarrier } from './shared/line-carrier.ts';
 import { LineMethod, type LineDirection, type PeerAddress } from './shared/line-methods.ts';
 import { LineSocket } from './shared/line-socket.ts';
@@ -54,6 +55,10 @@ export interface ConnectionSettings {
   delimiter: string;
   maxLineLength: number;
   highWaterMark: number;
+  /** How many relayed lines one delivery to the agent may carry. */
+  lineBudget: LineBudget;
+  /** The agents' `maxMessageBytes`: what the protocol's lines must fit in, on their way back. */
+  maxMessageBytes: number;
   /** The agent module, for the error when it is not a line protocol. */
   entry: string;
   /** Give the socket to the agent (process agents) instead of relaying its lines. */
@@ -172,6 +177,7 @@ export class ServedConnection implements ServedByAgent {
         direction: this.direction,
         delimiter: this.settings.delimiter,
         maxLineLength: this.settings.maxLineLength,
+        maxMessageBytes: this.settings.maxMessageBytes,
         highWaterMark: this.settings.highWaterMark,
         handOff: this.handedOver !== undefined,
       });
@@ -211,8 +217,10 @@ export class ServedConnection implements ServedByAgent {
   failedInAgent(error: Error): void {
     if (this.phase === 'finished') return;
     this.hooks.failed(this, error);
-    // The reason is kept for the close the agent reports next (it may drain first).
-    this.carrier.requestClose(error, true);
+    // Handed off, the reason is kept for the close the agent reports next (it may drain
+    // first). Relayed (lines the protocol sent were refused), the lines not yet delivered
+    // are not, as when the protocol throws.
+    this.carrier.requestClose(error, this.handedOver !== undefined);
   }
 
   closedInAgent(reason: Error | undefined): void {

@@ -9,6 +9,7 @@ import { defineAgent } from '../../definition.ts';
 import { deserializeError, type WireError } from '../../error-codec.ts';
 import { invalidArgument } from '../../invalid-option.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
+import { LineBudget } from '../shared/line-budget.ts';
 import { LineMethod, type LineAgentMethods, type OpenRequest } from '../shared/line-methods.ts';
 import { NodeLink } from './node-link.ts';
 import { ProtocolSession } from './protocol-session.ts';
@@ -69,7 +70,7 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
     [LineMethod.OPEN](request: OpenRequest): Promise<void> {
       if (sessions.has(request.id) || handedOff.has(request.id)) return Promise.reject(new TypeError(`[agent-ipc] connection ${request.id} is already open in this agent`));
       if (request.handOff) return openHandedOff(request);
-      const session = new ProtocolSession(request, link);
+      const session = new ProtocolSession(request, link, link.relay, LineBudget.of(ctx.isolation, request.maxMessageBytes ?? Infinity));
       sessions.set(request.id, session);
       return session.open(factory, protocolMain, ctx);
     },

@@ -2,7 +2,8 @@
  * The agent's way back to the line server: `sendLine` and `loseConnection` become calls
  * of the server's reserved methods. Lines sent during one synchronous stretch of agent
  * code travel as one call per connection (flushed on a microtask, so before the IPC
- * layer's own end-of-turn flush), and anything else the agent sends the node — an
+ * layer's own end-of-turn flush; several calls in a row where one would exceed the
+ * agent's `maxMessageBytes`, see `line-budget.ts`), and anything else the agent sends the node — an
  * async or blocking call, a byte-layer call, a close — first flushes the lines queued
  * before it. So the node sees lines and calls in the order the agent made them.
  *
@@ -68,7 +69,10 @@ export class NodeLink {
     },
   };
 
-  /** A handed-off connection failed with `error` (the agent closes it; the node reports it). */
+  /**
+   * Connection `id` failed with `error` in the agent: a handed-off one (its socket failed),
+   * or lines it sent were refused. The agent closes it; the node reports it.
+   */
   failed(id: number, error: Error): void {
     this.node[LineMethod.FAILED](id, serializeError(error)).then(ignore, ignore);
   }

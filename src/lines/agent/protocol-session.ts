@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, MessageTooLargeError } from '../../errors.ts';
 import { invalidArgument } from '../../invalid-option.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
+import { LineBudget } from '../shared/line-budget.ts';
 import type { LineDirection, OpenRequest, PeerAddress } from '../shared/line-methods.ts';
 import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
 import { isPromiseLike } from '../../promise-like.ts';
@@ -44,15 +45,25 @@ export class ProtocolSession implements LineConnection, LineSender {
   private work: Promise<void> | undefined;
   /** What the protocol itself threw, reported to its `connectionLost` as is. */
   private failure: Error | undefined;
+  /** Lines could not be sent: the connection fails with this (the first such error). */
+  private sendFailure: Error | undefined;
+  /** The node was told of {@link sendFailure}. */
+  private sendFailureReported = false;
+  /** Writes of lines not yet answered by the outlet. */
+  private writesInFlight = 0;
   private localReason: Error | undefined;
   private readonly drainListeners = new Set<() => void>();
   private writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
-  /** `outlet` is where lines and the close go: the node by default (relayed lines). */
+  /**
+   * `outlet` is where lines and the close go: the node by default (relayed lines).
+   * `budget` bounds what one write to it may carry (a call to the node: its message size).
+   */
   constructor(
     request: OpenRequest,
     private readonly link: NodeLink,
     private readonly outlet: LineOutlet = link.relay,
+    private readonly budget: LineBudget = LineBudget.UNLIMITED,
   ) {
     this.id = request.id;
     this.peer = Object.freeze({ ...request.peer });
@@ -150,16 +161,60 @@ export class ProtocolSession implements LineConnection, LineSender {
   }
 
   transmit(lines: string[]): void {
+    // As many writes as the lines need: one call over the agent's maxMessageBytes would be
+    // refused whole, and every line in it lost. In order, each within the budget.
+    for (let start = 0; start < lines.length; ) {
+      const count = this.budget.fits(lines, start);
+      this.write(count === lines.length ? lines : lines.slice(start, start + count));
+      start += count;
+    }
+  }
+
+  /** Writes one batch of lines; one that fails fails the connection. */
+  private write(lines: string[]): void {
     let written: Promise<unknown> | void;
     try {
       written = this.outlet.write(this.id, lines);
-    } catch {
-      written = undefined;
+    } catch (error) {
+      this.acknowledged(lines);
+      return this.failSend(error);
     }
-    // Acknowledged whatever the outcome: a failed write will never be.
     if (!isPromiseLike(written)) return this.acknowledged(lines);
-    const acknowledge = (): void => this.acknowledged(lines);
-    written.then(acknowledge, acknowledge);
+    this.writesInFlight++;
+    const settled = (error: unknown): void => {
+      this.writesInFlight--;
+      // Acknowledged whatever the outcome: a failed write will never be.
+      this.acknowledged(lines);
+      if (error !== undefined) this.failSend(error);
+      else this.reportSendFailure();
+    };
+    written.then(() => settled(undefined), (error: unknown) => settled(error ?? new Error('a write of lines failed')));
+  }
+
+  /**
+   * Lines the protocol sent were refused on their way (too large, too many calls in
+   * flight, …): the peer will never get them, so the connection must not go on as if it
+   * had. It closes with `error`, which the node reports and `connectionLost` gets, as if
+   * the protocol had thrown it. A way to the node that closed (the agent is closing) is
+   * no failure of this connection: nothing is reported then.
+   */
+  private failSend(error: unknown): void {
+    if (error instanceof ConnectionClosedError || this.gone || this.sendFailure) return;
+    this.sendFailure = this.fail(error);
+    this.losing = true;
+    this.reportSendFailure();
+  }
+
+  /**
+   * Tells the outlet of the failure once this connection's other writes settled: had they
+   * been refused for the calls in flight (`TooManyCallsError`), the report would be too.
+   */
+  private reportSendFailure(): void {
+    const failure = this.sendFailure;
+    if (!failure || this.sendFailureReported || this.writesInFlight > 0) return;
+    this.sendFailureReported = true;
+    this.link.failed(this.id, failure);
+    this.outlet.lose(this.id, failure);
   }
 
   /** These lines (sent earlier, in this order) reached the socket. */

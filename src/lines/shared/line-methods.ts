@@ -31,7 +31,10 @@ export const LineMethod = {
   SEND: 'agent-ipc:lines:send',
   /** agent → node: close the connection (after what was sent is written). */
   LOSE: 'agent-ipc:lines:lose',
-  /** agent → node, handed-off connections: report this error (the agent closes the connection). */
+  /**
+   * agent → node: report this error (the agent closes the connection). A handed-off
+   * connection's failures, and lines of any connection that could not be sent.
+   */
   FAILED: 'agent-ipc:lines:failed',
   /** agent → node, handed-off connections: the connection is finished (socket closed, `connectionLost` ran). */
   CLOSED: 'agent-ipc:lines:closed',
@@ -71,6 +74,11 @@ export interface OpenRequest {
   /** Framing, so that `sendLine` can refuse what the peer would refuse. */
   delimiter: string;
   maxLineLength: number;
+  /**
+   * The agent's `maxMessageBytes`, so that the lines of one synchronous stretch go in as
+   * many calls as they need (see `line-budget.ts`). None: one call.
+   */
+  maxMessageBytes?: number;
   /** Flow control, for an agent that reads the socket itself (hand-off). */
   highWaterMark?: number;
   /** The socket is handed to the agent (sent beside this request) instead of relayed. */

@@ -20,6 +20,7 @@
  */
 import type { Socket } from 'node:net';
 import { ConnectionClosedError } from '../../errors.ts';
+import { LineBudget } from './line-budget.ts';
 import { LineCarrier, type CarrierEvents } from './line-carrier.ts';
 import { LineReceiver } from './line-receiver.ts';
 
@@ -28,6 +29,11 @@ export interface LineSocketSettings {
   delimiter: string;
   maxLineLength: number;
   highWaterMark: number;
+  /**
+   * How many lines one delivery may carry, when a delivery is a message to an agent
+   * (relayed lines); none given: every line waiting goes in one delivery.
+   */
+  lineBudget?: LineBudget;
 }
 
 /** After a graceful close, how long a peer that does not read may keep its socket. */
@@ -37,7 +43,11 @@ export const LINGER_MS = 5000;
 export class LineSocket extends LineCarrier {
   readonly closed: Promise<void>;
   private readonly receiver: LineReceiver;
+  /** Lines received, waiting for the protocol from index {@link head} on. */
   private queue: string[] = [];
+  /** The first line of {@link queue} not yet handed on (a batch may take only part of it). */
+  private head = 0;
+  private readonly budget: LineBudget;
   /** Lines in the batch the protocol is processing. */
   private delivering = 0;
   private readingPaused = false;
@@ -55,6 +65,7 @@ export class LineSocket extends LineCarrier {
   ) {
     super(events);
     this.receiver = new LineReceiver(settings);
+    this.budget = settings.lineBudget ?? LineBudget.UNLIMITED;
     // A socket can be gone before it gets here (a handed-off one, on its way to the agent).
     this.closed = socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
     // Small request/response lines must not wait for Nagle's algorithm.
@@ -105,25 +116,46 @@ export class LineSocket extends LineCarrier {
   }
 
   protected nothingOwed(): boolean {
-    return this.queue.length === 0 && this.delivering === 0;
+    return this.waiting === 0 && this.delivering === 0;
   }
 
   protected flow(): void {
-    if (this.delivering > 0 || this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
+    if (this.delivering > 0 || this.waiting === 0) return;
+    // A batch is also bounded in bytes: a delivery over the agent's maxMessageBytes would
+    // be refused whole and cut off a peer whose lines are all within maxLineLength.
+    const count = this.budget.fits(this.queue, this.head);
+    let batch: string[];
+    if (this.head === 0 && count === this.queue.length) {
+      batch = this.queue;
+      this.queue = [];
+    } else {
+      batch = this.queue.slice(this.head, this.head + count);
+      this.head += count;
+      if (this.head === this.queue.length) this.dropPending();
+      // Lines handed on are let go of once they are the larger part: linear work overall.
+      else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+    }
     this.delivering = batch.length;
     this.handOn(batch, this.settled);
   }
 
   protected dropPending(): void {
     this.queue = [];
+    this.head = 0;
+  }
+
+  /** Lines received and not yet handed on. */
+  private get waiting(): number {
+    return this.queue.length - this.head;
   }
 
   private readonly settled = (ok: boolean): void => {
     this.delivering = 0;
     if (!ok) return;
-    if (this.queueFull && this.queue.length <= this.settings.highWaterMark / 2) {
+    if (this.queueFull && this.waiting <= this.settings.highWaterMark / 2) {
       this.queueFull = false;
       this.syncReading();
     }
@@ -144,15 +176,17 @@ export class LineSocket extends LineCarrier {
     if (this.ending || this.ended) return;
     const { lines, error } = this.receiver.push(chunk);
     if (lines.length > 0) {
-      if (this.queue.length === 0) this.queue = lines;
-      else for (const line of lines) this.queue.push(line);
+      if (this.waiting === 0) {
+        this.queue = lines;
+        this.head = 0;
+      } else for (const line of lines) this.queue.push(line);
     }
     if (error) {
       // Lines before the bad one are still delivered (as Twisted would have), then the
       // connection closes; nothing more is read.
       this.events.failed(error);
       this.requestClose(error, true);
-    } else if (!this.queueFull && this.queue.length + this.delivering > this.settings.highWaterMark) {
+    } else if (!this.queueFull && this.waiting + this.delivering > this.settings.highWaterMark) {
       this.queueFull = true;
       this.syncReading();
     }
