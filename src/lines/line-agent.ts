@@ -57,6 +57,8 @@ export class LineAgent implements AgentConnections {
   private probing = false;
   /** Set when a probe found the agent stuck: the timeout it exceeded. */
   private unresponsiveAfterMs: number | undefined;
+  /** What the agent's exit is reported as, once known: one object for every connection. */
+  private exitError: AgentExitedError | undefined;
   /** Rejects with the agent's exit: what waits on the agent without a call gives up. */
   private readonly gone: Promise<never>;
   private rejectGone!: (error: AgentExitedError) => void;
@@ -172,13 +174,14 @@ export class LineAgent implements AgentConnections {
   private watched(remote: Promisified<LineAgentMethods>): Promisified<LineAgentMethods> {
     const watch =
       <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
-      (...args: A): Promise<R> => {
-        const answer = call(...args);
-        answer.catch((error: unknown) => {
+      (...args: A): Promise<R> =>
+        call(...args).catch((error: unknown) => {
           if (error instanceof TimeoutError) this.probe(error.timeoutMs);
+          // A call in flight when the stuck agent was stopped rejects with its bare exit
+          // (before the exit is handled here): it was stopped for being unresponsive.
+          if (!(error instanceof AgentExitedError) || this.unresponsiveAfterMs === undefined) throw error;
+          throw this.exitErrorFor({ code: error.exitCode, signal: error.signal, error: error.cause instanceof Error ? error.cause : undefined });
         });
-        return answer;
-      };
     return {
       [LineMethod.OPEN]: watch(remote[LineMethod.OPEN]),
       [LineMethod.DELIVER]: watch(remote[LineMethod.DELIVER]),
@@ -203,10 +206,19 @@ export class LineAgent implements AgentConnections {
     );
   }
 
+  /**
+   * What the agent's exit is reported as — `AgentUnresponsiveError` if a probe found it
+   * stuck — built once, so that a connection's call and the exit tell the same.
+   */
+  private exitErrorFor(exit: AgentExit): AgentExitedError {
+    this.exitError ??= this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : new AgentUnresponsiveError(this.name, exit, this.unresponsiveAfterMs);
+    return this.exitError;
+  }
+
   private exitedWith(exit: AgentExit): void {
     this.dead = true;
     const unexpected = this.retiring === undefined;
-    const error = this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : new AgentUnresponsiveError(this.name, exit, this.unresponsiveAfterMs);
+    const error = this.exitErrorFor(exit);
     this.rejectGone(error);
     for (const connection of [...this.served.values()]) connection.agentGone(error, unexpected);
     if (unexpected) this.onDeath(this, error);

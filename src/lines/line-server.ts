@@ -22,13 +22,16 @@ export interface LineServerEvents {
   connect: [connection: LineConnectionInfo];
   /**
    * A live connection is finished: its socket closed and its `connectionLost` ran (or
-   * its agent died). `reason` is `undefined` for a clean close.
+   * its agent died). `reason` is `undefined` for a clean close. With `timeoutMs: 0`, a
+   * connection whose socket closed is reported so after 5 s even if its
+   * `connectionLost` has not run (it waits for a line that may never be done).
    */
   disconnect: [connection: LineConnectionInfo, reason: Error | undefined];
   /**
    * Something failed: a peer broke framing, a protocol threw, an agent died or could
    * not start, a socket failed. The connection it concerns (if any) is closed; the
-   * server goes on. Without a listener these are logged (warn) through `logger`.
+   * server goes on. At most one per connection (its first failure). Without a listener
+   * these are logged (warn) through `logger`.
    */
   error: [error: Error, connection: LineConnectionInfo | undefined];
   /**
@@ -56,7 +59,7 @@ export interface LineServer {
    * accepted one. Resolves once its protocol's `connectionMade` ran.
    */
   connect(port: number, host?: string): Promise<LineConnectionInfo>;
-  /** The live connections. */
+  /** The live connections: each from its `connect` event until its `disconnect` event. */
   readonly connections: readonly LineConnectionInfo[];
   /** The addresses being listened on. */
   readonly addresses: readonly PeerAddress[];
@@ -153,12 +156,13 @@ class TcpLineServer implements LineServer {
         this.events.emit('connect', connection.info);
       },
       failed: (connection, error) => this.report(error, connection.info),
-      finished: (connection, reason, wasOpen) => {
-        this.served.delete(connection);
+      ended: (connection, reason, wasOpen) => {
         if (!wasOpen) return;
         this.log?.debug({ connection: connection.info, reason }, 'connection lost');
         this.events.emit('disconnect', connection.info, reason);
       },
+      // Kept until then (also once reported ended): close() still has its agent to end.
+      finished: (connection) => this.served.delete(connection),
     };
   }
 

@@ -25,6 +25,7 @@ import type { LineBudget } from './shared/line-budget.ts';
 import type { CarrierEvents, LineCarrier } from './shared/line-carrier.ts';
 import { LineMethod, type LineDirection, type PeerAddress } from './shared/line-methods.ts';
 import { LineSocket } from './shared/line-socket.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 
 /** A connection as `server.connections` and the server's events show it. */
 export interface LineConnectionInfo {
@@ -46,9 +47,22 @@ export interface ConnectionHooks {
   opened(connection: ServedConnection): void;
   /** Something failed: the peer broke framing, the protocol threw, the agent died, … */
   failed(connection: ServedConnection, error: Error): void;
-  /** The connection is finished; `wasOpen` if `opened` was called for it. */
-  finished(connection: ServedConnection, reason: Error | undefined, wasOpen: boolean): void;
+  /**
+   * The connection ended as the server shows it (its `disconnect`, if `wasOpen`): its
+   * socket is closed and its `connectionLost` ran — or, where nothing bounds that
+   * (`timeoutMs: 0`), did not end within {@link LOST_GRACE_MS} of the socket's close.
+   */
+  ended(connection: ServedConnection, reason: Error | undefined, wasOpen: boolean): void;
+  /** The connection is finished: nothing of it is left in its agent (or the agent is gone). */
+  finished(connection: ServedConnection): void;
 }
+
+/**
+ * With `timeoutMs: 0`, how long after its socket closed a connection may wait for its
+ * agent to end the session (`connectionLost`, which waits for the line in progress)
+ * before the server reports it ended. As long as `close()` gives each `connectionLost`.
+ */
+export const LOST_GRACE_MS = DEFAULT_CLOSE_TIMEOUT_MS;
 
 /** Framing and flow settings shared by a server's connections. */
 export interface ConnectionSettings {
@@ -59,6 +73,8 @@ export interface ConnectionSettings {
   lineBudget: LineBudget;
   /** The agents' `maxMessageBytes`: what the protocol's lines must fit in, on their way back. */
   maxMessageBytes: number;
+  /** The timeout of calls into the agent; `0`: none, so the end of a session is waited for at most {@link LOST_GRACE_MS}. */
+  timeoutMs: number;
   /** The agent module, for the error when it is not a line protocol. */
   entry: string;
   /** Give the socket to the agent (process agents) instead of relaying its lines. */
@@ -90,6 +106,11 @@ export class ServedConnection implements ServedByAgent {
   /** The OPEN call was made, so the agent holds a session that a LOST must end. */
   private sessionStarted = false;
   private wasOpen = false;
+  /** An `error` event was emitted for this connection: there is one at most. */
+  private reported = false;
+  /** The server was told the connection ended (its `disconnect`): it is no longer listed. */
+  private endReported = false;
+  private lostGrace: NodeJS.Timeout | undefined;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
   /**
@@ -123,7 +144,7 @@ export class ServedConnection implements ServedByAgent {
     const events: CarrierEvents = {
       deliver: (lines) => this.agent!.remote[LineMethod.DELIVER](this.id, lines),
       writable: (writable) => this.tellWritable(writable),
-      failed: (error) => this.hooks.failed(this, error),
+      failed: (error) => this.report(error),
       ending: () => void this.shutdown(),
       closeRequestedEarly: () => this.giveUpIfDue(),
     };
@@ -136,9 +157,12 @@ export class ServedConnection implements ServedByAgent {
     return this.info_;
   }
 
-  /** True between `connectionMade` and the start of the close. */
+  /**
+   * True from `connectionMade` until the server reports the connection ended: listed in
+   * `server.connections` exactly between its `connect` and its `disconnect` event.
+   */
   get live(): boolean {
-    return this.wasOpen && this.phase === 'open' && this.carrier.ending === undefined;
+    return this.wasOpen && !this.endReported;
   }
 
   /** True while the connection waits for its agent. */
@@ -216,7 +240,7 @@ export class ServedConnection implements ServedByAgent {
 
   failedInAgent(error: Error): void {
     if (this.phase === 'finished') return;
-    this.hooks.failed(this, error);
+    this.report(error);
     // Handed off, the reason is kept for the close the agent reports next (it may drain
     // first). Relayed (lines the protocol sent were refused), the lines not yet delivered
     // are not, as when the protocol throws.
@@ -259,6 +283,17 @@ export class ServedConnection implements ServedByAgent {
     this.agent.remote[LineMethod.WRITABLE](this.id, writable).then(ignore, ignore);
   }
 
+  /**
+   * Emits the connection's `error` event: the first failure only. What follows from it —
+   * a `connectionLost` that times out behind a `lineReceived` that did, in an agent stuck
+   * in a loop — is the same failure seen again, not news for whoever handles the event.
+   */
+  private report(error: Error): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.hooks.failed(this, error);
+  }
+
   /** Reports `error` and closes the connection with it (once: later errors only lose). */
   private fail(thrown: unknown): void {
     if (this.phase === 'closing' || this.phase === 'finished') return;
@@ -276,7 +311,17 @@ export class ServedConnection implements ServedByAgent {
     if (this.sessionStarted && this.agentAlive && this.agent) {
       lost = this.agent.remote[LineMethod.LOST](this.id, reason === undefined ? null : serializeError(reason)).then(ignore, (error: unknown) => {
         // An agent that exited or is closing has already been accounted for.
-        if (!(error instanceof AgentExitedError) && !(error instanceof ConnectionClosedError)) this.hooks.failed(this, error as Error);
+        if (!(error instanceof AgentExitedError) && !(error instanceof ConnectionClosedError)) this.report(error as Error);
+      });
+    }
+    // With no timeout nothing bounds connectionLost, nor the line in progress it waits
+    // for: a protocol stuck there would keep a connection whose peer is gone from ever
+    // being reported ended. Once the socket closed, it gets a grace period; past it the
+    // connection is reported ended, and its agent kept until the session does end (or
+    // the server closes).
+    if (this.settings.timeoutMs === 0) {
+      void this.carrier.closed.then(() => {
+        if (this.phase !== 'finished') this.lostGrace = setTimeout(() => this.reportEnd(), LOST_GRACE_MS).unref();
       });
     }
     await Promise.all([lost, this.carrier.closed]);
@@ -286,6 +331,7 @@ export class ServedConnection implements ServedByAgent {
   private finish(): void {
     if (this.phase === 'finished') return;
     this.phase = 'finished';
+    clearTimeout(this.lostGrace);
     const reason = this.carrier.ending?.reason;
     this.carrier.destroy();
     if (this.agent) {
@@ -293,8 +339,16 @@ export class ServedConnection implements ServedByAgent {
       this.supply.release(this.agent);
     }
     if (!this.wasOpen) this.rejectOpened(reason ?? new ConnectionClosedError(`connection ${this.id} closed before it was made`));
-    this.hooks.finished(this, reason, this.wasOpen);
+    this.reportEnd();
+    this.hooks.finished(this);
     this.resolveFinished();
+  }
+
+  /** Tells the server the connection ended (once): its `disconnect`, if it was live. */
+  private reportEnd(): void {
+    if (this.endReported) return;
+    this.endReported = true;
+    this.hooks.ended(this, this.carrier.ending?.reason, this.wasOpen);
   }
 
   private explainOpenFailure(error: unknown): unknown {
