@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../src/index.ts';
 import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
+import { LineSocket } from '../src/lines/shared/line-socket.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { expectPausedStream, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 
@@ -524,4 +525,36 @@ test('close() ends every connection (ConnectionClosedError) and every agent proc
     "each protocol's connectionLost ran with the reason",
   );
   await t.throwsAsync(LineClient.connect(port), { code: 'ECONNREFUSED' });
+});
+
+test('a socket its peer reset while it waited in the agent\'s inbox fails its connection with that error, reported', async (t) => {
+  // The agent's inbox holds a received socket until its connection's OPEN takes it, with
+  // its errors ignored (nobody is there to hear them): what a LineSocket then gets is a
+  // socket destroyed by the reset.
+  const listener = net.createServer({ allowHalfOpen: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.teardown(() => listener.close());
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [held] = await accepted;
+  held.on('error', () => undefined);
+  // Not `once`, which would reject with the very error the inbox ignores.
+  const closed = new Promise((resolve) => held.once('close', resolve));
+  client.resetAndDestroy();
+  await closed;
+  const failures: Error[] = [];
+  const endings: Array<Error | undefined> = [];
+  const lines = new LineSocket(held, 9, { delimiter: '\r\n', maxLineLength: 1024, highWaterMark: 16 }, {
+    deliver: () => undefined,
+    writable: () => undefined,
+    failed: (error) => failures.push(error),
+    ending: (reason) => endings.push(reason),
+  });
+  lines.start();
+  t.is(failures.length, 1, 'the reset is reported');
+  t.is((failures[0] as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+  t.is(endings.length, 1);
+  t.is(endings[0], failures[0], 'and is the reason the connection ends with');
 });

@@ -61,11 +61,7 @@ for (const isolation of ['thread', 'process'] as const) {
       const received = await bounded(client.take(count + 1));
       t.not(received, TIMED_OUT, 'every line arrived');
       if (received === TIMED_OUT) return;
-      t.deepEqual(
-        received,
-        [...Array.from({ length: count }, (_, i) => burstLine(i, width)), `END ${count}`],
-        'every line, whole and in order',
-      );
+      t.deepEqual(received, [...Array.from({ length: count }, (_, i) => burstLine(i, width)), `END ${count}`], 'every line, whole and in order');
       t.deepEqual(errors, []);
       await client.close();
     });
@@ -149,7 +145,7 @@ test('process: lines refused on their way all the same close the connection with
       'what went, went in order',
     );
     const lost = await bounded(node.waitFor('lost'));
-    t.like(lost === TIMED_OUT ? {} : lost.detail, { name: TooManyCallsError.name }, "connectionLost got the error");
+    t.like(lost === TIMED_OUT ? {} : lost.detail, { name: TooManyCallsError.name }, 'connectionLost got the error');
     t.is(await bounded(until(() => disconnects.length === 1)), true);
     t.true(disconnects[0]!.reason instanceof TooManyCallsError, 'the disconnect carries it');
     t.is(errors.length, 1, 'one error event');

@@ -47,8 +47,8 @@ export class SocketInbox {
         waiter(socket);
         return;
       }
-      // Until its connection takes it, a reset must not be an uncaught 'error': the
-      // connection sees the socket closed instead.
+      // Until its connection takes it, a reset must not be an uncaught 'error': the socket
+      // keeps it (`errored`), and the connection fails with it once it takes the socket.
       socket?.on('error', ignore);
       this.arrived.set(message.id, socket);
     });

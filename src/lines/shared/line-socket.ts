@@ -79,7 +79,14 @@ export class LineSocket extends LineCarrier {
       // Only a close we did not ask for (and that came without 'end' or 'error').
       this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
     });
-    if (socket.destroyed) this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
+    if (socket.destroyed) {
+      // A handed-off socket that the peer reset (or that failed) while it waited in the
+      // agent's inbox, where its 'error' went to nobody: that error is the connection's,
+      // reported as it would have been had the socket failed a moment later.
+      const error = socket.errored;
+      if (error) this.fail(error);
+      else this.requestClose(new ConnectionClosedError(`the socket of connection ${id} closed`), false);
+    }
     // A handed-off socket can have read the peer's FIN (and emitted 'end', to nobody) while
     // it waited in the agent's inbox, half-open: that is a FIN like any other.
     else if (socket.readableEnded) this.requestClose(undefined, true);
