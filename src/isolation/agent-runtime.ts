@@ -18,6 +18,7 @@ import type { AgentContext, MainHandle } from '../types.ts';
 import { Control, type AgentInit } from './control.ts';
 import { ServingAnnouncer } from '../observability/serving-announcer.ts';
 import { sampleRuntime } from '../observability/runtime-sample.ts';
+import { locateSyntaxError } from './syntax-location.ts';
 
 /** How an agent makes blocking calls in its isolation. */
 export interface BlockingPath {
@@ -141,7 +142,13 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       // Before the module loads: its top level runs at the agent's priority too. (Never
       // set for an inline agent: the option's check refuses it.)
       if (init.priority !== undefined) lowerPriority(init.priority, init.isolation === 'process' ? 'process' : 'thread');
-      const loaded = await env.load(init.entry);
+      let loaded: Record<string, unknown>;
+      try {
+        loaded = await env.load(init.entry);
+      } catch (error) {
+        // Node's SyntaxError for an ES module names no file: say which, and where.
+        throw await locateSyntaxError(error, init.entry, init.name);
+      }
       // The node gave up on this start (start-up timeout) while the module loaded: an
       // inline agent cannot be stopped, so its factory must not run now.
       if (connection.closed) return;
