@@ -14,6 +14,7 @@ import { MailboxServer } from './blocking/server.ts';
 import { NodeCaller } from './blocking/node-caller.ts';
 import { IpcConnection, type CallOptions, type Handler, type HandlerTable } from './connection.ts';
 import { deserializeError, type WireError } from './error-codec.ts';
+import { entryNotFound, type AgentEntry } from './entry-check.ts';
 import {
   AgentExitedError,
   BlockingNotAllowedError,
@@ -138,6 +139,8 @@ export interface AgentHostOptions {
   maxInFlight: number;
   /** Where the agent's log records are written; none: the agent logs nothing. */
   logger?: Logger;
+  /** The agent's module: a report that it was not found names it as the caller passed it. */
+  entry?: AgentEntry;
 }
 
 /** @internal The implementation behind {@link Agent}. */
@@ -173,6 +176,8 @@ export class AgentHost implements Agent<unknown> {
   private runtimeWaiters: Array<() => void> = [];
   private startupError: Error | undefined;
   private crashError: Error | undefined;
+  /** The agent's module, as passed and as imported (see `entryNotFound`). */
+  private readonly entry: AgentEntry | undefined;
   /** Why the connection closed, if the agent broke the wire protocol: what the node's blocking calls into it fail with. */
   private brokenBy: ProtocolError | undefined;
   /** The node's methods, as the agent's blocking calls find them. */
@@ -209,6 +214,7 @@ export class AgentHost implements Agent<unknown> {
     this.nodeBlockingTimeoutMs = options.nodeBlockingTimeoutMs;
     this.maxMessageBytes = maxMessageBytes;
     this.handlers = handlers;
+    this.entry = options.entry;
     this.observer = new AgentCallObserver(name, (on) => this.connection.notify(Control.TRACE, on));
     const observer = this.observer;
     const served: HandlerTable = {
@@ -480,10 +486,13 @@ export class AgentHost implements Agent<unknown> {
         this.startupState = 'ready';
         onReady();
         break;
-      case Control.STARTUP_FAILED:
-        this.startupError = deserializeError(payload as WireError, `agent '${this.name}'`);
+      case Control.STARTUP_FAILED: {
+        const error = deserializeError(payload as WireError, `agent '${this.name}'`);
+        // Node's "Cannot find module" names the library's bootstrap as the importer.
+        this.startupError = (this.entry && entryNotFound(error, this.entry)) ?? error;
         this.startupState = 'failed';
         break;
+      }
       case Control.CRASHED:
         this.crashError = deserializeError(payload as WireError, `agent '${this.name}'`);
         break;

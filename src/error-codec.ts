@@ -19,6 +19,7 @@ import { types } from 'node:util';
 import {
   AbortError,
   AgentExitedError,
+  AgentModuleNotFoundError,
   AgentUnresponsiveError,
   AgentIpcError,
   BlockingNotAllowedError,
@@ -96,6 +97,7 @@ for (const cls of [
   ThrownValueError,
   StartupTimeoutError,
   AgentUnresponsiveError,
+  AgentModuleNotFoundError,
 ]) {
   registerError(cls);
 }

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { isAbsolute } from 'node:path';
 import { ERROR_BRAND } from './error-brand.ts';
 import { dataOnChain, describeValue, isErrorLike } from './safe-read.ts';
 
@@ -360,6 +361,40 @@ export class StartupTimeoutError extends AgentIpcError {
 }
 Object.defineProperty(StartupTimeoutError.prototype, 'name', { value: 'StartupTimeoutError', configurable: true, writable: true });
 Object.defineProperty(StartupTimeoutError.prototype, ERROR_BRAND, { value: 'StartupTimeoutError' });
+
+/**
+ * An agent's module does not exist: `spawnAgent` rejects (`spawnAgentSync` throws) with
+ * this, before any thread or process is started when the file is plainly missing, or
+ * once the agent's `import()` of it failed. Its `code` is agent-ipc's, like every class
+ * here (`ERR_AGENT_IPC_MODULE_NOT_FOUND`: the codec rebuilds a library class only from a
+ * record with such a code); Node.js's error, when there was one, is the `cause`, with
+ * Node's `ERR_MODULE_NOT_FOUND`. (A module the agent's module imports
+ * that is missing is not this: that error is Node's, and names the importing file.)
+ */
+export class AgentModuleNotFoundError extends AgentIpcError {
+  /** The entry as it was passed to `spawnAgent` (a path, or a `file:` URL's `href`). */
+  readonly entry: string;
+  /** The absolute path it was resolved to, which does not exist. */
+  readonly path: string;
+  /**
+   * Builds the error of an agent module that does not exist.
+   *
+   * @param entry - The entry as passed (a path, or a `file:` URL's `href`).
+   * @param path - The absolute path it resolved to.
+   * @param options - `cause`: Node.js's `ERR_MODULE_NOT_FOUND` error, if the agent's import failed.
+   */
+  constructor(entry: string, path: string, options?: AgentIpcErrorOptions) {
+    const resolved = entry === path ? '' : ` (resolved to ${path})`;
+    // The usual mistake: a relative path is the working directory's, not the calling module's.
+    const relative = !entry.startsWith('file:') && !isAbsolute(entry);
+    const hint = relative ? `; a relative path is resolved against the working directory, ${process.cwd()}: new URL('./…', import.meta.url) names a file next to the calling module` : '';
+    super(`agent module '${entry}' not found${resolved}${hint}`, 'ERR_AGENT_IPC_MODULE_NOT_FOUND', options);
+    this.entry = entry;
+    this.path = path;
+  }
+}
+Object.defineProperty(AgentModuleNotFoundError.prototype, 'name', { value: 'AgentModuleNotFoundError', configurable: true, writable: true });
+Object.defineProperty(AgentModuleNotFoundError.prototype, ERROR_BRAND, { value: 'AgentModuleNotFoundError' });
 
 /**
  * A pool agent stopped answering: a call into it timed out, and a liveness probe sent

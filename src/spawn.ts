@@ -4,6 +4,7 @@
  */
 import { AgentHost, type Agent } from './agent-host.ts';
 import type { HandlerTable } from './connection.ts';
+import { checkEntryExists, type AgentEntry } from './entry-check.ts';
 import { ConnectionClosedError, StartupTimeoutError } from './errors.ts';
 import type { AgentInit } from './isolation/control.ts';
 import { launchInline } from './isolation/inline.ts';
@@ -62,7 +63,12 @@ export interface InternalSpawnOptions {
  * @internal
  */
 export function startAgent(entry: string | URL, options: SpawnAgentOptions | undefined, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
-  return startResolvedAgent(resolveEntry(entry, 'entry'), resolveSpawnOptions(options), internal);
+  return startResolvedAgent(resolveEntry(entry, 'entry'), resolveSpawnOptions(options), internal, givenEntry(entry));
+}
+
+/** The entry as the caller passed it (once `resolveEntry` has accepted it), for the errors that name it. */
+function givenEntry(entry: string | URL): string {
+  return entry instanceof URL ? entry.href : entry;
 }
 
 /**
@@ -70,11 +76,14 @@ export function startAgent(entry: string | URL, options: SpawnAgentOptions | und
  * `resolveAgentOptions` for whoever starts agents of its own: the line server).
  * @internal
  */
-export async function startResolvedAgent(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions = {}): Promise<AgentHost> {
+export async function startResolvedAgent(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions = {}, given = entryUrl): Promise<AgentHost> {
+  const entry: AgentEntry = { url: entryUrl, given };
+  // A missing module fails here, before a thread or process is started for it.
+  checkEntryExists(entry);
   // What launching a process agent would otherwise do synchronously, on this event loop
   // (the first sandboxed start reads the node's whole descriptor table).
   if (resolved.isolation === 'process') await beforeLaunchProcess({ sandbox: resolved.sandbox });
-  const { host, startupTimeoutMs } = hostOf(entryUrl, resolved, internal);
+  const { host, startupTimeoutMs } = hostOf(entry, resolved, internal);
   try {
     await readyInTime(host, host.name, startupTimeoutMs, internal.signal);
   } catch (error) {
@@ -96,14 +105,17 @@ export function createAgentHost(
   options: SpawnAgentOptions | undefined,
   internal: InternalSpawnOptions = {},
 ): { host: AgentHost; startupTimeoutMs: number } {
-  return hostOf(resolveEntry(entry, 'entry'), resolveSpawnOptions(options), internal);
+  const checked: AgentEntry = { url: resolveEntry(entry, 'entry'), given: givenEntry(entry) };
+  const resolved = resolveSpawnOptions(options);
+  checkEntryExists(checked);
+  return hostOf(checked, resolved, internal);
 }
 
-function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions): { host: AgentHost; startupTimeoutMs: number } {
+function hostOf(entry: AgentEntry, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions): { host: AgentHost; startupTimeoutMs: number } {
   const name = resolved.name ?? `agent-${++spawned}`;
   const handlers: HandlerTable = resolved.expose instanceof IpcServer ? resolved.expose.handlers() : methodTable(resolved.expose, "option 'expose'");
   const init: AgentInit = {
-    entry: entryUrl,
+    entry: entry.url,
     name,
     data: resolved.data,
     isolation: resolved.isolation,
@@ -133,6 +145,7 @@ function hostOf(entryUrl: string, resolved: ResolvedSpawnOptions, internal: Inte
     maxMessageBytes: resolved.maxMessageBytes,
     maxInFlight: resolved.maxInFlight,
     logger: resolved.logger,
+    entry,
   });
   return { host, startupTimeoutMs: resolved.startupTimeoutMs };
 }
