@@ -9,7 +9,7 @@ import { ByteArea } from '../src/blocking/value-codec.ts';
 import { deserializeError, type WireError } from '../src/error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../src/errors.ts';
 import { Flag } from '../src/blocking/mailbox.ts';
-import { FixedArea, readBody, writeAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
+import { FixedArea, MAX_STALE_SIDE_BODIES, readBody, writeAnswer, writeRequest } from '../src/blocking/mailbox-body.ts';
 
 function fixedArea(bytes = 64 * 1024): FixedArea {
   return new FixedArea(new ByteArea(new SharedArrayBuffer(bytes)));
@@ -94,5 +94,20 @@ test('a reader skips side-port bodies of calls given up, and refuses a missing o
     // A hostile peer's message whose body is not a byte array.
     port1.postMessage({ seq: 10, body: { length: 5 } });
     t.throws(() => readBody(area, port2, 10, Flag.VIA_PORT, 0, 'answer'), { instanceOf: ProtocolError, message: /not a byte array/ });
+  });
+});
+
+test('a reader skips at most MAX_STALE_SIDE_BODIES bodies before its own: a side that floods the port cannot hold the reader in the loop', (t) => {
+  withPorts(({ port1, port2 }) => {
+    const area = fixedArea(256);
+    const body = new Uint8Array(1);
+    // As many stale bodies as are skipped: the call's own is still read.
+    for (let i = 0; i < MAX_STALE_SIDE_BODIES; i++) port1.postMessage({ seq: 1, body });
+    const own = writeAnswer(area, port1, 2, 'own '.repeat(100), false, 1 << 20);
+    t.is(readBody(area, port2, 2, own.flags, own.end, 'answer'), 'own '.repeat(100));
+    // One more than that, and the call fails with ProtocolError instead of reading on.
+    for (let i = 0; i <= MAX_STALE_SIDE_BODIES; i++) port1.postMessage({ seq: 1, body });
+    writeAnswer(area, port1, 3, 'late '.repeat(100), false, 1 << 20);
+    t.throws(() => readBody(area, port2, 3, Flag.VIA_PORT, 0, 'answer'), { instanceOf: ProtocolError, message: /more than 4096 stale bodies/ });
   });
 });

@@ -204,6 +204,14 @@ function writeReplaced(area: BodyArea, error: Error): WrittenAnswer {
 }
 
 /**
+ * The most bodies of calls given up that a read of the side port skips (or drops) at a
+ * time. An honest side leaves one per call given up while its body was on the port, and
+ * they are dropped at the next read; a side that posts as fast as the reader skips would
+ * otherwise hold the reader's thread (a parked caller's) in the loop for good.
+ */
+export const MAX_STALE_SIDE_BODIES = 4096;
+
+/**
  * Reads the body of call `seq` that the other side wrote with `flags` and `end`:
  * decoded from the area, or taken from the side port (skipping bodies of calls given
  * up). `what` names the body in the error thrown if it is missing, after the name of
@@ -212,7 +220,9 @@ function writeReplaced(area: BodyArea, error: Error): WrittenAnswer {
 export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string, call?: string): unknown {
   if (!(flags & Flag.VIA_PORT)) return decode(area.current(end), 0, end);
   const named = (): string => (call === undefined ? what : `blocking call '${call}': ${what}`);
-  for (;;) {
+  for (let skipped = 0; ; skipped++) {
+    // A side that posts bodies as fast as they are skipped would keep this loop going.
+    if (skipped > MAX_STALE_SIDE_BODIES) throw new ProtocolError(`${named()}: more than ${MAX_STALE_SIDE_BODIES} stale bodies on the side port before it`);
     const received = receiveMessageOnPort(sidePort);
     if (!received) throw new ProtocolError(`${named()} missing from the side port`);
     const message = received.message as SideMessage;

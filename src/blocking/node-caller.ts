@@ -26,21 +26,28 @@
  *   dropped by sequence number, so the next call always reads its own answer. A call
  *   the agent is writing the answer of when its deadline passes times out too (writing
  *   runs the agent's code: a getter in the value may never return); the next call waits
- *   for the agent to let go of the byte area, within its own deadline.
+ *   for the agent to let go of the byte area, within its own deadline. The body such an
+ *   answer may have posted on the side port is read off and dropped then (or on the
+ *   event loop, if no call comes), before any later request goes out: a stale body never
+ *   waits there for a later call to skip, so none can be taken for another call's answer
+ *   and at most one is held.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import type { AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
-import { FixedArea, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { FixedArea, MAX_STALE_SIDE_BODIES, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { cannotRebuild } from '../cannot-rebuild.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
 
 /** The token of a call whose request has not reached the agent (yet): not reported. */
 const NOT_SENT: unique symbol = Symbol('not sent');
+
+/** {@link NodeCaller}'s `givenUp` when no call was given up while the agent held the byte area. */
+const NONE = -1;
 
 /** Longest sleep between two checks of the deadline and of the agent's liveness. */
 export const SLICE_MS = 50;
@@ -143,6 +150,18 @@ export class NodeCaller {
    * before, with nothing allocated.
    */
   private token: unknown = NOT_SENT;
+  /**
+   * The seq of the last call that timed out while the agent held the byte area (CLAIMED
+   * or WRITING), or {@link NONE}. Such a call could not be withdrawn: the agent goes on
+   * and may post its answer's body on the side port, where nobody will read it. Until
+   * that is settled ({@link settleGivenUp}) the next call may not start, and a body it
+   * left is read off the port and dropped, at the next call or, without one, on the event
+   * loop ({@link watchGivenUp}). So a stale body never waits on the port for a later
+   * call (whose `seq` it could match once seqs wrap), and at most one is ever held.
+   */
+  private givenUp = NONE;
+  /** The timer that looks, on the event loop, whether the call given up has been settled. */
+  private givenUpTimer: NodeJS.Timeout | undefined;
 
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
@@ -174,6 +193,7 @@ export class NodeCaller {
 
   /** Closes the mailbox: later calls fail at once, a parked one wakes with the closed error. */
   close(): void {
+    clearTimeout(this.givenUpTimer);
     Atomics.store(this.header, RSlot.STATE, stateWord(0, Phase.CLOSED));
     Atomics.notify(this.header, RSlot.STATE);
     Atomics.add(this.header, RSlot.DOORBELL, 1);
@@ -222,14 +242,10 @@ export class NodeCaller {
 
   private callEntered(command: string, payload: unknown, timeoutMs: number, fence: number, current: number): unknown {
     const { header } = this;
-    if (holdsArea(current)) {
-      // A call before this one timed out while the agent held the byte area (below): the
-      // request cannot be written until the agent lets go of it, so this call waits for
-      // that within its own deadline, and is not sent if it passes.
-      if (!this.park(this.areaReleased, timeoutMs > 0 ? performance.now() + timeoutMs : Infinity)) throw new TimeoutError(command, timeoutMs);
-      current = Atomics.load(header, RSlot.STATE);
-      if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
-    }
+    // A call before this one timed out while the agent held the byte area (below): the
+    // request cannot be written until the agent lets go of it, so this call waits for
+    // that within its own deadline, and is not sent if it passes.
+    if (this.givenUp !== NONE || holdsArea(current)) current = this.settleGivenUp(command, timeoutMs);
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
     const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
@@ -254,7 +270,10 @@ export class NodeCaller {
         // answer runs the agent's code (a getter, a proxy's trap in the value), which
         // may take as long as it likes, or never end. The next call then waits for the
         // area (above); the late answer is dropped by its sequence number.
-        withdrawCall(header, seq);
+        if (!withdrawCall(header, seq)) {
+          this.givenUp = seq;
+          this.watchGivenUp();
+        }
         throw new TimeoutError(command, timeoutMs);
       }
       if (!caught) spin.parked();
@@ -264,6 +283,72 @@ export class NodeCaller {
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     // Plain reads: written before the answer's STATE store, which this thread has seen.
     return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName);
+  }
+
+  /**
+   * Waits (within the call's own timeout) until the agent has let go of the byte area for
+   * the call given up, makes sure it will not answer that call, and drops the body it may
+   * have left on the side port; the STATE word then. Throws `TimeoutError` if the agent
+   * still holds the area at the deadline (the call is not sent), or the closed error.
+   */
+  private settleGivenUp(command: string, timeoutMs: number): number {
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    for (;;) {
+      const current = Atomics.load(this.header, RSlot.STATE);
+      if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
+      if (holdsArea(current)) {
+        if (!this.park(this.areaReleased, deadline)) throw new TimeoutError(command, timeoutMs);
+        continue;
+      }
+      if (this.tryDropGivenUp(current)) return Atomics.load(this.header, RSlot.STATE);
+    }
+  }
+
+  /**
+   * Settles the call given up if the agent no longer holds the byte area (STATE is
+   * `current`): true once done. A call given up while the agent read its request's body
+   * (CLAIMED) is being served now: it is withdrawn (SERVING → ABANDONED), so its answer
+   * is dropped unwritten rather than posted later. Then every body on the side port is
+   * stale: answers are posted before the STATE store that publishes them, and no call is
+   * waiting for one (a call reads its own answer before it returns).
+   */
+  private tryDropGivenUp(current: number): boolean {
+    if (holdsArea(current)) return false;
+    // False if the agent just claimed it for writing: look again.
+    if (this.givenUp !== NONE && current === stateWord(this.givenUp, Phase.SERVING) && !withdrawCall(this.header, this.givenUp)) return false;
+    for (let dropped = 0; dropped < MAX_STALE_SIDE_BODIES && receiveMessageOnPort(this.sidePort) !== undefined; dropped++);
+    this.givenUp = NONE;
+    clearTimeout(this.givenUpTimer);
+    this.givenUpTimer = undefined;
+    return true;
+  }
+
+  /**
+   * Without a next call, the body of the call given up would be held until one: look on
+   * the event loop, every {@link SLICE_MS}, until the agent has let go of the byte area
+   * (unref'd: it keeps no process alive; stopped by a call that settles it, or a close).
+   */
+  private watchGivenUp(): void {
+    if (this.givenUpTimer) return;
+    const look = (): void => {
+      this.givenUpTimer = undefined;
+      // (A timer never fires during a call: calls are synchronous.) A closed mailbox has nothing more to read.
+      if (this.givenUp === NONE) return;
+      const current = Atomics.load(this.header, RSlot.STATE);
+      if (phaseOf(current) === Phase.CLOSED || this.tryDropGivenUp(current)) return;
+      this.givenUpTimer = setTimeout(look, SLICE_MS).unref();
+    };
+    this.givenUpTimer = setTimeout(look, SLICE_MS).unref();
+  }
+
+  /**
+   * Whether a call given up while the agent held the byte area is not settled yet (its
+   * answer's body may still come, or wait on the side port to be dropped).
+   *
+   * @internal For tests.
+   */
+  get givenUpPending(): boolean {
+    return this.givenUp !== NONE;
   }
 
   /**
