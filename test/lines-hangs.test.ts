@@ -142,3 +142,23 @@ test.serial('timeoutMs 0: a connection whose lineReceived never settles is liste
     t.deepEqual(node.of('lost', gated.id), []);
   });
 });
+
+test.serial('handOffSockets: a lineReceived that does not settle within timeoutMs fails its connection with TimeoutError, as relayed, and the socket closes', async (t) => {
+  t.timeout(120_000);
+  await withServer({ isolation: 'process', handOffSockets: true, timeoutMs: 1500 }, async ({ server, port, node, errors, disconnects }) => {
+    const client = await LineClient.connect(port);
+    client.send('ECHO up');
+    t.is(await bounded(client.next()), 'up');
+    // No node call carries the lines of a handed-off socket, and this line calls nothing
+    // that could time out: the agent bounds the batch itself.
+    client.send('STALL');
+    const gated = await bounded(node.waitFor('stalled'));
+    if (gated === TIMED_OUT) return t.fail('the protocol never got the line');
+    t.true(await until(() => disconnects.length === 1), 'the connection finished');
+    t.true(disconnects[0]!.reason instanceof TimeoutError, `disconnect's reason: ${String(disconnects[0]!.reason)}`);
+    t.is(errors.length, 1, `one error event (got ${errors.map(({ error }) => error.name).join(', ')})`);
+    t.true(errors[0]!.error instanceof TimeoutError);
+    t.not(await bounded(client.closed), TIMED_OUT, 'the peer sees the socket closed');
+    t.false(server.connections.some(({ id }) => id === gated.id));
+  });
+});

@@ -203,6 +203,7 @@ export class ServedConnection implements ServedByAgent {
         maxLineLength: this.settings.maxLineLength,
         maxMessageBytes: this.settings.maxMessageBytes,
         highWaterMark: this.settings.highWaterMark,
+        timeoutMs: this.settings.timeoutMs,
         handOff: this.handedOver !== undefined,
       });
     } catch (error) {

@@ -8,10 +8,21 @@
  * session (OPEN, which resolves once `connectionMade` ran), hears of failures
  * (`FAILED`) and of the close (`CLOSED`, once the socket closed and `connectionLost`
  * ran), and can end the connection (LOST: the server closes).
+ *
+ * Relayed, a batch of lines is a call of the node's (DELIVER), and the session's end
+ * another (LOST): the server's `timeoutMs` bounds them as calls. Here no call carries
+ * them, so the session bounds them itself with the same `timeoutMs`: a batch whose
+ * `lineReceived` has not settled in time fails the connection with the `TimeoutError`
+ * a relayed one gets, and a `connectionLost` still waiting for such a line is given up
+ * on after as long, so that the socket closes and the node hears of it. (A protocol
+ * stuck in a synchronous loop stops this agent's timers too: nothing in the agent can
+ * notice that one.)
  */
 import type { Socket } from 'node:net';
+import { TimeoutError } from '../../errors.ts';
+import { isPromiseLike } from '../../promise-like.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
-import type { OpenRequest } from '../shared/line-methods.ts';
+import { LineMethod, type OpenRequest } from '../shared/line-methods.ts';
 import { LineSocket } from '../shared/line-socket.ts';
 import type { LineOutlet, NodeLink } from './node-link.ts';
 import { ProtocolSession } from './protocol-session.ts';
@@ -27,6 +38,8 @@ export class SocketSession implements LineOutlet {
   private readonly id: number;
   private readonly session: ProtocolSession;
   private readonly lines: LineSocket;
+  /** The server's `timeoutMs` (`0`: none): what bounds a batch of lines and `connectionLost`. */
+  private readonly timeoutMs: number;
   private resolveFinished!: () => void;
 
   constructor(
@@ -39,9 +52,10 @@ export class SocketSession implements LineOutlet {
     // not end our side, so that replies to its last lines still go out (as in the node).
     socket.allowHalfOpen = true;
     this.session = new ProtocolSession(request, link, this);
+    this.timeoutMs = request.timeoutMs ?? 0;
     const settings = { delimiter: request.delimiter, maxLineLength: request.maxLineLength, highWaterMark: request.highWaterMark ?? DEFAULT_HIGH_WATER_MARK };
     this.lines = new LineSocket(socket, request.id, settings, {
-      deliver: (lines) => this.session.deliver(lines),
+      deliver: (lines) => this.bounded(LineMethod.DELIVER, this.session.deliver(lines)),
       writable: (writable) => this.session.setWritable(writable),
       failed: (error) => link.failed(this.id, error),
       ending: (reason) => void this.shutdown(reason),
@@ -88,7 +102,7 @@ export class SocketSession implements LineOutlet {
     this.lines.closeGracefully();
     let lostError: Error | undefined;
     try {
-      await this.session.lost(reason);
+      await this.bounded(LineMethod.LOST, this.session.lost(reason));
     } catch (error) {
       lostError = error instanceof Error ? error : new Error(String(error));
     }
@@ -98,5 +112,28 @@ export class SocketSession implements LineOutlet {
     this.link.closed(this.id, reason);
     if (lostError) this.link.failed(this.id, lostError);
     this.resolveFinished();
+  }
+
+  /**
+   * `work`, failing with the `TimeoutError` of a call to `method` if it has not settled
+   * within `timeoutMs` (what it runs goes on: only the wait for it ends). Synchronous
+   * work, and every batch with no timeout, pass through untouched: no timer.
+   */
+  private bounded(method: string, work: Promise<void> | void): Promise<void> | void {
+    const timeoutMs = this.timeoutMs;
+    if (timeoutMs === 0 || !isPromiseLike(work)) return work;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(method, timeoutMs)), timeoutMs);
+      work.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 }

@@ -81,6 +81,12 @@ export interface OpenRequest {
   maxMessageBytes?: number;
   /** Flow control, for an agent that reads the socket itself (hand-off). */
   highWaterMark?: number;
+  /**
+   * The server's `timeoutMs`, for an agent that reads the socket itself (hand-off): no
+   * call of the node's bounds its batches of lines and its `connectionLost` then. None or
+   * `0`: no bound.
+   */
+  timeoutMs?: number;
   /** The socket is handed to the agent (sent beside this request) instead of relayed. */
   handOff?: boolean;
 }
