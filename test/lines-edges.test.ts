@@ -11,21 +11,12 @@ import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type 
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
 import { gone } from './helpers/process-gone.ts';
+import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 
 const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 const crashOnStart = new URL('./fixtures/lines-edges/crash-on-start.ts', import.meta.url);
 const neverReady = new URL('./fixtures/lifecycle/never-ready-agent.ts', import.meta.url);
 
-const TIMED_OUT = Symbol('timed out');
-/** `promise`, or TIMED_OUT if it has not settled after `ms` (the timer does not hold the loop). */
-async function bounded<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Each client sends `ECHO i` at once; their answers, in client order. */
 function echoEach(clients: LineClient[]): Promise<unknown[]> {

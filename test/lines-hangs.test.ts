@@ -10,19 +10,10 @@ import { AgentUnresponsiveError, TimeoutError } from '../src/index.ts';
 import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
+import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 
 const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 
-const TIMED_OUT = Symbol('timed out');
-/** `promise`, or TIMED_OUT if it has not settled after `ms`. */
-async function bounded<T>(promise: Promise<T>, ms = 60_000): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function until(condition: () => boolean, ms = 60_000): Promise<boolean> {
   const end = Date.now() + ms;

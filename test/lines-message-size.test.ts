@@ -13,22 +13,13 @@ import { createLineServer, type LineConnectionInfo, type LineServerOptions } fro
 import { burstLine } from './fixtures/lines/burst-protocol.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
+import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 
 const burstProtocol = new URL('./fixtures/lines/burst-protocol.ts', import.meta.url);
 
 /** The smallest message size the agents take, in bytes: a burst of a few dozen lines is several times it. */
 const SMALL = 4096;
 
-const TIMED_OUT = Symbol('timed out');
-/** `promise`, or TIMED_OUT if it has not settled after `ms`. */
-async function bounded<T>(promise: Promise<T>, ms = 60_000): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface Seen {
   port: number;
