@@ -11,6 +11,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import test from 'ava';
 import { TimeoutError, spawnAgentSync, type Agent } from '../src/index.ts';
 import type StaleBodyAgent from './fixtures/stale-body/agent.ts';
+import { answeredOnceReleased } from './fixtures/answered-once-released.ts';
 
 type Context = { teardown(fn: () => unknown): void };
 
@@ -36,25 +37,12 @@ function start(t: Context): { agent: Agent<typeof StaleBodyAgent>; caller: NodeC
   };
 }
 
-/** Calls `small()` until it is answered (each try bounded by the call timeout): the agent may still be writing the given-up answer. */
-function smallOnceReleased(t: { is(a: unknown, b: unknown): void; fail(m: string): void }, agent: Agent<typeof StaleBodyAgent>): void {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      t.is(agent.blocking.small(), 1);
-      return;
-    } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
-    }
-  }
-  t.fail('small() never answered once the gate opened');
-}
-
 test('the body of an answer given up is dropped by the next call, however small its own answer', (t) => {
   t.timeout(60_000);
   const { agent, caller, open } = start(t);
   t.throws(() => agent.blocking.gatedLarge('s', 1), { instanceOf: TimeoutError });
   open(1);
-  smallOnceReleased(t, agent);
+  answeredOnceReleased(t, () => agent.blocking.small(), 1, 'small()');
   // Nothing is left on the side port: the stale body did not wait there for a later call.
   t.is(receiveMessageOnPort(caller.sidePort), undefined);
   // A large answer afterwards is the call's own.
@@ -79,7 +67,7 @@ test('many calls given up this way leave no bodies behind', (t) => {
   for (let ticket = 1; ticket <= 3; ticket++) {
     t.throws(() => agent.blocking.gatedLarge(String(ticket), ticket), { instanceOf: TimeoutError });
     open(ticket);
-    smallOnceReleased(t, agent);
+    answeredOnceReleased(t, () => agent.blocking.small(), 1, 'small()');
   }
   t.is(receiveMessageOnPort(caller.sidePort), undefined);
 });

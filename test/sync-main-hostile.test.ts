@@ -10,6 +10,7 @@ import test from 'ava';
 import { AgentExitedError, ConnectionClosedError, DataCloneError, ProtocolError, TimeoutError, spawnAgentSync, type Agent } from '../src/index.ts';
 import type HostileAgent from './fixtures/sync-main-hostile/agent.ts';
 import type { HostileNodeApi } from './fixtures/sync-main-hostile/agent.ts';
+import { answeredOnceReleased } from './fixtures/answered-once-released.ts';
 
 type Context = { teardown(fn: () => unknown): void };
 
@@ -23,19 +24,6 @@ function start(t: Context, timeoutMs: number): Agent<typeof HostileAgent> {
   return agent;
 }
 
-/** Calls `add(1, 2)` until it is answered (each try bounded by the agent's timeout); every try must be answered right or time out. */
-function addOnceReleased(t: { is(a: unknown, b: unknown): void; fail(m: string): void }, agent: Agent<typeof HostileAgent>): void {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      t.is(agent.blocking.add(1, 2), 3);
-      return;
-    } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
-    }
-  }
-  t.fail('add(1, 2) never answered once the getter ended');
-}
-
 test('a getter in the answer that outlasts the timeout: TimeoutError, and later calls wait for the area, then work', (t) => {
   t.timeout(60_000);
   const agent = start(t, 200);
@@ -43,7 +31,7 @@ test('a getter in the answer that outlasts the timeout: TimeoutError, and later 
   // (it could not be withdrawn then) and return its value long after its deadline.
   t.throws(() => agent.blocking.slowGetter(3000), { instanceOf: TimeoutError });
   // Until the agent lets go of the area, calls time out unsent; then they are answered.
-  addOnceReleased(t, agent);
+  answeredOnceReleased(t, () => agent.blocking.add(1, 2), 3, 'add(1, 2)');
   t.is(agent.blocking.add(2, 3), 5);
 });
 
