@@ -36,7 +36,6 @@ import { exitChannel, spawnChannel } from './observability/channels.ts';
 import { callMetrics, type AgentMetrics } from './observability/agent-metrics.ts';
 import { checkedSample, type AgentRuntimeSample } from './observability/runtime-sample.ts';
 import type { Blocking, BlockingCallOptions, Isolation, Promisified, RemoteMethods } from './types.ts';
-import { MAX_REQUEST_ID } from './wire.ts';
 import { isPromiseLike } from './promise-like.ts';
 import { payloadBytes } from './payload-size.ts';
 
@@ -275,10 +274,7 @@ export class AgentHost implements Agent<unknown> {
       this.nodeCaller = new NodeCaller(reverse.memory, reverse.sidePort, reverse.callbackPort, {
         maxMessageBytes,
         peerName,
-        beforeBlock: () => {
-          this.connection.flush();
-          return this.connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
-        },
+        beforeBlock: (command) => this.connection.blockingFence(command),
         drain: (limit) => {
           const more = reverse.drain(limit);
           this.connection.flush();

@@ -11,6 +11,7 @@ import {
   AbortError,
   ConnectionClosedError,
   DataCloneError,
+  DeadlockError,
   MessageTooLargeError,
   ProtocolError,
   TimeoutError,
@@ -261,6 +262,15 @@ export class IpcConnection {
   private answersUsed = 0;
   private spareAnswers: unknown[] | undefined = [];
   private flushScheduled: NodeJS.Immediate | undefined;
+  /**
+   * True while a batch is being handed to the transport. Serialising it reads the
+   * values' getters (and `toJSON`), which are user code: a call queued from one must not
+   * be sent before the batch it was made during, and a blocking call made from one
+   * cannot wait for that batch (see {@link blockingFence}).
+   */
+  private sending = false;
+  /** {@link nextId} when the last batch was taken: every request up to it has left or is leaving. */
+  private sentUpToId = 0;
   private nextId = 0;
   private highestIncomingId = 0;
   /** Incoming calls whose handler returned a promise that has not settled yet. */
@@ -311,6 +321,29 @@ export class IpcConnection {
     return this.nextId;
   }
 
+  /**
+   * Sends what is queued and returns the ordering fence of a blocking call `command`
+   * about to be made on this end: the id of the last request sent, which the other side
+   * starts before it serves the blocking call (its `whenIncomingStarted`).
+   *
+   * Throws `DeadlockError` when the call is made while a batch holding requests is being
+   * serialised, i.e. from a getter or `toJSON` of an async call's argument: those requests
+   * are not out until the serialiser returns, which it cannot do while this thread is
+   * parked, so the other side would wait for its fence until the call timed out, or for
+   * ever without a timeout. Checked here, once, for every isolation's blocking path.
+   */
+  blockingFence(command: string): number {
+    this.flush();
+    if (this.sending && this.nextId !== this.sentUpToId) {
+      throw new DeadlockError(
+        this.peerName,
+        command,
+        `it was made while earlier async calls were being sent (from a getter or toJSON of one of their arguments), and ${this.peerName} serves a blocking call only after the async calls made before it, which cannot leave while this thread is parked; read the value before making the async call, or make this call async`,
+      );
+    }
+    return this.nextId % (MAX_REQUEST_ID + 1);
+  }
+
   /** Calls the other side's handler for `command` with the args of a typed call (an array). */
   request(command: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (!Array.isArray(args)) return Promise.reject(invalidArgument(`request('${String(command)}') args must be an array, got ${args === null ? 'null' : typeof args}`));
@@ -348,6 +381,11 @@ export class IpcConnection {
   }
 
   private sendQueued(): void {
+    // Frames queued from a getter while a batch is serialised go after that batch.
+    if (this.sending) {
+      this.flushScheduled ??= setImmediate(this.scheduledFlush);
+      return;
+    }
     if (this.flushScheduled) {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
@@ -363,12 +401,16 @@ export class IpcConnection {
       this.spareAnswers = undefined;
       this.answersUsed = 0;
     }
+    const upToId = this.nextId;
+    this.sending = true;
     try {
       if (objects > 0) this.refuseDeep(batch);
       this.transport.send(batch);
     } catch (error) {
       this.resendOneByOne(batch, error, answers, used);
     } finally {
+      this.sending = false;
+      this.sentUpToId = upToId;
       if (used !== 0) this.settleAnswers(answers, used);
     }
   }

@@ -8,7 +8,6 @@ import { BlockingCaller } from './caller.ts';
 import { reverseHeader } from './reverse-mailbox.ts';
 import type { IpcConnection } from '../connection.ts';
 import { ConnectionClosedError } from '../errors.ts';
-import { MAX_REQUEST_ID } from '../wire.ts';
 import type { BlockingPath } from '../isolation/agent-runtime.ts';
 import type { AgentInit } from '../isolation/control.ts';
 
@@ -23,10 +22,7 @@ export function mailboxBlocking(init: AgentInit, memory: SharedArrayBuffer, side
       timeoutMs: init.timeoutMs,
       maxMessageBytes: init.maxMessageBytes,
       // Async calls queued before a blocking call leave first, and the node starts them first.
-      beforeBlock() {
-        connection.flush();
-        return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
-      },
+      beforeBlock: (command) => connection.blockingFence(command),
       closedError: () => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`),
       peerName: 'the node',
       reverseHeader: header,

@@ -19,8 +19,10 @@ export interface BlockingCallerOptions {
   /**
    * Sends the agent's queued async frames now and returns the id of the last async
    * request sent: the node serves this blocking call only after it has started that one.
+   * Throws (`DeadlockError`) if that request cannot leave before this call returns
+   * (`IpcConnection.blockingFence`).
    */
-  beforeBlock(): number;
+  beforeBlock(command: string): number;
   /** The error to throw once the mailbox is closed (agent closing, node gone). */
   closedError(): Error;
   /** Names the node in error stacks. */
@@ -61,7 +63,7 @@ export class BlockingCaller {
    */
   call(command: string, payload: unknown, timeoutMs = this.options.timeoutMs): unknown {
     const { header } = this;
-    const fence = this.options.beforeBlock();
+    const fence = this.options.beforeBlock(command);
     const current = Atomics.load(header, Slot.STATE);
     if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
 

@@ -91,8 +91,12 @@ export interface NodeCallerOptions extends Omit<ServedCallHooks, 'dispatch'> {
   maxMessageBytes: number;
   /** Names the agent in error stacks. */
   peerName: string;
-  /** Sends the node's queued async frames; returns the id of the last async request sent. */
-  beforeBlock(): number;
+  /**
+   * Sends the node's queued async frames; returns the id of the last async request sent,
+   * or throws (`DeadlockError`) if it cannot leave before this call returns
+   * (`IpcConnection.blockingFence`).
+   */
+  beforeBlock(command: string): number;
   /**
    * Delivers what the agent posted on the connection's port (at most `limit` batches;
    * default all), and sends the answers. True if it stopped at the limit with more waiting.
@@ -210,7 +214,7 @@ export class NodeCaller {
     const blocked = this.options.blockedOnNode(command);
     if (blocked) throw blocked;
     const { header } = this;
-    const fence = this.options.beforeBlock();
+    const fence = this.options.beforeBlock(command);
     const current = Atomics.load(header, RSlot.STATE);
     if (phaseOf(current) === Phase.CLOSED) throw this.options.closedError();
     // The LIFE word, or a stop the probe saw; a thread stopped silently since is found by the probe after one slice.

@@ -34,8 +34,10 @@ export interface ProcessBlockingCallerOptions {
   /**
    * Sends the agent's queued async frames now and returns the id of the last async
    * request sent: the node serves this blocking call only after it has started that one.
+   * Throws (`DeadlockError`) if that request cannot leave before this call returns
+   * (`IpcConnection.blockingFence`).
    */
-  beforeBlock(): number;
+  beforeBlock(command: string): number;
   /** The error to throw once the node said CLOSE or is gone. */
   closedError(cause?: Error): Error;
   /** Names the node in error stacks. */
@@ -60,7 +62,7 @@ export class ProcessBlockingCaller implements BlockingPath {
 
   call(command: string, payload: unknown, timeoutMs = this.options.timeoutMs): unknown {
     if (this.closed) throw this.options.closedError(this.closed);
-    const fence = this.options.beforeBlock();
+    const fence = this.options.beforeBlock(command);
     const seq = (this.seq = (this.seq + 1) >>> 0);
     this.send(command, payload, seq, fence, timeoutMs > 0 ? Math.min(Math.ceil(timeoutMs), MAX_FRAME_TIMEOUT_MS) : 0);
     for (;;) {

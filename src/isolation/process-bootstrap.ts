@@ -13,7 +13,6 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { MAX_REQUEST_ID } from '../wire.ts';
 import { ConnectionClosedError } from '../errors.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
@@ -107,10 +106,7 @@ function begin(init: AgentInit): void {
         timeoutMs: init.timeoutMs,
         maxMessageBytes: init.maxMessageBytes,
         // Async calls queued before a blocking call leave first, and the node starts them first.
-        beforeBlock() {
-          connection.flush();
-          return connection.lastOutgoingRequestId % (MAX_REQUEST_ID + 1);
-        },
+        beforeBlock: (command) => connection.blockingFence(command),
         closedError: (cause) => new ConnectionClosedError(`agent '${init.name}' is closing: the node no longer answers blocking calls`, cause ? { cause } : undefined),
         peerName: 'the node',
       }),
