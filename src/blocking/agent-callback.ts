@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
 import { TimeoutError } from '../errors.ts';
 import { FixedArea, readAnswer, writeRequest } from './mailbox-body.ts';
+import { Flag, staleAfterUnclaimed } from './mailbox.ts';
 import { CALLBACK_AREA_OFFSET, CallbackPhase, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
 
 /** The result of {@link ParkedNodeLink.tryCall}: the answer, or `undefined` if the node is not parked. */
@@ -19,6 +20,13 @@ export class ParkedNodeLink {
   private readonly area: FixedArea;
   /** Tags call-back bodies on the side port, so that a stale one is recognised and skipped. */
   private seq = 0;
+  /**
+   * Flag.STALE_BEFORE while call-backs withdrawn before the node claimed them, or never
+   * published (the slot shut first), may have left bodies on the call-back side port: the
+   * next call-back carries it, and the node drops them under its claim (as a mailbox's
+   * server does: "Withdrawn bodies on the side port" in mailbox.ts). 0 otherwise.
+   */
+  private staleBefore = 0;
 
   constructor(
     memory: SharedArrayBuffer,
@@ -27,6 +35,12 @@ export class ParkedNodeLink {
   ) {
     this.header = reverseHeader(memory);
     this.area = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
+  }
+
+  /** `flags` with STALE_BEFORE, which this call-back now carries (if it is not claimed either, the next one does). */
+  private markStale(flags: number): number {
+    this.staleBefore = 0;
+    return flags | Flag.STALE_BEFORE;
   }
 
   /** Whether the node is parked on this agent right now. */
@@ -49,12 +63,15 @@ export class ParkedNodeLink {
     if (Atomics.load(header, RSlot.CB_STATE) !== CallbackPhase.OPEN) return undefined;
     const seq = (this.seq = (this.seq + 1) | 0);
     // A body on the side port is posted before the CAS: if the slot shuts meanwhile, the node skips it later (its seq is stale).
-    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.maxMessageBytes);
+    const { end, flags: written } = writeRequest(this.area, this.sidePort, seq, command, payload, this.maxMessageBytes);
+    const flags = this.staleBefore === 0 ? written : this.markStale(written);
     header[RSlot.CB_SEQ] = seq;
     header[RSlot.CB_LENGTH] = end;
     header[RSlot.CB_FLAGS] = flags;
     if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.OPEN, CallbackPhase.REQUEST) !== CallbackPhase.OPEN) {
-      // The node left its wait just now: its event loop will serve the forward mailbox.
+      // The node left its wait just now: its event loop will serve the forward mailbox. The
+      // body posted, if any, stays on the call-back port until a later call-back's claim.
+      this.staleBefore = staleAfterUnclaimed(flags);
       return undefined;
     }
     ringDoorbell(header);
@@ -66,6 +83,7 @@ export class ParkedNodeLink {
       if (left <= 0 && phase === CallbackPhase.REQUEST) {
         // Withdraw; once CLAIMED the node runs a synchronous handler and answers soon.
         if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.REQUEST, CallbackPhase.OPEN) === CallbackPhase.REQUEST) {
+          this.staleBefore = staleAfterUnclaimed(flags);
           throw new TimeoutError(command, timeoutMs);
         }
         continue;

@@ -6,7 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import { AnswerSpin } from './answer-spin.ts';
-import { HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
+import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, staleAfterWithdrawal, stateWord, withdrawCall } from './mailbox.ts';
 import { readAnswer, writeRequest } from './mailbox-body.ts';
 import { RSlot, ringDoorbell } from './reverse-mailbox.ts';
 
@@ -40,6 +40,13 @@ export class BlockingCaller {
   private readonly area: MailboxArea;
   private readonly spin: AnswerSpin;
   private seq = 0;
+  /**
+   * Flag.STALE_BEFORE while requests this caller withdrew before the node claimed them may
+   * have left bodies on the side port (see "Withdrawn bodies on the side port" in
+   * mailbox.ts): the next request carries it, and the node drops them under its claim.
+   * 0 otherwise; the one field a call tests for this.
+   */
+  private staleBefore = 0;
 
   /** The spin's exit test, one function for all calls (no closure per call). */
   private readonly answered = (): boolean => {
@@ -69,7 +76,8 @@ export class BlockingCaller {
 
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
-    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
+    const { end, flags: written } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
+    const flags = this.staleBefore === 0 ? written : this.markStale(written);
     // Plain writes: the CAS on STATE below publishes them (see "Memory order" in mailbox.ts).
     header[Slot.LENGTH] = end;
     header[Slot.FLAGS] = flags;
@@ -96,9 +104,19 @@ export class BlockingCaller {
     const reverse = this.options.reverseHeader;
     if (Atomics.load(reverse, RSlot.NODE_BLOCKED) === 1) ringDoorbell(reverse);
 
-    if (!this.awaitAnswer(seq, command, timeoutMs)) throw new TimeoutError(command, timeoutMs);
+    if (!this.awaitAnswer(seq, command, timeoutMs)) {
+      // Withdrawn before the node claimed it: its body (or the ones it was marked for) may stay on the side port.
+      this.staleBefore = staleAfterWithdrawal(header, seq, flags);
+      throw new TimeoutError(command, timeoutMs);
+    }
     // Plain reads: written before the answer's STATE store, which this thread has seen.
     return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName);
+  }
+
+  /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */
+  private markStale(flags: number): number {
+    this.staleBefore = 0;
+    return flags | Flag.STALE_BEFORE;
   }
 
   /**

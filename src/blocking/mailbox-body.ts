@@ -15,7 +15,7 @@ import { ByteArea, decode, decodeCall, encodeCallInto, encodeInto, encodeToNewBu
 import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
 import { payloadBytes } from '../payload-size.ts';
-import { Flag, type SideMessage } from './mailbox.ts';
+import { Flag, seqIsAfter, type SideMessage } from './mailbox.ts';
 import { cannotRebuild } from '../cannot-rebuild.ts';
 
 /** A byte area a body is written into: growable (the forward mailbox's) or fixed. */
@@ -219,25 +219,99 @@ export const MAX_STALE_SIDE_BODIES = 4096;
  */
 export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string, call?: string): unknown {
   if (!(flags & Flag.VIA_PORT)) return decode(area.current(end), 0, end);
-  const named = (): string => (call === undefined ? what : `blocking call '${call}': ${what}`);
+  return takeFromPort(sidePort, seq, () => (call === undefined ? what : `blocking call '${call}': ${what}`));
+}
+
+/** Takes the body of call `seq` off the side port, skipping (at most {@link MAX_STALE_SIDE_BODIES}) stale bodies before it. */
+function takeFromPort(sidePort: MessagePort, seq: number, named: () => string): unknown {
   for (let skipped = 0; ; skipped++) {
     // A side that posts bodies as fast as they are skipped would keep this loop going.
     if (skipped > MAX_STALE_SIDE_BODIES) throw new ProtocolError(`${named()}: more than ${MAX_STALE_SIDE_BODIES} stale bodies on the side port before it`);
     const received = receiveMessageOnPort(sidePort);
     if (!received) throw new ProtocolError(`${named()} missing from the side port`);
     const message = received.message as SideMessage;
-    if (message?.seq !== seq) continue;
-    const { body } = message;
-    if (!(body instanceof Uint8Array)) throw new ProtocolError(`${named()} on the side port is not a byte array`);
-    // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
-    return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+    if (message?.seq === seq) return decodeSideBody(message, named);
   }
 }
 
-/** Reads the request of call `seq` (see {@link readBody}); one in the area through the call envelope's reader. */
-export function readRequest(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what = 'blocking request body'): unknown {
-  if (!(flags & Flag.VIA_PORT)) return decodeCall(area.current(end), end);
-  return readBody(area, sidePort, seq, flags, end, what);
+function decodeSideBody(message: SideMessage, named: () => string): unknown {
+  const { body } = message;
+  if (!(body instanceof Uint8Array)) throw new ProtocolError(`${named()} on the side port is not a byte array`);
+  // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
+  return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+}
+
+/**
+ * The reading end of a side port that carries requests: a mailbox server's (forward or
+ * reverse), and the parked node's end of the call-back slot's. Besides reading a
+ * request's body, it drops the bodies of requests withdrawn before they were claimed, at
+ * the two moments it can tell them from a live body (see "Withdrawn bodies on the side
+ * port" in mailbox.ts): under the claim of a request ({@link read}), and, for a mailbox,
+ * when STATE says the caller withdrew a request and published nothing since
+ * ({@link dropWithdrawn}).
+ */
+export class RequestInbox {
+  /**
+   * A live body {@link dropWithdrawn} took off the port: a later request's, posted before
+   * that request was published. Read before the port; dropped by the next sweep or claim
+   * that finds it stale.
+   */
+  private early: SideMessage | undefined;
+
+  constructor(private readonly port: MessagePort) {}
+
+  /**
+   * Reads the body of request `seq` that the caller wrote with `flags` (VIA_PORT or
+   * STALE_BEFORE set: a plain request in the area is `readRequest`'s) and `end`, under
+   * the server's claim of it. Nothing can come after it meanwhile (its caller waits for
+   * it), so every other body on the port is stale: those before its own are skipped (as
+   * any side-port read does), and for a body in the area they are all dropped, at most
+   * {@link MAX_STALE_SIDE_BODIES} (more is a `ProtocolError`, as for a read).
+   */
+  read(area: BodyArea, seq: number, flags: number, end: number, what: string): unknown {
+    const named = (): string => what;
+    const early = this.early;
+    this.early = undefined;
+    if (flags & Flag.VIA_PORT) return early !== undefined && early.seq === seq ? decodeSideBody(early, named) : takeFromPort(this.port, seq, named);
+    for (let dropped = 0; receiveMessageOnPort(this.port) !== undefined; dropped++) {
+      if (dropped >= MAX_STALE_SIDE_BODIES) throw new ProtocolError(`${what}: more than ${MAX_STALE_SIDE_BODIES} stale bodies on the side port before it`);
+    }
+    return decodeCall(area.current(end), end);
+  }
+
+  /**
+   * Not under a claim: the caller withdrew request `seq` before it was claimed and has
+   * published nothing since (STATE is `seq|IDLE`), so the bodies of `seq` and earlier are
+   * stale and are dropped. The caller may already have posted its next request's body
+   * (it posts before it publishes): the first body of a later seq stops the sweep and is
+   * kept for its request's {@link read} (those behind it are later still). Drops at most
+   * {@link MAX_STALE_SIDE_BODIES} at a time, and never blocks.
+   */
+  dropWithdrawn(seq: number): void {
+    if (this.early !== undefined) {
+      if (seqIsAfter(this.early.seq, seq)) return;
+      this.early = undefined;
+    }
+    for (let dropped = 0; dropped < MAX_STALE_SIDE_BODIES; dropped++) {
+      const received = receiveMessageOnPort(this.port);
+      if (received === undefined) return;
+      const message = received.message as SideMessage | undefined;
+      if (seqIsAfter(message?.seq, seq)) {
+        this.early = message;
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * Reads the request of call `seq` (see {@link readBody}); one in the area through the call
+ * envelope's reader. One on the side port, or marked STALE_BEFORE, is read by `inbox`
+ * (under the server's claim: see {@link RequestInbox.read}).
+ */
+export function readRequest(area: BodyArea, inbox: RequestInbox, seq: number, flags: number, end: number, what = 'blocking request body'): unknown {
+  if (!(flags & (Flag.VIA_PORT | Flag.STALE_BEFORE))) return decodeCall(area.current(end), end);
+  return inbox.read(area, seq, flags, end, what);
 }
 
 /**

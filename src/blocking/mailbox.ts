@@ -11,7 +11,7 @@
  * |--------|------------------------------------------------------------------|
  * | STATE  | `seq << 3 | phase` — one word, so every transition is one CAS     |
  * | LENGTH | end offset of the encoded request or answer in the byte area     |
- * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port |
+ * | FLAGS  | answer: bit 0 error; request/answer: bit 1 body on the side port; request: bit 2 withdrawn bodies may be on the side port before it |
  * | FENCE  | request: id of the agent's last async request sent before it     |
  * | SERVER_PARKED | 1 while the node does not watch this mailbox (asleep, or between turns) |
  * | CALLER_PARKED | 1 while the agent sleeps in `Atomics.wait`                     |
@@ -19,7 +19,7 @@
  * Phases of one call (who moves it):
  *
  *     IDLE ─agent→ REQUEST ─node→ SERVING ─node→ WRITING ─node→ RESPONSE ─agent→ (next REQUEST)
- *                     │  └─node→ CLAIMED ─node→ ┘ (a body on the side port)
+ *                     │  └─node→ CLAIMED ─node→ ┘ (a body on the side port, or STALE_BEFORE)
  *                     └─agent (timeout)→ IDLE      SERVING ─agent (timeout)→ ABANDONED
  *     any ─node (close)→ CLOSED
  *
@@ -27,13 +27,32 @@
  * `seq|REQUEST → seq|SERVING`: the agent writes the area only after moving STATE off its
  * request (a timeout's `REQUEST → IDLE`), so a claim that succeeds proves the bytes read
  * were the request's, and one that fails drops them. A body on the side port is claimed
- * first (CLAIMED), since reading takes it off the port. Once SERVING the byte area is
+ * first (CLAIMED), since reading takes it off the port (and so is a request marked
+ * STALE_BEFORE, see below). Once SERVING the byte area is
  * free and a timed-out agent may move on. The node writes an answer only after winning the
  * CAS `seq|SERVING → seq|WRITING`; a late answer to an abandoned call loses that CAS
  * and is dropped, so the next call always reads its own answer. A body larger than the
  * byte area makes its writer grow the area (up to MAX_AREA_BYTES); larger still, it
  * travels as a transferred `ArrayBuffer` on the mailbox's side port, read synchronously
  * with `receiveMessageOnPort`.
+ *
+ * Withdrawn bodies on the side port. A request withdrawn before the server claimed it
+ * (REQUEST → IDLE) leaves its side-port body, if it had one, on the server's end of the
+ * port, where the server may not simply drain it: the caller posts its next body *before*
+ * the CAS that publishes it, so at any moment the port may also hold a live body the
+ * server has not seen the request of. The server drops stale bodies only where it can
+ * tell them apart (`RequestInbox` in mailbox-body.ts):
+ *
+ * - under its claim of a request: the caller is waiting for that call and posts nothing
+ *   more, so every body but the request's own is stale. The caller marks its next request
+ *   STALE_BEFORE after such a withdrawal (until a request is claimed), and the server
+ *   claims a marked request first (CLAIMED, as a body on the port) even when its body is
+ *   in the area, then drops the bodies before it. An unmarked request in the area, the
+ *   hot path, costs nothing more: the mark is one more bit in the FLAGS test it made.
+ * - when it sees `seq|IDLE` (the caller withdrew `seq` and has published nothing since):
+ *   bodies of `seq` or earlier are stale, a later one is the next request's, posted early
+ *   (the port is FIFO and the caller's seqs grow); it is kept aside and read first when
+ *   its request is claimed. So a withdrawn body does not wait for a next request either.
  *
  * Waking: each side notifies the other only when the other is parked. A side sets its
  * PARKED flag before it re-checks STATE and waits, and the other side changes STATE
@@ -88,8 +107,12 @@ export const Phase = {
   CLOSED: 7,
 } as const;
 
-/** FLAGS bits. */
-export const Flag = { ERROR: 1, VIA_PORT: 2 } as const;
+/**
+ * FLAGS bits. STALE_BEFORE is on a request whose caller withdrew the request(s) before it
+ * unclaimed with a body on the side port: the server claims it first and drops them (see
+ * "Withdrawn bodies on the side port" above).
+ */
+export const Flag = { ERROR: 1, VIA_PORT: 2, STALE_BEFORE: 4 } as const;
 
 /** Sequence numbers use the upper 28 bits of STATE and wrap. */
 export const SEQ_MASK = 0x0fffffff;
@@ -214,4 +237,37 @@ export function withdrawCall(header: Int32Array, seq: number): boolean {
   // fence then drops the request, and what it holds (see fence-wait.ts).
   if (Atomics.load(header, Slot.SERVER_PARKED) === 1) Atomics.notify(header, Slot.STATE);
   return true;
+}
+
+/**
+ * The FLAGS bit a caller's next request carries after it withdrew a request written with
+ * `flags` before the server claimed it: STALE_BEFORE if that request's body, or the
+ * bodies it was itself marked for, stay on the side port; else 0. For the call-back slot,
+ * whose withdrawal is always before the claim; a mailbox's caller uses
+ * {@link staleAfterWithdrawal}.
+ */
+export function staleAfterUnclaimed(flags: number): number {
+  return (flags & (Flag.VIA_PORT | Flag.STALE_BEFORE)) !== 0 ? Flag.STALE_BEFORE : 0;
+}
+
+/**
+ * {@link staleAfterUnclaimed} for call `seq` of a mailbox, once {@link withdrawCall}
+ * succeeded: only a request withdrawn before its claim leaves bodies behind (one
+ * abandoned while SERVING had its body read, and its marked bodies dropped, when it was
+ * claimed). After its withdrawal STATE stays `seq|IDLE` or `seq|ABANDONED` until the
+ * caller's next request (the server moves neither), or CLOSED.
+ */
+export function staleAfterWithdrawal(header: Int32Array, seq: number, flags: number): number {
+  return Atomics.load(header, Slot.STATE) === stateWord(seq, Phase.IDLE) ? staleAfterUnclaimed(flags) : 0;
+}
+
+/**
+ * Whether `seq` comes after `than` in the order of a mailbox's calls (28-bit sequence
+ * numbers that wrap: "after" is up to half the range ahead). False for anything that is
+ * not a number (a side port's message comes from the other thread).
+ */
+export function seqIsAfter(seq: unknown, than: number): boolean {
+  if (typeof seq !== 'number') return false;
+  const ahead = (seq - than) & SEQ_MASK;
+  return ahead !== 0 && ahead <= SEQ_MASK >>> 1;
 }

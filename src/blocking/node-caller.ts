@@ -37,8 +37,8 @@ import { ByteArea } from './value-codec.ts';
 import { ProtocolError, TimeoutError } from '../errors.ts';
 import type { AgentCallObserver } from '../observability/agent-observer.ts';
 import { AnswerSpin } from './answer-spin.ts';
-import { Phase, SEQ_MASK, phaseOf, seqOf, stateWord, withdrawCall } from './mailbox.ts';
-import { FixedArea, MAX_STALE_SIDE_BODIES, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
+import { Flag, Phase, SEQ_MASK, phaseOf, seqOf, staleAfterWithdrawal, stateWord, withdrawCall } from './mailbox.ts';
+import { FixedArea, MAX_STALE_SIDE_BODIES, RequestInbox, readAnswer, readRequest, writeAnswer, writeRequest } from './mailbox-body.ts';
 import { cannotRebuild } from '../cannot-rebuild.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
@@ -166,6 +166,15 @@ export class NodeCaller {
   private givenUp = NONE;
   /** The timer that looks, on the event loop, whether the call given up has been settled. */
   private givenUpTimer: NodeJS.Timeout | undefined;
+  /**
+   * Flag.STALE_BEFORE while requests withdrawn before the agent claimed them may have left
+   * bodies on the side port (the mirror of {@link givenUp}, for requests: see "Withdrawn
+   * bodies on the side port" in mailbox.ts): the next request carries it, and the agent
+   * drops them under its claim. 0 otherwise; the one field a call tests for this.
+   */
+  private staleBefore = 0;
+  /** Reads the agent's call-backs off the call-back port, dropping those it withdrew unclaimed. */
+  private readonly callbackInbox: RequestInbox;
 
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
@@ -188,6 +197,7 @@ export class NodeCaller {
     this.area = new FixedArea(new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.callbackArea = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.spin = new AnswerSpin(this.header);
+    this.callbackInbox = new RequestInbox(callbackPort);
   }
 
   /** Whether the node's thread is parked on this agent now (for the deadlock checks). */
@@ -252,7 +262,8 @@ export class NodeCaller {
     if (this.givenUp !== NONE || holdsArea(current)) current = this.settleGivenUp(command, timeoutMs);
     this.seq = (this.seq + 1) & SEQ_MASK;
     const seq = this.seq;
-    const { end, flags } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
+    const { end, flags: written } = writeRequest(this.area, this.sidePort, seq, command, payload, this.options.maxMessageBytes);
+    const flags = this.staleBefore === 0 ? written : this.markStale(written);
     header[RSlot.LENGTH] = end;
     header[RSlot.FLAGS] = flags;
     header[RSlot.FENCE] = fence;
@@ -273,11 +284,13 @@ export class NodeCaller {
         // port, or writing its answer), the call times out all the same: writing an
         // answer runs the agent's code (a getter, a proxy's trap in the value), which
         // may take as long as it likes, or never end. The next call then waits for the
-        // area (above); the late answer is dropped by its sequence number.
+        // area (above); the late answer is dropped by its sequence number. A request
+        // withdrawn before the agent claimed it may leave its body on the side port: the
+        // next request is marked for the agent to drop it.
         if (!withdrawCall(header, seq)) {
           this.givenUp = seq;
           this.watchGivenUp();
-        }
+        } else this.staleBefore = staleAfterWithdrawal(header, seq, flags);
         throw new TimeoutError(command, timeoutMs);
       }
       if (!caught) spin.parked();
@@ -287,6 +300,12 @@ export class NodeCaller {
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     // Plain reads: written before the answer's STATE store, which this thread has seen.
     return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName);
+  }
+
+  /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */
+  private markStale(flags: number): number {
+    this.staleBefore = 0;
+    return flags | Flag.STALE_BEFORE;
   }
 
   /**
@@ -493,7 +512,7 @@ export class NodeCaller {
   private readCallback(seq: number): unknown {
     const { header } = this;
     try {
-      return readRequest(this.callbackArea, this.callbackPort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
+      return readRequest(this.callbackArea, this.callbackInbox, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, 'blocking call-back body');
     } catch (error) {
       throw cannotRebuild('a blocking call-back', error);
     }

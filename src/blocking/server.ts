@@ -13,7 +13,7 @@ import { ProtocolError, TooManyCallsError } from '../errors.ts';
 import { isPromiseLike } from '../promise-like.ts';
 import { MAX_REQUEST_ID, isRequestId } from '../wire.ts';
 import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
-import { readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
+import { RequestInbox, readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
 import { FenceWait } from './fence-wait.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
 
@@ -193,6 +193,8 @@ export class MailboxServer {
    * seq: one at most, forgotten when its caller gives up (see fence-wait.ts).
    */
   private readonly fenceWait: FenceWait<number>;
+  /** Reads request bodies off the side port, and drops those of requests withdrawn unclaimed. */
+  private readonly inbox: RequestInbox;
   /** Blocking calls served so far (for metrics). */
   served = 0;
   /** The call lifecycle's hooks (no-ops where nobody observes: an agent serving the node). */
@@ -208,6 +210,7 @@ export class MailboxServer {
   ) {
     this.header = mailbox.header;
     this.area = mailbox.area;
+    this.inbox = new RequestInbox(sidePort);
     this.running = new RunningHandlers(options.maxRunning);
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
@@ -249,6 +252,10 @@ export class MailboxServer {
       const phase = phaseOf(word);
       if (phase === Phase.CLOSED) return;
       if (phase !== Phase.REQUEST) {
+        // The caller withdrew request `seq` unclaimed and has published nothing since: the
+        // body it may have left on the side port is dropped now, not at a next request
+        // that may never come (see "Withdrawn bodies on the side port" in mailbox.ts).
+        if (phase === Phase.IDLE) this.inbox.dropWithdrawn(seqOf(word));
         // A request waiting for its fence that its caller gave up on (SERVING → ABANDONED,
         // which wakes this server) is dropped: never begun, as one withdrawn unclaimed.
         const waiting = this.fenceWait.key;
@@ -398,13 +405,16 @@ export class MailboxServer {
     if (this.fenceWait.key !== undefined) this.fenceWait.forget();
     const flags = header[Slot.FLAGS]!;
     const fence = header[Slot.FENCE]!;
-    // A body on the side port is claimed before it is read (reading takes it off the port).
-    const onPort = (flags & Flag.VIA_PORT) !== 0;
+    // A body on the side port is claimed before it is read (reading takes it off the port),
+    // and so is a request marked STALE_BEFORE: the stale bodies before it are dropped under
+    // the claim, when no live body can be on the port (see mailbox.ts). The same one test
+    // of FLAGS as for a body on the port alone: the hot path pays nothing for the mark.
+    const onPort = (flags & (Flag.VIA_PORT | Flag.STALE_BEFORE)) !== 0;
     if (onPort && Atomics.compareExchange(header, Slot.STATE, word, stateWord(seq, Phase.CLAIMED)) !== word) return true;
     let request: unknown;
     let unreadable: ProtocolError | undefined;
     try {
-      request = readRequest(this.area, this.sidePort, seq, flags, header[Slot.LENGTH]!);
+      request = readRequest(this.area, this.inbox, seq, flags, header[Slot.LENGTH]!);
     } catch (error) {
       unreadable = new ProtocolError(`unreadable blocking request from ${this.mailbox.callerName}`, { cause: error });
     }
