@@ -3,6 +3,14 @@
  * `agent.blocking.x()`): they go through the call-back slot of the reverse mailbox, which
  * the parked node serves from its wait (see `reverse-mailbox.ts`). When the slot is shut
  * (the node is not parked) the caller falls back to the forward mailbox.
+ *
+ * A call-back whose body went on the call-back side port and that is not claimed (its
+ * timeout withdrew it, or the slot shut before its publishing CAS) leaves the body on the
+ * node's end of the port: the next call-back is marked STALE_BEFORE and the node drops it
+ * under its claim, as a mailbox's server does ("Withdrawn bodies on the side port" in
+ * mailbox.ts). The slot's state word has no sequence number, so the node cannot tell a
+ * dead body from one whose CAS is still to come without a claim: with no next call-back
+ * the body waits on the port until the agent closes.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';

@@ -2,7 +2,7 @@
  * The body of a blocking call or of its answer, written by one side of a mailbox and read
  * by the other: into the mailbox's byte area when it fits, else as a transferred buffer
  * on the mailbox's side port, tagged with the call's sequence number (a body left behind
- * by a call that was given up is recognised by its tag and skipped). One implementation
+ * by a call that was given up is recognised by its tag, and skipped or dropped). One implementation
  * for every mailbox — the forward one (agent → node), the reverse one (node → agent) and
  * its call-back slot — so a size limit or an error rule is the same in every direction.
  *

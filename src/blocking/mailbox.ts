@@ -62,7 +62,10 @@
  * Memory order: LENGTH, FLAGS and FENCE are plain (non-atomic) reads and writes. The
  * writer sets them before its atomic store or CAS of STATE, and the reader reads them
  * after its atomic load of STATE has seen that store; JavaScript's memory model makes
- * them visible then, without a full fence per slot.
+ * them visible then, without a full fence per slot. A body on the side port is posted
+ * before that CAS too (`postMessage` queues it on the reader's end at once), so a reader
+ * that has seen the request finds its body; and the port keeps the order of posting,
+ * which the sweep of withdrawn bodies relies on (above).
  *
  * Spinning (see spin-budget.ts for how each wait learns whether spinning pays): SERVER_PARKED
  * is 0 only while the node watches this mailbox — in its poll loop, serving or spinning

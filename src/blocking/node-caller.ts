@@ -30,7 +30,10 @@
  *   answer may have posted on the side port is read off and dropped then (or on the
  *   event loop, if no call comes), before any later request goes out: a stale body never
  *   waits there for a later call to skip, so none can be taken for another call's answer
- *   and at most one is held.
+ *   and at most one is held. The mirror case, a request withdrawn before the agent
+ *   claimed it whose body went on the side port, is the agent's to drop (it holds that
+ *   end): the next request is marked STALE_BEFORE for it ({@link NodeCaller.staleBefore},
+ *   "Withdrawn bodies on the side port" in mailbox.ts).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
