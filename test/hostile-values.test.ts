@@ -21,6 +21,10 @@ const nodeSide = {
   throwIt(kind: string): never {
     throw THROWN[kind]!.make();
   },
+  async rejectIt(kind: string): Promise<never> {
+    await null;
+    throw THROWN[kind]!.make();
+  },
   returnIt(kind: string): unknown {
     return RETURNED[kind]!.make();
   },
@@ -95,6 +99,16 @@ for (const isolation of ISOLATIONS) {
           const result = await settle(agent.remote[method](kind));
           t.false(result.ok, `${kind} via ${method}: rejects`);
           if (!result.ok) checkThrown(t, `${kind} via ${method}`, expect, result.error);
+          // The node's thread blocking on the agent (thread agents; an inline agent's async method is BlockingNotAllowedError).
+          if (isolation === 'thread') {
+            let thrown: unknown = 'nothing thrown';
+            try {
+              agent.blocking[method](kind);
+            } catch (error) {
+              thrown = error;
+            }
+            checkThrown(t, `${kind} via blocking ${method}`, expect, thrown);
+          }
         }
       }
       t.is(await agent.remote.ping(), 'pong', 'the agent still serves');
@@ -106,6 +120,8 @@ for (const isolation of ISOLATIONS) {
       for (const [kind, { expect }] of Object.entries(THROWN)) {
         checkOutcome(t, `${kind} (async)`, expect, await agent.remote.nodeThrows(kind));
         checkOutcome(t, `${kind} (blocking)`, expect, await agent.remote.nodeThrowsBlocking(kind));
+        // An inline agent's blocking call to an async handler is BlockingNotAllowedError (see below).
+        if (isolation !== 'inline') checkOutcome(t, `${kind} (blocking, async handler)`, expect, await agent.remote.nodeRejectsBlocking(kind));
       }
       t.is(await agent.remote.ping(), 'pong');
     });

@@ -187,7 +187,7 @@ export class ProcessBlockingServer {
       },
       (error: unknown) => {
         settled();
-        this.answer(call, FrameKind.ERROR, error ?? new Error('rejected without a reason'), token);
+        this.answer(call, FrameKind.ERROR, error, token);
       },
     );
   }

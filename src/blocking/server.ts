@@ -484,7 +484,7 @@ export class MailboxServer {
         },
         (error: unknown) => {
           settled();
-          this.answer(seq, error ?? new Error('rejected without a reason'), true, token);
+          this.answer(seq, error, true, token);
           this.poll();
         },
       );
