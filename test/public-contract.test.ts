@@ -449,9 +449,11 @@ test('every public function and method given a bad argument fails with a TypeErr
     rows.push(
       [`spawnAgent(a module with no agent) ${isolation}`, () => spawnAgent(new URL('./fixtures/no-export-agent.ts', import.meta.url), { isolation }), 'rejected', /does not export an agent/],
       [`spawnAgent(a factory returning 5) ${isolation}`, () => spawnAgent(new URL('./fixtures/bad-methods-agent.ts', import.meta.url), { isolation }), 'rejected', /must be an object of methods/],
+      [`spawnAgent(a factory returning undefined) ${isolation}`, () => spawnAgent(new URL('./fixtures/no-methods-agent.ts', import.meta.url), { isolation }), 'rejected', /factory of agent '.+' returned undefined: it must return an object of the methods/],
     );
   }
   rows.push(
+    ['spawnAgentSync(a factory returning undefined)', () => spawnAgentSync(new URL('./fixtures/no-methods-agent.ts', import.meta.url)), 'threw', /factory of agent '.+' returned undefined/],
     ['LineServer.connect() to a module that is not a line protocol', () => notLineProtocol.connect(port, '127.0.0.1'), 'rejected', /is not a line protocol/],
     ['LineServer.connect() to a protocol without lineReceived', () => noLineReceived.connect(port, '127.0.0.1'), 'rejected', /lineReceived\(line\) method/],
   );

@@ -155,6 +155,10 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
       const definition = findDefinition(loaded, init.entry);
       const exposed = await definition.factory(main, ctx);
       if (connection.closed) return;
+      // The type says an object; a forgotten `return` would start an agent every call to which is UnknownMethodError.
+      if (exposed === undefined || exposed === null) {
+        throw invalidArgument(`the factory of agent '${init.name}' returned ${String(exposed)}: it must return an object of the methods the node may call ({} for none)`);
+      }
       for (const [name, handler] of methodTable(exposed, `the methods returned by agent '${init.name}'`)) methods.set(name, handler);
       connection.notify(Control.READY);
       env.started?.(methods, connection);
