@@ -437,7 +437,7 @@ export class NodeCaller {
         if (done()) return true;
         if (phaseOf(Atomics.load(header, RSlot.STATE)) === Phase.CLOSED) throw this.options.closedError();
         // The LIFE word each time; the thread probe (which takes a lock) after a silent slice.
-        if (Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) this.throwIfExited();
+        if ((Atomics.load(header, RSlot.LIFE) === Life.EXITED || sliceExpired) && this.throwIfExited(done)) return true;
         // No deadline (the default): no clock read, ~70 ns on these VMs, per wake-up.
         let sliceMs = Atomics.load(header, RSlot.LIFE) === Life.NOT_STARTED ? START_SLICE_MS : SLICE_MS;
         if (deadline !== Infinity) {
@@ -453,18 +453,26 @@ export class NodeCaller {
     }
   }
 
-  /** Throws the exit error if the agent's thread has ended. */
-  private throwIfExited(): void {
+  /**
+   * Throws the exit error if the agent's thread has ended, unless the frames it posted
+   * before ending (read now: posted after this wait's last look at the port) complete
+   * the wait — true then. What the agent reported before exiting (a factory's failure,
+   * the exit one turn later) wins over the exit.
+   */
+  private throwIfExited(done: () => boolean = () => false): boolean {
     const life = Atomics.load(this.header, RSlot.LIFE);
     if (life === Life.EXITED) {
       this.options.drain(); // its last frames may say why (a crash)
+      if (done()) return true;
       throw this.options.exitedError(Atomics.load(this.header, RSlot.EXIT_CODE));
     }
     if (this.threadGone || this.options.threadStopped(life === Life.RUNNING)) {
       this.threadGone = true;
       this.options.drain();
+      if (done()) return true;
       throw this.options.exitedError(null);
     }
+    return false;
   }
 
   /** Shuts the call-back slot as the node leaves its wait, serving a call-back that just came. */
