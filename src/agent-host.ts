@@ -181,6 +181,8 @@ export class AgentHost implements Agent<unknown> {
   private brokenBy: ProtocolError | undefined;
   /** The node's methods, as the agent's blocking calls find them. */
   private readonly handlers: HandlerTable;
+  /** The node's thread is parked in spawnAgentSync, waiting for the agent's factory (for `cannotWait`'s message). */
+  private waitingForStart = false;
   /** How deep the node's thread is in direct blocking calls into an inline agent (its "parked"). */
   private callingDirect = 0;
   /** Largest answer an inline agent's blocking call may get (thread and process agents' servers hold their own). */
@@ -420,7 +422,12 @@ export class AgentHost implements Agent<unknown> {
    */
   waitStartedSync(deadline: number): boolean {
     if (!this.nodeCaller) throw invalidArgument(`agent '${this.name}' cannot be waited for synchronously`);
-    return this.nodeCaller.parkUntil(() => this.startupState !== 'starting', deadline);
+    this.waitingForStart = true;
+    try {
+      return this.nodeCaller.parkUntil(() => this.startupState !== 'starting', deadline);
+    } finally {
+      this.waitingForStart = false;
+    }
   }
 
   /** The error the agent failed to start with, once known synchronously. @internal */
@@ -573,6 +580,15 @@ export class AgentHost implements Agent<unknown> {
   }
 
   private cannotWait(command: string): Error {
+    if (this.waitingForStart) {
+      return new DeadlockError(
+        this.name,
+        command,
+        `the node's thread waits in spawnAgentSync for the factory of agent '${this.name}', and the handler of '${command}' ` +
+          'returned a promise, which cannot settle until that thread runs its event loop again. Make the handler ' +
+          'synchronous, call it after start-up (once spawnAgentSync has returned), or start the agent with spawnAgent',
+      );
+    }
     return new DeadlockError(
       this.name,
       command,

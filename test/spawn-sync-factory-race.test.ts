@@ -68,5 +68,21 @@ test("the DeadlockError of a call-back to an async handler, let out of the facto
   t.true(held);
   t.false(thrown instanceof AgentExitedError, `got ${String(thrown)}`);
   t.true(thrown instanceof DeadlockError);
-  t.regex((thrown as Error).message, /'config'.*returned a promise/);
+  t.regex((thrown as Error).message, /'config'.*waits in spawnAgentSync/);
 });
+
+// ── the DeadlockError's message while spawnAgentSync waits ──────────────────────────
+
+for (const how of ['async', 'blocking'] as const) {
+  test(`main.${how} call-back to an async handler during spawnAgentSync: DeadlockError names spawnAgentSync, not agent.blocking`, (t) => {
+    const error = t.throws(() => spawnAgentSync<unknown, RaceNodeApi>(fixture('async-callback.ts'), { data: how, expose: { config: async () => 'cfg' } }), {
+      instanceOf: DeadlockError,
+    });
+    const message = error!.message;
+    t.regex(message, /call 'config' cannot be served/);
+    t.regex(message, /waits in spawnAgentSync for the factory of agent '[^']+'/);
+    t.regex(message, /returned a promise/);
+    t.regex(message, /Make the handler synchronous, call it after start-up/);
+    t.notRegex(message, /agent\.blocking|callBlocking|agent\.remote/);
+  });
+}
