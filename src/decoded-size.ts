@@ -383,6 +383,17 @@ class BodyWalker {
   }
 }
 
+/** A body may decode to at most this many times the body limit (`maxMessageBytes`), in estimated heap bytes. */
+export const DECODE_BUDGET_FACTOR = 8;
+
+/**
+ * The most heap (estimated) one body's decoded values may take, for a body limit: a
+ * stream frame's, and a blocking call's v8 body (whose own bytes may justify more).
+ */
+export function decodeBudget(maxBodyBytes: number): number {
+  return DECODE_BUDGET_FACTOR * maxBodyBytes;
+}
+
 /**
  * True if decoding `body` is estimated to allocate at most `budget` bytes. A body short
  * enough that it could not exceed the budget is not walked at all.

@@ -9,9 +9,9 @@ import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { ByteArea, decode } from '../src/blocking/value-codec.ts';
-import { MAX_COST_PER_BYTE, decodedSizeEstimate } from '../src/decoded-size.ts';
+import { DECODE_BUDGET_FACTOR, MAX_COST_PER_BYTE, decodedSizeEstimate } from '../src/decoded-size.ts';
 import { AgentIpcError, MessageTooLargeError, ProtocolError, spawnAgent } from '../src/index.ts';
-import { DECODE_BUDGET_FACTOR, StreamFrameReader, decodeStreamBody, encodeStreamFrame } from '../src/transports/stream-frames.ts';
+import { StreamFrameReader, decodeStreamBody, encodeStreamFrame } from '../src/transports/stream-frames.ts';
 import { collector, settledHeap } from './fixtures/hostile/footprint.ts';
 import type ValuesAgent from './fixtures/hostile/values-agent.ts';
 

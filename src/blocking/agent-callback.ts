@@ -15,6 +15,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
 import { TimeoutError } from '../errors.ts';
+import { decodeBudget } from '../decoded-size.ts';
 import { FixedArea, readAnswer, writeRequest } from './mailbox-body.ts';
 import { Flag, staleAfterUnclaimed } from './mailbox.ts';
 import { CALLBACK_AREA_OFFSET, CallbackPhase, REVERSE_AREA_BYTES, RSlot, reverseHeader, ringDoorbell } from './reverse-mailbox.ts';
@@ -99,7 +100,7 @@ export class ParkedNodeLink {
       Atomics.wait(header, RSlot.CB_STATE, phase, left === Infinity || left <= 0 ? 50 : Math.min(left, 50));
     }
     try {
-      return { value: readAnswer(this.area, this.sidePort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, command, 'the node') };
+      return { value: readAnswer(this.area, this.sidePort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, command, 'the node', decodeBudget(this.maxMessageBytes)) };
     } finally {
       // Reopen for the next call-back unless the node has shut the slot meanwhile.
       Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);

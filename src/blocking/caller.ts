@@ -8,6 +8,7 @@ import { ProtocolError, TimeoutError } from '../errors.ts';
 import { AnswerSpin } from './answer-spin.ts';
 import { Flag, HEADER_BYTES, MailboxArea, Phase, SEQ_MASK, Slot, phaseOf, seqOf, staleAfterWithdrawal, stateWord, withdrawCall } from './mailbox.ts';
 import { readAnswer, writeRequest } from './mailbox-body.ts';
+import { decodeBudget } from '../decoded-size.ts';
 import { RSlot, ringDoorbell } from './reverse-mailbox.ts';
 
 /** What the caller needs from the agent runtime around it. */
@@ -110,7 +111,7 @@ export class BlockingCaller {
       throw new TimeoutError(command, timeoutMs);
     }
     // Plain reads: written before the answer's STATE store, which this thread has seen.
-    return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName);
+    return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName, decodeBudget(this.options.maxMessageBytes));
   }
 
   /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */

@@ -216,29 +216,31 @@ export const MAX_STALE_SIDE_BODIES = 4096;
  * decoded from the area, or taken from the side port (skipping bodies of calls given
  * up). `what` names the body in the error thrown if it is missing, after the name of
  * blocking call `call` if given: the text is built only then, not on every call.
+ * `maxDecoded`: the heap a v8 body may decode to (see `decode`; `decodeBudget` of the
+ * reader's `maxMessageBytes`).
  */
-export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string, call?: string): unknown {
-  if (!(flags & Flag.VIA_PORT)) return decode(area.current(end), 0, end);
-  return takeFromPort(sidePort, seq, () => (call === undefined ? what : `blocking call '${call}': ${what}`));
+export function readBody(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, what: string, call?: string, maxDecoded = 0): unknown {
+  if (!(flags & Flag.VIA_PORT)) return decode(area.current(end), 0, end, false, maxDecoded);
+  return takeFromPort(sidePort, seq, () => (call === undefined ? what : `blocking call '${call}': ${what}`), maxDecoded);
 }
 
 /** Takes the body of call `seq` off the side port, skipping (at most {@link MAX_STALE_SIDE_BODIES}) stale bodies before it. */
-function takeFromPort(sidePort: MessagePort, seq: number, named: () => string): unknown {
+function takeFromPort(sidePort: MessagePort, seq: number, named: () => string, maxDecoded: number): unknown {
   for (let skipped = 0; ; skipped++) {
     // A side that posts bodies as fast as they are skipped would keep this loop going.
     if (skipped > MAX_STALE_SIDE_BODIES) throw new ProtocolError(`${named()}: more than ${MAX_STALE_SIDE_BODIES} stale bodies on the side port before it`);
     const received = receiveMessageOnPort(sidePort);
     if (!received) throw new ProtocolError(`${named()} missing from the side port`);
     const message = received.message as SideMessage;
-    if (message?.seq === seq) return decodeSideBody(message, named);
+    if (message?.seq === seq) return decodeSideBody(message, named, maxDecoded);
   }
 }
 
-function decodeSideBody(message: SideMessage, named: () => string): unknown {
+function decodeSideBody(message: SideMessage, named: () => string, maxDecoded: number): unknown {
   const { body } = message;
   if (!(body instanceof Uint8Array)) throw new ProtocolError(`${named()} on the side port is not a byte array`);
   // The buffer was transferred to this thread: its byte arrays may be shared, not copied.
-  return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true);
+  return decode(new ByteArea(body.buffer, body.byteOffset, body.byteLength), 0, body.byteLength, true, maxDecoded);
 }
 
 /**
@@ -258,7 +260,14 @@ export class RequestInbox {
    */
   private early: SideMessage | undefined;
 
-  constructor(private readonly port: MessagePort) {}
+  /**
+   * @param port - The side port's reading end.
+   * @param maxDecoded - The heap a request's v8 body may decode to (see `decode`).
+   */
+  constructor(
+    private readonly port: MessagePort,
+    readonly maxDecoded = 0,
+  ) {}
 
   /**
    * Reads the body of request `seq` that the caller wrote with `flags` (VIA_PORT or
@@ -272,11 +281,13 @@ export class RequestInbox {
     const named = (): string => what;
     const early = this.early;
     this.early = undefined;
-    if (flags & Flag.VIA_PORT) return early !== undefined && early.seq === seq ? decodeSideBody(early, named) : takeFromPort(this.port, seq, named);
+    if (flags & Flag.VIA_PORT) {
+      return early !== undefined && early.seq === seq ? decodeSideBody(early, named, this.maxDecoded) : takeFromPort(this.port, seq, named, this.maxDecoded);
+    }
     for (let dropped = 0; receiveMessageOnPort(this.port) !== undefined; dropped++) {
       if (dropped >= MAX_STALE_SIDE_BODIES) throw new ProtocolError(`${what}: more than ${MAX_STALE_SIDE_BODIES} stale bodies on the side port before it`);
     }
-    return decodeCall(area.current(end), end);
+    return decodeCall(area.current(end), end, this.maxDecoded);
   }
 
   /**
@@ -310,7 +321,7 @@ export class RequestInbox {
  * (under the server's claim: see {@link RequestInbox.read}).
  */
 export function readRequest(area: BodyArea, inbox: RequestInbox, seq: number, flags: number, end: number, what = 'blocking request body'): unknown {
-  if (!(flags & (Flag.VIA_PORT | Flag.STALE_BEFORE))) return decodeCall(area.current(end), end);
+  if (!(flags & (Flag.VIA_PORT | Flag.STALE_BEFORE))) return decodeCall(area.current(end), end, inbox.maxDecoded);
   return inbox.read(area, seq, flags, end, what);
 }
 
@@ -319,10 +330,10 @@ export function readRequest(area: BodyArea, inbox: RequestInbox, seq: number, fl
  * `end` (read from the header once the caller saw the answer published): the value, or
  * the server's error rebuilt and thrown (`peerName` names the server in its stack).
  */
-export function readAnswer(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, command: string, peerName: string): unknown {
+export function readAnswer(area: BodyArea, sidePort: MessagePort, seq: number, flags: number, end: number, command: string, peerName: string, maxDecoded = 0): unknown {
   let value: unknown;
   try {
-    value = readBody(area, sidePort, seq, flags, end, 'answer body', command);
+    value = readBody(area, sidePort, seq, flags, end, 'answer body', command, maxDecoded);
   } catch (error) {
     throw cannotRebuild(`the answer to blocking call '${command}'`, error);
   }

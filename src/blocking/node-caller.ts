@@ -45,6 +45,7 @@ import { FixedArea, MAX_STALE_SIDE_BODIES, RequestInbox, readAnswer, readRequest
 import { cannotRebuild } from '../cannot-rebuild.ts';
 import { CALLBACK_AREA_OFFSET, CALL_AREA_OFFSET, CallbackPhase, Life, REVERSE_AREA_BYTES, RSlot, reverseHeader } from './reverse-mailbox.ts';
 import type { ServedCallHooks } from './server.ts';
+import { decodeBudget } from '../decoded-size.ts';
 
 /** The token of a call whose request has not reached the agent (yet): not reported. */
 const NOT_SENT: unique symbol = Symbol('not sent');
@@ -200,7 +201,7 @@ export class NodeCaller {
     this.area = new FixedArea(new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.callbackArea = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.spin = new AnswerSpin(this.header);
-    this.callbackInbox = new RequestInbox(callbackPort);
+    this.callbackInbox = new RequestInbox(callbackPort, decodeBudget(options.maxMessageBytes));
   }
 
   /** Whether the node's thread is parked on this agent now (for the deadlock checks). */
@@ -302,7 +303,7 @@ export class NodeCaller {
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     // Plain reads: written before the answer's STATE store, which this thread has seen.
-    return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName);
+    return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName, decodeBudget(this.options.maxMessageBytes));
   }
 
   /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */

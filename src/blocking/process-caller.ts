@@ -19,6 +19,7 @@ import { deserializeError, type WireError } from '../error-codec.ts';
 import { ConnectionClosedError, DataCloneError, MessageTooLargeError, ProtocolError, TimeoutError } from '../errors.ts';
 import type { BlockingPath } from '../isolation/agent-runtime.ts';
 import { FRAME_HEADER_BYTES, FrameKind, MAX_FRAME_TIMEOUT_MS, readFrameHeader, writeFrameHeader } from './process-frames.ts';
+import { decodeBudget } from '../decoded-size.ts';
 
 /** Size of the reusable request and answer buffers; larger frames get a buffer of their own. */
 const BUFFER_BYTES = 64 * 1024;
@@ -89,7 +90,7 @@ export class ProcessBlockingCaller implements BlockingPath {
       const own = this.input.length > BUFFER_BYTES;
       let value: unknown;
       try {
-        value = decode(new ByteArea(this.input.buffer, this.input.byteOffset, this.input.length), bodyAt, bodyEnd, own);
+        value = decode(new ByteArea(this.input.buffer, this.input.byteOffset, this.input.length), bodyAt, bodyEnd, own, decodeBudget(this.options.maxMessageBytes));
       } catch (error) {
         throw this.broken(new ProtocolError(`blocking call '${command}': unreadable answer`, { cause: error }));
       } finally {

@@ -24,6 +24,7 @@ import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader, type 
 import { RunningHandlers, badFence, noBegin, noEnd, type ServedCallHooks, type ServedCallOptions } from './server.ts';
 import { isRequestId } from '../wire.ts';
 import { FenceWait } from './fence-wait.ts';
+import { decodeBudget } from '../decoded-size.ts';
 
 /** Answers up to this size are encoded in a reusable area and leave as one copied buffer. */
 const AREA_BYTES = 64 * 1024;
@@ -141,7 +142,7 @@ export class ProcessBlockingServer {
     }
     let request: unknown;
     try {
-      request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length);
+      request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length, decodeBudget(this.options.maxMessageBytes));
     } catch (error) {
       return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }), NOT_BEGUN);
     }

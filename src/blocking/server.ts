@@ -16,6 +16,7 @@ import { Flag, Phase, Slot, phaseOf, seqOf, stateWord } from './mailbox.ts';
 import { RequestInbox, readRequest, writeAnswer, type BodyArea } from './mailbox-body.ts';
 import { FenceWait } from './fence-wait.ts';
 import { SpinEnd, SpinPolicy, confinedToOneCpu, lastSpin, spinUntil } from './spin-budget.ts';
+import { decodeBudget } from '../decoded-size.ts';
 
 /**
  * A mailbox as its server sees it. Both mailboxes share the header slots STATE to
@@ -210,7 +211,7 @@ export class MailboxServer {
   ) {
     this.header = mailbox.header;
     this.area = mailbox.area;
-    this.inbox = new RequestInbox(sidePort);
+    this.inbox = new RequestInbox(sidePort, decodeBudget(options.maxMessageBytes));
     this.running = new RunningHandlers(options.maxRunning);
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;

@@ -79,8 +79,12 @@ const MAX_DEPTH = 24;
  * checked against the bytes left before anything is allocated for it (an array
  * element takes at least 1 byte, an object entry at least 5), nesting deeper than the
  * encoder ever writes is refused, and a v8 body may decode to at most what its bytes
- * justify (a sparse array's length is not backed by bytes: see `decoded-size.ts`).
- * So decoding is linear in the bytes and allocates at most ~80 × their number + 1 MiB.
+ * justify or the receiver's budget allows (a sparse array's length is not backed by
+ * bytes: see `decoded-size.ts`). So decoding is linear in the bytes and allocates at most
+ * ~80 × their number + 1 MiB, or the budget the reader is given: the one a stream frame
+ * of the same `maxMessageBytes` has (`decodeBudget`, 8 × it), so that an honest sparse
+ * or pre-sized array (`new Array(300_000)` with a few elements set) crosses a blocking
+ * call as it crosses an async one.
  */
 const MAX_DECODE_DEPTH = MAX_DEPTH + 1;
 /** Minimum bytes of an object entry: key length (4), value tag (1). */
@@ -168,12 +172,14 @@ function newBuffer(size: number): ArrayBuffer {
 
 /**
  * Decodes the value stored in `area` from `offset` to `end`. Byte arrays are copied
- * out unless `shareBytes` is set (use it only when `area` is not reused afterwards).
+ * out unless `shareBytes` is set (use it only when `area` is not reused afterwards). A v8
+ * body may decode to `maxDecoded` bytes of heap (estimated), or what its own bytes justify
+ * if that is more (see {@link MAX_DECODE_DEPTH}'s note).
  */
-export function decode(area: ByteArea, offset: number, end: number, shareBytes = false): unknown {
+export function decode(area: ByteArea, offset: number, end: number, shareBytes = false, maxDecoded = 0): unknown {
   // An end past the area (a lying writer, or a view older than the body) is a truncated value.
   if (end > area.bytes.length) throw new RangeError('[agent-ipc] codec: value is truncated');
-  const reader = new Reader(area, offset, end, shareBytes);
+  const reader = new Reader(area, offset, end, shareBytes, maxDecoded);
   const value = reader.value();
   if (reader.pos !== end) throw new RangeError('[agent-ipc] codec: trailing bytes after value');
   return value;
@@ -408,6 +414,7 @@ class Reader {
     public pos: number,
     private readonly end: number,
     private readonly shareBytes: boolean,
+    private readonly maxDecoded: number,
   ) {}
 
   private need(n: number): void {
@@ -518,7 +525,7 @@ class Reader {
         const body = this.area.buffer.subarray(start, start + length);
         let within: boolean;
         try {
-          within = withinDecodeBudget(body, MAX_COST_PER_BYTE * length + V8_DECODE_SLACK);
+          within = withinDecodeBudget(body, Math.max(MAX_COST_PER_BYTE * length + V8_DECODE_SLACK, this.maxDecoded));
         } catch (error) {
           throw new RangeError('[agent-ipc] codec: malformed v8 body', { cause: error });
         }
@@ -647,37 +654,37 @@ function asciiInto(bytes: Uint8Array, at: number, s: string): boolean {
 /**
  * Reads a request written from `0` to `end` of `area`: the common shape directly, any
  * other (or anything malformed) through {@link decode}, which then returns or throws
- * exactly as it would have. Bounds are checked before every read, as in the general
- * reader, and strings are built as it builds them.
+ * exactly as it would have (`maxDecoded` as there). Bounds are checked before every
+ * read, as in the general reader, and strings are built as it builds them.
  */
-export function decodeCall(area: ByteArea, end: number): unknown {
+export function decodeCall(area: ByteArea, end: number, maxDecoded = 0): unknown {
   const { bytes, view, buffer } = area;
-  if (end > bytes.length || end < 15 || bytes[0] !== TAG_ARRAY || view.getUint32(1, true) !== 2 || bytes[5] !== TAG_STRING) return decode(area, 0, end);
+  if (end > bytes.length || end < 15 || bytes[0] !== TAG_ARRAY || view.getUint32(1, true) !== 2 || bytes[5] !== TAG_STRING) return decode(area, 0, end, false, maxDecoded);
   const length = view.getUint32(6, true);
   let pos = 10 + length;
-  if (length === 0 || length >= SHORT_STRING || pos + 5 > end) return decode(area, 0, end);
+  if (length === 0 || length >= SHORT_STRING || pos + 5 > end) return decode(area, 0, end, false, maxDecoded);
   const command = shortAscii(bytes, 10, length);
-  if (command === undefined || bytes[pos] !== TAG_ARRAY) return decode(area, 0, end);
+  if (command === undefined || bytes[pos] !== TAG_ARRAY) return decode(area, 0, end, false, maxDecoded);
   const count = view.getUint32(pos + 1, true);
   pos += 5;
   // Each arg takes at least 5 bytes: a count beyond that is the general reader's to refuse.
-  if (count > ENVELOPE_MAX_ARGS || count * 5 > end - pos) return decode(area, 0, end);
+  if (count > ENVELOPE_MAX_ARGS || count * 5 > end - pos) return decode(area, 0, end, false, maxDecoded);
   const args = new Array<unknown>(count);
   for (let i = 0; i < count; i++) {
-    if (pos + 5 > end) return decode(area, 0, end);
+    if (pos + 5 > end) return decode(area, 0, end, false, maxDecoded);
     const tag = bytes[pos];
     if (tag === TAG_INT32) {
       args[i] = view.getInt32(pos + 1, true);
       pos += 5;
       continue;
     }
-    if (tag !== TAG_STRING && tag !== TAG_ASCII) return decode(area, 0, end);
+    if (tag !== TAG_STRING && tag !== TAG_ASCII) return decode(area, 0, end, false, maxDecoded);
     const size = view.getUint32(pos + 1, true);
     const start = pos + 5;
-    if (size > end - start) return decode(area, 0, end);
+    if (size > end - start) return decode(area, 0, end, false, maxDecoded);
     // TAG_ASCII as the general reader reads it: a byte copy.
     args[i] = tag === TAG_ASCII ? buffer.latin1Slice(start, start + size) : utf8At(area, start, size);
     pos = start + size;
   }
-  return pos === end ? [command, args] : decode(area, 0, end);
+  return pos === end ? [command, args] : decode(area, 0, end, false, maxDecoded);
 }

@@ -7,8 +7,8 @@
  */
 import { MessageTooLargeError } from '../errors.ts';
 import type { Batch } from '../wire.ts';
-import { withinDecodeBudget } from '../decoded-size.ts';
-import { STREAM_HEADER_BYTES, decodeBudget, encodeStreamFrame } from './stream-frames.ts';
+import { decodeBudget, withinDecodeBudget } from '../decoded-size.ts';
+import { STREAM_HEADER_BYTES, encodeStreamFrame } from './stream-frames.ts';
 
 /** Where a {@link StreamFrameWriter} puts what it produces. */
 export interface StreamFrameOutput {

@@ -22,7 +22,7 @@
  * single frame too large fails on its own.
  *
  * The same holds for what a body *decodes to*: a receiver refuses, undecoded, a body
- * whose decoded values are estimated to take more than {@link DECODE_BUDGET_FACTOR}
+ * whose decoded values are estimated to take more than `DECODE_BUDGET_FACTOR` (decoded-size.ts)
  * × `maxMessageBytes` of heap (see `decoded-size.ts`: small objects, empty maps,
  * sparse arrays make a few bytes of body into much more heap), and a sender treats
  * such a frame as too large. So what the node allocates for one stream frame is at
@@ -32,7 +32,7 @@
  * mixes channels.
  */
 import v8 from 'node:v8';
-import { BodyWalkError, decodedSizeEstimate, withinDecodeBudget } from '../decoded-size.ts';
+import { BodyWalkError, decodeBudget, decodedSizeEstimate, withinDecodeBudget } from '../decoded-size.ts';
 import { MessageTooLargeError, ProtocolError } from '../errors.ts';
 import type { Batch } from '../wire.ts';
 import { ChunkQueue } from './chunk-queue.ts';
@@ -43,13 +43,6 @@ export const STREAM_HEADER_BYTES = 5;
 /** The largest body length the header can express. */
 const MAX_BODY_BYTES = 0xffff_ffff;
 
-/** A body may decode to at most this many times the body limit, in estimated heap bytes. */
-export const DECODE_BUDGET_FACTOR = 8;
-
-/** The most heap (estimated) the decoded body of one stream frame may take, for a body limit. */
-export function decodeBudget(maxBodyBytes: number): number {
-  return DECODE_BUDGET_FACTOR * maxBodyBytes;
-}
 
 /**
  * Throws unless `body` is within the decode budget of `maxBodyBytes`:
