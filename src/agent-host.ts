@@ -289,7 +289,7 @@ export class AgentHost implements Agent<unknown> {
         end,
         observer,
         exitedError: (code) => this.exitError ?? new AgentExitedError(name, { code, signal: null, error: this.whyEnded() }),
-        closedError: () => this.brokenBy ?? new ConnectionClosedError(`agent '${name}' is closing`),
+        closedError: () => this.brokenBy ?? this.closedError(),
         nestedError: (command) =>
           new DeadlockError(
             name,
@@ -598,9 +598,14 @@ export class AgentHost implements Agent<unknown> {
     );
   }
 
+  /** The error of a call made once `close()` was called: "is closing" until the agent is gone, then "is closed". */
+  private closedError(): ConnectionClosedError {
+    return new ConnectionClosedError(`agent '${this.name}' ${this.exitError === undefined ? 'is closing' : 'is closed'}`);
+  }
+
   /** Why a call into the agent must not be made now, if it must not. */
   private refuse(command: string): Error | undefined {
-    if (this.closing) return new ConnectionClosedError(`agent '${this.name}' is closing`);
+    if (this.closing) return this.closedError();
     if (servingBlockingOf() === this) return new DeadlockError(this.name, command);
     return undefined;
   }

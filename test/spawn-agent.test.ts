@@ -107,11 +107,12 @@ for (const isolation of ['thread', 'inline'] as const) {
     // nothing in progress.
     t.is(await agent.remote.echo('after'), 'after');
     const closing = agent.close();
-    await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ConnectionClosedError }, 'no new calls while closing');
+    await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ConnectionClosedError, message: /is closing$/ }, 'no new calls while closing');
     t.is(await inProgress, 'slept');
     await closing;
     t.deepEqual(await agent.exited, { code: 0, signal: null });
-    await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ConnectionClosedError });
+    // Once it is gone, the error says so (it said "is closing" for good).
+    await t.throwsAsync(agent.remote.add(1, 2), { instanceOf: ConnectionClosedError, message: /agent '.+' is closed$/ });
     await agent.close(); // idempotent
   });
 
