@@ -175,7 +175,7 @@ for (const isolation of isolations) {
         t.deepEqual(await agent.remote.callBlocking('addLater', 1, 2), { error: 'BlockingNotAllowedError' });
       } else {
         t.deepEqual(await agent.remote.callBlocking('addLater', 1, 2), { ok: 3 });
-        t.deepEqual(await agent.remote.callBlocking('rejectUndefined'), { error: 'Error' });
+        t.deepEqual(await agent.remote.callBlocking('rejectUndefined'), { error: 'ThrownValueError' });
       }
       // The byte layer, both ways, both kinds.
       t.deepEqual(await agent.remote.bytesBothWays(), [
