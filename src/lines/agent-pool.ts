@@ -4,7 +4,8 @@
  * an agent that dies takes the connections it served with it, and is replaced.
  *
  * Supervision: an agent that exits, crashes or hangs (see `line-agent.ts`: a call timed
- * out and a liveness probe got no answer) is replaced; its connections close with
+ * out and a liveness probe got no answer; with `handOffSockets`, also a periodic probe
+ * while the agent holds connections) is replaced; its connections close with
  * `AgentExitedError` (`AgentUnresponsiveError` for a hang). A replacement that cannot
  * start (its start-up error, or `StartupTimeoutError`) is a failure too, and is retried.
  * A place in the pool whose agents keep failing backs off: the first replacement starts
@@ -212,7 +213,7 @@ export class AgentPool implements AgentSupply {
     }
     if (signal.aborted) throw closedError();
     slot.name = this.lastStarted = this.nextName();
-    return LineAgent.start(this.options, slot.name, (agent, error) => this.replace(agent, error), { signal, supervised: true });
+    return LineAgent.start(this.options, slot.name, (agent, error) => this.replace(agent, error), { signal, supervised: true, closing: signal });
   }
 
   private replace(dead: LineAgent, error: AgentExitedError): void {

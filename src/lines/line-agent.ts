@@ -8,6 +8,11 @@
  * out too means the agent is stuck: it is stopped, and its connections close with
  * `AgentUnresponsiveError`. One slow handler alone (the probe is answered) closes only
  * its own connection, as for any agent.
+ *
+ * A hand-off agent (`handOffSockets`) is probed the same way, and also periodically
+ * while it holds connections (`liveness-watch.ts`): its connections' lines are no calls
+ * of the node's, so no call would time out to reveal a synchronous loop. Found stuck, it
+ * is stopped the same way, whether a pool's or a connection's own.
  */
 import type { Socket } from 'node:net';
 import type { AgentHost } from '../agent-host.ts';
@@ -16,6 +21,7 @@ import { AgentExitedError, AgentUnresponsiveError, TimeoutError, type AgentExit 
 import { startResolvedAgent } from '../spawn.ts';
 import type { ResolvedSpawnOptions } from '../spawn-options.ts';
 import { lineEndpoint, type AgentConnections } from './line-endpoint.ts';
+import { LivenessWatch, probeIntervalMs } from './liveness-watch.ts';
 import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './shared/line-methods.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 import type { Promisified } from '../types.ts';
@@ -42,8 +48,13 @@ const PROBE = 'agent-ipc:lines:probe';
 export interface LineAgentStart {
   /** Aborting it gives up on the start (the server is closing). */
   signal?: AbortSignal;
-  /** Watch for hangs and stop the agent if it is stuck (pools). */
+  /** Watch for hangs and stop the agent if it is stuck (pools; hand-off agents always are). */
   supervised?: boolean;
+  /**
+   * Aborted when the server closes: the periodic probes of a hand-off agent stop (its
+   * connections are being closed; a hung agent is forced down by the close itself).
+   */
+  closing?: AbortSignal;
 }
 
 /** A running line-protocol agent and the connections it serves. */
@@ -55,6 +66,9 @@ export class LineAgent implements AgentConnections {
   private dead = false;
   private remote_!: Promisified<LineAgentMethods>;
   private probing = false;
+  /** Periodic probes while the agent holds connections (hand-off agents with a `timeoutMs`). */
+  private watch: LivenessWatch | undefined;
+  private stopWatching: (() => void) | undefined;
   /** Set when a probe found the agent stuck: the timeout it exceeded. */
   private unresponsiveAfterMs: number | undefined;
   /** What the agent's exit is reported as, once known: one object for every connection. */
@@ -107,7 +121,10 @@ export class LineAgent implements AgentConnections {
       { handles: options.handOffSockets, signal: start.signal },
     );
     const remote = handle.agent.remote as Promisified<LineAgentMethods>;
-    handle.remote_ = start.supervised && options.timeoutMs > 0 ? handle.watched(remote) : remote;
+    // A hand-off agent is watched whoever supplies it: nothing else would notice its hang.
+    const watched = options.timeoutMs > 0 && (start.supervised === true || options.handOffSockets);
+    handle.remote_ = watched ? handle.watched(remote) : remote;
+    if (watched && options.handOffSockets) handle.watchPeriodically(options.timeoutMs, start.closing);
     void handle.agent.exited.then((exit) => handle.exitedWith(exit));
     return handle;
   }
@@ -134,10 +151,12 @@ export class LineAgent implements AgentConnections {
 
   attach(connection: ServedByAgent): void {
     this.served.set(connection.id, connection);
+    this.watch?.track(this.served.size);
   }
 
   detach(connection: ServedByAgent): void {
     if (this.served.get(connection.id) === connection) this.served.delete(connection.id);
+    this.watch?.track(this.served.size);
   }
 
   send(id: number, lines: string[]): void {
@@ -166,8 +185,29 @@ export class LineAgent implements AgentConnections {
 
   /** Closes the agent on purpose (graceful, then forced). Idempotent. */
   retire(): Promise<void> {
+    this.stopWatching?.();
     this.retiring ??= this.agent.close();
     return this.retiring;
+  }
+
+  /**
+   * Probes the agent every {@link probeIntervalMs} while it holds a connection, until it
+   * exits or retires or `closing` is aborted (see `liveness-watch.ts`).
+   */
+  private watchPeriodically(timeoutMs: number, closing: AbortSignal | undefined): void {
+    const watch = new LivenessWatch(probeIntervalMs(timeoutMs), () => this.probe(timeoutMs));
+    // Once: the listener goes with the watch, so a long-lived server's signal does not
+    // collect one per agent it ever started.
+    const stop = (): void => {
+      watch.stop();
+      closing?.removeEventListener('abort', stop);
+      this.stopWatching = undefined;
+    };
+    if (closing?.aborted) return;
+    closing?.addEventListener('abort', stop, { once: true });
+    this.watch = watch;
+    this.stopWatching = stop;
+    watch.track(this.served.size);
   }
 
   /** `remote` whose calls, when they time out, make the agent's liveness be probed. */
@@ -217,6 +257,7 @@ export class LineAgent implements AgentConnections {
 
   private exitedWith(exit: AgentExit): void {
     this.dead = true;
+    this.stopWatching?.();
     const unexpected = this.retiring === undefined;
     const error = this.exitErrorFor(exit);
     this.rejectGone(error);

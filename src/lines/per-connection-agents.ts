@@ -38,7 +38,8 @@ export class PerConnectionAgents implements AgentSupply {
     this.stopping.signal.addEventListener('abort', stop, { once: true });
     signal?.addEventListener('abort', stop, { once: true });
     // Its death closes its one connection (through the agent's handle); nothing to replace.
-    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined, { signal: giveUp.signal });
+    // A hand-off agent found stuck by its periodic probe is stopped so (until close()).
+    const spawning = LineAgent.start(this.options, this.nextName(), () => undefined, { signal: giveUp.signal, closing: this.stopping.signal });
     this.starting.add(spawning);
     try {
       const agent = await spawning;
