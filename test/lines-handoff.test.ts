@@ -6,13 +6,19 @@
  * keeps `connections`, the events, `close()` and crash containment. Waits are on events,
  * never on time.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, ProtocolError } from '../src/index.ts';
 import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
+import { NodeLink } from '../src/lines/agent/node-link.ts';
+import type { LineProtocolFactory } from '../src/lines/agent/protocol-types.ts';
+import { SocketSession } from '../src/lines/agent/socket-session.ts';
+import { LineMethod, type OpenRequest } from '../src/lines/shared/line-methods.ts';
 import { LineSocket } from '../src/lines/shared/line-socket.ts';
+import type { AgentContext, MainHandle } from '../src/types.ts';
+import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { expectPausedStream, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
 
@@ -527,10 +533,12 @@ test('close() ends every connection (ConnectionClosedError) and every agent proc
   await t.throwsAsync(LineClient.connect(port), { code: 'ECONNREFUSED' });
 });
 
-test('a socket its peer reset while it waited in the agent\'s inbox fails its connection with that error, reported', async (t) => {
-  // The agent's inbox holds a received socket until its connection's OPEN takes it, with
-  // its errors ignored (nobody is there to hear them): what a LineSocket then gets is a
-  // socket destroyed by the reset.
+/**
+ * A socket as the agent's inbox holds it once its peer reset it: the inbox ignores its
+ * errors (nobody is there to hear them), so what the connection then takes is a socket
+ * destroyed by the reset, its error kept in `errored`.
+ */
+async function socketResetInInbox(t: ExecutionContext): Promise<net.Socket> {
   const listener = net.createServer({ allowHalfOpen: true });
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
@@ -544,6 +552,11 @@ test('a socket its peer reset while it waited in the agent\'s inbox fails its co
   const closed = new Promise((resolve) => held.once('close', resolve));
   client.resetAndDestroy();
   await closed;
+  return held;
+}
+
+test('a socket its peer reset while it waited in the agent\'s inbox fails its connection with that error, reported', async (t) => {
+  const held = await socketResetInInbox(t);
   const failures: Error[] = [];
   const endings: Array<Error | undefined> = [];
   const lines = new LineSocket(held, 9, { delimiter: '\r\n', maxLineLength: 1024, highWaterMark: 16 }, {
@@ -557,4 +570,27 @@ test('a socket its peer reset while it waited in the agent\'s inbox fails its co
   t.is((failures[0] as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
   t.is(endings.length, 1);
   t.is(endings[0], failures[0], 'and is the reason the connection ends with');
+});
+
+test('a session whose socket was reset in the agent\'s inbox runs no protocol: its opening fails with the reset, reported once, and it closes', async (t) => {
+  const held = await socketResetInInbox(t);
+  // What the session tells the node: the line server's reserved methods, recorded.
+  const told: Array<{ method: string; args: unknown[] }> = [];
+  const node = new Proxy({}, { get: (_, method) => (...args: unknown[]) => (told.push({ method: String(method), args }), Promise.resolve()) });
+  const main = { async: node, blocking: node } as unknown as MainHandle<unknown>;
+  const request: OpenRequest = { id: 9, peer: { address: '127.0.0.1', port: 1, family: 'IPv4' }, direction: 'inbound', delimiter: '\r\n', maxLineLength: 1024, highWaterMark: 16, timeoutMs: 1000, handOff: true };
+  const session = new SocketSession(held, request, new NodeLink(main));
+  let built = 0;
+  const factory: LineProtocolFactory<unknown> = () => {
+    built++;
+    return { lineReceived: () => undefined, connectionMade: () => t.fail('connectionMade ran for a dead socket') };
+  };
+  const error = await t.throwsAsync(session.open(factory, main, {} as AgentContext));
+  t.is((error as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET', 'the node is answered with the reset');
+  t.not(await bounded(session.finished), TIMED_OUT, 'the session finishes');
+  t.is(built, 0, 'no protocol was built: no connectionMade, no connectionLost');
+  const failed = told.filter(({ method }) => method === LineMethod.FAILED);
+  t.is(failed.length, 1, 'the reset is reported once');
+  t.is((failed[0]?.args[1] as { code?: string } | undefined)?.code, 'ECONNRESET');
+  t.is(told.filter(({ method }) => method === LineMethod.CLOSED).length, 1, 'and the connection reported finished');
 });

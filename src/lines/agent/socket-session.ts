@@ -16,10 +16,11 @@
  * a relayed one gets, and a `connectionLost` still waiting for such a line is given up
  * on after as long, so that the socket closes and the node hears of it. (A protocol
  * stuck in a synchronous loop stops this agent's timers too: nothing in the agent can
- * notice that one.)
+ * notice that one. The node does, by probing a hand-off agent that holds connections:
+ * see `liveness-watch.ts`.)
  */
 import type { Socket } from 'node:net';
-import { TimeoutError } from '../../errors.ts';
+import { ConnectionClosedError, TimeoutError } from '../../errors.ts';
 import { isPromiseLike } from '../../promise-like.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
 import { LineMethod, type OpenRequest } from '../shared/line-methods.ts';
@@ -63,8 +64,22 @@ export class SocketSession implements LineOutlet {
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
   }
 
-  /** Builds the protocol and runs `connectionMade`; then lines flow. */
+  /**
+   * Builds the protocol and runs `connectionMade`; then lines flow. A socket already gone
+   * (reset, failed or closed while it waited in the agent's inbox) gets no protocol: the
+   * session fails with the socket's error, as a relayed connection whose socket went
+   * while it waited for its agent is never opened. (A reset this agent has not read yet —
+   * still in flight, or arriving during `connectionMade` — cannot be told from one a
+   * moment later: that connection is made, then lost with the reset.)
+   */
   async open<Main>(factory: LineProtocolFactory<Main>, main: MainHandle<Main>, ctx: AgentContext): Promise<void> {
+    const ending = this.lines.ending;
+    if (ending && !ending.drain) {
+      // Closed without the protocol (nothing to run connectionLost on); the socket's error
+      // was reported already (FAILED). The node's OPEN rejects with the same reason.
+      this.lines.start();
+      throw ending.reason ?? new ConnectionClosedError(`the socket of connection ${this.id} closed before its session started`);
+    }
     try {
       await this.session.open(factory, main, ctx);
     } catch (error) {
