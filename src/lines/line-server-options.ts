@@ -69,7 +69,10 @@ export interface LineServerOptions<Main extends object = object> extends Pick<Sp
    * Default timeout of calls in both directions, in ms (`0`, the default, means none).
    * It also bounds the processing of each batch of lines handed to the protocol and
    * of `connectionMade` / `connectionLost`: one that takes longer closes its
-   * connection with `TimeoutError`.
+   * connection with `TimeoutError`. With `handOffSockets`, an agent holding connections
+   * is also probed every `timeoutMs / 2` (at least 100 ms apart) and stopped, its
+   * connections failing with `AgentUnresponsiveError`, if it does not answer within
+   * `timeoutMs`.
    */
   timeoutMs?: number;
   /**

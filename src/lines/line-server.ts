@@ -35,10 +35,11 @@ export interface LineServerEvents {
    */
   error: [error: Error, connection: LineConnectionInfo | undefined];
   /**
-   * A pool agent exited, crashed, hung (a call timed out and a liveness probe got no
-   * answer) or could not start, and is being replaced, after `info.delayMs` if its
-   * place in the pool keeps failing (`info.failures` in a row: 0 ms for the first, then
-   * 100 ms doubling up to 10 s). Its connections were closed with `info.reason`.
+   * A pool agent exited, crashed, hung (a liveness probe got no answer: one sent after a
+   * call timed out or, with `handOffSockets`, a periodic one) or could not start, and is
+   * being replaced, after `info.delayMs` if its place in the pool keeps failing
+   * (`info.failures` in a row: 0 ms for the first, then 100 ms doubling up to 10 s).
+   * Its connections were closed with `info.reason`.
    * Without a listener these are logged (warn) through `logger`.
    */
   agentRestart: [info: AgentRestartInfo];
