@@ -397,20 +397,21 @@ Object.defineProperty(AgentModuleNotFoundError.prototype, 'name', { value: 'Agen
 Object.defineProperty(AgentModuleNotFoundError.prototype, ERROR_BRAND, { value: 'AgentModuleNotFoundError' });
 
 /**
- * A pool agent stopped answering: a call into it timed out, and a liveness probe sent
- * then got no answer within the same timeout either (its event loop is stuck). It was
- * stopped and replaced; the connections it served close with this. It is an
- * {@link AgentExitedError}: the agent is gone.
+ * A line server's agent stopped answering: a liveness probe got no answer within the
+ * server's `timeoutMs` (its event loop is stuck). A pool agent is probed when a call into
+ * it timed out; a hand-off agent (`handOffSockets`) also periodically while it holds
+ * connections. It was stopped (and, in a pool, replaced); the connections it served
+ * close with this. It is an {@link AgentExitedError}: the agent is gone.
  */
 export class AgentUnresponsiveError extends AgentExitedError {
-  /** The timeout the call and the probe exceeded, in milliseconds. */
+  /** The timeout the probe (and the call that prompted it, if any) exceeded, in milliseconds. */
   readonly timeoutMs: number;
   /**
-   * Builds the error of a pool agent stopped for not answering.
+   * Builds the error of a line server's agent stopped for not answering.
    *
-   * @param agentName - The pool agent that stopped answering.
+   * @param agentName - The agent that stopped answering.
    * @param exit - How it ended once stopped.
-   * @param timeoutMs - The call timeout the call and the probe exceeded.
+   * @param timeoutMs - The timeout the probe (and the call that prompted it, if any) exceeded.
    */
   constructor(agentName: string, exit: AgentExit, timeoutMs: number) {
     super(agentName, exit);

@@ -131,6 +131,7 @@ test.serial('per-connection: a protocol stuck in a synchronous loop fails its co
     t.false(disconnects[0]!.listed, 'no longer listed at its disconnect');
     t.is(errors.length, 1, `one error event (got ${errors.map(({ error }) => error.name).join(', ')})`);
     t.true(errors[0]!.error instanceof AgentUnresponsiveError);
+    t.regex(errors[0]!.error.message, /^\[agent-ipc\] agent '.+' stopped answering: a periodic liveness probe \(handOffSockets\) got no answer within 1500 ms; it was stopped$/);
     t.is(errors[0]!.connection?.id, disconnects[0]!.info.id);
     t.deepEqual(server.connections, []);
     // The node closed its copy of the descriptor at the hand-over: with the agent gone, the
@@ -160,6 +161,7 @@ test.serial('pool: every connection of a hand-off agent stuck in a loop fails on
       t.false(listed);
     }
     t.true(restarts[0]!.reason instanceof AgentUnresponsiveError, 'agentRestart says the agent hung');
+    t.regex(restarts[0]!.reason.message, /a periodic liveness probe \(handOffSockets\) got no answer within 4000 ms; it was stopped and replaced$/);
     for (const [name, client] of [['a', a], ['b', b], ['the late one', late]] as const) {
       t.not(await bounded(client.closed), TIMED_OUT, `${name}'s peer sees its socket closed`);
     }

@@ -44,6 +44,9 @@ export interface ServedByAgent {
 /** The liveness probe: a reserved name no agent serves, answered by its connection layer. */
 const PROBE = 'agent-ipc:lines:probe';
 
+/** Why a probe was sent: a call timed out, or the periodic watch of a hand-off agent. */
+type ProbeTrigger = 'call' | 'periodic';
+
 /** How {@link LineAgent.start} starts an agent, beyond the server's options. */
 export interface LineAgentStart {
   /** Aborting it gives up on the start (the server is closing). */
@@ -71,6 +74,10 @@ export class LineAgent implements AgentConnections {
   private stopWatching: (() => void) | undefined;
   /** Set when a probe found the agent stuck: the timeout it exceeded. */
   private unresponsiveAfterMs: number | undefined;
+  /** What sent the probe that found the agent stuck: a call that timed out, or the periodic watch. */
+  private unresponsiveFoundBy: ProbeTrigger | undefined;
+  /** A pool's agent: one found stuck is replaced. */
+  private supervised = false;
   /** What the agent's exit is reported as, once known: one object for every connection. */
   private exitError: AgentExitedError | undefined;
   /** Rejects with the agent's exit: what waits on the agent without a call gives up. */
@@ -100,6 +107,7 @@ export class LineAgent implements AgentConnections {
     start: LineAgentStart = {},
   ): Promise<LineAgent> {
     const handle = new LineAgent(name, onDeath);
+    handle.supervised = start.supervised === true;
     // Every agent option as the server validated it (once, with spawnAgent's checks).
     handle.agent = await startResolvedAgent(
       options.entry,
@@ -195,9 +203,9 @@ export class LineAgent implements AgentConnections {
    * exits or retires or `closing` is aborted (see `liveness-watch.ts`).
    */
   private watchPeriodically(timeoutMs: number, closing: AbortSignal | undefined): void {
-    const watch = new LivenessWatch(probeIntervalMs(timeoutMs), () => this.probe(timeoutMs));
-    // Once: the listener goes with the watch, so a long-lived server's signal does not
-    // collect one per agent it ever started.
+    const watch = new LivenessWatch(probeIntervalMs(timeoutMs), () => this.probe(timeoutMs, 'periodic'));
+    // Removed with the watch: a long-lived server's signal must not keep a listener for
+    // every agent it ever started.
     const stop = (): void => {
       watch.stop();
       closing?.removeEventListener('abort', stop);
@@ -216,7 +224,7 @@ export class LineAgent implements AgentConnections {
       <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
       (...args: A): Promise<R> =>
         call(...args).catch((error: unknown) => {
-          if (error instanceof TimeoutError) this.probe(error.timeoutMs);
+          if (error instanceof TimeoutError) this.probe(error.timeoutMs, 'call');
           // A call in flight when the stuck agent was stopped rejects with its bare exit
           // (before the exit is handled here): it was stopped for being unresponsive.
           if (!(error instanceof AgentExitedError) || this.unresponsiveAfterMs === undefined) throw error;
@@ -231,7 +239,7 @@ export class LineAgent implements AgentConnections {
   }
 
   /** A call timed out: is the agent's event loop still turning? If not, stop the agent. */
-  private probe(timeoutMs: number): void {
+  private probe(timeoutMs: number, trigger: ProbeTrigger): void {
     if (this.probing || !this.alive) return;
     this.probing = true;
     this.agent.call(PROBE, undefined, { timeoutMs }).then(
@@ -241,6 +249,7 @@ export class LineAgent implements AgentConnections {
         // Any answer (UnknownMethodError) means the agent is responsive; an exit is handled by exitedWith.
         if (!(error instanceof TimeoutError) || !this.alive) return;
         this.unresponsiveAfterMs = timeoutMs;
+        this.unresponsiveFoundBy = trigger;
         this.agent.terminate();
       },
     );
@@ -251,8 +260,19 @@ export class LineAgent implements AgentConnections {
    * stuck — built once, so that a connection's call and the exit tell the same.
    */
   private exitErrorFor(exit: AgentExit): AgentExitedError {
-    this.exitError ??= this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : new AgentUnresponsiveError(this.name, exit, this.unresponsiveAfterMs);
+    this.exitError ??= this.unresponsiveAfterMs === undefined ? new AgentExitedError(this.name, exit) : this.unresponsive(exit, this.unresponsiveAfterMs);
     return this.exitError;
+  }
+
+  /** The agent was stopped for not answering: the error says what found it, and whether it is replaced. */
+  private unresponsive(exit: AgentExit, timeoutMs: number): AgentUnresponsiveError {
+    const error = new AgentUnresponsiveError(this.name, exit, timeoutMs);
+    // The class's message tells a pool agent's hang found after a call timed out; others are told as they were.
+    if (this.unresponsiveFoundBy === 'call' && this.supervised) return error;
+    const found = this.unresponsiveFoundBy === 'periodic' ? 'a periodic liveness probe (handOffSockets) got' : 'a call timed out and a liveness probe got';
+    // Before anything reads `stack`, whose first line V8 writes from the message when first read.
+    error.message = `[agent-ipc] agent '${this.name}' stopped answering: ${found} no answer within ${timeoutMs} ms; it was stopped${this.supervised ? ' and replaced' : ''}`;
+    return error;
   }
 
   private exitedWith(exit: AgentExit): void {
