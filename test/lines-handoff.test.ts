@@ -594,3 +594,31 @@ test('a session whose socket was reset in the agent\'s inbox runs no protocol: i
   t.is((failed[0]?.args[1] as { code?: string } | undefined)?.code, 'ECONNRESET');
   t.is(told.filter(({ method }) => method === LineMethod.CLOSED).length, 1, 'and the connection reported finished');
 });
+
+test('a connection whose socket its peer reset before its session started in the agent is never live: one error event (ECONNRESET), no connectionMade', async (t) => {
+  // One agent: what it did for the reset connection reaches the node before what it does
+  // for a later one (one ordered stream).
+  t.timeout(90_000);
+  await withServer({ agent: new URL('./fixtures/lines/dead-on-arrival-protocol.ts', import.meta.url), agents: { pool: 1 } }, async ({ server, node, port, connects, errors, disconnects }) => {
+    const client = await LineClient.connect(port);
+    client.socket.resetAndDestroy();
+    // The node does not read a socket it hands off: the agent finds the reset.
+    const end = Date.now() + 60_000;
+    while (errors.length === 0 && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+    t.is(errors.length, 1, 'one error event');
+    t.is((errors[0]?.error as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+    const id = errors[0]?.connection?.id;
+    // A connection after it, served by the same agent: by its answer, anything the agent
+    // did for the reset one (its connectionMade reports 'made' at once) has reached the node.
+    const after = await LineClient.connect(port);
+    after.send('ECHO after');
+    t.is(await after.next(), 'after');
+    t.deepEqual(node.of('made', id), [], 'connectionMade never ran for it');
+    t.deepEqual(node.of('lost', id), [], 'nor connectionLost');
+    t.false(connects.some((info) => info.id === id), 'never live: no connect event');
+    t.false(disconnects.some(({ info }) => info.id === id), 'nor a disconnect');
+    t.false(server.connections.some((info) => info.id === id));
+    t.is(errors.length, 1, 'its one error event is the only one');
+    await after.close();
+  });
+});
