@@ -9,6 +9,7 @@
  * Hand-off exists for process agents only (`handOffSockets` is refused otherwise), so
  * there is no thread variant. Every wait is bounded; no assertion on timing.
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import test from 'ava';
 import { AgentUnresponsiveError, TimeoutError } from '../src/index.ts';
 import { AgentHost } from '../src/agent-host.ts';
@@ -31,6 +32,16 @@ AgentHost.prototype.call = function (this: AgentHost, command, payload, options)
   if (command === PROBE) probes++;
   return call.call(this, command, payload, options);
 };
+
+/** Probes a tracing subscriber saw (it must see none). */
+let tracedProbes = 0;
+tracingChannel<{ method: string }>('agent-ipc:call').subscribe({
+  start: (context) => void (context.method === PROBE && tracedProbes++),
+  end: () => undefined,
+  asyncStart: () => undefined,
+  asyncEnd: () => undefined,
+  error: () => undefined,
+});
 
 /** Every liveness watch the servers of this file made. */
 const watches = new Set<LivenessWatch>();
@@ -198,6 +209,9 @@ test.serial('an agent is probed while it holds a connection, not while idle, and
     t.is(await bounded(client.next()), 'up');
     t.true(await until(() => probes >= first + 2), 'probed while it holds the connection');
     t.true([...watches].some((watch) => watch.active));
+    // The library's own look at the agent: no tracing subscriber sees it (nor does a
+    // metric count it: the observer skips it at its start, before either).
+    t.is(tracedProbes, 0, 'probes are not traced');
     await client.close();
     t.true(await until(() => disconnects.length === 1));
     t.true([...watches].every((watch) => !watch.active), 'its last connection gone: nothing scheduled');

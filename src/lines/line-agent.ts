@@ -25,6 +25,7 @@ import { LivenessWatch, probeIntervalMs } from './liveness-watch.ts';
 import { LineMethod, SOCKET_MESSAGE, type LineAgentMethods, type SocketMessage } from './shared/line-methods.ts';
 import type { ResolvedLineServerOptions } from './line-server-options.ts';
 import type { Promisified } from '../types.ts';
+import { LIVENESS_PROBE_COMMAND } from '../observability/agent-observer.ts';
 
 /** What a line agent needs from a connection it serves. */
 export interface ServedByAgent {
@@ -41,8 +42,8 @@ export interface ServedByAgent {
   agentGone(error: AgentExitedError, unexpected: boolean): void;
 }
 
-/** The liveness probe: a reserved name no agent serves, answered by its connection layer. */
-const PROBE = 'agent-ipc:lines:probe';
+/** The liveness probe: a reserved name no agent serves, answered by its connection layer (neither counted nor traced). */
+const PROBE = LIVENESS_PROBE_COMMAND;
 
 /** Why a probe was sent: a call timed out, or the periodic watch of a hand-off agent. */
 type ProbeTrigger = 'call' | 'periodic';

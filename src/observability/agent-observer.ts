@@ -320,6 +320,16 @@ function nodeBlockingOutcome(error: unknown): CallOutcome {
  */
 export const SERVING_COMMAND = 'agent-ipc:serving';
 
+/**
+ * The node's liveness probe of an agent (`src/lines/line-agent.ts`): a call of a method
+ * no agent serves, which an agent whose event loop turns answers at once with
+ * `UnknownMethodError`. It is the library's own look at the agent, not a call of the
+ * user's: neither counted in metrics nor traced, so a periodic probe does not show up
+ * as a steady trickle of failed calls.
+ * @internal
+ */
+export const LIVENESS_PROBE_COMMAND = 'agent-ipc:lines:probe';
+
 /** Observes one agent's calls for the node. @internal */
 export class AgentCallObserver implements ConnectionObserver {
   readonly nodeToAgent = new CallCounters('node-to-agent', 'async');
@@ -390,6 +400,7 @@ export class AgentCallObserver implements ConnectionObserver {
   }
 
   outgoingStarted(id: number, command: string): unknown {
+    if (command === LIVENESS_PROBE_COMMAND) return undefined;
     this.nodeToAgent.started++;
     const now = turnNow();
     if (!this.traced()) return now;
@@ -404,7 +415,7 @@ export class AgentCallObserver implements ConnectionObserver {
 
   outgoingSettled(token: unknown, outcome: CallOutcome, error: unknown): void {
     if (typeof token === 'number') this.nodeToAgent.settledTimed(outcome, turnNow() - token);
-    else this.settledTraced(this.nodeToAgent, token as TracedCall, outcome, error, turnNow());
+    else if (token !== undefined) this.settledTraced(this.nodeToAgent, token as TracedCall, outcome, error, turnNow());
   }
 
   incomingStarted(id: number, command: string): unknown {
