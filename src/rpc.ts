@@ -71,10 +71,33 @@ export function methodProxy<T>(invoke: (name: string, args: unknown[]) => unknow
 export type IpcCommand = (payload: Uint8Array, call: IncomingCall) => Uint8Array | void | Promise<Uint8Array | void>;
 
 /**
+ * The brand on `IpcServer.prototype`. The built package bundles a copy of this class into
+ * each entry point (`agent-ipc`, `agent-ipc/lines`, `agent-ipc/connection`, in ESM and
+ * CJS), so a subclass of `agent-ipc/connection`'s `IpcServer` is not an instance of the
+ * copy `spawnAgent` holds: `instanceof` failed, and such an `expose` was taken for an
+ * object with no methods (every call `UnknownMethodError`). A `Symbol.for` key is the
+ * same in every copy (as error-brand.ts does for the error classes).
+ */
+const IPC_SERVER_BRAND: symbol = Symbol.for('agent-ipc.ipc-server');
+
+/** True if `value` is an {@link IpcServer} from any copy of the library. */
+export function isIpcServer(value: unknown): value is IpcServer {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[IPC_SERVER_BRAND] === true;
+}
+
+/**
  * The RFC's `IpcServer`: subclass it and return the command map this end serves.
  * Pass it as `expose` (node side) or return `server.handlers()` entries from an agent.
  */
 export abstract class IpcServer {
+  /**
+   * `value instanceof IpcServer` holds for a server from any copy of the library (see
+   * `IPC_SERVER_BRAND`); for a subclass, `instanceof` is the usual prototype test.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return this === IpcServer ? isIpcServer(value) : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   /** The commands this server answers, by name. */
   abstract getCommandMap(): Record<string, IpcCommand>;
 
@@ -92,6 +115,7 @@ export abstract class IpcServer {
     return table;
   }
 }
+Object.defineProperty(IpcServer.prototype, IPC_SERVER_BRAND, { value: true });
 
 /** The RFC's `IpcClient`: calls commands on the other end over a connection. */
 export class IpcClient {

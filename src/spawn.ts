@@ -12,7 +12,7 @@ import type { AgentLauncher } from './isolation/launcher.ts';
 import { beforeLaunchProcess, launchProcess } from './isolation/process.ts';
 import { launchThread } from './isolation/thread.ts';
 import { logConfigOf } from './logging/log-config.ts';
-import { IpcServer, methodTable } from './rpc.ts';
+import { isIpcServer, methodTable } from './rpc.ts';
 import { resolveEntry, resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnAgentOptions } from './spawn-options.ts';
 
 let spawned = 0;
@@ -113,7 +113,7 @@ export function createAgentHost(
 
 function hostOf(entry: AgentEntry, resolved: ResolvedSpawnOptions, internal: InternalSpawnOptions): { host: AgentHost; startupTimeoutMs: number } {
   const name = resolved.name ?? `agent-${++spawned}`;
-  const handlers: HandlerTable = resolved.expose instanceof IpcServer ? resolved.expose.handlers() : methodTable(resolved.expose, "option 'expose'");
+  const handlers: HandlerTable = isIpcServer(resolved.expose) ? resolved.expose.handlers() : methodTable(resolved.expose, "option 'expose'");
   const init: AgentInit = {
     entry: entry.url,
     name,

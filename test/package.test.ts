@@ -86,6 +86,34 @@ for (const isolation of ['thread', 'process', 'inline']) {
 const sandboxed = await spawnAgent(new URL('./agent.mjs', import.meta.url), { isolation: 'process', sandbox: true, expose });
 console.log('sandboxed', await sandboxed.remote.check());
 await sandboxed.close();`,
+    // The byte layer: an IpcServer subclass from agent-ipc/connection as spawnAgent's
+    // expose (each entry point bundles its own copy of the class).
+    'bytes-agent.mjs': `import { defineAgent } from 'agent-ipc/agent';
+const text = (bytes) => new TextDecoder().decode(bytes);
+export default defineAgent((main) => ({
+  async both() { return [text(await main.call('hello', new TextEncoder().encode('async'))), text(main.callBlocking('hello', new TextEncoder().encode('blocking')))].join(', '); },
+}));`,
+    'ipc-server.mjs': `import { spawnAgent } from 'agent-ipc';
+import { IpcServer } from 'agent-ipc/connection';
+class Node extends IpcServer {
+  getCommandMap() { return { hello: (bytes) => new TextEncoder().encode('hello ' + new TextDecoder().decode(bytes)) }; }
+}
+const node = new Node();
+console.log(node instanceof IpcServer, node instanceof Node, {} instanceof IpcServer);
+for (const isolation of ['thread', 'process', 'inline']) {
+  const agent = await spawnAgent(new URL('./bytes-agent.mjs', import.meta.url), { isolation, expose: node });
+  console.log(isolation, await agent.remote.both());
+  await agent.close();
+}`,
+    'ipc-server.cjs': `const { spawnAgent } = require('agent-ipc');
+const { IpcServer } = require('agent-ipc/connection');
+class Node extends IpcServer {
+  getCommandMap() { return { hello: (bytes) => new TextEncoder().encode('hello ' + new TextDecoder().decode(bytes)) }; }
+}
+spawnAgent(require('node:path').join(__dirname, 'bytes-agent.mjs'), { expose: new Node() }).then(async (agent) => {
+  console.log(await agent.remote.both());
+  await agent.close();
+});`,
     'agent.cjs': `const { defineAgent } = require('agent-ipc/agent');
 module.exports = defineAgent((main) => ({ greet: (who) => 'hello ' + who + ' #' + main.blocking.count() }));`,
     'consumer.cjs': `const { spawnAgent } = require('agent-ipc');
@@ -170,6 +198,13 @@ test('an ESM consumer runs agents from the installed package; error classes work
 test('a CommonJS consumer runs a CommonJS agent from the installed package, sandboxed too', async (t) => {
   const { stdout } = await run(process.execPath, ['consumer.cjs'], { cwd: scratch, env: plainEnv });
   t.is(stdout.trim(), 'hello cjs #11\nhello sandboxed cjs #12');
+});
+
+test("an IpcServer subclass from agent-ipc/connection serves spawnAgent's byte-layer calls, in ESM and CommonJS (each entry point bundles its own copy of the class)", async (t) => {
+  const esm = await run(process.execPath, ['ipc-server.mjs'], { cwd: scratch, env: plainEnv });
+  t.deepEqual(esm.stdout.trim().split('\n'), ['true true false', 'thread hello async, hello blocking', 'process hello async, hello blocking', 'inline hello async, hello blocking']);
+  const cjs = await run(process.execPath, ['ipc-server.cjs'], { cwd: scratch, env: plainEnv });
+  t.is(cjs.stdout.trim(), 'hello async, hello blocking');
 });
 
 test('a TypeScript consumer type-checks: remote methods are typed from the agent', async (t) => {

@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import { invalidArgument, invalidOption } from '../invalid-option.ts';
-import { IpcServer, methodTable } from '../rpc.ts';
+import { isIpcServer, methodTable, type IpcServer } from '../rpc.ts';
 import type { HandlerTable } from '../connection.ts';
 import { checkSandboxEntry, type SandboxOptions } from '../isolation/sandbox-options.ts';
 import { checkKnownOptions } from '../invalid-option.ts';
@@ -123,7 +123,7 @@ function positiveInteger(option: string, value: unknown, fallback: number): numb
 
 function exposedHandlers(expose: unknown): HandlerTable {
   if (expose === undefined) return new Map();
-  if (expose instanceof IpcServer) return expose.handlers();
+  if (isIpcServer(expose)) return expose.handlers();
   checkExpose(expose);
   const reserved = Object.keys(expose).find((key) => key.startsWith(RESERVED_PREFIX));
   if (reserved !== undefined) throw invalidOption('expose', `an object without '${RESERVED_PREFIX}' methods (reserved for the line server)`, reserved);
