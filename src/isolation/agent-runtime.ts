@@ -37,6 +37,22 @@ export interface AgentEnvironment {
   load(entry: string): Promise<Record<string, unknown>>;
   /** Called once the factory has run, with the agent's methods (thread agents serve the node's blocking calls). */
   started?(methods: ReadonlyMap<string, Handler>, connection: IpcConnection): void;
+  /**
+   * Inline: builds the agent's {@link ServingAnnouncer} (the connection's observer) as one
+   * that also keeps the agent's calls to the node while they wait for an answer, given
+   * each call's promise by `made` (see inline.ts).
+   */
+  keepCalls?(send: (command: string, args: unknown[]) => Promise<unknown>): CallKeeper;
+  /**
+   * Inline: waited for before a closing agent closes its connection, once the node's
+   * calls in progress have answered (an inline agent's calls to the node get their answers).
+   */
+  beforeClose?(connection: IpcConnection): Promise<void>;
+}
+
+/** The connection's observer of an inline agent, which keeps the calls the agent makes. */
+export interface CallKeeper extends ServingAnnouncer {
+  made<T>(call: Promise<T>): Promise<T>;
 }
 
 /** A running agent runtime (what inline isolation keeps a handle on). */
@@ -54,7 +70,9 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   let closing = false;
   let logger: Logger | undefined;
   let logLevel = init.log?.level;
-  const serving = new ServingAnnouncer((command, args) => connection.request(command, args));
+  const send = (command: string, args: unknown[]): Promise<unknown> => connection.request(command, args);
+  const keeper = env.keepCalls?.(send);
+  const serving = keeper ?? new ServingAnnouncer(send);
   const connection: IpcConnection = new IpcConnection(env.transport, {
     handlers: methods,
     observer: serving,
@@ -82,10 +100,13 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
         closing = true;
         controller.abort(new ConnectionClosedError(`the node asked agent '${init.name}' to close`));
         // Let calls in progress answer, then leave.
-        void connection.whenIdle().then(() => {
-          connection.close();
-          env.exit(0);
-        });
+        void connection
+          .whenIdle()
+          .then(() => env.beforeClose?.(connection))
+          .then(() => {
+            connection.close();
+            env.exit(0);
+          });
       }
     },
   });
@@ -102,7 +123,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
   const main: MainHandle<Record<string, never>> = {
     async: methodProxy((name, args) => {
       serving.beforeCall();
-      return connection.request(name, args);
+      const call = connection.request(name, args);
+      return keeper ? keeper.made(call) : call;
     }),
     blocking: methodProxy((name, args) => {
       serving.beforeCall();
@@ -110,7 +132,8 @@ export function runAgent(init: AgentInit, env: AgentEnvironment): RunningAgent {
     }),
     call: (command, payload, options) => {
       serving.beforeCall();
-      return connection.call(command, payload, options);
+      const call = connection.call(command, payload, options);
+      return keeper ? keeper.made(call) : call;
     },
     callBlocking(command, payload = new Uint8Array(0), options) {
       checkCommand(command);

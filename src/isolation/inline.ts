@@ -12,7 +12,9 @@ import { BlockingNotAllowedError, ConnectionClosedError, UnknownMethodError, typ
 import { directAnswerTooLarge, refuseLargeDirectRequest } from '../blocking/mailbox-body.ts';
 import { payloadBytes } from '../payload-size.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
-import { runAgent } from './agent-runtime.ts';
+import { runAgent, type CallKeeper } from './agent-runtime.ts';
+import type { IpcConnection } from '../connection.ts';
+import { ServingAnnouncer } from '../observability/serving-announcer.ts';
 import type { AgentInit } from './control.ts';
 import type { AgentLauncher, BlockingService } from './launcher.ts';
 import { isPromiseLike } from '../promise-like.ts';
@@ -23,7 +25,11 @@ export function launchInline(init: AgentInit): AgentLauncher {
   const { maxMessageBytes } = init;
   let exitListener: ((exit: AgentExit) => void) | undefined;
   let exit: AgentExit | undefined;
+  let calls: KeptCalls | undefined;
   const finish = (code: number): void => {
+    // Whatever the agent's calls still waiting reject with now, and every call it makes
+    // from here on, cannot crash the node (see KeptCalls).
+    calls?.end();
     if (exit) return;
     exit = { code, signal: null };
     // Reported on a later turn, as a real exit would be.
@@ -55,6 +61,8 @@ export function launchInline(init: AgentInit): AgentLauncher {
       },
     }),
     exit: finish,
+    keepCalls: (send) => (calls = new KeptCalls(send)),
+    beforeClose: (connection) => calls!.answered(connection),
     load: (entry) => import(entry) as Promise<Record<string, unknown>>,
   });
   return {
@@ -97,11 +105,80 @@ export function launchInline(init: AgentInit): AgentLauncher {
       else exitListener = listener;
     },
     terminate() {
-      running.connection.close();
+      // The close's grace period is over (or the agent broke the protocol): its calls
+      // still waiting for the node's answers reject, marked handled first (finish).
       finish(1);
+      running.connection.close();
     },
   };
 }
+
+/**
+ * The observer of an inline agent's connection (the agent's {@link ServingAnnouncer}),
+ * which also keeps the agent's calls to the node while they wait for an answer.
+ *
+ * A thread or process agent that is closed or terminated takes its calls' promises
+ * with it: code that made a call and never awaited it is gone too. An inline agent's
+ * code lives on in the node's thread, where its calls must settle, so they reject once
+ * the agent ends (its connection closes) — and a rejection nobody handles would be an
+ * unhandled rejection of the node's process, which ends it. So when the agent ends
+ * (`end`), the rejections of the calls still waiting are marked handled (whoever
+ * awaits one still sees its error), and so are those of the calls it makes afterwards.
+ * A graceful close waits for the answers first (`answered`), so only a forced close
+ * (after the grace period) rejects calls in flight.
+ */
+class KeptCalls extends ServingAnnouncer implements CallKeeper {
+  /** The calls waiting for an answer, by request id. */
+  private readonly waiting = new Map<number, Promise<unknown>>();
+  /** The id of the call the connection has just started, until `made` takes its promise. */
+  private started = 0;
+  private ended = false;
+  /** Called when a call settles, while a closing agent waits for its calls' answers. */
+  private onSettled: (() => void) | undefined;
+
+  // (The announcer's own are no-ops, declared without the connection's arguments.)
+  override outgoingStarted(id = 0): unknown {
+    this.started = id;
+    return id;
+  }
+
+  override outgoingSettled(token?: unknown): void {
+    if (token === this.started) this.started = 0;
+    this.waiting.delete(token as number);
+    this.onSettled?.();
+  }
+
+  made<T>(call: Promise<T>): Promise<T> {
+    if (this.ended) call.then(undefined, ignore);
+    else if (this.started !== 0) this.waiting.set(this.started, call);
+    this.started = 0;
+    return call;
+  }
+
+  /** Resolves once none of the agent's calls waits for an answer any more (or its connection closed). */
+  answered(connection: IpcConnection): Promise<void> {
+    const done = (): boolean => connection.inFlight === 0 || connection.closed;
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      // Called before the settled call's promise is resolved or rejected; it still is
+      // before the agent's connection closes (a later microtask).
+      this.onSettled = () => {
+        if (!done()) return;
+        this.onSettled = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** The agent ended: its calls' rejections cannot crash the node from now on. */
+  end(): void {
+    this.ended = true;
+    for (const call of this.waiting.values()) call.then(undefined, ignore);
+    this.waiting.clear();
+  }
+}
+
+function ignore(): void {}
 
 /*
  * The rare ends of an inline blocking call, out of line. The call itself is a chain of
