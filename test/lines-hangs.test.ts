@@ -102,9 +102,16 @@ test.serial('per-connection: a protocol stuck in a loop, with timeoutMs, is one 
   });
 });
 
-test.serial('timeoutMs 0: a connection whose lineReceived never settles is listed until its disconnect, which its peer going away brings', async (t) => {
+const noTimeoutVariants: Array<{ title: string; options: Partial<LineServerOptions<TestNodeApi>> }> = [
+  { title: 'relayed', options: { isolation: 'thread' } },
+  // The node holds no socket: the agent tells it of the close while the line is pending.
+  { title: 'handOffSockets, per-connection', options: { isolation: 'process', handOffSockets: true } },
+  { title: 'handOffSockets, pool', options: { isolation: 'process', handOffSockets: true, agents: { pool: 1 } } },
+];
+
+for (const { title, options } of noTimeoutVariants) test.serial(`timeoutMs 0 (${title}): a connection whose lineReceived never settles is listed until its disconnect, which its peer going away brings`, async (t) => {
   t.timeout(120_000);
-  await withServer({ agent: testProtocol, isolation: 'thread' }, async ({ server, port, node, errors, disconnects }) => {
+  await withServer({ agent: testProtocol, ...options }, async ({ server, port, node, errors, disconnects }) => {
     const client = await LineClient.connect(port);
     // Waits for a gate the test never opens: the line is never done, and with no timeout
     // nothing bounds it.

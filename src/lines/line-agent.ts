@@ -38,6 +38,8 @@ export interface ServedByAgent {
   failedInAgent(error: Error): void;
   /** This (handed-off) connection is finished in the agent. */
   closedInAgent(reason: Error | undefined): void;
+  /** This (handed-off) connection's socket closed in the agent, its session not ended yet (no `timeoutMs`). */
+  socketClosedInAgent(reason: Error | undefined): void;
   /** The agent is gone; `unexpected` unless the server retired it. */
   agentGone(error: AgentExitedError, unexpected: boolean): void;
 }
@@ -182,6 +184,10 @@ export class LineAgent implements AgentConnections {
 
   closed(id: number, reason: WireError | null): void {
     this.served.get(id)?.closedInAgent(reason === null ? undefined : deserializeError(reason, `agent '${this.name}'`));
+  }
+
+  socketClosed(id: number, reason: WireError | null): void {
+    this.served.get(id)?.socketClosedInAgent(reason === null ? undefined : deserializeError(reason, `agent '${this.name}'`));
   }
 
   /** Gives connection `id`'s socket to the agent (`handOffSockets`); resolves once sent. */

@@ -18,6 +18,8 @@ export interface AgentConnections {
   failed(id: number, error: WireError): void;
   /** Handed-off connection `id`, if this agent serves it, is finished in the agent. */
   closed(id: number, reason: WireError | null): void;
+  /** The socket of handed-off connection `id`, if this agent serves it, closed before its session ended. */
+  socketClosed(id: number, reason: WireError | null): void;
 }
 
 /** The connection id of a line method's payload; a malformed one is the agent's fault, not a caller's argument. */
@@ -75,6 +77,13 @@ export function lineEndpoint(user: HandlerTable, connections: AgentConnections):
       (payload) => {
         const [id, reason] = connectionId(payload, LineMethod.CLOSED);
         connections.closed(id, (reason ?? null) as WireError | null);
+      },
+    ],
+    [
+      LineMethod.SOCKET_CLOSED,
+      (payload) => {
+        const [id, reason] = connectionId(payload, LineMethod.SOCKET_CLOSED);
+        connections.socketClosed(id, (reason ?? null) as WireError | null);
       },
     ],
   ]);

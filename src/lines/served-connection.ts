@@ -252,6 +252,15 @@ export class ServedConnection implements ServedByAgent {
     this.carrier.requestClose(reason, false);
   }
 
+  /**
+   * The agent's socket closed while the session goes on (no `timeoutMs`; a line has not
+   * settled): the connection closes here now, so that its grace period (see `shutdown`)
+   * runs. CLOSED comes later, if the session ends.
+   */
+  socketClosedInAgent(reason: Error | undefined): void {
+    this.carrier.requestClose(reason, false);
+  }
+
   agentGone(error: AgentExitedError, unexpected: boolean): void {
     this.agentAlive = false;
     if (unexpected) this.fail(error);

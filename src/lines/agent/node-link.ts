@@ -82,6 +82,15 @@ export class NodeLink {
     this.node[LineMethod.CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
   }
 
+  /**
+   * A handed-off connection's socket closed while its session has not ended (no
+   * `timeoutMs`: `connectionLost` waits for a line that has not settled), so that the
+   * node's grace period for it starts.
+   */
+  socketClosed(id: number, reason: Error | undefined): void {
+    this.node[LineMethod.SOCKET_CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+  }
+
   /** Sends every queued line now. */
   readonly flush = (): void => {
     this.scheduled = false;

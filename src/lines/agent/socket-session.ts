@@ -116,11 +116,24 @@ export class SocketSession implements LineOutlet {
     this.link.flush();
     this.lines.closeGracefully();
     let lostError: Error | undefined;
-    try {
-      await this.bounded(LineMethod.LOST, this.session.lost(reason));
-    } catch (error) {
-      lostError = error instanceof Error ? error : new Error(String(error));
+    let sessionEnded = false;
+    const ended = (async () => {
+      try {
+        await this.bounded(LineMethod.LOST, this.session.lost(reason));
+      } catch (error) {
+        lostError = error instanceof Error ? error : new Error(String(error));
+      }
+      sessionEnded = true;
+    })();
+    // With no timeout nothing bounds connectionLost, nor the line in progress it waits
+    // for, so CLOSED may never come: the node hears of the socket's close at once, for the
+    // grace it gives such a connection before reporting it ended (as when it relays).
+    if (this.timeoutMs === 0) {
+      void this.lines.closed.then(() => {
+        if (!sessionEnded) this.link.socketClosed(this.id, reason);
+      });
     }
+    await ended;
     await this.lines.closed;
     // CLOSED first: a connectionLost that threw is reported, as in the node, without
     // becoming the connection's reason.

@@ -38,6 +38,13 @@ export const LineMethod = {
   FAILED: 'agent-ipc:lines:failed',
   /** agent → node, handed-off connections: the connection is finished (socket closed, `connectionLost` ran). */
   CLOSED: 'agent-ipc:lines:closed',
+  /**
+   * agent → node, handed-off connections with no `timeoutMs`: the socket closed while the
+   * session has not ended yet (`connectionLost` waits for a line that has not settled).
+   * The node then reports the connection ended after its grace period; CLOSED follows if
+   * the session does end.
+   */
+  SOCKET_CLOSED: 'agent-ipc:lines:socket-closed',
 } as const;
 
 /**
@@ -105,4 +112,5 @@ export interface LineNodeMethods {
   [LineMethod.LOSE](id: number, reason: WireError | null): void;
   [LineMethod.FAILED](id: number, error: WireError): void;
   [LineMethod.CLOSED](id: number, reason: WireError | null): void;
+  [LineMethod.SOCKET_CLOSED](id: number, reason: WireError | null): void;
 }
