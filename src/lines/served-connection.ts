@@ -106,8 +106,13 @@ export class ServedConnection implements ServedByAgent {
   /** The OPEN call was made, so the agent holds a session that a LOST must end. */
   private sessionStarted = false;
   private wasOpen = false;
-  /** An `error` event was emitted for this connection: there is one at most. */
+  /** An `error` event was emitted (or is held) for this connection: there is one at most. */
   private reported = false;
+  /**
+   * A failure reported before the open settled: held until it did, so that a connection
+   * that becomes live has its `connect` before its `error` (see `report`).
+   */
+  private heldFailure: Error | undefined;
   /** The server was told the connection ended (its `disconnect`): it is no longer listed. */
   private endReported = false;
   private lostGrace: NodeJS.Timeout | undefined;
@@ -179,6 +184,7 @@ export class ServedConnection implements ServedByAgent {
     } catch (error) {
       // Given up by the connection itself: how it ends (and any failure) is known already.
       if (!this.giveUp.signal.aborted || error !== this.giveUp.signal.reason) this.fail(error);
+      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -188,6 +194,7 @@ export class ServedConnection implements ServedByAgent {
     this.agentAlive = agent.alive;
     if (!this.agentAlive) this.fail(new ConnectionClosedError(`agent '${agent.name}' is gone`));
     if (this.closingUndrained()) {
+      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -208,6 +215,7 @@ export class ServedConnection implements ServedByAgent {
       });
     } catch (error) {
       this.fail(this.explainOpenFailure(error));
+      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -215,6 +223,9 @@ export class ServedConnection implements ServedByAgent {
     this.wasOpen = true;
     this.resolveOpened(this.info_);
     this.hooks.opened(this);
+    // A failure while the open was in flight (lines already read broke framing, the first
+    // line of a handed-off socket threw, its socket failed) follows the connect event.
+    this.releaseHeldFailure();
     this.carrier.start();
   }
 
@@ -301,6 +312,17 @@ export class ServedConnection implements ServedByAgent {
   private report(error: Error): void {
     if (this.reported) return;
     this.reported = true;
+    // Before the open settled the connection has had no `connect` event yet (it may never
+    // have one): the failure waits for the outcome, so the events come in order.
+    if (this.phase === 'acquiring' || this.phase === 'opening') this.heldFailure = error;
+    else this.hooks.failed(this, error);
+  }
+
+  /** Emits the failure held while the open was in flight (once the open settled, either way). */
+  private releaseHeldFailure(): void {
+    const error = this.heldFailure;
+    if (error === undefined) return;
+    this.heldFailure = undefined;
     this.hooks.failed(this, error);
   }
 
@@ -313,6 +335,7 @@ export class ServedConnection implements ServedByAgent {
   /** Closes the socket and ends the agent's session; then the connection is finished. */
   private async shutdown(): Promise<void> {
     if (this.phase === 'closing' || this.phase === 'finished') return;
+    this.releaseHeldFailure();
     this.phase = 'closing';
     this.carrier.halt();
     const reason = this.carrier.ending?.reason;
