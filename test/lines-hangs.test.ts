@@ -102,7 +102,7 @@ test.serial('per-connection: a protocol stuck in a loop, with timeoutMs, is one 
   });
 });
 
-const noTimeoutVariants: Array<{ title: string; options: Partial<LineServerOptions<TestNodeApi>> }> = [
+const noTimeoutVariants: Array<{ title: string; options: Partial<Omit<LineServerOptions<TestNodeApi>, 'agent'>> }> = [
   { title: 'relayed', options: { isolation: 'thread' } },
   // The node holds no socket: the agent tells it of the close while the line is pending.
   { title: 'handOffSockets, per-connection', options: { isolation: 'process', handOffSockets: true } },

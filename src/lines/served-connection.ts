@@ -116,6 +116,8 @@ export class ServedConnection implements ServedByAgent {
   /** The server was told the connection ended (its `disconnect`): it is no longer listed. */
   private endReported = false;
   private lostGrace: NodeJS.Timeout | undefined;
+  /** The agent reported the handed-off socket closed before it answered OPEN: applied once it did (see `closeFromAgent`). */
+  private closedEarly: { reason: Error | undefined } | undefined;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
   /**
@@ -226,6 +228,7 @@ export class ServedConnection implements ServedByAgent {
     // A failure while the open was in flight (lines already read broke framing, the first
     // line of a handed-off socket threw, its socket failed) follows the connect event.
     this.releaseHeldFailure();
+    if (this.closedEarly) this.carrier.requestClose(this.closedEarly.reason, false);
     this.carrier.start();
   }
 
@@ -260,7 +263,7 @@ export class ServedConnection implements ServedByAgent {
   }
 
   closedInAgent(reason: Error | undefined): void {
-    this.carrier.requestClose(reason, false);
+    this.closeFromAgent(reason);
   }
 
   /**
@@ -269,7 +272,19 @@ export class ServedConnection implements ServedByAgent {
    * runs. CLOSED comes later, if the session ends.
    */
   socketClosedInAgent(reason: Error | undefined): void {
-    this.carrier.requestClose(reason, false);
+    this.closeFromAgent(reason);
+  }
+
+  /**
+   * The agent's report that a handed-off socket closed. It can overtake the agent's answer
+   * to OPEN — a `connectionMade` that threw closes the session in the agent with that very
+   * error, whose report the agent leaves to the node (OPEN rejects with it) — so before
+   * that answer it is only noted: taken as the reason now, it would pass for a failure
+   * already reported, and the error event would be lost.
+   */
+  private closeFromAgent(reason: Error | undefined): void {
+    if (this.phase === 'opening') this.closedEarly ??= { reason };
+    else this.carrier.requestClose(reason, false);
   }
 
   agentGone(error: AgentExitedError, unexpected: boolean): void {
