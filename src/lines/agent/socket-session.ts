@@ -7,7 +7,9 @@
  * The node still owns the connection's lifecycle as the server shows it: it opens the
  * session (OPEN, which resolves once `connectionMade` ran), hears of failures
  * (`FAILED`) and of the close (`CLOSED`, once the socket closed and `connectionLost`
- * ran), and can end the connection (LOST: the server closes).
+ * ran; with no `timeoutMs`, also `SOCKET_CLOSED` when the socket closed first, so that the
+ * node's grace period for a session that may never end starts), and can end the
+ * connection (LOST: the server closes).
  *
  * Relayed, a batch of lines is a call of the node's (DELIVER), and the session's end
  * another (LOST): the server's `timeoutMs` bounds them as calls. Here no call carries
