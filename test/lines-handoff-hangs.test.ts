@@ -14,13 +14,11 @@ import test from 'ava';
 import { AgentUnresponsiveError, TimeoutError } from '../src/index.ts';
 import { AgentHost } from '../src/agent-host.ts';
 import { LivenessWatch, MIN_PROBE_INTERVAL_MS, probeIntervalMs } from '../src/lines/liveness-watch.ts';
-import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
-import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
+import { until, withServer as withWatchedServer } from './fixtures/lines-edges/watched-server.ts';
 import { gone } from './helpers/process-gone.ts';
 
-const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 
 // --- hooks (ava runs each file in a process of its own) ----------------------------------
 
@@ -56,43 +54,15 @@ function timerOf(watch: LivenessWatch): NodeJS.Timeout | undefined {
   return (watch as unknown as { timer: NodeJS.Timeout | undefined }).timer;
 }
 
+/** The failing protocol's server, its sockets handed off to process agents. */
+function withServer(options: Parameters<typeof withWatchedServer>[0], body: Parameters<typeof withWatchedServer>[1]): Promise<void> {
+  return withWatchedServer({ isolation: 'process', handOffSockets: true, ...options }, body);
+}
+
 // --- helpers --------------------------------------------------------------------------
 
-async function until(condition: () => boolean, ms = 60_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
 
-interface Seen {
-  server: LineServer;
-  port: number;
-  node: TestNode;
-  errors: Array<{ error: Error; connection: LineConnectionInfo | undefined }>;
-  connects: LineConnectionInfo[];
-  disconnects: Array<{ info: LineConnectionInfo; reason: Error | undefined; listed: boolean }>;
-  restarts: AgentRestartInfo[];
-}
 
-async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body: (seen: Seen) => Promise<void>): Promise<void> {
-  const node = new TestNode();
-  const server = createLineServer<TestNodeApi>({ agent: failingProtocol, expose: node.api, isolation: 'process', handOffSockets: true, ...options });
-  const seen: Seen = { server, port: 0, node, errors: [], connects: [], disconnects: [], restarts: [] };
-  server.on('error', (error, connection) => seen.errors.push({ error, connection }));
-  server.on('connect', (info) => seen.connects.push(info));
-  // Whether `connections` still listed the connection when its disconnect came.
-  server.on('disconnect', (info, reason) => seen.disconnects.push({ info, reason, listed: server.connections.some(({ id }) => id === info.id) }));
-  server.on('agentRestart', (info) => seen.restarts.push(info));
-  try {
-    seen.port = (await server.listen(0, '127.0.0.1')).port;
-    await body(seen);
-  } finally {
-    await server.close();
-  }
-}
 
 /** Sends HANG on `client` and waits until its protocol is about to loop; the agent's pid. */
 async function hang(client: LineClient, node: TestNode): Promise<number | undefined> {

@@ -7,49 +7,16 @@
  */
 import test from 'ava';
 import { AgentUnresponsiveError, TimeoutError } from '../src/index.ts';
-import { createLineServer, type AgentRestartInfo, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
-import { LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
+import type { LineServerOptions } from '../src/lines/index.ts';
+import { LineClient, testProtocol } from './fixtures/lines/line-client.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
+import { until, withServer } from './fixtures/lines-edges/watched-server.ts';
 
-const failingProtocol = new URL('./fixtures/lines-edges/failing-protocol.ts', import.meta.url);
 
 
-async function until(condition: () => boolean, ms = 60_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
 
-interface Seen {
-  server: LineServer;
-  port: number;
-  node: TestNode;
-  errors: Array<{ error: Error; connection: LineConnectionInfo | undefined }>;
-  connects: LineConnectionInfo[];
-  disconnects: Array<{ info: LineConnectionInfo; reason: Error | undefined; listed: boolean }>;
-  restarts: AgentRestartInfo[];
-}
 
-async function withServer(options: Partial<LineServerOptions<TestNodeApi>> & { agent?: URL }, body: (seen: Seen) => Promise<void>): Promise<void> {
-  const node = new TestNode();
-  const server = createLineServer<TestNodeApi>({ agent: failingProtocol, expose: node.api, ...options });
-  const seen: Seen = { server, port: 0, node, errors: [], connects: [], disconnects: [], restarts: [] };
-  server.on('error', (error, connection) => seen.errors.push({ error, connection }));
-  server.on('connect', (info) => seen.connects.push(info));
-  // Whether `connections` still listed the connection when its disconnect came.
-  server.on('disconnect', (info, reason) => seen.disconnects.push({ info, reason, listed: server.connections.some(({ id }) => id === info.id) }));
-  server.on('agentRestart', (info) => seen.restarts.push(info));
-  try {
-    seen.port = (await server.listen(0, '127.0.0.1')).port;
-    await body(seen);
-  } finally {
-    await server.close();
-  }
-}
 
 test.serial('pool: a connection that arrives while a hung agent is being probed fails once, with AgentUnresponsiveError', async (t) => {
   t.timeout(120_000);
