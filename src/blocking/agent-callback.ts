@@ -36,6 +36,8 @@ export class ParkedNodeLink {
    * server does: "Withdrawn bodies on the side port" in mailbox.ts). 0 otherwise.
    */
   private staleBefore = 0;
+  /** The heap an answer's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
 
   constructor(
     memory: SharedArrayBuffer,
@@ -44,6 +46,7 @@ export class ParkedNodeLink {
   ) {
     this.header = reverseHeader(memory);
     this.area = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
+    this.maxDecoded = decodeBudget(maxMessageBytes);
   }
 
   /** `flags` with STALE_BEFORE, which this call-back now carries (if it is not claimed either, the next one does). */
@@ -100,7 +103,7 @@ export class ParkedNodeLink {
       Atomics.wait(header, RSlot.CB_STATE, phase, left === Infinity || left <= 0 ? 50 : Math.min(left, 50));
     }
     try {
-      return { value: readAnswer(this.area, this.sidePort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, command, 'the node', decodeBudget(this.maxMessageBytes)) };
+      return { value: readAnswer(this.area, this.sidePort, seq, header[RSlot.CB_FLAGS]!, header[RSlot.CB_LENGTH]!, command, 'the node', this.maxDecoded) };
     } finally {
       // Reopen for the next call-back unless the node has shut the slot meanwhile.
       Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.RESPONSE, CallbackPhase.OPEN);

@@ -48,6 +48,8 @@ export class BlockingCaller {
    * 0 otherwise; the one field a call tests for this.
    */
   private staleBefore = 0;
+  /** The heap an answer's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
 
   /** The spin's exit test, one function for all calls (no closure per call). */
   private readonly answered = (): boolean => {
@@ -63,6 +65,7 @@ export class BlockingCaller {
     this.header = new Int32Array(memory, 0, HEADER_BYTES / 4);
     this.area = new MailboxArea(memory);
     this.spin = new AnswerSpin(this.header);
+    this.maxDecoded = decodeBudget(options.maxMessageBytes);
   }
 
   /**
@@ -111,7 +114,7 @@ export class BlockingCaller {
       throw new TimeoutError(command, timeoutMs);
     }
     // Plain reads: written before the answer's STATE store, which this thread has seen.
-    return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName, decodeBudget(this.options.maxMessageBytes));
+    return readAnswer(this.area, this.sidePort, seq, header[Slot.FLAGS]!, header[Slot.LENGTH]!, command, this.options.peerName, this.maxDecoded);
   }
 
   /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */

@@ -179,6 +179,8 @@ export class NodeCaller {
   private staleBefore = 0;
   /** Reads the agent's call-backs off the call-back port, dropping those it withdrew unclaimed. */
   private readonly callbackInbox: RequestInbox;
+  /** The heap a v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
 
   private readonly answered = (): boolean => {
     const phase = phaseOf(Atomics.load(this.header, RSlot.STATE));
@@ -201,7 +203,8 @@ export class NodeCaller {
     this.area = new FixedArea(new ByteArea(memory, CALL_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.callbackArea = new FixedArea(new ByteArea(memory, CALLBACK_AREA_OFFSET, REVERSE_AREA_BYTES));
     this.spin = new AnswerSpin(this.header);
-    this.callbackInbox = new RequestInbox(callbackPort, decodeBudget(options.maxMessageBytes));
+    this.maxDecoded = decodeBudget(options.maxMessageBytes);
+    this.callbackInbox = new RequestInbox(callbackPort, this.maxDecoded);
   }
 
   /** Whether the node's thread is parked on this agent now (for the deadlock checks). */
@@ -303,7 +306,7 @@ export class NodeCaller {
     if (phaseOf(word) === Phase.CLOSED) throw this.options.closedError();
     if (seqOf(word) !== seq) throw new ProtocolError(`blocking call '${command}' got the answer of another call`);
     // Plain reads: written before the answer's STATE store, which this thread has seen.
-    return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName, decodeBudget(this.options.maxMessageBytes));
+    return readAnswer(this.area, this.sidePort, seq, header[RSlot.FLAGS]!, header[RSlot.LENGTH]!, command, this.options.peerName, this.maxDecoded);
   }
 
   /** `flags` with STALE_BEFORE, which this request now carries (if it is withdrawn unclaimed too, the next one does). */

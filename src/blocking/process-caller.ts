@@ -59,7 +59,12 @@ export class ProcessBlockingCaller implements BlockingPath {
   /** Why no call can be made any more (CLOSE received, end of file, a broken stream). */
   private closed: Error | undefined;
 
-  constructor(private readonly options: ProcessBlockingCallerOptions) {}
+  /** The heap an answer's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
+
+  constructor(private readonly options: ProcessBlockingCallerOptions) {
+    this.maxDecoded = decodeBudget(options.maxMessageBytes);
+  }
 
   call(command: string, payload: unknown, timeoutMs = this.options.timeoutMs): unknown {
     if (this.closed) throw this.options.closedError(this.closed);
@@ -90,7 +95,7 @@ export class ProcessBlockingCaller implements BlockingPath {
       const own = this.input.length > BUFFER_BYTES;
       let value: unknown;
       try {
-        value = decode(new ByteArea(this.input.buffer, this.input.byteOffset, this.input.length), bodyAt, bodyEnd, own, decodeBudget(this.options.maxMessageBytes));
+        value = decode(new ByteArea(this.input.buffer, this.input.byteOffset, this.input.length), bodyAt, bodyEnd, own, this.maxDecoded);
       } catch (error) {
         throw this.broken(new ProtocolError(`blocking call '${command}': unreadable answer`, { cause: error }));
       } finally {

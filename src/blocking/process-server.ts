@@ -69,6 +69,8 @@ export class ProcessBlockingServer {
    * The open call while it waits for its ordering fence: answering it otherwise (TIMEOUT,
    * close) forgets it with its payload, even if the fence never comes (see fence-wait.ts).
    */
+  /** The heap a request's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
   private readonly fenceWait: FenceWait<OpenCall>;
   private closed = false;
   /** The call lifecycle's hooks (no-ops if not given). */
@@ -85,6 +87,7 @@ export class ProcessBlockingServer {
   ) {
     this.begin = options.begin ?? noBegin;
     this.end = options.end ?? noEnd;
+    this.maxDecoded = decodeBudget(options.maxMessageBytes);
     this.running = new RunningHandlers(options.maxRunning);
     this.fenceWait = new FenceWait<OpenCall>(
       (fence, owner) => options.asyncCallsStarted(fence, owner),
@@ -142,7 +145,7 @@ export class ProcessBlockingServer {
     }
     let request: unknown;
     try {
-      request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length, decodeBudget(this.options.maxMessageBytes));
+      request = decodeCall(new ByteArea(body.buffer, body.byteOffset, body.length), body.length, this.maxDecoded);
     } catch (error) {
       return this.answer(call, FrameKind.ERROR, new ProtocolError('unreadable blocking request', { cause: error }), NOT_BEGUN);
     }

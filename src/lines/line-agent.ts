@@ -36,10 +36,8 @@ export interface ServedByAgent {
   loseFromAgent(reason: Error | undefined): void;
   /** The agent reported an error of this connection (a handed-off one's, or lines it could not send). */
   failedInAgent(error: Error): void;
-  /** This (handed-off) connection is finished in the agent. */
+  /** This (handed-off) connection is finished in the agent, or (no `timeoutMs`, a line not settled) its socket closed. */
   closedInAgent(reason: Error | undefined): void;
-  /** This (handed-off) connection's socket closed in the agent, its session not ended yet (no `timeoutMs`). */
-  socketClosedInAgent(reason: Error | undefined): void;
   /** The agent is gone; `unexpected` unless the server retired it. */
   agentGone(error: AgentExitedError, unexpected: boolean): void;
 }
@@ -187,7 +185,8 @@ export class LineAgent implements AgentConnections {
   }
 
   socketClosed(id: number, reason: WireError | null): void {
-    this.served.get(id)?.socketClosedInAgent(reason === null ? undefined : deserializeError(reason, `agent '${this.name}'`));
+    // The node closes the connection either way; the session's own CLOSED may follow.
+    this.closed(id, reason);
   }
 
   /** Gives connection `id`'s socket to the agent (`handOffSockets`); resolves once sent. */

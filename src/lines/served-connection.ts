@@ -116,7 +116,7 @@ export class ServedConnection implements ServedByAgent {
   /** The server was told the connection ended (its `disconnect`): it is no longer listed. */
   private endReported = false;
   private lostGrace: NodeJS.Timeout | undefined;
-  /** The agent reported the handed-off socket closed before it answered OPEN: applied once it did (see `closeFromAgent`). */
+  /** The agent reported the handed-off socket closed before it answered OPEN: applied once it did (see `closedInAgent`). */
   private closedEarly: { reason: Error | undefined } | undefined;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
@@ -186,7 +186,6 @@ export class ServedConnection implements ServedByAgent {
     } catch (error) {
       // Given up by the connection itself: how it ends (and any failure) is known already.
       if (!this.giveUp.signal.aborted || error !== this.giveUp.signal.reason) this.fail(error);
-      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -196,7 +195,6 @@ export class ServedConnection implements ServedByAgent {
     this.agentAlive = agent.alive;
     if (!this.agentAlive) this.fail(new ConnectionClosedError(`agent '${agent.name}' is gone`));
     if (this.closingUndrained()) {
-      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -217,7 +215,6 @@ export class ServedConnection implements ServedByAgent {
       });
     } catch (error) {
       this.fail(this.explainOpenFailure(error));
-      this.releaseHeldFailure();
       void this.shutdown();
       return;
     }
@@ -262,27 +259,17 @@ export class ServedConnection implements ServedByAgent {
     this.carrier.requestClose(error, this.handedOver !== undefined);
   }
 
+  /**
+   * The agent's report that a handed-off socket closed: its session finished (CLOSED), or
+   * — with no `timeoutMs`, a line not settled — the socket alone (SOCKET_CLOSED, so that
+   * the connection closes here now and its grace period, see `shutdown`, runs; CLOSED
+   * comes later if the session ends). It can overtake the agent's answer to OPEN — a
+   * `connectionMade` that threw closes the session in the agent with that very error,
+   * whose report the agent leaves to the node (OPEN rejects with it) — so before that
+   * answer it is only noted: taken as the reason now, it would pass for a failure already
+   * reported, and the error event would be lost.
+   */
   closedInAgent(reason: Error | undefined): void {
-    this.closeFromAgent(reason);
-  }
-
-  /**
-   * The agent's socket closed while the session goes on (no `timeoutMs`; a line has not
-   * settled): the connection closes here now, so that its grace period (see `shutdown`)
-   * runs. CLOSED comes later, if the session ends.
-   */
-  socketClosedInAgent(reason: Error | undefined): void {
-    this.closeFromAgent(reason);
-  }
-
-  /**
-   * The agent's report that a handed-off socket closed. It can overtake the agent's answer
-   * to OPEN — a `connectionMade` that threw closes the session in the agent with that very
-   * error, whose report the agent leaves to the node (OPEN rejects with it) — so before
-   * that answer it is only noted: taken as the reason now, it would pass for a failure
-   * already reported, and the error event would be lost.
-   */
-  private closeFromAgent(reason: Error | undefined): void {
     if (this.phase === 'opening') this.closedEarly ??= { reason };
     else this.carrier.requestClose(reason, false);
   }
@@ -349,8 +336,9 @@ export class ServedConnection implements ServedByAgent {
 
   /** Closes the socket and ends the agent's session; then the connection is finished. */
   private async shutdown(): Promise<void> {
-    if (this.phase === 'closing' || this.phase === 'finished') return;
+    // A failure held while the open was in flight is emitted however the open ended.
     this.releaseHeldFailure();
+    if (this.phase === 'closing' || this.phase === 'finished') return;
     this.phase = 'closing';
     this.carrier.halt();
     const reason = this.carrier.ending?.reason;
