@@ -128,22 +128,44 @@ test("reverse mailbox: a withdrawn side-port body is dropped under the claim of 
   t.is(await agent.remote.reverseBodiesLeft(), 0, 'the withdrawn body waits on the side port');
 });
 
-test("call-back slot: a withdrawn side-port body is dropped under the claim of the agent's next call-back, however small", async (t) => {
-  t.timeout(90_000);
-  const { agent, nodeCaller } = start(t);
+/**
+ * Has the agent (called by this thread, parked on it) make a call-back with a body on the
+ * call-back side port that times out unclaimed, then, if `thenSmall`, a small one.
+ */
+async function withdrawCallbackBig(
+  t: { is(a: unknown, b: unknown): void; fail(message: string): void },
+  agent: Agent<typeof StaleRequestAgent>,
+  thenSmall: boolean,
+): Promise<boolean> {
   // The node's `hold` (an async call the agent sends just before its call-back) holds the
   // node's thread until the call-back timed out unclaimed. Rarely the parked node looks at
   // the call-back slot before it reads that call: the call-back is then answered, and the
   // test tries again.
   for (let attempt = 0; attempt < 20; attempt++) {
     await agent.remote.setCallbackGate(new SharedArrayBuffer(4));
-    const outcome = agent.blocking.callbackBigThenSmall();
-    if (outcome === 'answered 1') continue;
-    t.is(outcome, 'timed out 1');
-    t.is(receiveMessageOnPort(nodeCaller.callbackPort), undefined, 'the withdrawn body waits on the call-back side port');
-    return;
+    const outcome = agent.blocking.callbackBigThenSmall(thenSmall);
+    if (outcome.startsWith('answered')) continue;
+    t.is(outcome, thenSmall ? 'timed out 1' : 'timed out 0');
+    return true;
   }
   t.fail('the call-back was never withdrawn unclaimed');
+  return false;
+}
+
+test("call-back slot: a withdrawn side-port body is dropped under the claim of the agent's next call-back, however small", async (t) => {
+  t.timeout(90_000);
+  const { agent, nodeCaller } = start(t);
+  if (!(await withdrawCallbackBig(t, agent, true))) return;
+  t.is(receiveMessageOnPort(nodeCaller.callbackPort), undefined, 'the withdrawn body waits on the call-back side port');
+});
+
+test('call-back slot: without a next call-back, a withdrawn side-port body is dropped as the node leaves its wait', async (t) => {
+  t.timeout(90_000);
+  const { agent, nodeCaller } = start(t);
+  if (!(await withdrawCallbackBig(t, agent, false))) return;
+  t.is(receiveMessageOnPort(nodeCaller.callbackPort), undefined, 'the withdrawn body waits on the call-back side port');
+  // The slot still works: a call-back after it is served.
+  t.is(agent.blocking.callbackSmall(), 1);
 });
 
 // ── the inbox's sweep against bodies posted early ─────────────────────────────────────

@@ -6,11 +6,13 @@
  *
  * A call-back whose body went on the call-back side port and that is not claimed (its
  * timeout withdrew it, or the slot shut before its publishing CAS) leaves the body on the
- * node's end of the port: the next call-back is marked STALE_BEFORE and the node drops it
- * under its claim, as a mailbox's server does ("Withdrawn bodies on the side port" in
- * mailbox.ts). The slot's state word has no sequence number, so the node cannot tell a
- * dead body from one whose CAS is still to come without a claim: with no next call-back
- * the body waits on the port until the agent closes.
+ * node's end of the port. Two things drop it, as for a mailbox ("Withdrawn bodies on the
+ * side port" in mailbox.ts): the next call-back is marked STALE_BEFORE and the node drops
+ * it under its claim; and the call-back's tag goes in CB_WITHDRAWN, which the node reads
+ * when it next enters or leaves a wait on this agent, dropping the bodies up to that tag
+ * (the slot's state word has no sequence number, so without that word the node could not
+ * tell a dead body from one whose publishing CAS is still to come). A body is posted
+ * before its tag is written, so the node finds it there when it sees the tag.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ByteArea } from './value-codec.ts';
@@ -55,6 +57,16 @@ export class ParkedNodeLink {
     return flags | Flag.STALE_BEFORE;
   }
 
+  /**
+   * Call-back `seq`, written with `flags`, was not claimed: if its body (or stale ones
+   * before it) may be on the side port, the next call-back carries STALE_BEFORE, and
+   * CB_WITHDRAWN tells the node, which drops them when it next enters or leaves a wait.
+   */
+  private unclaimed(seq: number, flags: number): void {
+    this.staleBefore = staleAfterUnclaimed(flags);
+    if (this.staleBefore !== 0) Atomics.store(this.header, RSlot.CB_WITHDRAWN, seq);
+  }
+
   /** Whether the node is parked on this agent right now. */
   nodeBlocked(): boolean {
     return Atomics.load(this.header, RSlot.NODE_BLOCKED) === 1;
@@ -73,7 +85,8 @@ export class ParkedNodeLink {
   tryCall(command: string, payload: unknown, timeoutMs: number): CallbackOutcome {
     const { header } = this;
     if (Atomics.load(header, RSlot.CB_STATE) !== CallbackPhase.OPEN) return undefined;
-    const seq = (this.seq = (this.seq + 1) | 0);
+    // Never 0: CB_WITHDRAWN = 0 means no call-back was withdrawn.
+    const seq = (this.seq = (this.seq + 1) | 0 || 1);
     // A body on the side port is posted before the CAS: if the slot shuts meanwhile, the node skips it later (its seq is stale).
     const { end, flags: written } = writeRequest(this.area, this.sidePort, seq, command, payload, this.maxMessageBytes);
     const flags = this.staleBefore === 0 ? written : this.markStale(written);
@@ -82,8 +95,8 @@ export class ParkedNodeLink {
     header[RSlot.CB_FLAGS] = flags;
     if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.OPEN, CallbackPhase.REQUEST) !== CallbackPhase.OPEN) {
       // The node left its wait just now: its event loop will serve the forward mailbox. The
-      // body posted, if any, stays on the call-back port until a later call-back's claim.
-      this.staleBefore = staleAfterUnclaimed(flags);
+      // body posted, if any, is dropped at the node's next wait or a later call-back's claim.
+      this.unclaimed(seq, flags);
       return undefined;
     }
     ringDoorbell(header);
@@ -95,7 +108,7 @@ export class ParkedNodeLink {
       if (left <= 0 && phase === CallbackPhase.REQUEST) {
         // Withdraw; once CLAIMED the node runs a synchronous handler and answers soon.
         if (Atomics.compareExchange(header, RSlot.CB_STATE, CallbackPhase.REQUEST, CallbackPhase.OPEN) === CallbackPhase.REQUEST) {
-          this.staleBefore = staleAfterUnclaimed(flags);
+          this.unclaimed(seq, flags);
           throw new TimeoutError(command, timeoutMs);
         }
         continue;

@@ -179,6 +179,8 @@ export class NodeCaller {
   private staleBefore = 0;
   /** Reads the agent's call-backs off the call-back port, dropping those it withdrew unclaimed. */
   private readonly callbackInbox: RequestInbox;
+  /** CB_WITHDRAWN when the call-back port was last swept (see {@link sweepWithdrawnCallbacks}). */
+  private callbacksSweptAt = 0;
   /** The heap a v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
   private readonly maxDecoded: number;
 
@@ -400,6 +402,8 @@ export class NodeCaller {
   private enter(): void {
     this.active = true;
     Atomics.store(this.header, RSlot.NODE_BLOCKED, 1);
+    // Still SHUT: a call-back withdrawn after the last wait's sweep is dropped now.
+    this.sweepWithdrawnCallbacks();
     Atomics.compareExchange(this.header, RSlot.CB_STATE, CallbackPhase.SHUT, CallbackPhase.OPEN);
   }
 
@@ -407,8 +411,23 @@ export class NodeCaller {
   private leave(): void {
     Atomics.store(this.header, RSlot.CALLER_PARKED, 0);
     this.shutCallbacks();
+    this.sweepWithdrawnCallbacks();
     Atomics.store(this.header, RSlot.NODE_BLOCKED, 0);
     this.active = false;
+  }
+
+  /**
+   * Drops the bodies of call-backs the agent withdrew unclaimed, up to the one CB_WITHDRAWN
+   * names, if it moved since the last sweep (one load otherwise). A later call-back's body,
+   * posted before a CAS still to come, is kept for its claim (`RequestInbox.dropWithdrawn`).
+   * Called as the node enters and leaves each wait, so such a body does not outlive the
+   * node's next blocking call into this agent.
+   */
+  private sweepWithdrawnCallbacks(): void {
+    const withdrawn = Atomics.load(this.header, RSlot.CB_WITHDRAWN);
+    if (withdrawn === this.callbacksSweptAt) return;
+    this.callbacksSweptAt = withdrawn;
+    this.callbackInbox.dropWithdrawn(withdrawn);
   }
 
   private park(done: () => boolean, deadline: number): boolean {

@@ -22,6 +22,7 @@
  * | CB_LENGTH, CB_FLAGS | as LENGTH and FLAGS, for the call-back area                          |
  * | CB_SEQ        | tag of the call-back (matches bodies on the call-back side port)           |
  * | POSTED        | batches the agent has posted on the connection's port (a parked node reads the port only when it moved) |
+ * | CB_WITHDRAWN  | tag of the agent's last call-back that left a body on the call-back side port unclaimed (0: none); the node drops such bodies when it parks and when it leaves |
  *
  * One word to sleep on. A parked thread can wait on one address only, but the parked node
  * must wake for several things: the answer, a call-back from the agent's method (a
@@ -67,6 +68,7 @@ export const RSlot = {
   CB_FLAGS: 12,
   CB_SEQ: 13,
   POSTED: 14,
+  CB_WITHDRAWN: 15,
 } as const;
 
 /** Values of the LIFE slot. */
