@@ -44,7 +44,7 @@ export interface SpawnAgentOptions<Local extends object = object> {
    * import is abandoned, and its factory will not run.)
    */
   startupTimeoutMs?: number;
-  /** Largest message body accepted, in bytes. Default 64 MiB. */
+  /** Largest message body accepted, in bytes. Default 64 MiB; at least 1024 (less is a `TypeError`). */
   maxMessageBytes?: number;
   /**
    * Most calls in flight per direction (default 65,536): beyond it, outgoing calls
