@@ -162,16 +162,17 @@ test('thread: close() ends an agent whose timers would keep it alive, aborting c
   t.regex(reasons[0]!, /asked agent .* to close/);
 });
 
-test('thread: close({ timeoutMs }) forces down an agent whose call never finishes; the call rejects', async (t) => {
-  const agent = await spawnAgent<{ hang(): Promise<never> }>(new URL('./fixtures/close-aware-agent.ts', import.meta.url), {
-    expose: { closed: () => undefined },
+for (const isolation of ['thread', 'process', 'inline'] as const) {
+  test(`${isolation}: close({ timeoutMs }) forces down an agent whose call never finishes; the call rejects with AgentExitedError`, async (t) => {
+    // The echo agent: no timer of its own, which an inline agent's forced close could not stop.
+    const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { isolation, expose: nodeApi });
+    const hung = agent.remote.hang();
+    // close() settling at all is the property (ava's timeout bounds it): no assertion on how fast.
+    await agent.close({ timeoutMs: 100 });
+    const error = await t.throwsAsync(hung, { instanceOf: AgentExitedError });
+    t.is((error as AgentExitedError).exitCode, (await agent.exited).code);
   });
-  const hung = agent.remote.hang();
-  // close() settling at all is the property (ava's timeout bounds it): no assertion on how fast.
-  await agent.close({ timeoutMs: 100 });
-  const error = await t.throwsAsync(hung, { instanceOf: AgentExitedError });
-  t.is((error as AgentExitedError).exitCode, (await agent.exited).code);
-});
+}
 
 test('thread: an agent that crashes rejects in-flight and later calls with AgentExitedError carrying the crash', async (t) => {
   const agent = await spawnAgent<typeof EchoAgent>(echoAgent, { expose: nodeApi });

@@ -108,7 +108,11 @@ export function launchInline(init: AgentInit): AgentLauncher {
       // The close's grace period is over (or the agent broke the protocol): its calls
       // still waiting for the node's answers reject, marked handled first (finish).
       finish(1);
-      running.connection.close();
+      // The agent's end closes after the exit is reported (finish's turn comes first): the
+      // node's calls in flight then reject with AgentExitedError, as a thread's or a
+      // process's do. Closed at once, its end would close the node's first, and they got
+      // a bare ConnectionClosedError.
+      setImmediate(() => running.connection.close());
     },
   };
 }
