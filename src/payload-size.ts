@@ -12,6 +12,8 @@
  * refuses the value for that call alone (`DataCloneError`).
  */
 
+import type { WireError } from './error-codec.ts';
+
 /** Elements looked at per container; beyond, a payload counts as what was seen. */
 const SCAN_LIMIT = 64;
 
@@ -62,5 +64,21 @@ function shallowBytes(container: object): number {
     total += leafBytes((container as Record<string, unknown>)[key]);
     if (++seen >= SCAN_LIMIT) break;
   }
+  return total;
+}
+
+/**
+ * A lower bound of the encoded size of an error on its way out (`serializeError`'s
+ * record), for `maxMessageBytes` on the same paths as {@link payloadBytes}: its strings,
+ * what its own properties and non-error causes hold (measured as payloads), and the same
+ * for its causes and aggregated errors. The record is this side's own and bounded
+ * (`serializeError` keeps at most 64 errors, 64 properties each), so the walk is too.
+ */
+export function wireErrorBytes(wire: WireError | { value: unknown }): number {
+  if (!('name' in wire)) return payloadBytes(wire.value);
+  let total = wire.name.length + wire.message.length + (wire.stack?.length ?? 0) + (wire.code?.length ?? 0);
+  if (wire.props) total += payloadBytes(wire.props);
+  if (wire.cause) total += wireErrorBytes(wire.cause);
+  if (wire.errors) for (const entry of wire.errors) total += wireErrorBytes(entry);
   return total;
 }

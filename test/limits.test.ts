@@ -1,7 +1,8 @@
 /** Limits a user sets on a connection hold: message size and calls in flight. */
 import test from 'ava';
 import { MessageTooLargeError, TooManyCallsError } from '../src/index.ts';
-import { payloadBytes } from '../src/payload-size.ts';
+import { payloadBytes, wireErrorBytes } from '../src/payload-size.ts';
+import { serializeError, type WireError } from '../src/error-codec.ts';
 import { requestBytes } from '../src/blocking/mailbox-body.ts';
 import { connectionPair, table } from './helpers/connection-pair.ts';
 
@@ -48,6 +49,56 @@ test('an oversized answer becomes a MessageTooLargeError for the caller; the con
   t.is(await pair.a.request('big', [10]), 'x'.repeat(10));
   pair.close();
 });
+
+test("wireErrorBytes counts an error record's strings, properties, causes and aggregated errors", (t) => {
+  const wire = serializeError(
+    new AggregateError([new Error('abcd'), 'plain'], 'm', { cause: Object.assign(new Error('ef'), { data: new Uint8Array(10) }) }),
+  );
+  const stacks = (wire.stack?.length ?? 0) + ((wire.cause as WireError).stack?.length ?? 0) + ((wire.errors![0] as WireError).stack?.length ?? 0);
+  // 'AggregateError' + 'm', cause 'Error' + 'ef' + 10 bytes, errors 'Error' + 'abcd' and 'plain'.
+  t.is(wireErrorBytes(wire), 14 + 1 + 5 + 2 + 10 + 5 + 4 + 5 + stacks);
+});
+
+test('an oversized error answer becomes a MessageTooLargeError for the caller, wherever its bulk is; the connection stays usable', async (t) => {
+  const fail = (error: Error) => () => {
+    throw error;
+  };
+  const n = 5000;
+  const pair = connectionPair(
+    new Map(),
+    table({
+      message: fail(new Error('x'.repeat(n))),
+      property: fail(Object.assign(new Error('small'), { detail: 'y'.repeat(n) })),
+      cause: fail(new Error('small', { cause: new Error('c'.repeat(n)) })),
+      aggregate: fail(new AggregateError([new Error('q'.repeat(n))], 'many')),
+      small: fail(new RangeError('small')),
+    }),
+    { b: { maxMessageBytes: 1000 } },
+  );
+  for (const command of ['message', 'property', 'cause', 'aggregate']) {
+    await t.throwsAsync(pair.a.request(command, []), { instanceOf: MessageTooLargeError, message: /the error thrown by call/ }, command);
+  }
+  await t.throwsAsync(pair.a.request('small', []), { name: 'RangeError', message: 'small' });
+  t.false(pair.a.closed);
+  pair.close();
+});
+
+for (const isolation of ['inline', 'thread', 'process'] as const) {
+  test(`${isolation}: an agent's error over maxMessageBytes fails that call with MessageTooLargeError, async and blocking`, async (t) => {
+    const { spawnAgent } = await import('../src/index.ts');
+    type BigErrors = typeof import('./fixtures/big-errors-agent.ts').default;
+    const limit = 4096;
+    const agent = await spawnAgent<BigErrors>(new URL('./fixtures/big-errors-agent.ts', import.meta.url), { isolation, maxMessageBytes: limit });
+    t.teardown(() => agent.close({ timeoutMs: 500 }));
+    for (const method of ['bigMessage', 'bigProperty', 'bigCauseBytes', 'bigErrorCause', 'bigAggregate'] as const) {
+      const error = await t.throwsAsync(agent.remote[method](8192), { instanceOf: MessageTooLargeError }, `async ${method}`);
+      t.is((error as MessageTooLargeError).limit, limit);
+      if (isolation !== 'process') t.throws(() => agent.blocking[method](8192), { instanceOf: MessageTooLargeError }, `blocking ${method}`);
+    }
+    await t.throwsAsync(agent.remote.small(), { name: 'RangeError', message: 'small' });
+    if (isolation !== 'process') t.throws(() => agent.blocking.small(), { name: 'RangeError', message: 'small' });
+  });
+}
 
 test('outgoing calls beyond maxInFlight reject at once with TooManyCallsError; the rest complete', async (t) => {
   let release!: () => void;

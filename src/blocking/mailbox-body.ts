@@ -14,7 +14,7 @@ import { receiveMessageOnPort } from 'node:worker_threads';
 import { ByteArea, decode, decodeCall, encodeCallInto, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { payloadBytes } from '../payload-size.ts';
+import { payloadBytes, wireErrorBytes } from '../payload-size.ts';
 import { Flag, seqIsAfter, type SideMessage } from './mailbox.ts';
 import { cannotRebuild } from '../cannot-rebuild.ts';
 
@@ -190,12 +190,17 @@ function directRequestTooLarge(command: string, size: number, limit: number): Me
 }
 
 /**
- * The same for an error thrown in place of the answer, measured as the error it would be
- * sent as (`serializeError`: name, message, stack and code; props and causes not counted).
- * On the error path only: it serializes the error to measure it.
+ * The same for an error thrown in place of the answer, measured as the record it is sent
+ * as (`serializeError`'s, causes and aggregated errors included: see `wireErrorBytes`).
  */
+export function wireErrorTooLarge(wire: WireError, limit: number): MessageTooLargeError | undefined {
+  const size = wireErrorBytes(wire);
+  return size > limit ? new MessageTooLargeError('blocking call answer', size, limit) : undefined;
+}
+
+/** {@link wireErrorTooLarge} of a thrown value. On the error path only: it serializes the error to measure it. */
 export function directErrorTooLarge(error: unknown, limit: number): MessageTooLargeError | undefined {
-  return directAnswerTooLarge(serializeError(error), limit);
+  return wireErrorTooLarge(serializeError(error), limit);
 }
 
 /** Writes `error` as the answer, in place of one that could not be sent (it is small: it fits any area). */
