@@ -33,10 +33,13 @@ export class ProtocolSession implements LineConnection, LineSender {
   private protocol: LineProtocol | undefined;
   /** Set when no more lines may be delivered: closing, failed or lost. */
   private stopped = false;
-  /** `loseConnection` was called. */
-  private losing = false;
   /** `connectionLost` has started. */
   private gone = false;
+  /**
+   * Set once the connection is closing or gone, by {@link endWrites}: what every waiter
+   * on `whenWritable` rejected with, and what a later call rejects with at once.
+   */
+  private closed: ConnectionClosedError | undefined;
   /** The node's socket can take more (the node says when it cannot). */
   private socketWritable = true;
   /** Sent but not yet acknowledged by the node. */
@@ -73,7 +76,7 @@ export class ProtocolSession implements LineConnection, LineSender {
   }
 
   get connected(): boolean {
-    return !this.losing && !this.gone;
+    return this.closed === undefined;
   }
 
   get writable(): boolean {
@@ -99,16 +102,16 @@ export class ProtocolSession implements LineConnection, LineSender {
   loseConnection(reason?: Error): void {
     if (reason !== undefined && !(reason instanceof Error)) throw invalidArgument('loseConnection(reason) expects an Error or nothing');
     if (!this.connected) return;
-    this.losing = true;
     this.stopped = true;
     this.localReason = reason;
+    this.endWrites(reason);
     // The lines queued before the close leave before it.
     this.link.flush();
     this.outlet.lose(this.id, reason);
   }
 
   whenWritable(): Promise<void> {
-    if (!this.connected) return Promise.reject(new ConnectionClosedError(`connection ${this.id} is closed`));
+    if (this.closed) return Promise.reject(this.closed);
     if (this.writable) return Promise.resolve();
     return new Promise((resolve, reject) => this.writableWaiters.push({ resolve, reject }));
   }
@@ -201,7 +204,7 @@ export class ProtocolSession implements LineConnection, LineSender {
   private failSend(error: unknown): void {
     if (error instanceof ConnectionClosedError || this.gone || this.sendFailure) return;
     this.sendFailure = this.fail(error);
-    this.losing = true;
+    this.endWrites(this.sendFailure);
     this.reportSendFailure();
   }
 
@@ -237,14 +240,31 @@ export class ProtocolSession implements LineConnection, LineSender {
     }
   }
 
+  /**
+   * The connection is closing or gone, for whatever reason; nothing will make it writable
+   * again. Every waiter on `whenWritable` rejects now with `ConnectionClosedError`, whose
+   * `cause` is the reason `connectionLost` gets, and any later call at once; `connected`
+   * and `writable` turn false. Every way a connection ends comes through here (the
+   * protocol closing it, its lines refused, the node or its socket ending it, the agent
+   * closing), and before anything waits for the line in progress: a `lineReceived` that
+   * awaits `whenWritable` is that line, so `connectionLost` would otherwise wait for it
+   * forever (and the server's `close()` for the grace period, then a forced close).
+   * Idempotent: the first reason stays.
+   */
+  endWrites(reason: Error | undefined): void {
+    if (this.closed) return;
+    const cause = this.failure ?? this.localReason ?? reason;
+    this.closed = new ConnectionClosedError(`[agent-ipc] connection ${this.id} is closed`, cause === undefined ? undefined : { cause });
+    for (const waiter of this.writableWaiters.splice(0)) waiter.reject(this.closed);
+  }
+
   /** The connection is gone: waits for the event in progress, then runs `connectionLost`. */
   async lost(reason: Error | undefined): Promise<void> {
     this.stopped = true;
+    this.endWrites(reason);
     if (this.work) await this.work.then(ignore, ignore);
     if (this.gone) return;
     this.gone = true;
-    const closed = new ConnectionClosedError(`connection ${this.id} is closed`, { cause: reason });
-    for (const waiter of this.writableWaiters.splice(0)) waiter.reject(closed);
     this.drainListeners.clear();
     const protocol = this.protocol;
     if (protocol && typeof protocol.connectionLost === 'function') await protocol.connectionLost(this.failure ?? this.localReason ?? reason);
@@ -272,6 +292,9 @@ export class ProtocolSession implements LineConnection, LineSender {
   /** The protocol threw: no more lines; its `connectionLost` gets this very error. */
   private fail(error: unknown): Error {
     const failure = error instanceof Error ? error : new Error(`a line protocol threw a non-error value: ${String(error)}`);
+    // A protocol that lets `whenWritable`'s rejection escape did not fail: the connection
+    // had ended already, and `connectionLost` gets the reason it ended with.
+    if (failure === this.closed) return failure;
     this.failure ??= failure;
     this.stopped = true;
     return failure;
