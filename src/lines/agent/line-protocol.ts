@@ -48,6 +48,21 @@ function serveLineProtocol<Main>(factory: LineProtocolFactory<Main>, main: MainH
   const protocolMain = link.orderedMain(main);
   // Listening before the agent reports ready, so no socket arrives unheard.
   const inbox = ctx.isolation === 'process' ? SocketInbox.ofThisProcess() : undefined;
+  // The node asks an agent to close once its connections are over, and the agent then
+  // waits for the calls in progress: a line still waiting in `whenWritable` (one whose
+  // LOST never came) would hold the agent until it is killed. Nothing will be written
+  // any more, so such waits end now.
+  ctx.signal.addEventListener(
+    'abort',
+    () => {
+      const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason : undefined;
+      for (const session of sessions.values()) session.endWrites(reason);
+      // A hand-off whose socket never came has no session: nothing to end.
+      const endWrites = (session: SocketSession): void => session.endWrites(reason);
+      for (const opening of handedOff.values()) opening.then(endWrites, () => undefined);
+    },
+    { once: true },
+  );
 
   const openHandedOff = async (request: OpenRequest): Promise<void> => {
     // These two refuse the node's request (the line server's), not a caller's argument.

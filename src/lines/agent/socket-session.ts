@@ -101,6 +101,11 @@ export class SocketSession implements LineOutlet {
     this.lines.requestClose(reason, false);
   }
 
+  /** Nothing more will be written (the agent is closing): waits on `whenWritable` end. */
+  endWrites(reason: Error | undefined): void {
+    this.session.endWrites(reason);
+  }
+
   /** The node ends the connection (the server closes): at once, not drained. */
   lost(reason: Error | undefined): Promise<void> {
     if (!this.lines.ended) {
