@@ -59,7 +59,12 @@ export interface LineConnection {
    * delivered; `connectionLost` then runs with `reason`.
    */
   loseConnection(reason?: Error): void;
-  /** Resolves when the connection is writable; rejects with `ConnectionClosedError` once it is gone. */
+  /**
+   * Resolves when the connection is writable (at once if it is); rejects with
+   * `ConnectionClosedError` once it is closing or gone (its `cause`: the reason
+   * `connectionLost` gets) — a wait already under way as soon as the connection ends, so
+   * that a line waiting here ends and `connectionLost` can run, and a call made later at once.
+   */
   whenWritable(): Promise<void>;
   /** Calls `listener` each time the connection turns writable again. Returns a function that removes it. */
   onDrain(listener: () => void): () => void;
