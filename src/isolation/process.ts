@@ -15,12 +15,13 @@
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { AgentExit } from '../errors.ts';
+import { AgentExitedError, ProtocolError, type AgentExit } from '../errors.ts';
 import { ProcessBlockingServer } from '../blocking/process-server.ts';
 import { StreamChannel } from '../transports/stream-frames.ts';
 import { StreamLink, StreamTransport } from '../transports/stream-transport.ts';
 import { childExecArgv } from './child-exec-argv.ts';
 import type { AgentInit } from './control.ts';
+import { guardHandleChannel } from './handle-channel-guard.ts';
 import { setHandlesRef, type AgentLauncher, type LoopHandle } from './launcher.ts';
 import type { ProcessArgs } from './process-bootstrap.ts';
 import { inheritedDescriptors, sandboxLaunch, scanInheritedDescriptors } from './sandbox-launch.ts';
@@ -94,12 +95,52 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   let status: AgentExit | undefined;
   let streamsOpen = 2;
   let streamGrace: NodeJS.Timeout | undefined;
+  /** Why the node killed the agent, if for breaking its handle channel: the cause its exit reports. */
+  let brokenBy: ProtocolError | undefined;
+  /** Rejects the hand-offs not yet written (or failed), once the exit is known. */
+  const handOffs = new Set<(error: AgentExitedError) => void>();
+
+  // An agent that broke its handle channel, or closed it while it runs, can be handed no
+  // more sockets and is not trusted to go on: it is killed, and its exit says why.
+  const stopBroken = (error: ProtocolError): void => {
+    if (status || brokenBy) return;
+    brokenBy = error;
+    child.kill('SIGKILL');
+  };
+  if (start.handles) {
+    guardHandleChannel(child, init.name, {
+      onBroken: stopBroken,
+      // The end of a channel is also how an agent's exit shows there; the kill of a
+      // process that has exited changes nothing of its exit status.
+      onClosed: () => stopBroken(new ProtocolError(`agent '${init.name}' closed its handle channel while running`)),
+    });
+  }
+
+  /**
+   * Rejects `reject` with the agent's exit once it is reported, after the exit's own
+   * reactions (a line agent's, which races its hand-off with the exit) ran: the one
+   * error class of a hand-off to an agent that is gone, never Node.js's "Channel closed".
+   */
+  const rejectOnExit = (reject: (error: AgentExitedError) => void): void => {
+    if (exit) {
+      const error = new AgentExitedError(init.name, exit);
+      setImmediate(() => reject(error));
+    } else handOffs.add(reject);
+  };
 
   const report = (): void => {
     if (exit || !status) return;
     clearTimeout(streamGrace);
     exit = status;
     exitListener?.(exit);
+    if (handOffs.size > 0) {
+      const error = new AgentExitedError(init.name, exit);
+      const rejects = [...handOffs];
+      handOffs.clear();
+      setImmediate(() => {
+        for (const reject of rejects) reject(error);
+      });
+    }
     // The connections closed with the exit (AgentExitedError); release the streams.
     agentLink.fail(undefined);
     blockingSocket.destroy();
@@ -137,7 +178,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   lifeline?.on('error', () => undefined);
 
   child.once('exit', (code, signal) => {
-    status = { code, signal };
+    // Killed for breaking its handle channel: the break is the cause (an exit of its own is told as it was).
+    status = brokenBy && signal === 'SIGKILL' ? { code, signal, error: brokenBy } : { code, signal };
     if (warden && pid !== undefined) warden.release(pid);
     if (streamsOpen === 0) report();
     // A grandchild may hold the socket open; the exit is reported regardless. Through
@@ -170,7 +212,21 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     sendHandle: start.handles
       ? (message, socket) =>
           new Promise<void>((resolve, reject) => {
-            const sent = (error: Error | null): void => (error ? reject(error) : resolve());
+            // A send queued behind one the agent never acknowledged is called back only once
+            // it is: never, if the agent died first. The exit settles it then.
+            handOffs.add(reject);
+            const sent = (error: Error | null): void => {
+              if (!error) {
+                handOffs.delete(reject);
+                resolve();
+                return;
+              }
+              // The channel closed or broke (Node.js's ERR_IPC_CHANNEL_CLOSED, EPIPE): the
+              // agent can take no more sockets. It is stopped if it still runs, and the
+              // hand-off fails with its exit, as a call into it does.
+              if (!status) stopBroken(new ProtocolError(`agent '${init.name}' cannot be handed a socket: its handle channel failed (${error.message})`, { cause: error }));
+              if (handOffs.delete(reject)) rejectOnExit(reject);
+            };
             try {
               // keepOpen: the node keeps its copy of the descriptor until the caller closes it
               // (once written, the message holds its own reference). Without it Node.js closes
@@ -178,6 +234,7 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
               // before acknowledging leaves the peer's connection open in the node for good.
               child.send(message, socket, { keepOpen: true }, sent);
             } catch (error) {
+              handOffs.delete(reject);
               reject(error instanceof Error ? error : new Error(String(error)));
             }
           })
