@@ -130,17 +130,13 @@ test.serial('a forged NODE_HANDLE_ACK (no socket awaits it) stops the agent', (t
 
 test.serial('a forged NODE_HANDLE_NACK stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_HANDLE_NACK"}', /sent NODE_HANDLE_NACK for no socket/));
 
-test.serial('a forged NODE_HANDLE without a descriptor stops the agent', (t) =>
-  breaksChannel(t, 'RAW {"cmd":"NODE_HANDLE","type":"net.Socket","msg":{}}', /internal message NODE_HANDLE\b/),
-);
+test.serial('a forged NODE_HANDLE without a descriptor stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_HANDLE","type":"net.Socket","msg":{}}', /internal message NODE_HANDLE\b/));
 
 test.serial('any other internal command stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_CLUSTER","act":"online"}', /internal message NODE_CLUSTER/));
 
 test.serial('an ordinary message (process.send) stops the agent', (t) => breaksChannel(t, 'MESSAGE', /sent a message/));
 
-test.serial('a line that never ends stops the agent before the node holds more than a few KiB of it', (t) =>
-  breaksChannel(t, 'UNTERMINATED', /without a newline|bytes at once/),
-);
+test.serial('a line that never ends stops the agent before the node holds more than a few KiB of it', (t) => breaksChannel(t, 'UNTERMINATED', /without a newline|bytes at once/));
 
 test.serial('a flood of tiny messages stops the agent', (t) => breaksChannel(t, 'FLOOD', /bytes at once|sent a message/));
 
