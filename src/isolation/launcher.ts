@@ -69,7 +69,8 @@ export interface AgentLauncher {
   /**
    * Sends `message` with a socket's descriptor to a process agent started with a handle
    * channel; resolves once it was written (the node's copy is closed when the agent has
-   * it). Absent for every other agent.
+   * it), rejects with `AgentExitedError` once the agent is gone (its channel closed, or it
+   * died before the send went out). Absent for every other agent.
    */
   sendHandle?(message: object, socket: Socket): Promise<void>;
   /** Calls `listener` once, when the agent has exited. */
