@@ -14,9 +14,10 @@
  * → closing (`connectionLost`, socket closed) → finished. Every path ends in finished,
  * exactly once.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { serializeError } from '../error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, UnknownMethodError } from '../errors.ts';
+import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError } from '../errors.ts';
 import { invalidArgument } from '../invalid-option.ts';
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
@@ -82,6 +83,19 @@ export interface ConnectionSettings {
 }
 
 type Phase = 'acquiring' | 'opening' | 'open' | 'closing' | 'finished';
+
+/**
+ * True if `line` followed by `delimiter` is framed by the peer as that one line: the
+ * first delimiter in `line + delimiter` is the one appended. Also catches a delimiter
+ * that straddles the line's end and the one appended (`'x\n'` with `'\n\n'`). O(length):
+ * one search of the line, one of its last `delimiter.length - 1` characters.
+ */
+function framesAsOneLine(line: string, delimiter: string): boolean {
+  if (line.includes(delimiter)) return false;
+  if (delimiter.length === 1) return true;
+  const tail = line.slice(-(delimiter.length - 1));
+  return (tail + delimiter).indexOf(delimiter) === tail.length;
+}
 
 const ignore = (): void => undefined;
 
@@ -238,12 +252,37 @@ export class ServedConnection implements ServedByAgent {
     this.carrier.destroy();
   }
 
+  /**
+   * Writes lines the agent sent (its `send` call). The agent is not trusted to have run
+   * `sendLine`'s checks (it can call the reserved method itself): a batch with a line the
+   * peer would not frame as sent — not a string, holding the delimiter, longer than
+   * `maxLineLength` — is refused whole, nothing of it written: the call throws (the
+   * agent's `send` rejects with that error) and the connection fails with it, as
+   * `sendLine`'s refusal fails it in the agent.
+   */
   write(lines: string[]): void {
-    for (const line of lines) {
-      // The agent's data, not a caller's argument: sendLine refused a non-string there.
-      if (typeof line !== 'string') return this.fail(new TypeError(`[agent-ipc] agent '${this.info_.agent}' sent a line that is not a string`));
+    const refusal = this.refusal(lines);
+    if (refusal) {
+      this.fail(refusal);
+      throw refusal;
     }
     this.carrier.write(lines);
+  }
+
+  /** Why `lines` must not be written, if they must not (see `write`). */
+  private refusal(lines: string[]): Error | undefined {
+    const { delimiter, maxLineLength } = this.settings;
+    for (const line of lines) {
+      // The same errors as sendLine's, so that the connection ends the same way whichever side refused.
+      if (typeof line !== 'string') return invalidArgument(`agent '${this.info_.agent}' sent a line that is not a string`);
+      if (!framesAsOneLine(line, delimiter)) return invalidArgument(`agent '${this.info_.agent}' sent a line that contains the delimiter; it would reach the peer as two lines`);
+      // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
+      if (line.length * 3 > maxLineLength) {
+        const bytes = line.length > maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
+        if (bytes > maxLineLength) return new MessageTooLargeError('line', bytes, maxLineLength);
+      }
+    }
+    return undefined;
   }
 
   loseFromAgent(reason: Error | undefined): void {
