@@ -34,6 +34,7 @@ import {
   TooManyCallsError,
   TimeoutError,
   UnknownMethodError,
+  WriteBufferOverflowError,
 } from './errors.ts';
 import { isLibraryErrorClass } from './error-brand.ts';
 import { invalidArgument } from './invalid-option.ts';
@@ -98,6 +99,7 @@ for (const cls of [
   StartupTimeoutError,
   AgentUnresponsiveError,
   AgentModuleNotFoundError,
+  WriteBufferOverflowError,
 ]) {
   registerError(cls);
 }

@@ -424,3 +424,41 @@ export class AgentUnresponsiveError extends AgentExitedError {
 }
 Object.defineProperty(AgentUnresponsiveError.prototype, 'name', { value: 'AgentUnresponsiveError', configurable: true, writable: true });
 Object.defineProperty(AgentUnresponsiveError.prototype, ERROR_BRAND, { value: 'AgentUnresponsiveError' });
+
+/**
+ * A line server's protocol kept sending to a peer that does not read: the lines waiting
+ * in its connection's socket for the peer went over the node's hard limit (without
+ * `handOffSockets`, where the node writes the lines its agent sends). The send that
+ * would have gone over is refused (nothing of it is written) and the connection closes
+ * with this. A protocol that stops sending while `conn.writable` is false (`await
+ * conn.whenWritable()`) never meets it; the limit is there so that one that does not —
+ * buggy or hostile — cannot grow the node's memory without bound.
+ */
+export class WriteBufferOverflowError extends AgentIpcError {
+  /** The connection's id (`conn.id`, `LineConnectionInfo.id`). */
+  readonly connectionId: number;
+  /** What the socket would have held with the refused send, in characters (UTF-16 units) of lines and delimiters. */
+  readonly buffered: number;
+  /** The limit it would have exceeded, in the same units. */
+  readonly limit: number;
+  /**
+   * Builds the error of a connection whose protocol sent past the node's limit of lines
+   * waiting for its peer.
+   *
+   * @param connectionId - The connection's id.
+   * @param buffered - What the socket would have held with the refused send, in characters.
+   * @param limit - The limit, in characters.
+   */
+  constructor(connectionId: number, buffered: number, limit: number) {
+    super(
+      `connection ${connectionId}: the protocol sent lines its peer does not read: ${buffered} characters would wait in the socket, over the limit of ${limit}; ` +
+        'a protocol must stop sending while conn.writable is false (await conn.whenWritable())',
+      'ERR_AGENT_IPC_WRITE_BUFFER_OVERFLOW',
+    );
+    this.connectionId = connectionId;
+    this.buffered = buffered;
+    this.limit = limit;
+  }
+}
+Object.defineProperty(WriteBufferOverflowError.prototype, 'name', { value: 'WriteBufferOverflowError', configurable: true, writable: true });
+Object.defineProperty(WriteBufferOverflowError.prototype, ERROR_BRAND, { value: 'WriteBufferOverflowError' });
