@@ -17,7 +17,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { serializeError } from '../error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError } from '../errors.ts';
+import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError, WriteBufferOverflowError } from '../errors.ts';
 import { invalidArgument } from '../invalid-option.ts';
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
@@ -84,6 +84,36 @@ export interface ConnectionSettings {
 
 type Phase = 'acquiring' | 'opening' | 'open' | 'closing' | 'finished';
 
+/** The part of the limit on relayed lines waiting for a peer that does not depend on the server's options. */
+export const WRITE_BUFFER_FLOOR = 16 * 1024 * 1024;
+
+/**
+ * The most a relayed connection's socket may hold of lines waiting for its peer, in
+ * characters (UTF-16 units: what `socket.writableLength` counts of the strings written),
+ * before a send is refused and the connection fails with `WriteBufferOverflowError`.
+ *
+ * The node writes whatever its agent sends; nothing else bounds the socket's buffer
+ * against a protocol that ignores `conn.writable` while its peer does not read. The limit
+ * is set above what an honest protocol can ever have waiting:
+ *
+ * - one that waits on `conn.writable` stops when the node's `write` returned false or when
+ *   more than `MAX_UNACKNOWLEDGED` (1 MiB, `protocol-session.ts`) is unacknowledged, so at
+ *   most the socket's high-water mark (16 KiB) plus that window plus one line are ever
+ *   waiting: `WRITE_BUFFER_FLOOR` covers it sixteen times over, and a line more is added;
+ * - one that only answers the lines it receives needs not look at `writable` at all (the
+ *   server stops reading a peer whose replies do not leave): it is bounded by the lines
+ *   already taken, at most `highWaterMark` (plus one socket read, within the floor) lines
+ *   of at most `maxLineLength` bytes, answered line for line.
+ *
+ * With the defaults (`highWaterMark` 256, `maxLineLength` 65,536) that is about 32 MiB a
+ * connection: twice what a peer may already make the node hold of incoming lines. A
+ * derived limit rather than an option: the two options it follows are the ones that size
+ * a connection's traffic, and no honest protocol needs to raise it on its own.
+ */
+export function writeBufferLimit(settings: Pick<ConnectionSettings, 'delimiter' | 'maxLineLength' | 'highWaterMark'>): number {
+  return WRITE_BUFFER_FLOOR + (settings.highWaterMark + 2) * (settings.maxLineLength + settings.delimiter.length);
+}
+
 /**
  * True if `line` followed by `delimiter` is framed by the peer as that one line: the
  * first delimiter in `line + delimiter` is the one appended. Also catches a delimiter
@@ -134,6 +164,10 @@ export class ServedConnection implements ServedByAgent {
   private closedEarly: { reason: Error | undefined } | undefined;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
+  /** The socket the node writes the agent's lines to (relayed connections only). */
+  private readonly relayed: Socket | undefined;
+  /** {@link writeBufferLimit} of this connection. */
+  private readonly writeLimit: number;
   /**
    * Aborted when the connection stops waiting for its agent: its close became due first
    * (its socket was reset or closed, or the server closes it). The supply then forgets it at once.
@@ -169,8 +203,12 @@ export class ServedConnection implements ServedByAgent {
       ending: () => void this.shutdown(),
       closeRequestedEarly: () => this.giveUpIfDue(),
     };
+    this.writeLimit = writeBufferLimit(settings);
     if (settings.handOffSockets) this.carrier = this.handedOver = new HandedOverSocket(socket, id, events);
-    else this.carrier = new LineSocket(socket, id, settings, events);
+    else {
+      this.carrier = new LineSocket(socket, id, settings, events);
+      this.relayed = socket;
+    }
   }
 
   /** What `server.connections` shows. */
@@ -256,14 +294,18 @@ export class ServedConnection implements ServedByAgent {
    * Writes lines the agent sent (its `send` call). The agent is not trusted to have run
    * `sendLine`'s checks (it can call the reserved method itself): a batch with a line the
    * peer would not frame as sent — not a string, holding the delimiter, longer than
-   * `maxLineLength` — is refused whole, nothing of it written: the call throws (the
-   * agent's `send` rejects with that error) and the connection fails with it, as
-   * `sendLine`'s refusal fails it in the agent.
+   * `maxLineLength` — or one that would take the socket past {@link writeBufferLimit} is
+   * refused whole, nothing of it written: the call throws (the agent's `send` rejects
+   * with that error) and the connection fails with it, as `sendLine`'s refusal fails it
+   * in the agent.
    */
   write(lines: string[]): void {
     const refusal = this.refusal(lines);
     if (refusal) {
       this.fail(refusal);
+      // Its buffer is what the peer did not read: the connection is failed, so let it go
+      // now rather than linger (see LineSocket.closeGracefully) for a peer that will not.
+      if (refusal instanceof WriteBufferOverflowError) this.carrier.destroy();
       throw refusal;
     }
     this.carrier.write(lines);
@@ -272,6 +314,7 @@ export class ServedConnection implements ServedByAgent {
   /** Why `lines` must not be written, if they must not (see `write`). */
   private refusal(lines: string[]): Error | undefined {
     const { delimiter, maxLineLength } = this.settings;
+    let size = 0;
     for (const line of lines) {
       // The same errors as sendLine's, so that the connection ends the same way whichever side refused.
       if (typeof line !== 'string') return invalidArgument(`agent '${this.info_.agent}' sent a line that is not a string`);
@@ -281,6 +324,13 @@ export class ServedConnection implements ServedByAgent {
         const bytes = line.length > maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
         if (bytes > maxLineLength) return new MessageTooLargeError('line', bytes, maxLineLength);
       }
+      size += line.length + delimiter.length;
+    }
+    // Counted as the socket counts what it holds of strings: in UTF-16 units. A socket
+    // that takes no more writes (closing, or gone) holds nothing more of them.
+    const socket = this.relayed;
+    if (socket && !socket.destroyed && !socket.writableEnded && socket.writableLength + size > this.writeLimit) {
+      return new WriteBufferOverflowError(this.id, socket.writableLength + size, this.writeLimit);
     }
     return undefined;
   }
