@@ -19,6 +19,7 @@ import { AgentExitedError, AgentIpcError, ProtocolError } from '../src/index.ts'
 import { createLineServer, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
+import { gone } from './helpers/process-gone.ts';
 
 const protocol = new URL('./fixtures/handoff-channel-hostile/channel-protocol.ts', import.meta.url);
 
@@ -86,16 +87,6 @@ async function greeted(t: ExecutionContext, port: number): Promise<{ client: Lin
   return { client, pid };
 }
 
-/** Whether process `pid` still exists. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Sends `command` to a fresh connection, then expects: the agent stopped, the connection
  * closed, one error event — an `AgentExitedError` whose cause is a `ProtocolError` matching
@@ -113,7 +104,7 @@ async function breaksChannel(t: ExecutionContext, command: string, why: RegExp):
     t.is(exited.signal, 'SIGKILL');
     t.true(exited.cause instanceof ProtocolError, `caused by a ProtocolError: ${String(exited.cause)}`);
     t.regex((exited.cause as Error).message, why);
-    t.false(running(pid), 'the agent was stopped');
+    t.true(gone(pid), 'the agent was stopped');
     // The node lives on, and serves.
     const next = await greeted(t, port);
     t.not(next.pid, pid);
@@ -154,7 +145,7 @@ test.serial('a handle the agent sends (NODE_HANDLE with a descriptor) is closed 
     t.true(error.cause instanceof ProtocolError);
     t.regex((error.cause as Error).message, /sent a handle/);
     await within(t, 'the connection to close', client.closed);
-    t.false(running(pid));
+    t.true(gone(pid));
     // The agent's listening socket went with it: the node kept no copy.
     const probe = net.connect({ port: pushed, host: '127.0.0.1' });
     const [failure] = (await within(t, 'the probe to fail', once(probe, 'error'))) as [NodeJS.ErrnoException];

@@ -21,6 +21,7 @@ import type { AgentContext, MainHandle } from '../src/types.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
 import { expectPausedStream, LineClient, TestNode, testProtocol } from './fixtures/lines/line-client.ts';
+import { gone } from './helpers/process-gone.ts';
 
 const spyProtocol = new URL('./fixtures/lines/socket-spy-protocol.ts', import.meta.url);
 
@@ -87,16 +88,6 @@ async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body
 async function agentPid(client: LineClient): Promise<number> {
   client.send('PID');
   return Number(await client.next());
-}
-
-/** Whether process `pid` still exists. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // --- option validation -------------------------------------------------------------
@@ -517,14 +508,14 @@ test('close() ends every connection (ConnectionClosedError) and every agent proc
   const clients = await Promise.all([LineClient.connect(port), LineClient.connect(port), LineClient.connect(port)]);
   const pids = await Promise.all(clients.map(agentPid));
   t.is(new Set(pids).size, 3);
-  t.true(pids.every(running));
+  t.true(pids.every((pid) => !gone(pid)));
 
   await server.close();
   t.is(disconnects.length, 3);
   t.true(disconnects.every((reason) => reason instanceof ConnectionClosedError));
   t.deepEqual(server.connections, []);
   for (const client of clients) t.deepEqual(await client.rest(), []);
-  t.deepEqual(pids.filter(running), [], 'every agent process has exited');
+  t.deepEqual(pids.filter((pid) => !gone(pid)), [], 'every agent process has exited');
   t.deepEqual(
     node.of('lost').map((e) => (e.detail as { name: string }).name),
     ['ConnectionClosedError', 'ConnectionClosedError', 'ConnectionClosedError'],

@@ -10,6 +10,7 @@ import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownM
 import type LifecycleAgent from './fixtures/lifecycle-agent.ts';
 import { VaultError, checksum, type LifecycleNodeApi } from './fixtures/lifecycle-agent.ts';
 import { spawnForTest, within } from './helpers/agents.ts';
+import { gone } from './helpers/process-gone.ts';
 
 registerError(VaultError);
 
@@ -60,16 +61,6 @@ async function start(t: Context, options: SpawnAgentOptions = {}) {
   const agent = await spawnForTest<typeof LifecycleAgent>(t, entry, { isolation: 'process', expose: nodeApi(state), ...options });
   state.agent = agent;
   return { agent, state };
-}
-
-/** Polls `condition` every 10 ms until it holds or `ms` pass. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test.serial('the agent runs in its own process, a child of the node, with the node\'s Node.js options', async (t) => {
@@ -183,7 +174,7 @@ test.serial('close() lets calls in progress finish, then the process exits with 
   t.is(await inProgress, 'slept');
   await closing;
   t.deepEqual(await agent.exited, { code: 0, signal: null });
-  t.false(alive(agent.pid));
+  t.true(gone(agent.pid));
 });
 
 test.serial('close({ timeoutMs }) forces down an agent whose call never finishes', async (t) => {
@@ -251,5 +242,5 @@ test.serial('process agents run in parallel, one process each', async (t) => {
   const agents = await Promise.all([1, 2, 3].map((n) => spawnAgent<typeof LifecycleAgent>(entry, { isolation: 'process', name: `pp${n}` })));
   t.is(new Set(agents.map((a) => a.pid)).size, 3);
   await Promise.all(agents.map((a) => a.close()));
-  t.true(agents.every((a) => !alive(a.pid)));
+  t.true(agents.every((a) => gone(a.pid)));
 });

@@ -17,6 +17,7 @@ import type BlockingAgent from './fixtures/blocking-agent.ts';
 import { LedgerError, type BlockingNodeApi } from './fixtures/blocking-agent.ts';
 import { spawnForTest } from './helpers/agents.ts';
 import { readFrames, requestFrame } from './helpers/blocking-frames.ts';
+import { gone } from './helpers/process-gone.ts';
 
 const entry = new URL('./fixtures/blocking-agent.ts', import.meta.url);
 const peerPath = new URL('./fixtures/process-blocking-peer.ts', import.meta.url).pathname;
@@ -93,15 +94,6 @@ async function start(t: Context, options: SpawnAgentOptions = {}) {
 
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // ── real process agents ──────────────────────────────────────────────────────────
@@ -186,7 +178,7 @@ test.serial('close() while parked: the agent wakes with ConnectionClosedError, t
   state.release!();
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(await agent.exited, { code: 0, signal: null });
-  t.false(alive(agent.pid));
+  t.true(gone(agent.pid));
 });
 
 test.serial('an agent killed while the node serves its call: the call rejects, the late handler result goes nowhere', async (t) => {
@@ -198,7 +190,7 @@ test.serial('an agent killed while the node serves its call: the call rejects, t
   t.like(await agent.exited, { signal: 'SIGKILL' });
   state.release!();
   await new Promise((resolve) => setTimeout(resolve, 20));
-  t.false(alive(agent.pid));
+  t.true(gone(agent.pid));
 });
 
 // ── the node's server in this process, a bare peer on the other end ─────────────

@@ -11,6 +11,7 @@ import { ConnectionClosedError, StartupTimeoutError, spawnAgent, type Isolation 
 import { createLineServer, type LineConnectionInfo } from '../src/lines/index.ts';
 import { DEFAULT_STARTUP_TIMEOUT_MS, resolveSpawnOptions } from '../src/spawn-options.ts';
 import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
+import { gone } from './helpers/process-gone.ts';
 
 const neverLoads = new URL('./fixtures/lifecycle/never-loads-agent.ts', import.meta.url);
 const neverReady = new URL('./fixtures/lifecycle/never-ready-agent.ts', import.meta.url);
@@ -28,15 +29,6 @@ function processNamed(name: string): number | undefined {
     }
   }
   return undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 for (const isolation of isolations) {
@@ -76,7 +68,7 @@ test('process: the stuck agent process is gone once spawnAgent rejected', async 
   }
   t.true((await outcome) instanceof StartupTimeoutError);
   t.not(pid, undefined, 'the agent process was seen while it started');
-  t.false(isAlive(pid!), 'the child process was killed before the rejection');
+  t.true(gone(pid!), 'the child process was killed before the rejection');
   t.is(processNamed(name), undefined);
 });
 
