@@ -20,6 +20,7 @@ import { createLineServer, type LineServer, type LineServerOptions } from '../sr
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
 import { gone } from './helpers/process-gone.ts';
+import { MAX_SOCKET_LIST_ANSWERS } from '../src/isolation/handle-channel-guard.ts';
 
 const protocol = new URL('./fixtures/handoff-channel-hostile/channel-protocol.ts', import.meta.url);
 
@@ -124,6 +125,21 @@ test.serial('a forged NODE_HANDLE_NACK stops the agent', (t) => breaksChannel(t,
 test.serial('a forged NODE_HANDLE without a descriptor stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_HANDLE","type":"net.Socket","msg":{}}', /internal message NODE_HANDLE\b/));
 
 test.serial('any other internal command stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_CLUSTER","act":"online"}', /internal message NODE_CLUSTER/));
+
+test.serial("Node.js's answers about a handed server's sockets pass (its server.close() waits for one); past 1,024 they stop the agent", async (t) => {
+  await withServer({}, async ({ port, errors }) => {
+    // A few, as an honest agent's Node.js sends them: nothing happens.
+    const { client, pid } = await greeted(t, port);
+    client.send('SOCKET_COUNTS 40');
+    t.is(await within(t, 'the answers to be written', client.next()), 'SENT');
+    client.send('ECHO still here');
+    t.is(await within(t, 'the echo', client.next()), 'still here');
+    t.false(gone(pid));
+    t.deepEqual(errors, []);
+    await client.close();
+  });
+  await breaksChannel(t, `SOCKET_COUNTS ${MAX_SOCKET_LIST_ANSWERS + 20}`, /more than 1024 answers about its sockets/);
+});
 
 test.serial('an ordinary message (process.send) stops the agent', (t) => breaksChannel(t, 'MESSAGE', /sent a message/));
 

@@ -10,8 +10,12 @@
  *
  * The agent's side sends nothing of its own on this channel: only Node.js's
  * acknowledgements of the sockets handed to it (NODE_HANDLE_ACK, or NODE_HANDLE_NACK when
- * a descriptor could not be received), one per send, a few dozen bytes each. So the guard
- * passes on exactly those, and anything else is a protocol break: it stops passing the
+ * a descriptor could not be received), one per send, a few dozen bytes each; and Node.js's
+ * answers about the sockets of a `net.Server` it was handed (its socket list: the node's
+ * `server.close()` asks to be told once they are all closed, NODE_SOCKET_ALL_CLOSED, and
+ * `getConnections()` how many there are, NODE_SOCKET_COUNT), which Node.js's listeners of
+ * that list take, and ignore when they asked nothing. So the guard passes on exactly
+ * those (the latter up to {@link MAX_SOCKET_LIST_ANSWERS}), and anything else is a protocol break: it stops passing the
  * agent's bytes on and reports a `ProtocolError` (the launcher then kills the agent, as
  * for a break on its other sockets). The channel's end (the agent exited, or closed its
  * end while running) is reported too.
@@ -57,6 +61,21 @@ type InternalListener = (this: ChildProcess, message: unknown, handle: unknown) 
 
 /** The acknowledgements Node.js's side of the agent sends, the one thing the node accepts on the channel. */
 const ANSWERS: ReadonlySet<unknown> = new Set(['NODE_HANDLE_ACK', 'NODE_HANDLE_NACK']);
+
+/**
+ * Node.js's answers about a handed server's sockets (see above). Its own listeners of the
+ * server's socket list handle them (they never reach Node.js's handle listener, which
+ * ignores them): the guard only lets them through.
+ */
+const SOCKET_LIST_ANSWERS: ReadonlySet<unknown> = new Set(['NODE_SOCKET_ALL_CLOSED', 'NODE_SOCKET_COUNT']);
+
+/**
+ * Most socket-list answers an agent may send in its life. An honest one sends one per
+ * close of a listening server whose sockets it was handed (the line server never asks for
+ * a count), so a few; the bound keeps an agent from flooding the node's event loop with
+ * them, as any other message would.
+ */
+export const MAX_SOCKET_LIST_ANSWERS = 1024;
 
 /**
  * Guards `child`'s handle channel (spawned with an `'ipc'` stdio): call right after
@@ -106,10 +125,15 @@ export function guardHandleChannel(child: ChildProcess, name: string, events: Ha
   // Node.js's own handler of internal messages runs only for an acknowledgement it
   // awaits: any other would fail its assertion, or (NODE_HANDLE) take a handle from the agent.
   const nodeListeners = child.listeners('internalMessage') as InternalListener[];
+  let socketListAnswers = 0;
   child.removeAllListeners('internalMessage');
   child.on('internalMessage', (message: unknown, handle: unknown) => {
     if (broken) return;
     const command = (message as { cmd?: unknown }).cmd;
+    if (SOCKET_LIST_ANSWERS.has(command) && handle === undefined) {
+      if (++socketListAnswers > MAX_SOCKET_LIST_ANSWERS) breakWith(`sent more than ${MAX_SOCKET_LIST_ANSWERS} answers about its sockets`);
+      return;
+    }
     if (ANSWERS.has(command) && handle === undefined && Array.isArray((child as { _handleQueue?: unknown })._handleQueue)) {
       for (const listener of nodeListeners) listener.call(child, message, handle);
       return;
