@@ -151,7 +151,7 @@ test('the node relays nothing: it writes no byte to a handed-off socket', async 
 });
 
 test('connectionMade runs first; conn describes the connection; connections and events show it', async (t) => {
-  await withServer({ data: { greet: true } }, async ({ port, server, connects, disconnects, disconnected, node }) => {
+  await withServer({ data: { greet: true } }, async ({ port, server, connects, connected, disconnects, disconnected, node }) => {
     const c = await LineClient.connect(port);
     const hello = await c.next();
     const made = await node.waitFor('made');
@@ -160,6 +160,9 @@ test('connectionMade runs first; conn describes the connection; connections and 
     const info = JSON.parse((await c.next())!) as { id: number; peer: { address: string; port: number; family: string }; direction: string; agent: string };
     t.is(info.direction, 'inbound');
     t.deepEqual(info.peer, { address: '127.0.0.1', port: c.socket.localPort, family: 'IPv4' });
+    // The agent writes to the peer itself: its replies can reach the client before its
+    // answer to the node's OPEN reaches the node, which then emits `connect`.
+    await connected(1);
     t.is(connects.length, 1);
     t.deepEqual(server.connections, [connects[0]]);
     const [listed] = server.connections;
