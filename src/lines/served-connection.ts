@@ -14,10 +14,9 @@
  * → closing (`connectionLost`, socket closed) → finished. Every path ends in finished,
  * exactly once.
  */
-import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { serializeError } from '../error-codec.ts';
-import { AgentExitedError, ConnectionClosedError, MessageTooLargeError, UnknownMethodError, WriteBufferOverflowError } from '../errors.ts';
+import { AgentExitedError, ConnectionClosedError, UnknownMethodError, WriteBufferOverflowError } from '../errors.ts';
 import { invalidArgument } from '../invalid-option.ts';
 import type { AgentSupply } from './agent-supply.ts';
 import { HandedOverSocket } from './handed-over-socket.ts';
@@ -25,6 +24,7 @@ import type { LineAgent, ServedByAgent } from './line-agent.ts';
 import type { LineBudget } from './shared/line-budget.ts';
 import type { CarrierEvents, LineCarrier } from './shared/line-carrier.ts';
 import { LineMethod, type LineDirection, type PeerAddress } from './shared/line-methods.ts';
+import { lineRefusal } from './shared/line-check.ts';
 import { LineSocket } from './shared/line-socket.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../spawn-options.ts';
 
@@ -100,10 +100,11 @@ export const WRITE_BUFFER_FLOOR = 16 * 1024 * 1024;
  *   more than `MAX_UNACKNOWLEDGED` (1 MiB, `protocol-session.ts`) is unacknowledged, so at
  *   most the socket's high-water mark (16 KiB) plus that window plus one line are ever
  *   waiting: `WRITE_BUFFER_FLOOR` covers it sixteen times over, and a line more is added;
- * - one that only answers the lines it receives needs not look at `writable` at all (the
- *   server stops reading a peer whose replies do not leave): it is bounded by the lines
- *   already taken, at most `highWaterMark` (plus one socket read, within the floor) lines
- *   of at most `maxLineLength` bytes, answered line for line.
+ * - one that answers line for line without looking at `writable` is covered for
+ *   `highWaterMark` + 2 answers of `maxLineLength` (the server stops reading a peer whose
+ *   replies do not leave); but one socket read can hold many more small lines than that,
+ *   and their answers leave together, so a protocol whose answers can add up to tens of
+ *   MiB must wait on `writable` too (docs/line-server.md, "A hard limit"; a known issue).
  *
  * With the defaults (`highWaterMark` 256, `maxLineLength` 65,536) that is about 32 MiB a
  * connection: twice what a peer may already make the node hold of incoming lines. A
@@ -112,19 +113,6 @@ export const WRITE_BUFFER_FLOOR = 16 * 1024 * 1024;
  */
 export function writeBufferLimit(settings: Pick<ConnectionSettings, 'delimiter' | 'maxLineLength' | 'highWaterMark'>): number {
   return WRITE_BUFFER_FLOOR + (settings.highWaterMark + 2) * (settings.maxLineLength + settings.delimiter.length);
-}
-
-/**
- * True if `line` followed by `delimiter` is framed by the peer as that one line: the
- * first delimiter in `line + delimiter` is the one appended. Also catches a delimiter
- * that straddles the line's end and the one appended (`'x\n'` with `'\n\n'`). O(length):
- * one search of the line, one of its last `delimiter.length - 1` characters.
- */
-function framesAsOneLine(line: string, delimiter: string): boolean {
-  if (line.includes(delimiter)) return false;
-  if (delimiter.length === 1) return true;
-  const tail = line.slice(-(delimiter.length - 1));
-  return (tail + delimiter).indexOf(delimiter) === tail.length;
 }
 
 const ignore = (): void => undefined;
@@ -164,10 +152,8 @@ export class ServedConnection implements ServedByAgent {
   private closedEarly: { reason: Error | undefined } | undefined;
   private readonly carrier: LineCarrier;
   private readonly handedOver: HandedOverSocket | undefined;
-  /** The socket the node writes the agent's lines to (relayed connections only). */
-  private readonly relayed: Socket | undefined;
-  /** {@link writeBufferLimit} of this connection. */
-  private readonly writeLimit: number;
+  /** Relayed connections only: the socket the node writes the agent's lines to, and its {@link writeBufferLimit}. */
+  private readonly relayed: { socket: Socket; limit: number } | undefined;
   /**
    * Aborted when the connection stops waiting for its agent: its close became due first
    * (its socket was reset or closed, or the server closes it). The supply then forgets it at once.
@@ -203,11 +189,10 @@ export class ServedConnection implements ServedByAgent {
       ending: () => void this.shutdown(),
       closeRequestedEarly: () => this.giveUpIfDue(),
     };
-    this.writeLimit = writeBufferLimit(settings);
     if (settings.handOffSockets) this.carrier = this.handedOver = new HandedOverSocket(socket, id, events);
     else {
       this.carrier = new LineSocket(socket, id, settings, events);
-      this.relayed = socket;
+      this.relayed = { socket, limit: writeBufferLimit(settings) };
     }
   }
 
@@ -318,19 +303,16 @@ export class ServedConnection implements ServedByAgent {
     for (const line of lines) {
       // The same errors as sendLine's, so that the connection ends the same way whichever side refused.
       if (typeof line !== 'string') return invalidArgument(`agent '${this.info_.agent}' sent a line that is not a string`);
-      if (!framesAsOneLine(line, delimiter)) return invalidArgument(`agent '${this.info_.agent}' sent a line that contains the delimiter; it would reach the peer as two lines`);
-      // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
-      if (line.length * 3 > maxLineLength) {
-        const bytes = line.length > maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
-        if (bytes > maxLineLength) return new MessageTooLargeError('line', bytes, maxLineLength);
-      }
+      const refused = lineRefusal(line, delimiter, maxLineLength, `agent '${this.info_.agent}' sent`);
+      if (refused) return refused;
       size += line.length + delimiter.length;
     }
     // Counted as the socket counts what it holds of strings: in UTF-16 units. A socket
     // that takes no more writes (closing, or gone) holds nothing more of them.
-    const socket = this.relayed;
-    if (socket && !socket.destroyed && !socket.writableEnded && socket.writableLength + size > this.writeLimit) {
-      return new WriteBufferOverflowError(this.id, socket.writableLength + size, this.writeLimit);
+    if (this.relayed === undefined) return undefined;
+    const { socket, limit } = this.relayed;
+    if (!socket.destroyed && !socket.writableEnded && socket.writableLength + size > limit) {
+      return new WriteBufferOverflowError(this.id, socket.writableLength + size, limit);
     }
     return undefined;
   }

@@ -2,11 +2,11 @@
  * One connection inside a line-protocol agent: the `conn` its protocol gets, and the
  * sequencing of the protocol's events (made → lines, one at a time → lost).
  */
-import { Buffer } from 'node:buffer';
-import { ConnectionClosedError, MessageTooLargeError } from '../../errors.ts';
+import { ConnectionClosedError } from '../../errors.ts';
 import { invalidArgument } from '../../invalid-option.ts';
 import type { AgentContext, MainHandle } from '../../types.ts';
 import { LineBudget } from '../shared/line-budget.ts';
+import { lineRefusal } from '../shared/line-check.ts';
 import type { LineDirection, OpenRequest, PeerAddress } from '../shared/line-methods.ts';
 import type { LineOutlet, LineSender, NodeLink } from './node-link.ts';
 import { isPromiseLike } from '../../promise-like.ts';
@@ -85,14 +85,8 @@ export class ProtocolSession implements LineConnection, LineSender {
 
   sendLine(line: string): void {
     if (typeof line !== 'string') throw invalidArgument(`sendLine expects a string, got ${line === null ? 'null' : typeof line}`);
-    // Also a delimiter that straddles the line's end and the one appended (`'x\n'` with
-    // `'\n\n'`): the peer would frame the bytes otherwise.
-    if ((line + this.delimiter).indexOf(this.delimiter) !== line.length) throw invalidArgument('sendLine got a line that contains the delimiter; it would reach the peer as two lines');
-    // UTF-8 takes 1 to 3 bytes per UTF-16 unit, so most lines need no byte count.
-    if (line.length * 3 > this.maxLineLength) {
-      const bytes = line.length > this.maxLineLength ? line.length : Buffer.byteLength(line, 'utf8');
-      if (bytes > this.maxLineLength) throw new MessageTooLargeError('line', bytes, this.maxLineLength);
-    }
+    const refused = lineRefusal(line, this.delimiter, this.maxLineLength, 'sendLine got');
+    if (refused) throw refused;
     // Like a write to a closed transport in Twisted: dropped, not an error.
     if (!this.connected) return;
     this.unacknowledged += line.length + this.delimiter.length;
