@@ -184,11 +184,6 @@ export class LineAgent implements AgentConnections {
     this.served.get(id)?.closedInAgent(reason === null ? undefined : deserializeError(reason, `agent '${this.name}'`));
   }
 
-  socketClosed(id: number, reason: WireError | null): void {
-    // The node closes the connection either way; the session's own CLOSED may follow.
-    this.closed(id, reason);
-  }
-
   /** Gives connection `id`'s socket to the agent (`handOffSockets`); resolves once sent. */
   handOver(id: number, socket: Socket): Promise<void> {
     const message: SocketMessage = { type: SOCKET_MESSAGE, id };

@@ -16,10 +16,8 @@ export interface AgentConnections {
   lose(id: number, reason: WireError | null): void;
   /** Reports an error of handed-off connection `id` if this agent serves it. */
   failed(id: number, error: WireError): void;
-  /** Handed-off connection `id`, if this agent serves it, is finished in the agent. */
+  /** Handed-off connection `id`, if this agent serves it, is finished in the agent, or (SOCKET_CLOSED) its socket closed before its session ended. */
   closed(id: number, reason: WireError | null): void;
-  /** The socket of handed-off connection `id`, if this agent serves it, closed before its session ended. */
-  socketClosed(id: number, reason: WireError | null): void;
 }
 
 /** The connection id of a line method's payload; a malformed one is the agent's fault, not a caller's argument. */
@@ -72,20 +70,17 @@ export function lineEndpoint(user: HandlerTable, connections: AgentConnections):
         connections.failed(id, error as WireError);
       },
     ],
-    [
-      LineMethod.CLOSED,
-      (payload) => {
-        const [id, reason] = connectionId(payload, LineMethod.CLOSED);
-        connections.closed(id, (reason ?? null) as WireError | null);
-      },
-    ],
-    [
-      LineMethod.SOCKET_CLOSED,
-      (payload) => {
-        const [id, reason] = connectionId(payload, LineMethod.SOCKET_CLOSED);
-        connections.socketClosed(id, (reason ?? null) as WireError | null);
-      },
-    ],
+    // The node closes the connection alike whether the session ended (CLOSED) or only its
+    // socket did (SOCKET_CLOSED): a CLOSED after a SOCKET_CLOSED changes nothing.
+    ...[LineMethod.CLOSED, LineMethod.SOCKET_CLOSED].map(
+      (method): [string, (payload: unknown) => void] => [
+        method,
+        (payload) => {
+          const [id, reason] = connectionId(payload, method);
+          connections.closed(id, (reason ?? null) as WireError | null);
+        },
+      ],
+    ),
   ]);
   return new LineEndpoint({ get: (command) => own.get(command) ?? user.get(command) });
 }

@@ -79,7 +79,7 @@ export class NodeLink {
 
   /** A handed-off connection is finished: its socket closed and its `connectionLost` ran. */
   closed(id: number, reason: Error | undefined): void {
-    this.node[LineMethod.CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+    this.tellClosed(LineMethod.CLOSED, id, reason);
   }
 
   /**
@@ -88,7 +88,11 @@ export class NodeLink {
    * node's grace period for it starts.
    */
   socketClosed(id: number, reason: Error | undefined): void {
-    this.node[LineMethod.SOCKET_CLOSED](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
+    this.tellClosed(LineMethod.SOCKET_CLOSED, id, reason);
+  }
+
+  private tellClosed(method: typeof LineMethod.CLOSED | typeof LineMethod.SOCKET_CLOSED, id: number, reason: Error | undefined): void {
+    this.node[method](id, reason === undefined ? null : serializeError(reason)).then(ignore, ignore);
   }
 
   /** Sends every queued line now. */
