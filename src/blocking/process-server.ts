@@ -65,12 +65,12 @@ export class ProcessBlockingServer {
   /** The header of the frame being read, once complete. */
   private header: FrameHeader | undefined;
   private open: OpenCall | undefined;
+  /** The heap a request's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
+  private readonly maxDecoded: number;
   /**
    * The open call while it waits for its ordering fence: answering it otherwise (TIMEOUT,
    * close) forgets it with its payload, even if the fence never comes (see fence-wait.ts).
    */
-  /** The heap a request's v8 body may decode to (`decodeBudget` of `maxMessageBytes`), worked out once. */
-  private readonly maxDecoded: number;
   private readonly fenceWait: FenceWait<OpenCall>;
   private closed = false;
   /** The call lifecycle's hooks (no-ops if not given). */

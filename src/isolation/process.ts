@@ -117,15 +117,15 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
   }
 
   /**
-   * Rejects `reject` with the agent's exit once it is reported, after the exit's own
-   * reactions (a line agent's, which races its hand-off with the exit) ran: the one
-   * error class of a hand-off to an agent that is gone, never Node.js's "Channel closed".
+   * Rejects hand-offs with the agent's exit, on a later turn: after the exit's own
+   * reactions (a line agent's, which races its hand-off with the exit) ran. The one error
+   * of a hand-off to an agent that is gone, never Node.js's "Channel closed".
    */
-  const rejectOnExit = (reject: (error: AgentExitedError) => void): void => {
-    if (exit) {
-      const error = new AgentExitedError(init.name, exit);
-      setImmediate(() => reject(error));
-    } else handOffs.add(reject);
+  const rejectWithExit = (rejects: Array<(error: AgentExitedError) => void>, ended: AgentExit): void => {
+    const error = new AgentExitedError(init.name, ended);
+    setImmediate(() => {
+      for (const reject of rejects) reject(error);
+    });
   };
 
   const report = (): void => {
@@ -134,12 +134,8 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
     exit = status;
     exitListener?.(exit);
     if (handOffs.size > 0) {
-      const error = new AgentExitedError(init.name, exit);
-      const rejects = [...handOffs];
+      rejectWithExit([...handOffs], exit);
       handOffs.clear();
-      setImmediate(() => {
-        for (const reject of rejects) reject(error);
-      });
     }
     // The connections closed with the exit (AgentExitedError); release the streams.
     agentLink.fail(undefined);
@@ -223,9 +219,10 @@ export function launchProcess(init: AgentInit, start: ProcessOptions = {}): Agen
               }
               // The channel closed or broke (Node.js's ERR_IPC_CHANNEL_CLOSED, EPIPE): the
               // agent can take no more sockets. It is stopped if it still runs, and the
-              // hand-off fails with its exit, as a call into it does.
+              // hand-off fails with its exit, as a call into it does: now if the exit was
+              // reported, else with it (it stays in handOffs).
               if (!status) stopBroken(new ProtocolError(`agent '${init.name}' cannot be handed a socket: its handle channel failed (${error.message})`, { cause: error }));
-              if (handOffs.delete(reject)) rejectOnExit(reject);
+              if (exit && handOffs.delete(reject)) rejectWithExit([reject], exit);
             };
             try {
               // keepOpen: the node keeps its copy of the descriptor until the caller closes it
