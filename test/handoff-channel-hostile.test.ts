@@ -16,9 +16,11 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AgentExitedError, AgentIpcError, ProtocolError } from '../src/index.ts';
-import { createLineServer, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
+import type { LineServerOptions } from '../src/lines/index.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 import { LineClient } from './fixtures/lines/line-client.ts';
+import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
+import { until, withServer } from './fixtures/lines-edges/watched-server.ts';
 import { gone } from './helpers/process-gone.ts';
 import { MAX_SOCKET_LIST_ANSWERS } from '../src/isolation/handle-channel-guard.ts';
 
@@ -28,49 +30,32 @@ const protocol = new URL('./fixtures/handoff-channel-hostile/channel-protocol.ts
 const WAIT_MS = 30_000;
 
 interface Seen {
-  server: LineServer;
   port: number;
+  /** Every error event so far (a live list). */
   errors: Error[];
-  restarts: number;
   /** Resolves once `n` error events were seen. */
   errored(n: number): Promise<void>;
   /** Resolves once `n` agentRestart events were seen. */
   restarted(n: number): Promise<void>;
 }
 
-/** A hand-off server of this file's protocol, listening for the body's duration. */
-async function withServer(options: Partial<LineServerOptions>, body: (seen: Seen) => Promise<void>): Promise<void> {
-  const server = createLineServer({ agent: protocol, isolation: 'process', handOffSockets: true, ...options });
-  const waiting: Array<{ ready: () => boolean; resolve: () => void }> = [];
-  const wake = (): void => {
-    for (let i = waiting.length - 1; i >= 0; i--) {
-      if (!waiting[i]!.ready()) continue;
-      waiting.splice(i, 1)[0]!.resolve();
-    }
-  };
-  const when = (ready: () => boolean): Promise<void> => (ready() ? Promise.resolve() : new Promise((resolve) => waiting.push({ ready, resolve })));
-  const seen: Seen = {
-    server,
-    port: 0,
-    errors: [],
-    restarts: 0,
-    errored: (n) => when(() => seen.errors.length >= n),
-    restarted: (n) => when(() => seen.restarts >= n),
-  };
-  server.on('error', (error) => {
-    seen.errors.push(error);
-    wake();
+/** Resolves once `ready()`; rejects if it is still not after {@link WAIT_MS}. */
+async function reached(ready: () => boolean): Promise<void> {
+  if (!(await until(ready, WAIT_MS))) throw new Error('[agent-ipc test] gave up waiting');
+}
+
+/** A hand-off server of this file's protocol (the shared watched server), listening for the body's duration. */
+async function withHandOffServer(options: Omit<Partial<LineServerOptions<TestNodeApi>>, 'agent'>, body: (seen: Seen) => Promise<void>): Promise<void> {
+  await withServer({ agent: protocol, isolation: 'process', handOffSockets: true, ...options }, async (watched) => {
+    const errors: Error[] = [];
+    watched.server.on('error', (error) => errors.push(error));
+    await body({
+      port: watched.port,
+      errors,
+      errored: (n) => reached(() => errors.length >= n),
+      restarted: (n) => reached(() => watched.restarts.length >= n),
+    });
   });
-  server.on('agentRestart', () => {
-    seen.restarts++;
-    wake();
-  });
-  try {
-    seen.port = (await server.listen(0, '127.0.0.1')).port;
-    await body(seen);
-  } finally {
-    await server.close();
-  }
 }
 
 async function within<T>(t: ExecutionContext, what: string, promise: Promise<T>): Promise<T> {
@@ -94,7 +79,7 @@ async function greeted(t: ExecutionContext, port: number): Promise<{ client: Lin
  * `why` — and the server still serving a new connection.
  */
 async function breaksChannel(t: ExecutionContext, command: string, why: RegExp): Promise<void> {
-  await withServer({}, async ({ port, errors, errored }) => {
+  await withHandOffServer({}, async ({ port, errors, errored }) => {
     const { client, pid } = await greeted(t, port);
     client.send(command);
     await within(t, 'the error event', errored(1));
@@ -127,7 +112,7 @@ test.serial('a forged NODE_HANDLE without a descriptor stops the agent', (t) => 
 test.serial('any other internal command stops the agent', (t) => breaksChannel(t, 'RAW {"cmd":"NODE_CLUSTER","act":"online"}', /internal message NODE_CLUSTER/));
 
 test.serial("Node.js's answers about a handed server's sockets pass (its server.close() waits for one); past 1,024 they stop the agent", async (t) => {
-  await withServer({}, async ({ port, errors }) => {
+  await withHandOffServer({}, async ({ port, errors }) => {
     // A few, as an honest agent's Node.js sends them: nothing happens.
     const { client, pid } = await greeted(t, port);
     client.send('SOCKET_COUNTS 40');
@@ -148,7 +133,7 @@ test.serial('a line that never ends stops the agent before the node holds more t
 test.serial('a flood of tiny messages stops the agent', (t) => breaksChannel(t, 'FLOOD', /bytes at once|sent a message/));
 
 test.serial('a handle the agent sends (NODE_HANDLE with a descriptor) is closed at once, and the agent stopped', async (t) => {
-  await withServer({}, async ({ port, errors, errored }) => {
+  await withHandOffServer({}, async ({ port, errors, errored }) => {
     const { client, pid } = await greeted(t, port);
     client.send('LISTEN 1');
     const ports = await within(t, 'the port', client.next());
@@ -182,7 +167,7 @@ function handleKinds(): Record<string, number> {
 
 test.serial('an agent pushing many handles leaves the node none of them once the server closed', async (t) => {
   const before = handleKinds();
-  await withServer({}, async ({ port, errors, errored }) => {
+  await withHandOffServer({}, async ({ port, errors, errored }) => {
     const { client } = await greeted(t, port);
     client.send('LISTEN 200');
     t.regex((await within(t, 'the ports', client.next())) ?? '', /^PORTS \d+$/);
@@ -203,7 +188,7 @@ test.serial('an agent pushing many handles leaves the node none of them once the
 });
 
 test.serial('an agent that closes its handle channel is stopped and replaced: later connections are served', async (t) => {
-  await withServer({ agents: { pool: 1 } }, async ({ port, errors, errored, restarted }) => {
+  await withHandOffServer({ agents: { pool: 1 } }, async ({ port, errors, errored, restarted }) => {
     const first = await greeted(t, port);
     // Its answer may or may not get out before the node stops it.
     first.client.send('DISCONNECT');
@@ -226,7 +211,7 @@ test.serial('an agent that closes its handle channel is stopped and replaced: la
 });
 
 test.serial("a connection handed to a dying pool agent fails with AgentExitedError, not Node.js's 'Channel closed'", async (t) => {
-  await withServer({ agents: { pool: 1 } }, async ({ port, errors, restarted }) => {
+  await withHandOffServer({ agents: { pool: 1 } }, async ({ port, errors, restarted }) => {
     for (let round = 1; round <= 6; round++) {
       const { client } = await greeted(t, port);
       client.send('EXIT');
