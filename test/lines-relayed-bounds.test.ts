@@ -20,11 +20,12 @@ import test from 'ava';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { MessageTooLargeError, WriteBufferOverflowError, type Isolation } from '../src/index.ts';
-import { createLineServer, type LineConnectionInfo, type LineServer, type LineServerOptions } from '../src/lines/index.ts';
+import type { LineServerOptions } from '../src/lines/index.ts';
 import { writeBufferLimit } from '../src/lines/served-connection.ts';
 import { INVALID_ARGUMENT } from '../src/invalid-option.ts';
 import type { TestNodeApi } from './fixtures/lines/test-protocol.ts';
-import { LineClient, TestNode } from './fixtures/lines/line-client.ts';
+import { LineClient } from './fixtures/lines/line-client.ts';
+import { until, withServer, type Seen } from './fixtures/lines-edges/watched-server.ts';
 import { bounded, TIMED_OUT } from './fixtures/bounded-wait.ts';
 
 const boundsProtocol = new URL('./fixtures/lines-relayed-bounds/bounds-protocol.ts', import.meta.url);
@@ -52,35 +53,9 @@ function spyOnWrites(): { most: Map<number | undefined, number>; restore(): void
   };
 }
 
-interface Seen {
-  server: LineServer;
-  node: TestNode;
-  errors: Array<{ error: Error; connection: LineConnectionInfo | undefined }>;
-  disconnects: Array<{ info: LineConnectionInfo; reason: Error | undefined }>;
-}
-
-async function withServer(options: Partial<LineServerOptions<TestNodeApi>>, body: (port: number, seen: Seen) => Promise<void>): Promise<void> {
-  const node = new TestNode();
-  const server = createLineServer<TestNodeApi>({ agent: boundsProtocol, expose: node.api, ...SMALL, ...options });
-  const seen: Seen = { server, node, errors: [], disconnects: [] };
-  server.on('error', (error, connection) => seen.errors.push({ error, connection }));
-  server.on('disconnect', (info, reason) => seen.disconnects.push({ info, reason }));
-  try {
-    const { port } = await server.listen(0, '127.0.0.1');
-    await body(port, seen);
-  } finally {
-    await server.close();
-  }
-}
-
-/** Resolves once `condition` holds (checked on every protocol event and every 20 ms), or false after `ms`. */
-async function until(condition: () => boolean, ms = 60_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
+/** A server of the bounds protocol (the shared watched line server), listening for the body's duration. */
+async function withBoundsServer(options: Omit<Partial<LineServerOptions<TestNodeApi>>, 'agent'>, body: (port: number, seen: Seen) => Promise<void>): Promise<void> {
+  await withServer({ agent: boundsProtocol, ...SMALL, ...options }, (seen) => body(seen.port, seen));
 }
 
 for (const isolation of isolations) {
@@ -90,7 +65,7 @@ for (const isolation of isolations) {
       t.timeout(120_000);
       const spy = spyOnWrites();
       try {
-        await withServer({ isolation }, async (port, seen) => {
+        await withBoundsServer({ isolation }, async (port, seen) => {
           const client = await LineClient.connect(port);
           client.socket.pause();
           // Four times the limit: without one, the node's socket would hold it all.
@@ -129,7 +104,7 @@ for (const isolation of isolations) {
     t.timeout(180_000);
     const spy = spyOnWrites();
     try {
-      await withServer({ isolation }, async (port, seen) => {
+      await withBoundsServer({ isolation }, async (port, seen) => {
         const client = await LineClient.connect(port);
         client.socket.pause();
         const size = 60_000;
@@ -204,7 +179,7 @@ for (const isolation of ['thread', 'process'] as const) {
       `${isolation}: the reserved send method called directly with a line sendLine would refuse (${kind.split(' ')[0]}) is refused with sendLine's error; nothing reaches the peer`,
       async (t) => {
         t.timeout(60_000);
-        await withServer({ isolation, delimiter, ...options }, async (port, seen) => {
+        await withBoundsServer({ isolation, delimiter, ...options }, async (port, seen) => {
           const socket = net.connect({ port, host: '127.0.0.1' });
           const received = receivedUntilClosed(socket);
           await once(socket, 'connect');
