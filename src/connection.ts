@@ -21,7 +21,7 @@ import {
 import { refuseDeeperThan } from './transports/nesting-guard.ts';
 import { checkCallOptions, checkCommand, checkMs, checkOptionsObject, invalidArgument, invalidOption } from './invalid-option.ts';
 import { Outbox } from './outbox.ts';
-import { payloadBytes, wireErrorBytes } from './payload-size.ts';
+import { payloadBytes, wireErrorTooLarge } from './payload-size.ts';
 import { PendingTable } from './pending-table.ts';
 import type { Transport } from './transports/transport.ts';
 import { BYTES_PAYLOAD, FrameKind, MAX_REQUEST_ID, frameEnd, isLaterRequestId, isRequestId, type Batch } from './wire.ts';
@@ -827,12 +827,10 @@ export class IpcConnection {
       const wire = serializeError(outcome);
       // Held to maxMessageBytes as a result is (and as a blocking call's error answer is):
       // an error is data like any other, and a thread's structured clone would carry it whole.
-      if (this.maxMessageBytes !== Infinity) {
-        const size = wireErrorBytes(wire);
-        if (size > this.maxMessageBytes) {
-          this.refuse(id, new MessageTooLargeError(`the error thrown by call #${id}`, size, this.maxMessageBytes), token);
-          return;
-        }
+      const tooLarge = this.maxMessageBytes === Infinity ? undefined : wireErrorTooLarge(wire, this.maxMessageBytes, `the error thrown by call #${id}`);
+      if (tooLarge) {
+        this.refuse(id, tooLarge, token);
+        return;
       }
       this.queueAnswer(FrameKind.ERROR, id, wire, token, 'error', outcome);
     }

@@ -13,6 +13,7 @@
  */
 
 import type { WireError } from './error-codec.ts';
+import { MessageTooLargeError } from './errors.ts';
 
 /** Elements looked at per container; beyond, a payload counts as what was seen. */
 const SCAN_LIMIT = 64;
@@ -81,4 +82,14 @@ export function wireErrorBytes(wire: WireError | { value: unknown }): number {
   if (wire.cause) total += wireErrorBytes(wire.cause);
   if (wire.errors) for (const entry of wire.errors) total += wireErrorBytes(entry);
   return total;
+}
+
+/**
+ * The `MessageTooLargeError` that replaces error `wire` (`serializeError`'s record) when
+ * {@link wireErrorBytes} finds it over `limit`, or `undefined`; `what` names it in the
+ * message. The one test every path that sends an error makes against `maxMessageBytes`.
+ */
+export function wireErrorTooLarge(wire: WireError, limit: number, what: string): MessageTooLargeError | undefined {
+  const size = wireErrorBytes(wire);
+  return size > limit ? new MessageTooLargeError(what, size, limit) : undefined;
 }

@@ -14,7 +14,7 @@ import { receiveMessageOnPort } from 'node:worker_threads';
 import { ByteArea, decode, decodeCall, encodeCallInto, encodeInto, encodeToNewBuffer } from './value-codec.ts';
 import { deserializeError, serializeError, type WireError } from '../error-codec.ts';
 import { DataCloneError, MessageTooLargeError, ProtocolError } from '../errors.ts';
-import { payloadBytes, wireErrorBytes } from '../payload-size.ts';
+import { payloadBytes, wireErrorTooLarge } from '../payload-size.ts';
 import { Flag, seqIsAfter, type SideMessage } from './mailbox.ts';
 import { cannotRebuild } from '../cannot-rebuild.ts';
 
@@ -191,16 +191,10 @@ function directRequestTooLarge(command: string, size: number, limit: number): Me
 
 /**
  * The same for an error thrown in place of the answer, measured as the record it is sent
- * as (`serializeError`'s, causes and aggregated errors included: see `wireErrorBytes`).
+ * as (`wireErrorTooLarge`). On the error path only: it serializes the error to measure it.
  */
-export function wireErrorTooLarge(wire: WireError, limit: number): MessageTooLargeError | undefined {
-  const size = wireErrorBytes(wire);
-  return size > limit ? new MessageTooLargeError('blocking call answer', size, limit) : undefined;
-}
-
-/** {@link wireErrorTooLarge} of a thrown value. On the error path only: it serializes the error to measure it. */
 export function directErrorTooLarge(error: unknown, limit: number): MessageTooLargeError | undefined {
-  return wireErrorTooLarge(serializeError(error), limit);
+  return wireErrorTooLarge(serializeError(error), limit, 'blocking call answer');
 }
 
 /** Writes `error` as the answer, in place of one that could not be sent (it is small: it fits any area). */

@@ -9,8 +9,8 @@ import { threadId } from 'node:worker_threads';
 import type { IncomingCall } from '../connection.ts';
 import { deserializeError, serializeError } from '../error-codec.ts';
 import { BlockingNotAllowedError, ConnectionClosedError, UnknownMethodError, type AgentExit } from '../errors.ts';
-import { directAnswerTooLarge, refuseLargeDirectRequest, wireErrorTooLarge } from '../blocking/mailbox-body.ts';
-import { payloadBytes } from '../payload-size.ts';
+import { directAnswerTooLarge, refuseLargeDirectRequest } from '../blocking/mailbox-body.ts';
+import { payloadBytes, wireErrorTooLarge } from '../payload-size.ts';
 import { directTransportPair } from '../transports/direct-transport.ts';
 import { runAgent, type CallKeeper } from './agent-runtime.ts';
 import type { IpcConnection } from '../connection.ts';
@@ -204,5 +204,5 @@ function acrossTheBoundary(error: unknown, from: string): Error {
  */
 function thrownAcross(error: unknown, from: string, limit: number): Error {
   const wire = serializeError(error);
-  return wireErrorTooLarge(wire, limit) ?? deserializeError(wire, from);
+  return wireErrorTooLarge(wire, limit, 'blocking call answer') ?? deserializeError(wire, from);
 }
